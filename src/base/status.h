@@ -109,10 +109,10 @@ class [[nodiscard]] StatusOr {
 #define GAPLESS_CONCAT(a, b) GAPLESS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` yields a non-OK Status.
-#define RETURN_IF_ERROR(expr)                               \
-  do {                                                      \
-    ::gapless::Status gapless_status_ = (expr);             \
-    if (!gapless_status_.ok()) return gapless_status_;      \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::gapless::Status gapless_status_ = (expr);        \
+    if (!gapless_status_.ok()) return gapless_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, F());` declares x from F()'s value or returns its Status.

@@ -85,6 +85,12 @@ void FaultInjectionEnv::SimulatePowerLoss() {
   for (auto& [path, node] : live_) node->data = node->synced;
 }
 
+void FaultInjectionEnv::SimulateProcessCrash() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++generation_;
+  locks_.clear();
+}
+
 void FaultInjectionEnv::SetSyncFailure(bool fail) {
   std::lock_guard<std::mutex> lock(mu_);
   fail_sync_ = fail;
@@ -149,7 +155,7 @@ Status FaultInjectionEnv::SyncNode(Node* node, uint64_t generation) {
 }
 
 StatusOr<std::unique_ptr<WritableFile>> FaultInjectionEnv::Open(const std::string& path,
-                                                               bool truncate) {
+                                                                bool truncate) {
   std::lock_guard<std::mutex> lock(mu_);
   if (dirs_.count(DirName(path)) == 0) return NotFoundError("no directory for " + path);
   auto& node = live_[path];

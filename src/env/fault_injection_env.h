@@ -34,6 +34,9 @@ class FaultInjectionEnv final : public Env {
 
   // --- Faults ---
   void SimulatePowerLoss();
+  // A kill -9: handles opened before fail, locks are released, but every written byte
+  // stays (the page cache outlives the process).
+  void SimulateProcessCrash();
   void SetSyncFailure(bool fail);
   // Total bytes all files may hold; ~0 for unlimited.
   void SetCapacity(uint64_t bytes);
@@ -51,8 +54,7 @@ class FaultInjectionEnv final : public Env {
   // --- Env ---
   StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override;
-  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& path) override;
+  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
   bool FileExists(const std::string& path) override;
   StatusOr<uint64_t> GetFileSize(const std::string& path) override;
   StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) override;
@@ -85,8 +87,8 @@ class FaultInjectionEnv final : public Env {
   std::map<std::string, std::shared_ptr<Node>> durable_;  // GUARDED_BY(mu_)
   std::set<std::string> dirs_;                            // GUARDED_BY(mu_)
   std::set<std::string> locks_;                           // GUARDED_BY(mu_)
-  uint64_t generation_ = 0;  // bumped by each power loss; GUARDED_BY(mu_)
-  bool fail_sync_ = false;   // GUARDED_BY(mu_)
+  uint64_t generation_ = 0;           // bumped by each power loss; GUARDED_BY(mu_)
+  bool fail_sync_ = false;            // GUARDED_BY(mu_)
   uint64_t capacity_ = ~uint64_t{0};  // GUARDED_BY(mu_)
   uint64_t sync_count_ = 0;           // GUARDED_BY(mu_)
   std::mt19937_64 rng_;               // GUARDED_BY(mu_)

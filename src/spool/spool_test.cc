@@ -1,0 +1,403 @@
+#include "spool/spool.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "env/fault_injection_env.h"
+#include "merkle/merkle.h"
+#include "spool/spool_test_util.h"
+
+namespace gapless::spool {
+namespace {
+
+using testing::kDir;
+using testing::Payload;
+
+class SpoolTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Spool> Open(const Options& o, RecoveryReport* report = nullptr) {
+    return testing::OpenOrDie(&env_, o, report);
+  }
+  std::set<uint64_t> SegmentBases() {
+    std::set<uint64_t> out;
+    const std::vector<std::string> names = *env_.GetChildren(kDir);
+    for (const std::string& name : names) {
+      uint64_t base = 0;
+      if (ParseSegmentFileName(name, &base)) out.insert(base);
+    }
+    return out;
+  }
+  env::FaultInjectionEnv env_;
+};
+
+TEST_F(SpoolTest, AppendSyncReadBack) {
+  auto spool = Open(testing::SmallOptions());
+  for (uint64_t i = 0; i < 100; ++i) {
+    auto r = spool->Append(Payload(i));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->seq, i);
+    EXPECT_FALSE(r->dropped);
+  }
+  EXPECT_EQ(spool->durable_size(), 0u);  // nothing is durable before a sync
+  ASSERT_TRUE(spool->Sync().ok());
+  EXPECT_EQ(spool->durable_size(), 100u);
+  auto records = testing::ReadAll(spool.get());
+  ASSERT_EQ(records.size(), 100u);
+  for (uint64_t i = 0; i < 100; ++i) EXPECT_EQ(records[i].payload, Payload(i));
+  EXPECT_GT(SegmentBases().size(), 1u);  // 4 KiB segments: it rolled
+}
+
+TEST_F(SpoolTest, ReaderSeesOnlyDurableRecords) {
+  auto spool = Open(testing::SmallOptions());
+  ASSERT_TRUE(spool->Append("a").ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  ASSERT_TRUE(spool->Append("b").ok());
+  auto reader = spool->NewReader(0);
+  ASSERT_TRUE(reader.ok());
+  Record r;
+  ASSERT_TRUE(*(*reader)->Next(&r));
+  EXPECT_EQ(r.payload, "a");
+  EXPECT_FALSE(*(*reader)->Next(&r));  // "b" is not durable yet
+  ASSERT_TRUE(spool->WaitDurable(1).ok());
+  ASSERT_TRUE(*(*reader)->Next(&r));
+  EXPECT_EQ(r.payload, "b");
+}
+
+TEST_F(SpoolTest, SecondOpenOfSameDirectoryIsRefused) {
+  auto spool = Open(testing::SmallOptions());
+  EXPECT_EQ(Spool::Open(&env_, kDir, testing::SmallOptions()).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SpoolTest, BadOptionsAreExplained) {
+  Options o = testing::SmallOptions();
+  o.quota_bytes = o.segment_bytes;
+  auto s = Spool::Open(&env_, kDir, o);
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("quota_bytes"), std::string::npos);
+  EXPECT_EQ(ParseFullPolicy("ring_buffer").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ParseFullPolicy("drop_oldest"), FullPolicy::kDropOldest);
+}
+
+TEST_F(SpoolTest, OversizeRecordIsRejectedNotTruncated) {
+  auto spool = Open(testing::SmallOptions());
+  EXPECT_EQ(spool->Append(std::string(1025, 'x')).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(spool->next_seq(), 0u);
+}
+
+TEST_F(SpoolTest, MerkleRootOfDurableSizeMatchesLeavesReadBack) {
+  auto spool = Open(testing::SmallOptions());
+  for (uint64_t i = 0; i < 300; ++i) {
+    ASSERT_TRUE(spool->Append(Payload(i)).ok());
+    if (i % 37 == 0) {
+      ASSERT_TRUE(spool->Sync().ok());
+      merkle::CompactRange expect;
+      for (const Record& r : testing::ReadAll(spool.get())) {
+        expect.Append(RecordLeafHash(r.type, r.payload));
+      }
+      auto cp = spool->DurableCheckpoint();
+      ASSERT_TRUE(cp.ok());
+      EXPECT_EQ(cp->size, expect.size());
+      EXPECT_EQ(cp->root, expect.Root());
+    }
+  }
+}
+
+TEST_F(SpoolTest, FailedSyncIsStickyUntilReopen) {
+  auto spool = Open(testing::SmallOptions());
+  ASSERT_TRUE(spool->Append("kept").ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  ASSERT_TRUE(spool->Append("maybe").ok());
+  env_.SetSyncFailure(true);
+  EXPECT_FALSE(spool->Sync().ok());
+  env_.SetSyncFailure(false);
+  // The disk may be fine again, but the spool does not pretend the write happened.
+  EXPECT_EQ(spool->Append("refused").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(spool->Sync().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(spool->durable_size(), 1u);
+  spool.reset();
+  env_.SimulatePowerLoss();
+  spool = Open(testing::SmallOptions());
+  auto records = testing::ReadAll(spool.get());
+  ASSERT_GE(records.size(), 1u);
+  EXPECT_EQ(records[0].payload, "kept");
+  EXPECT_TRUE(spool->Append("works again").ok());
+}
+
+TEST_F(SpoolTest, DiskFullIsStickyAndLosesNothingDurable) {
+  auto spool = Open(testing::SmallOptions());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  env_.SetCapacity(env_.UsedBytes() + 100);
+  for (int i = 5; i < 20; ++i) (void)spool->Append(Payload(i));
+  EXPECT_FALSE(spool->Sync().ok());
+  EXPECT_EQ(spool->Append("x").status().code(), StatusCode::kFailedPrecondition);
+  spool.reset();
+  env_.SetCapacity(~0ull);
+  env_.SimulatePowerLoss();
+  RecoveryReport report;
+  spool = Open(testing::SmallOptions(), &report);
+  EXPECT_TRUE(report.damage.empty());
+  auto records = testing::ReadAll(spool.get());
+  ASSERT_GE(records.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(records[i].payload, Payload(i));
+}
+
+TEST_F(SpoolTest, CursorsSurviveCrashAndHoldSegments) {
+  auto spool = Open(testing::SmallOptions());
+  ASSERT_TRUE(spool->AddCursor("a", true).ok());
+  ASSERT_TRUE(spool->AddCursor("b", true).ok());
+  ASSERT_TRUE(spool->AddCursor("optional", false).ok());
+  for (uint64_t i = 0; i < 200; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  const std::set<uint64_t> before = SegmentBases();
+  ASSERT_GT(before.size(), 5u);
+
+  EXPECT_EQ(spool->AdvanceCursor("a", 201).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(spool->AdvanceCursor("a", 200).ok());
+  EXPECT_EQ(SegmentBases(), before);  // b has not moved: nothing may go
+  ASSERT_TRUE(spool->AdvanceCursor("b", 120).ok());
+  for (uint64_t base : SegmentBases()) {
+    // Every remaining segment either holds seq >= 120 or is the one containing 120.
+    auto it = before.upper_bound(base);
+    EXPECT_TRUE(it == before.end() || *it > 120) << base;
+  }
+  EXPECT_LT(SegmentBases().size(), before.size());
+  EXPECT_LE(spool->oldest_seq(), 120u);
+
+  env_.SimulatePowerLoss();
+  spool.reset();
+  spool = Open(testing::SmallOptions());
+  EXPECT_EQ(*spool->CursorPosition("a"), 200u);
+  EXPECT_EQ(*spool->CursorPosition("b"), 120u);
+  // The optional cursor held nothing back: it is now behind the oldest retained seq, and
+  // reading from it says so instead of silently skipping.
+  EXPECT_LT(*spool->CursorPosition("optional"), spool->oldest_seq());
+  EXPECT_EQ(spool->NewReader(*spool->CursorPosition("optional")).status().code(),
+            StatusCode::kNotFound);
+  auto reader = spool->NewReader(120);
+  ASSERT_TRUE(reader.ok());
+  Record r;
+  ASSERT_TRUE(*(*reader)->Next(&r));
+  EXPECT_EQ(r.seq, 120u);
+  EXPECT_EQ(r.payload, Payload(120));
+}
+
+TEST_F(SpoolTest, NoRequiredCursorMeansNothingIsRemoved) {
+  auto spool = Open(testing::SmallOptions());
+  ASSERT_TRUE(spool->AddCursor("optional", false).ok());
+  for (uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  auto before = SegmentBases();
+  ASSERT_TRUE(spool->AdvanceCursor("optional", 100).ok());
+  EXPECT_EQ(SegmentBases(), before);
+}
+
+Options TinyQuota(FullPolicy policy) {
+  Options o = testing::SmallOptions();
+  o.quota_bytes = 8 * o.segment_bytes;
+  o.full_policy = policy;
+  return o;
+}
+
+TEST_F(SpoolTest, BlockPolicyRefusesAndLosesNothing) {
+  auto spool = Open(TinyQuota(FullPolicy::kBlock));
+  ASSERT_TRUE(spool->AddCursor("dest", true).ok());
+  uint64_t accepted = 0;
+  for (uint64_t i = 0; i < 1000; ++i) {
+    auto r = spool->Append(Payload(accepted));
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+      break;
+    }
+    ASSERT_EQ(r->seq, accepted);
+    ++accepted;
+  }
+  ASSERT_LT(accepted, 1000u) << "quota never reached";
+  ASSERT_TRUE(spool->Sync().ok());
+  EXPECT_FALSE(spool->WaitForRoom(Payload(accepted).size(), 10));
+  EXPECT_EQ(spool->stats().full_refusals, 1u);
+
+  // A consumer frees space while a producer waits for room.
+  std::thread consumer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(spool->AdvanceCursor("dest", spool->durable_size()).ok());
+  });
+  EXPECT_TRUE(spool->WaitForRoom(Payload(accepted).size(), 10'000));
+  consumer.join();
+  auto r = spool->Append(Payload(accepted));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->seq, accepted);
+  ASSERT_TRUE(spool->Sync().ok());
+  EXPECT_EQ(spool->stats().dropped_records, 0u);
+  EXPECT_TRUE(testing::LossRecords(testing::ReadAll(spool.get())).empty());
+}
+
+TEST_F(SpoolTest, DropOldestWritesLossRecordsForExactlyTheDroppedSeqs) {
+  auto spool = Open(TinyQuota(FullPolicy::kDropOldest));
+  ASSERT_TRUE(spool->AddCursor("dest", true).ok());  // never advances: collector is down
+  std::set<uint64_t> data_seqs;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    auto r = spool->Append(Payload(i));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_FALSE(r->dropped);  // drop_oldest never refuses the newest
+    data_seqs.insert(r->seq);
+    if (i % 10 == 0) {
+      ASSERT_TRUE(spool->Sync().ok());
+    }
+  }
+  ASSERT_TRUE(spool->Sync().ok());
+  auto records = testing::ReadAll(spool.get());
+  std::set<uint64_t> present;
+  for (const Record& r : records) {
+    if (r.type == FrameType::kData) present.insert(r.seq);
+  }
+  // The consumer never advanced, so every seq below the oldest retained one is lost to
+  // it, and the newest LOSS record alone must name all of them: earlier LOSS records
+  // were themselves dropped with their segments.
+  const auto losses = testing::LossRecords(records);
+  ASSERT_FALSE(losses.empty());
+  const uint64_t oldest = spool->oldest_seq();
+  ASSERT_GT(oldest, 0u);
+  for (const LossRecord& l : losses) {
+    EXPECT_EQ(l.reason, LossReason::kSpoolFullDropOldest);
+    ASSERT_TRUE(l.has_seq_range);
+    EXPECT_EQ(l.first_seq, 0u);
+    EXPECT_EQ(l.record_count, l.last_seq - l.first_seq + 1);
+  }
+  EXPECT_EQ(losses.back().last_seq + 1, oldest);
+  EXPECT_EQ(spool->stats().dropped_records, oldest);
+  // Every seq at or above the oldest is present: a data record or a LOSS record.
+  std::set<uint64_t> present_any;
+  for (const Record& r : records) present_any.insert(r.seq);
+  for (uint64_t s = oldest; s < spool->next_seq(); ++s) EXPECT_EQ(present_any.count(s), 1u) << s;
+  for (uint64_t s : data_seqs) {
+    EXPECT_TRUE(s < oldest ? present.count(s) == 0 : present.count(s) == 1) << s;
+  }
+  EXPECT_LE(spool->stats().bytes_used, TinyQuota(FullPolicy::kDropOldest).quota_bytes);
+
+  // A consumer that was half-way through gets a LOSS range starting at its cursor.
+  const uint64_t cursor = oldest + 5;
+  ASSERT_TRUE(spool->AdvanceCursor("dest", cursor).ok());
+  for (uint64_t i = 0; i < 400; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  const auto later = testing::LossRecords(testing::ReadAll(spool.get()));
+  ASSERT_FALSE(later.empty());
+  EXPECT_EQ(later.back().first_seq, cursor);
+  EXPECT_EQ(later.back().last_seq + 1, spool->oldest_seq());
+}
+
+TEST_F(SpoolTest, DropNewestLossRecordsCountExactlyWhatWasDropped) {
+  const Options o = TinyQuota(FullPolicy::kDropNewest);
+  auto spool = Open(o);
+  ASSERT_TRUE(spool->AddCursor("dest", true).ok());  // never advances: nothing removed
+  uint64_t dropped = 0;
+  uint64_t dropped_bytes = 0;
+  for (uint64_t i = 0; i < 3000; ++i) {
+    auto r = spool->Append(Payload(i));
+    ASSERT_TRUE(r.ok());
+    if (r->dropped) {
+      ++dropped;
+      dropped_bytes += Payload(i).size();
+    }
+    env_.fake_clock()->Advance(10'000'000);  // 10 ms a record: LOSS records every second
+  }
+  ASSERT_GT(dropped, 100u);
+  ASSERT_TRUE(spool->Close().ok());  // writes down the drops not yet recorded
+  spool = Open(o);
+  const auto losses = testing::LossRecords(testing::ReadAll(spool.get()));
+  ASSERT_GT(losses.size(), 1u);  // written during the episode, not only at its end
+  uint64_t declared = 0;
+  uint64_t declared_bytes = 0;
+  for (const LossRecord& l : losses) {
+    EXPECT_EQ(l.reason, LossReason::kSpoolFullDropNewest);
+    EXPECT_FALSE(l.has_seq_range);  // dropped records never got seqs
+    EXPECT_LE(l.time_from_unix_ns, l.time_to_unix_ns);
+    declared += l.record_count;
+    declared_bytes += l.bytes;
+  }
+  EXPECT_EQ(declared, dropped);
+  EXPECT_EQ(declared_bytes, dropped_bytes);
+}
+
+TEST_F(SpoolTest, GroupCommitSharesFsyncsAcrossThreads) {
+  auto spool = Open(testing::SmallOptions());
+  const uint64_t syncs_before = env_.sync_count();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = spool->Append("t" + std::to_string(t) + "-" + std::to_string(i));
+        if (!r.ok() || !spool->WaitDurable(r->seq).ok() || spool->durable_size() <= r->seq) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto records = testing::ReadAll(spool.get());
+  ASSERT_EQ(records.size(), size_t{kThreads * kPerThread});
+  // Per thread, records appear in the order that thread appended them.
+  std::vector<int> next(kThreads, 0);
+  for (const Record& r : records) {
+    int t = r.payload[1] - '0';
+    EXPECT_EQ(r.payload, "t" + std::to_string(t) + "-" + std::to_string(next[t]++));
+  }
+  // Not a timing assertion: the count of fsyncs is what group commit is about. It can
+  // only reach one per record if no two appends ever overlapped.
+  EXPECT_LE(env_.sync_count() - syncs_before, uint64_t{kThreads * kPerThread} + 50);
+}
+
+TEST_F(SpoolTest, BackgroundFlusherMakesRecordsDurableWithoutCallers) {
+  Options o = testing::SmallOptions();
+  o.sync_interval_ms = 5;
+  auto spool = Open(o);
+  ASSERT_TRUE(spool->Append("x").ok());
+  for (int i = 0; i < 2000 && spool->durable_size() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(spool->durable_size(), 1u);
+}
+
+TEST_F(SpoolTest, TailingReaderWhileWriting) {
+  auto spool = Open(testing::SmallOptions());
+  constexpr uint64_t kTotal = 3000;
+  std::thread writer([&] {
+    for (uint64_t i = 0; i < kTotal; ++i) {
+      ASSERT_TRUE(spool->Append(Payload(i)).ok());
+      if (i % 50 == 0) {
+        ASSERT_TRUE(spool->Sync().ok());
+      }
+    }
+    ASSERT_TRUE(spool->Sync().ok());
+  });
+  auto reader = spool->NewReader(0);
+  ASSERT_TRUE(reader.ok());
+  uint64_t seen = 0;
+  Record r;
+  while (seen < kTotal) {
+    auto more = (*reader)->Next(&r);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) {
+      std::this_thread::yield();
+      continue;
+    }
+    ASSERT_EQ(r.seq, seen);
+    ASSERT_EQ(r.payload, Payload(seen));
+    ++seen;
+  }
+  writer.join();
+  EXPECT_EQ((*reader)->records_skipped(), 0u);
+}
+
+}  // namespace
+}  // namespace gapless::spool
