@@ -47,6 +47,9 @@ StatusOr<std::vector<CursorState>> DecodeCursors(std::string_view in) {
     c.name = std::string(in.substr(0, len));
     in.remove_prefix(len);
     GetFixed64(&in, &c.next_seq);
+    if ((static_cast<uint8_t>(in[0]) & ~1u) != 0) {
+      return DataLossError("cursor file has unknown flag bits set");
+    }
     c.required = (in[0] & 1) != 0;
     in.remove_prefix(1);
     out.push_back(std::move(c));

@@ -46,6 +46,9 @@ StatusOr<LossRecord> LossRecord::Decode(std::string_view in) {
     return InvalidArgumentError("loss record version " +
                                 std::to_string(static_cast<uint8_t>(in[0])) + " not supported");
   }
+  if ((static_cast<uint8_t>(in[2]) & ~1u) != 0) {
+    return InvalidArgumentError("loss record has unknown flag bits set");
+  }
   LossRecord r;
   r.reason = static_cast<LossReason>(in[1]);
   r.has_seq_range = (in[2] & 1) != 0;

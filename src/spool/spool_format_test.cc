@@ -73,6 +73,9 @@ TEST(LossRecord, TruncatedOrWrongVersionIsAnErrorNotACrash) {
   for (size_t n = 0; n < bytes.size(); ++n) {
     EXPECT_FALSE(LossRecord::Decode(bytes.substr(0, n)).ok()) << n;
   }
+  std::string flags = bytes;
+  flags[2] = 2;  // an unknown flag bit: refused, not silently normalised
+  EXPECT_EQ(LossRecord::Decode(flags).status().code(), StatusCode::kInvalidArgument);
   bytes[0] = 9;
   EXPECT_EQ(LossRecord::Decode(bytes).status().code(), StatusCode::kInvalidArgument);
 }

@@ -1,0 +1,54 @@
+# The two commands a new user needs are `make run` and `make test`; both install what is
+# missing (Debian packages, via scripts/install-deps.sh) and build what they need.
+.PHONY: all deps build run test test-asan test-tsan test-long bench fuzz fuzz-short format clean
+
+JOBS ?= $(shell nproc)
+CTEST = ctest --output-on-failure -j $(JOBS)
+FUZZ_SECONDS ?= 300
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build/%/build.ninja: CMakeLists.txt CMakePresets.json
+	cmake --preset $* >/dev/null
+
+build: deps build/release/build.ninja
+	cmake --build build/release -j $(JOBS)
+
+run: build
+	build/release/apps/gapless run --data-dir ./gapless-data
+
+test: build
+	cd build/release && $(CTEST)
+
+test-asan: deps build/asan/build.ninja
+	cmake --build build/asan -j $(JOBS)
+	cd build/asan && $(CTEST)
+
+test-tsan: deps build/tsan/build.ninja
+	cmake --build build/tsan -j $(JOBS)
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST)
+
+# Long trials: 100 kill -9 runs and 50,000 seeded power-loss sequences.
+test-long: build
+	cd build/release && GAPLESS_CRASH_TRIALS=100 GAPLESS_POWER_LOSS_ITERATIONS=50000 \
+	  ctest --output-on-failure -L 'crash|unit' --timeout 3600
+
+bench: build
+	build/release/bench/spool_bench --bench-dir=$(or $(BENCH_DIR),./build/bench-data)
+
+fuzz: deps build/fuzz/build.ninja
+	cmake --build build/fuzz -j $(JOBS)
+	./scripts/run-fuzzers.sh build/fuzz $(FUZZ_SECONDS)
+
+fuzz-short: deps build/fuzz/build.ninja
+	cmake --build build/fuzz -j $(JOBS)
+	./scripts/run-fuzzers.sh build/fuzz 20
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+clean:
+	rm -rf build
