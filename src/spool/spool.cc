@@ -164,7 +164,7 @@ uint64_t Spool::AppendFrameLocked(FrameType type, std::string_view payload, uint
       next_seq_ > segments_.back().base) {
     StartSegmentLocked(next_seq_);
   }
-  if (pending_.empty()) pending_.push_back(Chunk{false, segments_.back().base, {}});
+  if (pending_.empty()) pending_.push_back(NewChunkLocked(false, segments_.back().base));
   AppendFrame(&pending_.back().bytes, type, next_seq_, payload, crc);
   segments_.back().bytes += frame;
   bytes_used_ += frame;
@@ -184,7 +184,8 @@ void Spool::AppendLossLocked(const LossRecord& loss) {
 void Spool::StartSegmentLocked(uint64_t base) {
   const int64_t now = env_->clock()->NowNanos();
   segments_.push_back(SegmentInfo{base, kSegmentHeaderSize, now});
-  pending_.push_back(Chunk{true, base, EncodeSegmentHeader(SegmentHeader{epoch_, base, now})});
+  pending_.push_back(NewChunkLocked(true, base));
+  pending_.back().bytes += EncodeSegmentHeader(SegmentHeader{epoch_, base, now});
   bytes_used_ += kSegmentHeaderSize;
   pending_bytes_ += kSegmentHeaderSize;
   AppendFrontierLocked();
@@ -196,7 +197,7 @@ void Spool::AppendFrontierLocked() {
   for (const Hash256& h : range_.hashes()) {
     payload.append(reinterpret_cast<const char*>(h.data()), h.size());
   }
-  if (pending_.empty()) pending_.push_back(Chunk{false, segments_.back().base, {}});
+  if (pending_.empty()) pending_.push_back(NewChunkLocked(false, segments_.back().base));
   AppendFrame(&pending_.back().bytes, FrameType::kFrontier, next_seq_, payload,
               crc32c::Value(payload));
   const uint64_t frame = kFrameHeaderSize + payload.size();
@@ -204,6 +205,13 @@ void Spool::AppendFrontierLocked() {
   bytes_used_ += frame;
   pending_bytes_ += frame;
   records_since_frontier_ = 0;
+}
+
+Spool::Chunk Spool::NewChunkLocked(bool new_segment, uint64_t base) {
+  Chunk c{new_segment, base, std::move(spare_buffer_)};
+  c.bytes.clear();  // keeps the capacity: a steady batch size never reallocates
+  spare_buffer_ = std::string();
+  return c;
 }
 
 void Spool::FlushDropEpisodeLocked(bool force) {
@@ -323,6 +331,10 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
   lock.lock();
   syncing_ = false;
   durable_cv_.notify_all();
+  if (!chunks.empty() && chunks.back().bytes.capacity() > spare_buffer_.capacity() &&
+      chunks.back().bytes.capacity() <= kMaxPendingBytes * 2) {
+    spare_buffer_ = std::move(chunks.back().bytes);
+  }
   if (!s.ok()) {
     sticky_ = FailedPreconditionError(
         "spool write failed; appends are refused until the spool is reopened and "

@@ -199,6 +199,7 @@ class Spool {
                              const Hash256& leaf);
   void AppendLossLocked(const LossRecord& loss);
   void StartSegmentLocked(uint64_t base);
+  Chunk NewChunkLocked(bool new_segment, uint64_t base);
   void AppendFrontierLocked();
   bool FullLocked(uint64_t need, bool for_loss) const;
   void FlushDropEpisodeLocked(bool force);
@@ -233,6 +234,7 @@ class Spool {
   uint64_t records_since_frontier_ = 0;         // GUARDED_BY(mu_)
   std::vector<Chunk> pending_;                  // GUARDED_BY(mu_)
   uint64_t pending_bytes_ = 0;                  // GUARDED_BY(mu_)
+  std::string spare_buffer_;                    // a written chunk's buffer, reused; GUARDED_BY(mu_)
   std::deque<SegmentInfo> segments_;            // oldest first; back() is active; GUARDED_BY(mu_)
   uint64_t bytes_used_ = 0;                     // GUARDED_BY(mu_)
   bool syncing_ = false;                        // a leader is writing; GUARDED_BY(mu_)
