@@ -325,7 +325,22 @@ TEST_F(SpoolTest, DropNewestLossRecordsCountExactlyWhatWasDropped) {
   EXPECT_EQ(declared_bytes, dropped_bytes);
 }
 
-TEST_F(SpoolTest, GroupCommitSharesFsyncsAcrossThreads) {
+TEST_F(SpoolTest, ManyAppendsShareOneFsync) {
+  Options o = testing::SmallOptions();
+  o.segment_bytes = 1 << 20;  // no segment roll in this test
+  o.quota_bytes = 8 << 20;
+  auto spool = Open(o);
+  for (uint64_t i = 0; i < 1000; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  const uint64_t before = env_.sync_count();
+  ASSERT_TRUE(spool->Sync().ok());
+  EXPECT_EQ(env_.sync_count() - before, 1u);
+  EXPECT_EQ(spool->durable_size(), 1000u);
+  // Waiting for a record that is already durable costs no fsync at all.
+  ASSERT_TRUE(spool->WaitDurable(500).ok());
+  EXPECT_EQ(env_.sync_count() - before, 1u);
+}
+
+TEST_F(SpoolTest, ConcurrentAppendersAndWaitersKeepOrderAndDurability) {
   auto spool = Open(testing::SmallOptions());
   const uint64_t syncs_before = env_.sync_count();
   constexpr int kThreads = 4;
@@ -352,9 +367,9 @@ TEST_F(SpoolTest, GroupCommitSharesFsyncsAcrossThreads) {
     int t = r.payload[1] - '0';
     EXPECT_EQ(r.payload, "t" + std::to_string(t) + "-" + std::to_string(next[t]++));
   }
-  // Not a timing assertion: the count of fsyncs is what group commit is about. It can
-  // only reach one per record if no two appends ever overlapped.
-  EXPECT_LE(env_.sync_count() - syncs_before, uint64_t{kThreads * kPerThread} + 50);
+  // Never more than one fsync per record plus segment rolls; how much fewer depends on
+  // scheduling, so the sharing itself is checked deterministically above.
+  EXPECT_LE(env_.sync_count() - syncs_before, uint64_t{kThreads * kPerThread} + 200);
 }
 
 TEST_F(SpoolTest, BackgroundFlusherMakesRecordsDurableWithoutCallers) {
