@@ -20,7 +20,7 @@ class MemWritableFile final : public WritableFile {
       : env_(env), path_(std::move(path)), node_(std::move(node)), generation_(generation) {}
 
   Status Append(std::string_view data) override {
-    return env_->AppendLocked(node_.get(), data, generation_).WithContext("write " + path_);
+    return env_->AppendToNode(node_.get(), data, generation_).WithContext("write " + path_);
   }
   Status Sync() override { return env_->SyncNode(node_.get(), generation_).WithContext(path_); }
   Status Close() override { return Status::Ok(); }
@@ -132,7 +132,7 @@ void FaultInjectionEnv::SetDurableContents(const std::string& path, std::string 
   durable_[path] = node;
 }
 
-Status FaultInjectionEnv::AppendLocked(Node* node, std::string_view data, uint64_t generation) {
+Status FaultInjectionEnv::AppendToNode(Node* node, std::string_view data, uint64_t generation) {
   std::lock_guard<std::mutex> lock(mu_);
   if (generation != generation_) return UnavailableError("handle from before a power loss");
   uint64_t used = UsedBytesLocked();

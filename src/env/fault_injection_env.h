@@ -78,7 +78,7 @@ class FaultInjectionEnv final : public Env {
   friend class MemFileLock;
 
   StatusOr<std::unique_ptr<WritableFile>> Open(const std::string& path, bool truncate);
-  Status AppendLocked(Node* node, std::string_view data, uint64_t generation);
+  Status AppendToNode(Node* node, std::string_view data, uint64_t generation);
   Status SyncNode(Node* node, uint64_t generation);
   uint64_t UsedBytesLocked() const;
 
