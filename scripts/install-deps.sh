@@ -9,7 +9,14 @@ packages=(
   clang libclang-rt-14-dev clang-format clang-tidy   # sanitizers, libFuzzer, formatting
   libssl-dev                                          # SHA-256 (SHA-NI), later TLS/Ed25519
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev
+  libcli11-dev                                        # command line
+  libboost-dev                                        # Boost.Asio: sockets, timers, TLS
+  libtomlplusplus-dev                                 # agent config (TOML with line numbers)
+  libsimdjson-dev                                     # HTTP/JSON ingest
+  librelp-dev                                         # RELP input
+  libsystemd-dev                                      # journald input
+  # Real peers the tests drive (they are never started as system services by us):
+  util-linux rsyslog rsyslog-relp openssl
 )
 
 missing=()

@@ -50,4 +50,43 @@ inline bool GetFixed64(std::string_view* in, uint64_t* v) {
   return true;
 }
 
+// LEB128 varint of a 32-bit value: 7 bits a byte, low bits first, at most 5 bytes.
+inline void PutVarint32(std::string* dst, uint32_t v) {
+  char buf[5];
+  size_t n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  dst->append(buf, n);
+}
+// Consumes a varint; false if *in ends inside it or it does not fit 32 bits.
+inline bool GetVarint32(std::string_view* in, uint32_t* v) {
+  uint32_t result = 0;
+  for (size_t i = 0; i < 5 && i < in->size(); ++i) {
+    const auto byte = static_cast<uint8_t>((*in)[i]);
+    if (i == 4 && byte > 0x0F) return false;  // more than 32 bits
+    result |= static_cast<uint32_t>(byte & 0x7F) << (7 * i);
+    if ((byte & 0x80) == 0) {
+      in->remove_prefix(i + 1);
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+// A varint length followed by that many bytes.
+inline void PutLengthPrefixed(std::string* dst, std::string_view s) {
+  PutVarint32(dst, static_cast<uint32_t>(s.size()));
+  dst->append(s);
+}
+inline bool GetLengthPrefixed(std::string_view* in, std::string_view* s) {
+  uint32_t n = 0;
+  if (!GetVarint32(in, &n) || n > in->size()) return false;
+  *s = in->substr(0, n);
+  in->remove_prefix(n);
+  return true;
+}
+
 }  // namespace gapless
