@@ -16,6 +16,10 @@ std::string_view LossReasonName(LossReason r) {
       return "spool_full_drop_newest";
     case LossReason::kCorruptSegment:
       return "corrupt_segment";
+    case LossReason::kUdpKernelDrop:
+      return "udp_kernel_drop";
+    case LossReason::kFileRotatedUnread:
+      return "file_rotated_unread";
   }
   return "unknown";
 }

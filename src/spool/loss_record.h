@@ -21,6 +21,8 @@ enum class LossReason : uint8_t {
   kSpoolFullDropOldest = 1,
   kSpoolFullDropNewest = 2,
   kCorruptSegment = 3,
+  kUdpKernelDrop = 4,      // the kernel dropped datagrams (receive buffer full)
+  kFileRotatedUnread = 5,  // a tailed file went away with bytes not yet read
 };
 
 std::string_view LossReasonName(LossReason r);

@@ -152,6 +152,17 @@ StatusOr<AppendResult> Spool::Append(std::string_view payload) {
   return AppendResult{seq, false};
 }
 
+StatusOr<uint64_t> Spool::AppendLoss(const LossRecord& loss) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return FailedPreconditionError("spool is closed");
+  if (!sticky_.ok()) return sticky_;
+  if (FullLocked(kLossRecordMax, /*for_loss=*/true)) {
+    return ResourceExhaustedError("spool full: even the reserve for loss records is used");
+  }
+  AppendLossLocked(loss);
+  return next_seq_ - 1;
+}
+
 bool Spool::FullLocked(uint64_t need, bool for_loss) const {
   const uint64_t limit = options_.quota_bytes - (for_loss ? 0 : kLossReserve);
   return bytes_used_ + need > limit;

@@ -143,6 +143,11 @@ class Spool {
   //   kFailedPrecondition an earlier I/O error (sticky) or the spool is closed.
   StatusOr<AppendResult> Append(std::string_view payload);
 
+  // Appends a LOSS record from an input (e.g. UDP datagrams the kernel dropped). It may use
+  // the reserve kept for loss records, so it succeeds where a data append is refused;
+  // kResourceExhausted only when even the reserve is used up (keep the count, retry).
+  StatusOr<uint64_t> AppendLoss(const LossRecord& loss);
+
   // Makes every record appended before the call durable (group commit).
   Status Sync();
   // Returns once record `seq` is durable; joins or leads a group commit.

@@ -238,6 +238,28 @@ TEST_F(SpoolTest, BlockPolicyRefusesAndLosesNothing) {
   EXPECT_TRUE(testing::LossRecords(testing::ReadAll(spool.get())).empty());
 }
 
+TEST_F(SpoolTest, InputLossRecordFitsWhenDataIsRefused) {
+  auto spool = Open(TinyQuota(FullPolicy::kBlock));
+  ASSERT_TRUE(spool->AddCursor("dest", true).ok());
+  uint64_t accepted = 0;
+  while (spool->Append(Payload(accepted)).ok()) ++accepted;
+  LossRecord udp;
+  udp.reason = LossReason::kUdpKernelDrop;
+  udp.record_count = 17;
+  udp.detail = "syslog:udp:5514";
+  auto seq = spool->AppendLoss(udp);
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, accepted);
+  ASSERT_TRUE(spool->Sync().ok());
+  const auto losses = testing::LossRecords(testing::ReadAll(spool.get()));
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0], udp);
+  // The reserve is finite: once it is used up the caller is told, not ignored.
+  Status last = Status::Ok();
+  for (int i = 0; i < 1000 && last.ok(); ++i) last = spool->AppendLoss(udp).status();
+  EXPECT_EQ(last.code(), StatusCode::kResourceExhausted);
+}
+
 TEST_F(SpoolTest, DropOldestWritesLossRecordsForExactlyTheDroppedSeqs) {
   auto spool = Open(TinyQuota(FullPolicy::kDropOldest));
   ASSERT_TRUE(spool->AddCursor("dest", true).ok());  // never advances: collector is down
