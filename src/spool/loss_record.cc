@@ -20,6 +20,8 @@ std::string_view LossReasonName(LossReason r) {
       return "udp_kernel_drop";
     case LossReason::kFileRotatedUnread:
       return "file_rotated_unread";
+    case LossReason::kInputStopped:
+      return "input_stopped";
   }
   return "unknown";
 }

@@ -23,6 +23,7 @@ enum class LossReason : uint8_t {
   kCorruptSegment = 3,
   kUdpKernelDrop = 4,      // the kernel dropped datagrams (receive buffer full)
   kFileRotatedUnread = 5,  // a tailed file went away with bytes not yet read
+  kInputStopped = 6,       // an input stopped holding messages a full spool had refused
 };
 
 std::string_view LossReasonName(LossReason r);

@@ -1,0 +1,86 @@
+// Inputs: the network and file sources that feed the spool through Ingest.
+//
+// Every input keeps the bytes it received, pauses reading (never drops) when the spool is
+// full under the block policy, and records anything it could not store as a LOSS record
+// in the stream (udp_kernel_drop, file_rotated_unread, input_stopped). Inputs run on one
+// Boost.Asio io_context (the agent's input thread); their handlers never block.
+//
+// Thread contract: Start and Stop are called on the thread that runs the io_context, or
+// before it runs / after it stopped. stats() may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/status.h"
+#include "env/env.h"
+#include "ingest/ingest.h"
+#include "syslog/framer.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace gapless::input {
+
+struct Stats {
+  uint64_t messages = 0;      // records stored
+  uint64_t bytes = 0;         // raw bytes stored
+  uint64_t parse_errors = 0;  // stored raw with the parse_error flag
+  uint64_t truncated = 0;     // stored cut to max_message_bytes
+  uint64_t framing_errors = 0;
+  uint64_t connections = 0;   // accepted so far
+  uint64_t paused = 0;        // times reading paused because the spool was full
+  uint64_t kernel_drops = 0;  // UDP datagrams the kernel dropped (all in LOSS records)
+  uint64_t lost_at_stop = 0;  // messages read but unstored at Stop (in a LOSS record)
+};
+
+class Input {
+ public:
+  virtual ~Input() = default;
+  // The source id stored in every event ("syslog:tcp:6514").
+  virtual const std::string& name() const = 0;
+  // Binds and starts reading. The error says which address and why.
+  virtual Status Start() = 0;
+  // Stops reading and closes sockets. Messages read but not yet stored (the spool was
+  // full) are written down in an input_stopped LOSS record.
+  virtual void Stop() = 0;
+  // The bound port (useful when the configured port was 0).
+  virtual uint16_t port() const = 0;
+  virtual Stats stats() const = 0;
+};
+
+struct TlsServerOptions {
+  std::string cert_file;  // PEM chain
+  std::string key_file;   // PEM private key
+  std::string ca_file;    // if set, client certificates are verified against it
+  bool require_client_cert = false;
+};
+
+struct SyslogOptions {
+  std::string name;    // source id; default "syslog:<tcp|tls|udp>:<port>"
+  std::string listen;  // "IP:port" or "[IPv6]:port"; numeric addresses only
+  syslog::Framing framing = syslog::Framing::kAuto;  // TCP/TLS only
+  size_t max_message_bytes = 64 * 1024;
+  size_t max_connections = 1024;        // TCP/TLS only
+  std::optional<TlsServerOptions> tls;  // TCP only: TLS when set
+  int receive_buffer_bytes = 0;         // UDP SO_RCVBUF; 0 = kernel default
+};
+
+// Deps shared by inputs.
+struct Context {
+  boost::asio::io_context* io = nullptr;
+  ingest::Ingest* ingest = nullptr;
+  env::Clock* clock = nullptr;
+};
+
+std::unique_ptr<Input> NewSyslogTcpInput(const Context& ctx, const SyslogOptions& options);
+std::unique_ptr<Input> NewSyslogUdpInput(const Context& ctx, const SyslogOptions& options);
+
+// "127.0.0.1:6514", "[::1]:6514", "0.0.0.0:514" → address and port. Names are refused:
+// a listener must not depend on DNS.
+Status ParseListenAddress(const std::string& text, std::string* address, uint16_t* port);
+
+}  // namespace gapless::input

@@ -1,0 +1,321 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <unistd.h>
+
+#include "env/fault_injection_env.h"
+#include "input/input.h"
+#include "spool/spool_test_util.h"
+
+namespace gapless::input {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using udp = asio::ip::udp;
+using namespace std::chrono_literals;
+
+// An input running on its own io thread over an in-memory spool.
+class InputTest : public ::testing::Test {
+ protected:
+  void OpenSpool(spool::Options o = spool::testing::SmallOptions()) {
+    o.max_record_bytes = 2048;
+    o.segment_bytes = 16384;
+    o.quota_bytes = std::max<uint64_t>(o.quota_bytes, 4 * o.segment_bytes);
+    spool_ = spool::testing::OpenOrDie(&env_, o);
+    ASSERT_TRUE(spool_->AddCursor("dest", true).ok());
+    ingest_ = std::make_unique<ingest::Ingest>(spool_.get());
+  }
+  void StartInput(std::unique_ptr<Input> (*factory)(const Context&, const SyslogOptions&),
+                  SyslogOptions o) {
+    if (!spool_) OpenSpool();
+    Context ctx{&io_, ingest_.get(), env::Env::Posix()->clock()};
+    input_ = factory(ctx, o);
+    const Status s = input_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    work_.emplace(asio::make_work_guard(io_));
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override { StopAll(); }
+  void StopAll() {
+    if (!thread_.joinable()) return;
+    asio::post(io_, [this] { input_->Stop(); });
+    work_.reset();
+    thread_.join();
+    ingest_->Stop();
+  }
+  // Waits until `n` records are durable (10 s at most); returns every event's raw bytes.
+  std::vector<std::string> WaitForRecords(uint64_t n) {
+    for (int i = 0; i < 1000 && spool_->durable_size() < n; ++i) std::this_thread::sleep_for(10ms);
+    std::vector<std::string> out;
+    for (const spool::Record& r : spool::testing::ReadAll(spool_.get())) {
+      if (r.type != spool::FrameType::kData) continue;
+      event::Event e;
+      EXPECT_TRUE(event::DecodeEvent(r.payload, &e).ok());
+      out.emplace_back(e.raw);
+      last_source_ = std::string(e.source);
+    }
+    return out;
+  }
+  std::string Numbered(int i) {
+    return "<13>Nov 22 10:00:00 host app: message " + std::to_string(i);
+  }
+
+  env::FaultInjectionEnv env_;
+  std::unique_ptr<spool::Spool> spool_;
+  std::unique_ptr<ingest::Ingest> ingest_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::unique_ptr<Input> input_;
+  std::string last_source_;
+};
+
+SyslogOptions Local(int max = 1024) {
+  SyslogOptions o;
+  o.listen = "127.0.0.1:0";
+  o.max_message_bytes = static_cast<size_t>(max);
+  return o;
+}
+
+void SendTcp(uint16_t port, const std::string& bytes) {
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  asio::write(s, asio::buffer(bytes));
+  s.shutdown(tcp::socket::shutdown_send);
+  char c;
+  boost::system::error_code ec;
+  s.read_some(asio::buffer(&c, 1), ec);  // wait for the agent to close after EOF
+}
+
+TEST_F(InputTest, TcpNewlineAndOctetCountedConnectionsKeepEveryMessageInOrder) {
+  StartInput(NewSyslogTcpInput, Local());
+  std::string lf;
+  std::string octets;
+  for (int i = 0; i < 500; ++i) {
+    lf += Numbered(i) + "\n";
+    const std::string m = Numbered(1000 + i);
+    octets += std::to_string(m.size()) + " " + m;
+  }
+  SendTcp(input_->port(), lf);
+  SendTcp(input_->port(), octets);
+  const auto got = WaitForRecords(1000);
+  ASSERT_EQ(got.size(), 1000u);
+  for (int i = 0; i < 500; ++i) {
+    EXPECT_EQ(got[i], Numbered(i));
+    EXPECT_EQ(got[500 + i], Numbered(1000 + i));
+  }
+  EXPECT_EQ(last_source_, "syslog:tcp:" + std::to_string(input_->port()));
+  EXPECT_EQ(input_->stats().connections, 2u);
+}
+
+TEST_F(InputTest, UnterminatedLastLineAndOverlongLineAreKeptAndFlagged) {
+  StartInput(NewSyslogTcpInput, Local(100));
+  SendTcp(input_->port(), std::string(300, 'x') + "\n<13>last without newline");
+  const auto got = WaitForRecords(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], std::string(100, 'x'));
+  EXPECT_EQ(got[1], "<13>last without newline");
+  EXPECT_EQ(input_->stats().truncated, 1u);
+  EXPECT_EQ(input_->stats().parse_errors, 1u);  // the x's have no PRI
+}
+
+TEST_F(InputTest, UdpDatagramsAreMessages) {
+  StartInput(NewSyslogUdpInput, Local());
+  asio::io_context io;
+  udp::socket s(io, udp::v4());
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), input_->port());
+  for (int i = 0; i < 100; ++i) {
+    s.send_to(asio::buffer(Numbered(i)), to);
+    if (i % 20 == 19) std::this_thread::sleep_for(5ms);  // stay under the default buffer
+  }
+  const auto got = WaitForRecords(100);
+  ASSERT_EQ(got.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], Numbered(i));
+  EXPECT_EQ(input_->stats().kernel_drops, 0u);
+}
+
+// Under the block policy a full spool must stop the reader, and every message must
+// arrive once room returns: the sender is held back by TCP, nothing is dropped.
+TEST_F(InputTest, FullSpoolPausesTcpAndLosesNothing) {
+  spool::Options o = spool::testing::SmallOptions();
+  o.quota_bytes = 8 * o.segment_bytes;  // ~32 KiB: a few hundred messages
+  OpenSpool(o);
+  StartInput(NewSyslogTcpInput, Local());
+  const int n = 5000;
+  std::string all;
+  for (int i = 0; i < n; ++i) all += Numbered(i) + "\n";
+  std::thread sender([&] { SendTcp(input_->port(), all); });
+  // A slow consumer: frees space only every 20 ms, so the input must pause many times.
+  std::vector<std::string> got;
+  auto reader = spool_->NewReader(0);
+  ASSERT_TRUE(reader.ok());
+  for (int round = 0; round < 3000 && static_cast<int>(got.size()) < n; ++round) {
+    std::this_thread::sleep_for(2ms);
+    spool::Record r;
+    while (true) {
+      StatusOr<bool> more = (*reader)->Next(&r);
+      ASSERT_TRUE(more.ok()) << more.status().ToString();
+      if (!*more) break;
+      event::Event e;
+      ASSERT_TRUE(event::DecodeEvent(r.payload, &e).ok());
+      got.emplace_back(e.raw);
+    }
+    ASSERT_TRUE(spool_->AdvanceCursor("dest", (*reader)->next_seq()).ok());
+  }
+  sender.join();
+  ASSERT_EQ(static_cast<int>(got.size()), n);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(got[i], Numbered(i));
+  EXPECT_GT(input_->stats().paused, 0u);
+  EXPECT_EQ(spool_->stats().dropped_records, 0u);
+}
+
+// UDP cannot be held back: what the kernel drops while we are paused must be accounted
+// for exactly — stored datagrams + udp_kernel_drop counts == datagrams sent.
+TEST_F(InputTest, UdpKernelDropsBecomeLossRecordsThatAccountForEveryDatagram) {
+  spool::Options o = spool::testing::SmallOptions();
+  o.quota_bytes = 8 * o.segment_bytes;
+  OpenSpool(o);
+  SyslogOptions opts = Local();
+  opts.receive_buffer_bytes = 4096;  // the kernel doubles it; still tiny
+  StartInput(NewSyslogUdpInput, opts);
+  asio::io_context io;
+  udp::socket s(io, udp::v4());
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), input_->port());
+  const int n = 3000;
+  for (int i = 0; i < n; ++i) s.send_to(asio::buffer(Numbered(i)), to);
+  std::this_thread::sleep_for(100ms);
+  // Drain the spool until the input has caught up and one more datagram (which carries
+  // the kernel's final drop count) has arrived.
+  uint64_t stored = 0;
+  uint64_t lost = 0;
+  auto reader = spool_->NewReader(0);
+  ASSERT_TRUE(reader.ok());
+  bool sent_marker = false;
+  for (int round = 0; round < 2000; ++round) {
+    std::this_thread::sleep_for(2ms);
+    spool::Record r;
+    while (*(*reader)->Next(&r)) {
+      if (r.type == spool::FrameType::kLoss) {
+        auto loss = spool::LossRecord::Decode(r.payload);
+        ASSERT_TRUE(loss.ok());
+        ASSERT_EQ(loss->reason, spool::LossReason::kUdpKernelDrop);
+        lost += loss->record_count;
+      } else if (r.type == spool::FrameType::kData) {
+        ++stored;
+      }
+    }
+    ASSERT_TRUE(spool_->AdvanceCursor("dest", (*reader)->next_seq()).ok());
+    if (!sent_marker && round > 50) {
+      s.send_to(asio::buffer(std::string("<13>marker")), to);
+      sent_marker = true;
+    }
+    if (sent_marker && stored + lost == n + 1) break;
+  }
+  EXPECT_GT(lost, 0u) << "the test did not make the kernel drop anything";
+  EXPECT_EQ(stored + lost, static_cast<uint64_t>(n) + 1);
+  EXPECT_EQ(input_->stats().kernel_drops, lost);
+}
+
+TEST_F(InputTest, StopWithHeldMessagesWritesAnInputStoppedLossRecord) {
+  spool::Options o = spool::testing::SmallOptions();
+  o.quota_bytes = 8 * o.segment_bytes;
+  OpenSpool(o);
+  StartInput(NewSyslogTcpInput, Local());
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
+  std::string all;
+  for (int i = 0; i < 2000; ++i) all += Numbered(i) + "\n";
+  asio::write(s, asio::buffer(all));
+  for (int i = 0; i < 500 && input_->stats().paused == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_GT(input_->stats().paused, 0u);
+  StopAll();
+  ASSERT_TRUE(spool_->Sync().ok());
+  uint64_t lost = 0;
+  for (const auto& l : spool::testing::LossRecords(spool::testing::ReadAll(spool_.get()))) {
+    EXPECT_EQ(l.reason, spool::LossReason::kInputStopped);
+    lost += l.record_count;
+  }
+  EXPECT_GT(lost, 0u);
+  EXPECT_EQ(lost, input_->stats().lost_at_stop);
+}
+
+// A self-signed certificate made with the openssl command line tool for one test.
+struct TestCert {
+  std::string dir = ::testing::TempDir() + "/gapless_tls_" + std::to_string(::getpid());
+  std::string cert = dir + "/cert.pem";
+  std::string key = dir + "/key.pem";
+  bool Make() {
+    std::filesystem::create_directories(dir);
+    const std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+        "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -keyout " +
+        key + " -out " + cert + " >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+  }
+};
+
+TEST_F(InputTest, TlsConnectionDeliversVerifiedMessages) {
+  TestCert cert;
+  ASSERT_TRUE(cert.Make()) << "openssl command failed";
+  SyslogOptions o = Local();
+  o.tls = TlsServerOptions{cert.cert, cert.key, "", false};
+  StartInput(NewSyslogTcpInput, o);
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.load_verify_file(cert.cert);
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  asio::ssl::stream<tcp::socket> s(io, ctx);
+  s.lowest_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
+  s.handshake(asio::ssl::stream_base::client);  // fails the test (throws) if unverified
+  std::string all;
+  for (int i = 0; i < 200; ++i) {
+    const std::string m = Numbered(i);
+    all += std::to_string(m.size()) + " " + m;
+  }
+  asio::write(s, asio::buffer(all));
+  boost::system::error_code ec;
+  s.shutdown(ec);
+  const auto got = WaitForRecords(200);
+  ASSERT_EQ(got.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(got[i], Numbered(i));
+  EXPECT_EQ(last_source_, "syslog:tls:" + std::to_string(input_->port()));
+  std::filesystem::remove_all(cert.dir);
+}
+
+TEST_F(InputTest, TlsWithAMissingKeyFileFailsToStartWithTheFileNamed) {
+  OpenSpool();
+  SyslogOptions o = Local();
+  o.tls = TlsServerOptions{"/nonexistent/cert.pem", "/nonexistent/key.pem", "", false};
+  Context ctx{&io_, ingest_.get(), env::Env::Posix()->clock()};
+  auto input = NewSyslogTcpInput(ctx, o);
+  const Status s = input->Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("/nonexistent/cert.pem"), std::string::npos) << s.ToString();
+}
+
+TEST(ListenAddress, ParsesAndExplainsMistakes) {
+  std::string a;
+  uint16_t p = 0;
+  ASSERT_TRUE(ParseListenAddress("127.0.0.1:6514", &a, &p).ok());
+  EXPECT_EQ(a, "127.0.0.1");
+  EXPECT_EQ(p, 6514);
+  ASSERT_TRUE(ParseListenAddress("[::1]:514", &a, &p).ok());
+  EXPECT_EQ(a, "::1");
+  EXPECT_NE(ParseListenAddress("localhost:514", &a, &p).message().find("numeric"),
+            std::string::npos);
+  EXPECT_FALSE(ParseListenAddress("127.0.0.1", &a, &p).ok());
+  EXPECT_FALSE(ParseListenAddress("127.0.0.1:70000", &a, &p).ok());
+  EXPECT_FALSE(ParseListenAddress("::1:514", &a, &p).ok());
+}
+
+}  // namespace
+}  // namespace gapless::input
