@@ -2,6 +2,7 @@
 // here and nowhere else.
 #include <CLI/CLI.hpp>
 
+#include "agent_commands.h"
 #include "spool_commands.h"
 
 int main(int argc, char** argv) {
@@ -11,16 +12,24 @@ int main(int argc, char** argv) {
   gapless::cli::RunFlags run_flags;
   CLI::App* run = app.add_subcommand(
       "run",
-      "Demo (until the agent exists): append a demo record to a spool every interval, "
-      "durably, and print the signed-checkpoint material (tree size and Merkle root)");
+      "All-in-one demo on embedded defaults: an agent with syslog on 127.0.0.1 (TCP and UDP) "
+      "storing into a crash-safe spool under --data-dir, printing each record once durable");
   run->add_option("--data-dir", run_flags.data_dir, "Directory for all data")
       ->capture_default_str();
-  run->add_option("--interval", run_flags.interval_s, "Seconds between demo records")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  run->add_option("--port", run_flags.port, "Syslog port (TCP and UDP) on 127.0.0.1")
+      ->capture_default_str();
   run->add_option("--duration", run_flags.duration_s, "Stop after this many seconds (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+
+  std::string config_path;
+  CLI::App* agent = app.add_subcommand(
+      "agent", "Run the agent: inputs → crash-safe spool. SIGHUP reloads inputs, SIGTERM stops");
+  agent->add_option("--config", config_path, "Agent configuration (TOML, docs/config.md)")
+      ->required();
+  CLI::App* validate = app.add_subcommand(
+      "validate", "Check an agent configuration and report every error with its line");
+  validate->add_option("config", config_path, "Agent configuration file")->required();
 
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");
   spool->require_subcommand(1);
@@ -42,6 +51,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (run->parsed()) return gapless::cli::RunDemo(run_flags);
+  if (agent->parsed()) return gapless::cli::RunAgent(config_path);
+  if (validate->parsed()) return gapless::cli::Validate(config_path);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);
   return 2;

@@ -1,19 +1,15 @@
 #include "spool_commands.h"
 
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
-#include <thread>
 
 #include "env/env.h"
+#include "event/event.h"
 #include "spool/spool.h"
 
 namespace gapless::cli {
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
 
 void PrintReport(const spool::RecoveryReport& r) {
   std::printf("recovered: %llu records, next seq %llu, torn tail %llu bytes cut\n",
@@ -63,37 +59,6 @@ int Fail(const Status& s) {
 
 }  // namespace
 
-int RunDemo(const RunFlags& flags) {
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  const std::string dir = env::JoinPath(flags.data_dir, "spool");
-  std::printf(
-      "gapless run (demo): the agent and collector do not exist yet; this appends a\n"
-      "demo record to the crash-safe spool in %s every %.1f s.\n"
-      "Stop with Ctrl-C, kill it with -9 if you like, start it again, then look:\n"
-      "  build/release/apps/gapless spool inspect --dir %s --records\n\n",
-      dir.c_str(), flags.interval_s, dir.c_str());
-  auto opened = OpenVerbose(dir, false);
-  if (!opened.ok()) return Fail(opened.status());
-  spool::Spool* s = opened->get();
-  const auto start = std::chrono::steady_clock::now();
-  for (uint64_t n = 0; !g_stop; ++n) {
-    std::string msg = "<13>1 - demo gapless-run - - - demo record " + std::to_string(n);
-    auto r = s->Append(msg);
-    if (!r.ok()) return Fail(r.status());
-    if (Status st = s->WaitDurable(r->seq); !st.ok()) return Fail(st);
-    std::printf("seq %llu durable; ", static_cast<unsigned long long>(r->seq));
-    PrintCheckpoint(s);
-    std::fflush(stdout);
-    std::this_thread::sleep_for(std::chrono::duration<double>(flags.interval_s));
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (flags.duration_s > 0 && elapsed >= flags.duration_s) break;
-  }
-  Status st = s->Close();
-  return st.ok() ? 0 : Fail(st);
-}
-
 int SpoolAppend(const std::string& dir, bool quiet) {
   auto opened = OpenVerbose(dir, quiet);
   if (!opened.ok()) return Fail(opened.status());
@@ -101,7 +66,15 @@ int SpoolAppend(const std::string& dir, bool quiet) {
   std::string line;
   uint64_t n = 0;
   while (std::getline(std::cin, line)) {
-    auto r = s->Append(line);
+    event::Event e;
+    e.format = event::Format::kLine;
+    e.source = "cli:spool-append";
+    e.observed_unix_ns = env::Env::Posix()->clock()->NowNanos();
+    e.raw = line;
+    e.message = line;
+    std::string payload;
+    event::EncodeEvent(e, &payload);
+    auto r = s->Append(payload);
     if (!r.ok()) return Fail(r.status());
     ++n;
   }
@@ -141,7 +114,11 @@ int SpoolInspect(const std::string& dir, bool show_records) {
       std::printf("%llu %s\n", static_cast<unsigned long long>(rec.seq),
                   loss.ok() ? loss->ToString().c_str() : "LOSS (undecodable)");
     } else {
-      std::printf("%llu %s\n", static_cast<unsigned long long>(rec.seq), rec.payload.c_str());
+      event::Event e;
+      const Status decoded = event::DecodeEvent(rec.payload, &e);
+      std::printf("%llu %s\n", static_cast<unsigned long long>(rec.seq),
+                  decoded.ok() ? event::DescribeEvent(e).c_str()
+                               : ("(" + decoded.message() + ")").c_str());
     }
   }
   return 0;

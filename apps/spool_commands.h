@@ -1,4 +1,4 @@
-// The `gapless` subcommands that exist today: the spool tools and the demo `run`.
+// `gapless spool ...`: tools for a spool directory (the agent must not be running).
 #pragma once
 
 #include <cstdint>
@@ -6,14 +6,7 @@
 
 namespace gapless::cli {
 
-struct RunFlags {
-  std::string data_dir = "./gapless-data";
-  double interval_s = 0.5;
-  double duration_s = 0;  // 0: until SIGINT / SIGTERM
-};
-
 // Each returns the process exit status.
-int RunDemo(const RunFlags& flags);
 int SpoolAppend(const std::string& dir, bool quiet);
 int SpoolInspect(const std::string& dir, bool show_records);
 

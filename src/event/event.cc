@@ -1,5 +1,7 @@
 #include "event/event.h"
 
+#include <cstdio>
+#include <ctime>
 #include <functional>
 
 #include "base/coding.h"
@@ -129,9 +131,21 @@ Status DecodeEvent(std::string_view in, Event* e) {
   return Status::Ok();
 }
 
+std::string FormatUnixNanos(int64_t ns) {
+  const int64_t secs = ns >= 0 ? ns / 1'000'000'000 : (ns - 999'999'999) / 1'000'000'000;
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>((ns - secs * 1'000'000'000) / 1'000'000));
+  return buf;
+}
+
 std::string DescribeEvent(const Event& e) {
   std::string s;
-  s += e.has(kEventTime) ? std::to_string(e.event_unix_ns) : std::string("-");
+  s += FormatUnixNanos(e.has(kEventTime) ? e.event_unix_ns : e.observed_unix_ns);
   s += ' ';
   s += e.source.empty() ? "-" : e.source;
   s += ' ';

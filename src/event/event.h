@@ -76,7 +76,11 @@ void EncodeEvent(const Event& e, std::string* out);
 // must outlive them. kDataLoss with what is wrong for anything malformed.
 Status DecodeEvent(std::string_view payload, Event* e);
 
-// A one-line rendering for tools and tests: time, source, host, app, message.
+// RFC 3339 UTC with milliseconds: "2026-11-22T12:00:00.123Z".
+std::string FormatUnixNanos(int64_t unix_ns);
+
+// A one-line rendering for tools and tests: time (event time, else observed), source,
+// host, app, message.
 std::string DescribeEvent(const Event& e);
 
 }  // namespace gapless::event

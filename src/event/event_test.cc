@@ -110,7 +110,10 @@ TEST(Event, DescribeFlagsParseErrors) {
   e.raw = "garbage";
   e.message = e.raw;
   e.flags = kParseError;
-  EXPECT_EQ(DescribeEvent(e), "- - - -: garbage [parse-error]");
+  EXPECT_EQ(DescribeEvent(e), "1970-01-01T00:00:00.000Z - - -: garbage [parse-error]");
+  e.observed_unix_ns = 1'700'000'000'123'000'000;
+  EXPECT_EQ(FormatUnixNanos(e.observed_unix_ns), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(FormatUnixNanos(-1), "1969-12-31T23:59:59.999Z");
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ struct TlsServerOptions {
   std::string key_file;   // PEM private key
   std::string ca_file;    // if set, client certificates are verified against it
   bool require_client_cert = false;
+  friend bool operator==(const TlsServerOptions&, const TlsServerOptions&) = default;
 };
 
 struct SyslogOptions {
@@ -67,6 +68,7 @@ struct SyslogOptions {
   size_t max_connections = 1024;        // TCP/TLS only
   std::optional<TlsServerOptions> tls;  // TCP only: TLS when set
   int receive_buffer_bytes = 0;         // UDP SO_RCVBUF; 0 = kernel default
+  friend bool operator==(const SyslogOptions&, const SyslogOptions&) = default;
 };
 
 // Deps shared by inputs.

@@ -1,0 +1,20 @@
+// `gapless agent`, `gapless validate` and `gapless run`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace gapless::cli {
+
+struct RunFlags {
+  std::string data_dir = "./gapless-data";
+  uint16_t port = 5514;
+  double duration_s = 0;  // 0: until SIGINT / SIGTERM
+};
+
+// Each returns the process exit status.
+int RunAgent(const std::string& config_path);
+int Validate(const std::string& config_path);
+int RunDemo(const RunFlags& flags);
+
+}  // namespace gapless::cli

@@ -1,0 +1,67 @@
+// Agent: the spool, the ingest path and the inputs of one host, wired together.
+//
+// Threads: the caller's (Start, Reload, Stop), the input thread running the io_context
+// (every input handler), and Ingest's committer and room-watcher threads. Inputs are
+// started and stopped only on the input thread (Reload posts there and waits).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "config/agent_config.h"
+#include "ingest/ingest.h"
+#include "input/input.h"
+#include "spool/spool.h"
+
+namespace gapless::agent {
+
+struct InputStatus {
+  std::string name;
+  uint16_t port = 0;
+  input::Stats stats;
+};
+
+class Agent {
+ public:
+  // Opens (recovering) the spool in cfg.data_dir/spool and starts every input. Fails,
+  // with nothing left running, if any input cannot start.
+  static StatusOr<std::unique_ptr<Agent>> Start(const config::AgentConfig& cfg,
+                                                spool::RecoveryReport* report = nullptr);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Applies the inputs of a new configuration: inputs whose settings are unchanged keep
+  // running untouched (their connections and buffers too); removed or changed ones stop;
+  // new ones start. Spool and agent settings need a restart: a change there is reported
+  // in the returned error and otherwise ignored.
+  Status Reload(const config::AgentConfig& cfg);
+
+  // Stops the inputs (recording anything they held as an input_stopped loss), makes
+  // everything appended durable, closes the spool. Idempotent.
+  void Stop();
+
+  std::vector<InputStatus> Inputs() const;
+  spool::Spool* spool() const { return spool_.get(); }
+  const config::AgentConfig& config() const { return cfg_; }
+
+ private:
+  struct Running;
+  Agent() = default;
+  // Runs fn on the input thread and waits for it.
+  void OnInputThread(const std::function<void()>& fn) const;
+  Status StartInput(const config::InputConfig& in);
+
+  config::AgentConfig cfg_;
+  std::unique_ptr<env::Env> env_holder_;
+  std::unique_ptr<spool::Spool> spool_;
+  std::unique_ptr<ingest::Ingest> ingest_;
+  std::unique_ptr<Running> running_;  // io_context, work guard, inputs
+  std::thread input_thread_;
+  bool stopped_ = false;
+};
+
+}  // namespace gapless::agent

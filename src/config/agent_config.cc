@@ -1,0 +1,323 @@
+#include "config/agent_config.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <initializer_list>
+
+#define TOML_EXCEPTIONS 0
+#define TOML_HEADER_ONLY 1  // the Debian library is built with exceptions; we use none
+#define TOML_ENABLE_FORMATTERS 0
+#include <toml++/toml.h>
+
+#include "env/env.h"
+
+namespace gapless::config {
+namespace {
+
+constexpr uint64_t kMaxMessageBytes = 1u << 20;  // per message, any input
+
+// Collects every problem with its position; nothing stops at the first one.
+class Checker {
+ public:
+  explicit Checker(std::string file) : file_(std::move(file)) {}
+
+  void Error(const toml::source_region& at, const std::string& what) {
+    ErrorAt(static_cast<int>(at.begin.line), static_cast<int>(at.begin.column), what);
+  }
+  void ErrorAt(int line, int column, const std::string& what) {
+    errors_ += file_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what + "\n";
+  }
+  bool ok() const { return errors_.empty(); }
+  std::string errors() const { return errors_.substr(0, errors_.empty() ? 0 : errors_.size() - 1); }
+
+  void OnlyKeys(const toml::table& t, std::initializer_list<std::string_view> allowed,
+                std::string_view where) {
+    for (const auto& [key, node] : t) {
+      bool known = false;
+      for (std::string_view a : allowed) known = known || key.str() == a;
+      if (known) continue;
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      Error(key.source(), "unknown key \"" + std::string(key.str()) + "\" in " + std::string(where) +
+                              "; known keys: " + list);
+    }
+  }
+
+  bool String(const toml::table& t, std::string_view key, std::string* out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return false;
+    if (auto v = n->value<std::string>()) {
+      *out = *v;
+      return true;
+    }
+    Error(n->source(), std::string(key) + " must be a string");
+    return false;
+  }
+
+  bool Int(const toml::table& t, std::string_view key, int64_t lo, int64_t hi, int64_t* out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return false;
+    const auto v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+    if (!v || *v < lo || *v > hi) {
+      Error(n->source(), std::string(key) + " must be an integer from " + std::to_string(lo) +
+                             " to " + std::to_string(hi));
+      return false;
+    }
+    *out = *v;
+    return true;
+  }
+
+  bool Bool(const toml::table& t, std::string_view key, bool* out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return false;
+    if (auto v = n->value<bool>(); v && n->is_boolean()) {
+      *out = *v;
+      return true;
+    }
+    Error(n->source(), std::string(key) + " must be true or false");
+    return false;
+  }
+
+  // A byte size: an integer, or a string such as "64KiB" or "1 GiB".
+  bool Size(const toml::table& t, std::string_view key, uint64_t lo, uint64_t hi, uint64_t* out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return false;
+    StatusOr<uint64_t> v = InvalidArgumentError("must be a size such as \"64MiB\" or 4096");
+    if (n->is_integer() && *n->value<int64_t>() >= 0) {
+      v = static_cast<uint64_t>(*n->value<int64_t>());
+    } else if (n->is_string()) {
+      v = ParseSize(*n->value<std::string>());
+    }
+    if (!v.ok()) {
+      Error(n->source(), std::string(key) + ": " + v.status().message());
+      return false;
+    }
+    if (*v < lo || *v > hi) {
+      Error(n->source(), std::string(key) + " must be from " + std::to_string(lo) + " to " +
+                             std::to_string(hi) + " bytes");
+      return false;
+    }
+    *out = *v;
+    return true;
+  }
+
+  const toml::table* Table(const toml::table& t, std::string_view key) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return nullptr;
+    if (!n->is_table()) Error(n->source(), std::string(key) + " must be a table ([" + std::string(key) + "])");
+    return n->as_table();
+  }
+
+ private:
+  const std::string file_;
+  std::string errors_;
+};
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
+  const toml::table* agent = c.Table(root, "agent");
+  if (agent == nullptr) return;
+  c.OnlyKeys(*agent, {"id", "data_dir"}, "[agent]");
+  c.String(*agent, "id", &cfg->id);
+  c.String(*agent, "data_dir", &cfg->data_dir);
+  if (cfg->id.empty()) c.Error(agent->source(), "[agent] id must not be empty");
+}
+
+void ParseSpoolTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
+  const toml::table* t = c.Table(root, "spool");
+  if (t == nullptr) return;
+  c.OnlyKeys(*t, {"quota", "segment_size", "full_policy", "max_record_size"}, "[spool]");
+  spool::Options& o = cfg->spool;
+  c.Size(*t, "segment_size", 64 << 10, 1ull << 32, &o.segment_bytes);
+  c.Size(*t, "quota", 256 << 10, 1ull << 50, &o.quota_bytes);
+  uint64_t max_record = o.max_record_bytes;
+  if (c.Size(*t, "max_record_size", 1024, 16u << 20, &max_record)) {
+    o.max_record_bytes = static_cast<uint32_t>(max_record);
+  }
+  std::string policy;
+  if (c.String(*t, "full_policy", &policy)) {
+    StatusOr<spool::FullPolicy> p = spool::ParseFullPolicy(policy);
+    if (p.ok()) {
+      o.full_policy = *p;
+    } else {
+      c.Error(t->get("full_policy")->source(), p.status().message());
+    }
+  }
+  if (o.quota_bytes < 4 * o.segment_bytes) {
+    c.Error(t->source(), "[spool] quota must be at least 4 × segment_size (" +
+                             std::to_string(4 * o.segment_bytes) + " bytes)");
+  }
+  if (o.max_record_bytes + 4096 > o.segment_bytes) {
+    c.Error(t->source(), "[spool] max_record_size must leave 4 KiB of segment_size free");
+  }
+}
+
+void ParseTls(Checker& c, const toml::table& t, InputConfig* in) {
+  const toml::table* tls = c.Table(t, "tls");
+  if (tls == nullptr) return;
+  c.OnlyKeys(*tls, {"cert", "key", "ca", "require_client_cert"}, "[input.tls]");
+  input::TlsServerOptions o;
+  if (!c.String(*tls, "cert", &o.cert_file)) c.Error(tls->source(), "[input.tls] needs cert (a PEM file)");
+  if (!c.String(*tls, "key", &o.key_file)) c.Error(tls->source(), "[input.tls] needs key (a PEM file)");
+  c.String(*tls, "ca", &o.ca_file);
+  c.Bool(*tls, "require_client_cert", &o.require_client_cert);
+  if (o.require_client_cert && o.ca_file.empty()) {
+    c.Error(tls->source(), "require_client_cert needs ca (the CA that signs client certificates)");
+  }
+  in->syslog.tls = o;
+}
+
+void ParseSyslogInput(Checker& c, const toml::table& t, bool tcp, InputConfig* in) {
+  if (tcp) {
+    c.OnlyKeys(t, {"type", "name", "listen", "framing", "max_message_size", "max_connections", "tls"},
+               "a syslog_tcp [[input]]");
+  } else {
+    c.OnlyKeys(t, {"type", "name", "listen", "max_message_size", "receive_buffer_size"},
+               "a syslog_udp [[input]]");
+  }
+  input::SyslogOptions& o = in->syslog;
+  c.String(t, "name", &o.name);
+  if (!c.String(t, "listen", &o.listen)) {
+    c.Error(t.source(), "this [[input]] needs listen = \"IP:port\"");
+  } else {
+    std::string address;
+    uint16_t port = 0;
+    if (Status s = input::ParseListenAddress(o.listen, &address, &port); !s.ok()) {
+      c.Error(t.get("listen")->source(), s.message());
+    }
+  }
+  uint64_t max = o.max_message_bytes;
+  if (c.Size(t, "max_message_size", 64, kMaxMessageBytes, &max)) o.max_message_bytes = max;
+  std::string framing;
+  if (tcp && c.String(t, "framing", &framing)) {
+    bool known = false;
+    for (auto f : {syslog::Framing::kAuto, syslog::Framing::kNewline, syslog::Framing::kOctetCounted}) {
+      if (framing == syslog::FramingName(f)) o.framing = f, known = true;
+    }
+    if (!known) c.Error(t.get("framing")->source(), "framing must be auto, newline or octet_counted");
+  }
+  int64_t n = 0;
+  if (tcp && c.Int(t, "max_connections", 1, 1 << 20, &n)) o.max_connections = static_cast<size_t>(n);
+  uint64_t rcvbuf = 0;
+  if (!tcp && c.Size(t, "receive_buffer_size", 4096, 1u << 30, &rcvbuf)) {
+    o.receive_buffer_bytes = static_cast<int>(rcvbuf);
+  }
+  if (tcp) ParseTls(c, t, in);
+}
+
+void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
+  const toml::node* n = root.get("input");
+  if (n == nullptr) return;
+  const toml::array* inputs = n->as_array();
+  if (inputs == nullptr || !inputs->is_array_of_tables()) {
+    c.Error(n->source(), "input must be an array of tables: write each as [[input]]");
+    return;
+  }
+  for (const toml::node& el : *inputs) {
+    const toml::table& t = *el.as_table();
+    InputConfig in;
+    in.line = static_cast<int>(t.source().begin.line);
+    std::string type;
+    if (!c.String(t, "type", &type)) {
+      c.Error(t.source(), "this [[input]] needs type = \"syslog_tcp\" or \"syslog_udp\"");
+      continue;
+    }
+    if (type == "syslog_tcp" || type == "syslog_udp") {
+      in.type = type == "syslog_tcp" ? InputType::kSyslogTcp : InputType::kSyslogUdp;
+      ParseSyslogInput(c, t, type == "syslog_tcp", &in);
+    } else if (type == "file" || type == "relp" || type == "journald" || type == "http") {
+      c.Error(t.get("type")->source(), "input type \"" + type +
+                                           "\" is not implemented in this build yet; "
+                                           "available: syslog_tcp, syslog_udp");
+      continue;
+    } else {
+      c.Error(t.get("type")->source(),
+              "unknown input type \"" + type + "\"; available: syslog_tcp, syslog_udp");
+      continue;
+    }
+    in.syslog.max_message_bytes = std::min<size_t>(in.syslog.max_message_bytes, kMaxMessageBytes);
+    cfg->inputs.push_back(std::move(in));
+  }
+}
+
+}  // namespace
+
+StatusOr<uint64_t> ParseSize(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + i, value);
+  if (i == 0 || ec != std::errc()) {
+    return InvalidArgumentError("\"" + std::string(text) + "\" is not a size; write e.g. \"64MiB\"");
+  }
+  std::string_view unit = text.substr(i);
+  while (!unit.empty() && unit[0] == ' ') unit.remove_prefix(1);
+  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"", 1},          {"B", 1},         {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+      {"GiB", 1ull << 30}, {"TiB", 1ull << 40}, {"KB", 1000},      {"MB", 1000000},
+      {"GB", 1000000000},  {"TB", 1000000000000}};
+  for (const auto& [name, mult] : kUnits) {
+    if (unit != name) continue;
+    if (value > UINT64_MAX / mult) return InvalidArgumentError("size \"" + std::string(text) + "\" is too large");
+    return value * mult;
+  }
+  return InvalidArgumentError("unknown unit in \"" + std::string(text) +
+                              "\"; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB");
+}
+
+StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string& file_name) {
+  toml::parse_result parsed = toml::parse(text, file_name);
+  if (!parsed) {
+    const toml::parse_error& e = parsed.error();
+    return InvalidArgumentError(file_name + ":" + std::to_string(e.source().begin.line) + ":" +
+                                std::to_string(e.source().begin.column) +
+                                ": TOML syntax error: " + std::string(e.description()));
+  }
+  const toml::table& root = parsed.table();
+  Checker c(file_name);
+  AgentConfig cfg;
+  c.OnlyKeys(root, {"agent", "spool", "input"}, "the top level");
+  ParseAgentTable(c, root, &cfg);
+  ParseSpoolTable(c, root, &cfg);
+  ParseInputs(c, root, &cfg);
+  if (cfg.id.empty()) cfg.id = HostName();
+  if (cfg.data_dir.empty()) cfg.data_dir = "/var/lib/gapless";
+  for (const InputConfig& in : cfg.inputs) {
+    if (in.syslog.max_message_bytes + 4096 > cfg.spool.max_record_bytes) {
+      c.ErrorAt(in.line, 1,
+              "max_message_size (" + std::to_string(in.syslog.max_message_bytes) +
+                  ") must be at least 4 KiB below [spool] max_record_size (" +
+                  std::to_string(cfg.spool.max_record_bytes) + ")");
+    }
+  }
+  if (!c.ok()) return InvalidArgumentError(c.errors());
+  return cfg;
+}
+
+StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env::Env::Posix(), path));
+  return ParseAgentConfig(text, path);
+}
+
+AgentConfig DemoConfig(const std::string& data_dir, uint16_t port) {
+  AgentConfig cfg;
+  cfg.id = HostName();
+  cfg.data_dir = data_dir;
+  cfg.spool.quota_bytes = 256ull << 20;
+  cfg.spool.segment_bytes = 16ull << 20;
+  for (InputType type : {InputType::kSyslogTcp, InputType::kSyslogUdp}) {
+    InputConfig in;
+    in.type = type;
+    in.syslog.listen = "127.0.0.1:" + std::to_string(port);
+    cfg.inputs.push_back(in);
+  }
+  return cfg;
+}
+
+}  // namespace gapless::config

@@ -1,0 +1,46 @@
+// The agent's configuration: TOML (docs/config.md), parsed and validated in one pass
+// that reports every error at once, each with its line and column.
+//
+// Thread contract: plain values and pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "input/input.h"
+#include "spool/spool.h"
+
+namespace gapless::config {
+
+enum class InputType { kSyslogTcp, kSyslogUdp };
+
+struct InputConfig {
+  InputType type = InputType::kSyslogTcp;
+  int line = 0;  // where the [[input]] table starts, for messages
+  input::SyslogOptions syslog;
+
+  friend bool operator==(const InputConfig&, const InputConfig&) = default;
+};
+
+struct AgentConfig {
+  std::string id;        // agent identity; default: the host name
+  std::string data_dir;  // the spool lives in data_dir/spool
+  spool::Options spool;
+  std::vector<InputConfig> inputs;
+};
+
+// Parses and validates. On error: kInvalidArgument whose message has one line per
+// problem, "FILE:LINE:COLUMN: what is wrong — what to do".
+StatusOr<AgentConfig> ParseAgentConfig(std::string_view toml, const std::string& file_name);
+StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+
+// "64KiB", "1 GiB", "500MB", "4096" → bytes. Exposed for tests.
+StatusOr<uint64_t> ParseSize(std::string_view text);
+
+// The embedded defaults of `gapless run`: data under data_dir, syslog on 127.0.0.1:port
+// over TCP and UDP.
+AgentConfig DemoConfig(const std::string& data_dir, uint16_t port);
+
+}  // namespace gapless::config

@@ -1,0 +1,132 @@
+#include "config/agent_config.h"
+
+#include <gtest/gtest.h>
+
+namespace gapless::config {
+namespace {
+
+TEST(AgentConfig, FullExampleParses) {
+  auto cfg = ParseAgentConfig(R"(
+[agent]
+id = "web-01"
+data_dir = "/tmp/gapless"
+
+[spool]
+quota = "2GiB"
+segment_size = "32MiB"
+full_policy = "drop_oldest"
+
+[[input]]
+type = "syslog_tcp"
+listen = "0.0.0.0:6514"
+framing = "octet_counted"
+max_message_size = "16KiB"
+max_connections = 64
+[input.tls]
+cert = "/etc/gapless/cert.pem"
+key = "/etc/gapless/key.pem"
+
+[[input]]
+type = "syslog_udp"
+name = "firewalls"
+listen = "[::]:514"
+receive_buffer_size = "8MiB"
+)",
+                              "agent.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->id, "web-01");
+  EXPECT_EQ(cfg->data_dir, "/tmp/gapless");
+  EXPECT_EQ(cfg->spool.quota_bytes, 2ull << 30);
+  EXPECT_EQ(cfg->spool.segment_bytes, 32ull << 20);
+  EXPECT_EQ(cfg->spool.full_policy, spool::FullPolicy::kDropOldest);
+  ASSERT_EQ(cfg->inputs.size(), 2u);
+  const InputConfig& tcp = cfg->inputs[0];
+  EXPECT_EQ(tcp.type, InputType::kSyslogTcp);
+  EXPECT_EQ(tcp.line, 11);
+  EXPECT_EQ(tcp.syslog.framing, syslog::Framing::kOctetCounted);
+  EXPECT_EQ(tcp.syslog.max_message_bytes, 16u << 10);
+  EXPECT_EQ(tcp.syslog.max_connections, 64u);
+  ASSERT_TRUE(tcp.syslog.tls.has_value());
+  EXPECT_EQ(tcp.syslog.tls->key_file, "/etc/gapless/key.pem");
+  EXPECT_EQ(cfg->inputs[1].syslog.name, "firewalls");
+  EXPECT_EQ(cfg->inputs[1].syslog.receive_buffer_bytes, 8 << 20);
+}
+
+TEST(AgentConfig, DefaultsAreSafe) {
+  auto cfg = ParseAgentConfig("", "empty.toml");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->spool.full_policy, spool::FullPolicy::kBlock);
+  EXPECT_FALSE(cfg->id.empty());
+  EXPECT_TRUE(cfg->inputs.empty());
+}
+
+TEST(AgentConfig, EveryErrorIsReportedAtOnceWithItsLine) {
+  auto cfg = ParseAgentConfig(R"([agent]
+idd = "typo"
+[spool]
+full_policy = "overwrite"
+quota = "12 parsecs"
+[[input]]
+type = "syslog_tcp"
+listen = "localhost:514"
+[[input]]
+type = "carrier_pigeon"
+[[input]]
+listen = "127.0.0.1:1"
+)",
+                              "bad.toml");
+  ASSERT_FALSE(cfg.ok());
+  const std::string& m = cfg.status().message();
+  EXPECT_NE(m.find("bad.toml:2:1: unknown key \"idd\" in [agent]"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:4:"), std::string::npos) << m;
+  EXPECT_NE(m.find("overwrite"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:5:"), std::string::npos) << m;
+  EXPECT_NE(m.find("parsecs"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:8:"), std::string::npos) << m;
+  EXPECT_NE(m.find("numeric"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:10:"), std::string::npos) << m;
+  EXPECT_NE(m.find("carrier_pigeon"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs type"), std::string::npos) << m;
+  EXPECT_EQ(std::count(m.begin(), m.end(), '\n'), 6) << m;  // 7 lines, one per problem
+}
+
+TEST(AgentConfig, SyntaxErrorNamesThePlace) {
+  auto cfg = ParseAgentConfig("[agent]\nid = \"unterminated\n", "syn.toml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.status().message().rfind("syn.toml:2:", 0), 0u) << cfg.status().message();
+}
+
+TEST(AgentConfig, InputsNotYetBuiltAreRefusedClearly) {
+  auto cfg = ParseAgentConfig("[[input]]\ntype = \"journald\"\n", "j.toml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.status().message().find("not implemented"), std::string::npos);
+}
+
+TEST(AgentConfig, MessageSizeMustFitTheSpoolRecord) {
+  auto cfg = ParseAgentConfig(R"([spool]
+max_record_size = "64KiB"
+[[input]]
+type = "syslog_udp"
+listen = "127.0.0.1:514"
+max_message_size = "64KiB"
+)",
+                              "m.toml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.status().message().find("m.toml:3:1: max_message_size"), std::string::npos)
+      << cfg.status().message();
+}
+
+TEST(ParseSize, UnitsAndErrors) {
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_EQ(*ParseSize("64KiB"), 65536u);
+  EXPECT_EQ(*ParseSize("1 GiB"), 1ull << 30);
+  EXPECT_EQ(*ParseSize("500MB"), 500'000'000u);
+  EXPECT_FALSE(ParseSize("").ok());
+  EXPECT_FALSE(ParseSize("MiB").ok());
+  EXPECT_FALSE(ParseSize("5 furlongs").ok());
+  EXPECT_FALSE(ParseSize("99999999999999999999").ok());
+  EXPECT_FALSE(ParseSize("18446744073709551615GiB").ok());
+}
+
+}  // namespace
+}  // namespace gapless::config
