@@ -1,6 +1,6 @@
 # The two commands a new user needs are `make run` and `make test`; both install what is
 # missing (Debian packages, via scripts/install-deps.sh) and build what they need.
-.PHONY: all deps build run test test-asan test-tsan test-long bench fuzz fuzz-short format clean
+.PHONY: all deps peers build run test test-asan test-tsan test-long bench fuzz fuzz-short format clean
 
 JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j $(JOBS)
@@ -20,14 +20,18 @@ build: deps build/release/build.ninja
 run: build
 	build/release/apps/gapless run --data-dir ./gapless-data
 
-test: build
+test: build peers
 	cd build/release && $(CTEST)
 
-test-asan: deps build/asan/build.ninja
+# syslog-ng's loggen for the real-client tests (downloaded and unpacked, not installed).
+peers:
+	@./scripts/fetch-peers.sh build/peers
+
+test-asan: deps peers build/asan/build.ninja
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && $(CTEST)
 
-test-tsan: deps build/tsan/build.ninja
+test-tsan: deps peers build/tsan/build.ninja
 	cmake --build build/tsan -j $(JOBS)
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST)
 

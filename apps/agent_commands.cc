@@ -37,7 +37,8 @@ int WaitForSignal(const sigset_t& set, int64_t timeout_ms) {
     int sig = 0;
     return sigwait(&set, &sig) == 0 ? sig : 0;
   }
-  timespec ts{static_cast<time_t>(timeout_ms / 1000), static_cast<long>(timeout_ms % 1000) * 1000000};
+  timespec ts{static_cast<time_t>(timeout_ms / 1000),
+              static_cast<long>(timeout_ms % 1000) * 1000000};
   const int sig = sigtimedwait(&set, nullptr, &ts);
   return sig > 0 ? sig : 0;
 }
@@ -60,8 +61,8 @@ int Validate(const std::string& config_path) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
   }
-  std::printf("%s: OK (agent %s, data_dir %s, %zu inputs)\n", config_path.c_str(),
-              cfg->id.c_str(), cfg->data_dir.c_str(), cfg->inputs.size());
+  std::printf("%s: OK (agent %s, data_dir %s, %zu inputs)\n", config_path.c_str(), cfg->id.c_str(),
+              cfg->data_dir.c_str(), cfg->inputs.size());
   return 0;
 }
 

@@ -116,9 +116,9 @@ int SpoolInspect(const std::string& dir, bool show_records) {
     } else {
       event::Event e;
       const Status decoded = event::DecodeEvent(rec.payload, &e);
-      std::printf("%llu %s\n", static_cast<unsigned long long>(rec.seq),
-                  decoded.ok() ? event::DescribeEvent(e).c_str()
-                               : ("(" + decoded.message() + ")").c_str());
+      std::printf(
+          "%llu %s\n", static_cast<unsigned long long>(rec.seq),
+          decoded.ok() ? event::DescribeEvent(e).c_str() : ("(" + decoded.message() + ")").c_str());
     }
   }
   return 0;

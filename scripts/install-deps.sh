@@ -17,6 +17,7 @@ packages=(
   libsystemd-dev                                      # journald input
   # Real peers the tests drive (they are never started as system services by us):
   util-linux rsyslog rsyslog-relp openssl
+  libglib2.0-0                                        # loggen (unpacked by fetch-peers.sh)
 )
 
 missing=()

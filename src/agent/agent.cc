@@ -27,8 +27,8 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   if (ec) return UnavailableError("cannot create data_dir " + cfg.data_dir + ": " + ec.message());
-  ASSIGN_OR_RETURN(a->spool_, spool::Spool::Open(env, env::JoinPath(cfg.data_dir, "spool"),
-                                                 cfg.spool, report));
+  ASSIGN_OR_RETURN(
+      a->spool_, spool::Spool::Open(env, env::JoinPath(cfg.data_dir, "spool"), cfg.spool, report));
   a->ingest_ = std::make_unique<ingest::Ingest>(a->spool_.get());
   a->running_ = std::make_unique<Running>();
   for (const config::InputConfig& in : cfg.inputs) {

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <initializer_list>
 
 #define TOML_EXCEPTIONS 0
@@ -26,10 +28,20 @@ class Checker {
     ErrorAt(static_cast<int>(at.begin.line), static_cast<int>(at.begin.column), what);
   }
   void ErrorAt(int line, int column, const std::string& what) {
-    errors_ += file_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what + "\n";
+    errors_.push_back(
+        {line, column,
+         file_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what});
   }
   bool ok() const { return errors_.empty(); }
-  std::string errors() const { return errors_.substr(0, errors_.empty() ? 0 : errors_.size() - 1); }
+  // One line per problem, in file order.
+  std::string errors() {
+    std::stable_sort(errors_.begin(), errors_.end(), [](const Problem& a, const Problem& b) {
+      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+    });
+    std::string out;
+    for (const Problem& p : errors_) out += (out.empty() ? "" : "\n") + p.text;
+    return out;
+  }
 
   void OnlyKeys(const toml::table& t, std::initializer_list<std::string_view> allowed,
                 std::string_view where) {
@@ -39,8 +51,8 @@ class Checker {
       if (known) continue;
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      Error(key.source(), "unknown key \"" + std::string(key.str()) + "\" in " + std::string(where) +
-                              "; known keys: " + list);
+      Error(key.source(), "unknown key \"" + std::string(key.str()) + "\" in " +
+                              std::string(where) + "; known keys: " + list);
     }
   }
 
@@ -105,13 +117,19 @@ class Checker {
   const toml::table* Table(const toml::table& t, std::string_view key) {
     const toml::node* n = t.get(key);
     if (n == nullptr) return nullptr;
-    if (!n->is_table()) Error(n->source(), std::string(key) + " must be a table ([" + std::string(key) + "])");
+    if (!n->is_table())
+      Error(n->source(), std::string(key) + " must be a table ([" + std::string(key) + "])");
     return n->as_table();
   }
 
  private:
+  struct Problem {
+    int line;
+    int column;
+    std::string text;
+  };
   const std::string file_;
-  std::string errors_;
+  std::vector<Problem> errors_;
 };
 
 std::string HostName() {
@@ -124,9 +142,13 @@ void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   const toml::table* agent = c.Table(root, "agent");
   if (agent == nullptr) return;
   c.OnlyKeys(*agent, {"id", "data_dir"}, "[agent]");
-  c.String(*agent, "id", &cfg->id);
-  c.String(*agent, "data_dir", &cfg->data_dir);
-  if (cfg->id.empty()) c.Error(agent->source(), "[agent] id must not be empty");
+  if (c.String(*agent, "id", &cfg->id) && cfg->id.empty()) {
+    c.Error(agent->get("id")->source(),
+            "[agent] id must not be empty (leave it out for the host name)");
+  }
+  if (c.String(*agent, "data_dir", &cfg->data_dir) && cfg->data_dir.empty()) {
+    c.Error(agent->get("data_dir")->source(), "[agent] data_dir must not be empty");
+  }
 }
 
 void ParseSpoolTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
@@ -163,8 +185,10 @@ void ParseTls(Checker& c, const toml::table& t, InputConfig* in) {
   if (tls == nullptr) return;
   c.OnlyKeys(*tls, {"cert", "key", "ca", "require_client_cert"}, "[input.tls]");
   input::TlsServerOptions o;
-  if (!c.String(*tls, "cert", &o.cert_file)) c.Error(tls->source(), "[input.tls] needs cert (a PEM file)");
-  if (!c.String(*tls, "key", &o.key_file)) c.Error(tls->source(), "[input.tls] needs key (a PEM file)");
+  if (!c.String(*tls, "cert", &o.cert_file))
+    c.Error(tls->source(), "[input.tls] needs cert (a PEM file)");
+  if (!c.String(*tls, "key", &o.key_file))
+    c.Error(tls->source(), "[input.tls] needs key (a PEM file)");
   c.String(*tls, "ca", &o.ca_file);
   c.Bool(*tls, "require_client_cert", &o.require_client_cert);
   if (o.require_client_cert && o.ca_file.empty()) {
@@ -175,7 +199,8 @@ void ParseTls(Checker& c, const toml::table& t, InputConfig* in) {
 
 void ParseSyslogInput(Checker& c, const toml::table& t, bool tcp, InputConfig* in) {
   if (tcp) {
-    c.OnlyKeys(t, {"type", "name", "listen", "framing", "max_message_size", "max_connections", "tls"},
+    c.OnlyKeys(t,
+               {"type", "name", "listen", "framing", "max_message_size", "max_connections", "tls"},
                "a syslog_tcp [[input]]");
   } else {
     c.OnlyKeys(t, {"type", "name", "listen", "max_message_size", "receive_buffer_size"},
@@ -197,13 +222,16 @@ void ParseSyslogInput(Checker& c, const toml::table& t, bool tcp, InputConfig* i
   std::string framing;
   if (tcp && c.String(t, "framing", &framing)) {
     bool known = false;
-    for (auto f : {syslog::Framing::kAuto, syslog::Framing::kNewline, syslog::Framing::kOctetCounted}) {
+    for (auto f :
+         {syslog::Framing::kAuto, syslog::Framing::kNewline, syslog::Framing::kOctetCounted}) {
       if (framing == syslog::FramingName(f)) o.framing = f, known = true;
     }
-    if (!known) c.Error(t.get("framing")->source(), "framing must be auto, newline or octet_counted");
+    if (!known)
+      c.Error(t.get("framing")->source(), "framing must be auto, newline or octet_counted");
   }
   int64_t n = 0;
-  if (tcp && c.Int(t, "max_connections", 1, 1 << 20, &n)) o.max_connections = static_cast<size_t>(n);
+  if (tcp && c.Int(t, "max_connections", 1, 1 << 20, &n))
+    o.max_connections = static_cast<size_t>(n);
   uint64_t rcvbuf = 0;
   if (!tcp && c.Size(t, "receive_buffer_size", 4096, 1u << 30, &rcvbuf)) {
     o.receive_buffer_bytes = static_cast<int>(rcvbuf);
@@ -254,17 +282,25 @@ StatusOr<uint64_t> ParseSize(std::string_view text) {
   uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + i, value);
   if (i == 0 || ec != std::errc()) {
-    return InvalidArgumentError("\"" + std::string(text) + "\" is not a size; write e.g. \"64MiB\"");
+    return InvalidArgumentError("\"" + std::string(text) +
+                                "\" is not a size; write e.g. \"64MiB\"");
   }
   std::string_view unit = text.substr(i);
   while (!unit.empty() && unit[0] == ' ') unit.remove_prefix(1);
-  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
-      {"", 1},          {"B", 1},         {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
-      {"GiB", 1ull << 30}, {"TiB", 1ull << 40}, {"KB", 1000},      {"MB", 1000000},
-      {"GB", 1000000000},  {"TB", 1000000000000}};
+  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {{"", 1},
+                                                                     {"B", 1},
+                                                                     {"KiB", 1ull << 10},
+                                                                     {"MiB", 1ull << 20},
+                                                                     {"GiB", 1ull << 30},
+                                                                     {"TiB", 1ull << 40},
+                                                                     {"KB", 1000},
+                                                                     {"MB", 1000000},
+                                                                     {"GB", 1000000000},
+                                                                     {"TB", 1000000000000}};
   for (const auto& [name, mult] : kUnits) {
     if (unit != name) continue;
-    if (value > UINT64_MAX / mult) return InvalidArgumentError("size \"" + std::string(text) + "\" is too large");
+    if (value > UINT64_MAX / mult)
+      return InvalidArgumentError("size \"" + std::string(text) + "\" is too large");
     return value * mult;
   }
   return InvalidArgumentError("unknown unit in \"" + std::string(text) +
@@ -272,6 +308,28 @@ StatusOr<uint64_t> ParseSize(std::string_view text) {
 }
 
 StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string& file_name) {
+  // toml++ 3.3 (Debian 12) reaches __builtin_unreachable on some non-ASCII characters
+  // outside strings (found by config_fuzzer): undefined behaviour on a bad file. TOML
+  // basic strings can spell any character as \uXXXX, so we accept ASCII only.
+  int line = 1;
+  int column = 1;
+  for (char ch : text) {
+    if (static_cast<unsigned char>(ch) >= 0x80) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "0x%02X",
+                    static_cast<unsigned>(static_cast<unsigned char>(ch)));
+      return InvalidArgumentError(file_name + ":" + std::to_string(line) + ":" +
+                                  std::to_string(column) + ": non-ASCII byte " + hex +
+                                  "; configuration files are ASCII: write other characters as "
+                                  "\\uXXXX escapes inside \"...\" strings");
+    }
+    if (ch == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
   toml::parse_result parsed = toml::parse(text, file_name);
   if (!parsed) {
     const toml::parse_error& e = parsed.error();
@@ -291,9 +349,9 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
   for (const InputConfig& in : cfg.inputs) {
     if (in.syslog.max_message_bytes + 4096 > cfg.spool.max_record_bytes) {
       c.ErrorAt(in.line, 1,
-              "max_message_size (" + std::to_string(in.syslog.max_message_bytes) +
-                  ") must be at least 4 KiB below [spool] max_record_size (" +
-                  std::to_string(cfg.spool.max_record_bytes) + ")");
+                "max_message_size (" + std::to_string(in.syslog.max_message_bytes) +
+                    ") must be at least 4 KiB below [spool] max_record_size (" +
+                    std::to_string(cfg.spool.max_record_bytes) + ")");
     }
   }
   if (!c.ok()) return InvalidArgumentError(c.errors());

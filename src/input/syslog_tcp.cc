@@ -223,6 +223,11 @@ class SyslogTcpInput final : public Input {
     tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                       asio::ssl::context::no_tlsv1_1);
+    // No TLS 1.3 session tickets: a syslog client never reads, so tickets sit unread in
+    // its receive buffer and its close() becomes a reset that throws away everything
+    // still in its send buffer. Seen with syslog-ng's loggen: 75% of messages lost.
+    SSL_CTX_set_num_tickets(tls_->native_handle(), 0);
+    SSL_CTX_set_options(tls_->native_handle(), SSL_OP_NO_TICKET);
     boost::system::error_code ec;
     tls_->use_certificate_chain_file(t.cert_file, ec);
     if (ec) return InvalidArgumentError("TLS certificate " + t.cert_file + ": " + ec.message());

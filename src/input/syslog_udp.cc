@@ -87,14 +87,17 @@ class SyslogUdpInput final : public Input {
     });
   }
 
-  // Reads up to kBatch datagrams; re-arms unless a full spool paused us.
+  // Reads up to kBatch datagrams; goes on later unless a full spool paused us.
   void Drain() {
     if (held_ && !StoreHeld()) return;
-    for (int i = 0; i < kBatch; ++i) {
-      HeldMessage m;
+    bool drained = false;
+    for (int i = 0; i < kBatch && !drained; ++i) {
       uint16_t flags = 0;
       std::string_view bytes;
-      if (!Receive(&bytes, &flags)) break;
+      if (!Receive(&bytes, &flags)) {
+        drained = true;
+        break;
+      }
       const int64_t now = ctx_.clock->NowNanos();
       const Status s = sink_.Store(bytes, flags, now);
       if (!s.ok()) {
@@ -104,7 +107,15 @@ class SyslogUdpInput final : public Input {
       }
     }
     FlushDrops(/*force=*/false);
-    WaitReadable();
+    // The reactor is edge-triggered: only a socket read to EAGAIN may wait for readiness;
+    // otherwise continue after letting other handlers run.
+    if (drained) {
+      WaitReadable();
+    } else {
+      asio::post(*ctx_.io, [this] {
+        if (!stopping_) Drain();
+      });
+    }
   }
 
   // One datagram into buf_; false when none is waiting (or on an error, logged).
