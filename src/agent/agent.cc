@@ -29,7 +29,7 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
   if (ec) return UnavailableError("cannot create data_dir " + cfg.data_dir + ": " + ec.message());
   ASSIGN_OR_RETURN(
       a->spool_, spool::Spool::Open(env, env::JoinPath(cfg.data_dir, "spool"), cfg.spool, report));
-  a->ingest_ = std::make_unique<ingest::Ingest>(a->spool_.get());
+  a->ingest_ = std::make_unique<ingest::Ingest>(a->spool_.get(), cfg.commit_delay_ms * 1000);
   a->running_ = std::make_unique<Running>();
   for (const config::InputConfig& in : cfg.inputs) {
     if (Status s = a->StartInput(in); !s.ok()) {
@@ -72,7 +72,8 @@ Status Agent::Reload(const config::AgentConfig& cfg) {
       cfg.spool.quota_bytes != cfg_.spool.quota_bytes ||
       cfg.spool.segment_bytes != cfg_.spool.segment_bytes ||
       cfg.spool.full_policy != cfg_.spool.full_policy ||
-      cfg.spool.max_record_bytes != cfg_.spool.max_record_bytes) {
+      cfg.spool.max_record_bytes != cfg_.spool.max_record_bytes ||
+      cfg.commit_delay_ms != cfg_.commit_delay_ms) {
     problems += "[agent] and [spool] changes take effect only after a restart; ";
   }
   OnInputThread([&] {

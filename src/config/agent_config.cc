@@ -154,7 +154,9 @@ void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
 void ParseSpoolTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   const toml::table* t = c.Table(root, "spool");
   if (t == nullptr) return;
-  c.OnlyKeys(*t, {"quota", "segment_size", "full_policy", "max_record_size"}, "[spool]");
+  c.OnlyKeys(*t, {"quota", "segment_size", "full_policy", "max_record_size", "commit_delay_ms"},
+             "[spool]");
+  c.Int(*t, "commit_delay_ms", 0, 1000, &cfg->commit_delay_ms);
   spool::Options& o = cfg->spool;
   c.Size(*t, "segment_size", 64 << 10, 1ull << 32, &o.segment_bytes);
   c.Size(*t, "quota", 256 << 10, 1ull << 50, &o.quota_bytes);

@@ -28,6 +28,9 @@ struct AgentConfig {
   std::string id;        // agent identity; default: the host name
   std::string data_dir;  // the spool lives in data_dir/spool
   spool::Options spool;
+  // How long appends gather before each group commit (fsync). Bounds the extra time a
+  // record waits to become durable; larger batches cost far less CPU per record.
+  int64_t commit_delay_ms = 2;
   std::vector<InputConfig> inputs;
 };
 

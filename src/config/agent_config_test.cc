@@ -15,6 +15,7 @@ data_dir = "/tmp/gapless"
 quota = "2GiB"
 segment_size = "32MiB"
 full_policy = "drop_oldest"
+commit_delay_ms = 5
 
 [[input]]
 type = "syslog_tcp"
@@ -39,10 +40,11 @@ receive_buffer_size = "8MiB"
   EXPECT_EQ(cfg->spool.quota_bytes, 2ull << 30);
   EXPECT_EQ(cfg->spool.segment_bytes, 32ull << 20);
   EXPECT_EQ(cfg->spool.full_policy, spool::FullPolicy::kDropOldest);
+  EXPECT_EQ(cfg->commit_delay_ms, 5);
   ASSERT_EQ(cfg->inputs.size(), 2u);
   const InputConfig& tcp = cfg->inputs[0];
   EXPECT_EQ(tcp.type, InputType::kSyslogTcp);
-  EXPECT_EQ(tcp.line, 11);
+  EXPECT_EQ(tcp.line, 12);
   EXPECT_EQ(tcp.syslog.framing, syslog::Framing::kOctetCounted);
   EXPECT_EQ(tcp.syslog.max_message_bytes, 16u << 10);
   EXPECT_EQ(tcp.syslog.max_connections, 64u);

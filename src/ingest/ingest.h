@@ -41,7 +41,9 @@ class Ingest {
   using RoomFn = std::function<void()>;
 
   // `spool` must outlive this object. Starts the committer and room-watcher threads.
-  explicit Ingest(spool::Spool* spool);
+  // commit_delay_us: how long the committer lets appends gather before each fsync once
+  // something is pending (the bound it adds to durability latency); 0 syncs at once.
+  explicit Ingest(spool::Spool* spool, int64_t commit_delay_us = 0);
   ~Ingest();  // Stop()
   Ingest(const Ingest&) = delete;
   Ingest& operator=(const Ingest&) = delete;
@@ -71,6 +73,7 @@ class Ingest {
   void WakeCommitter();
 
   spool::Spool* const spool_;
+  const int64_t commit_delay_us_;
   std::atomic<bool> dirty_{false};  // appended since the committer last looked
   std::atomic<bool> committer_idle_{false};
   std::atomic<uint64_t> appended_{0};

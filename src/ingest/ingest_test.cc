@@ -78,6 +78,18 @@ TEST_F(IngestTest, ConcurrentAppendersShareCommitsAndEveryCallbackFiresOnce) {
   EXPECT_EQ(ingest_->stats().appended, 800u);
 }
 
+TEST_F(IngestTest, CommitDelayGathersAppendsIntoOneFsync) {
+  spool_ = spool::testing::OpenOrDie(&env_, spool::testing::SmallOptions());
+  ingest_ = std::make_unique<Ingest>(spool_.get(), /*commit_delay_us=*/300'000);
+  const uint64_t syncs_before = env_.sync_count();
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(ingest_->Append(Line("m")).ok());
+  std::promise<void> done;
+  ingest_->OnDurable(100, [&](const Status&) { done.set_value(); });
+  done.get_future().wait();
+  EXPECT_EQ(ingest_->stats().commits, 1u);
+  EXPECT_LE(env_.sync_count() - syncs_before, 3u);  // segment + directory + data, once
+}
+
 TEST_F(IngestTest, FullSpoolRefusesThenCallsBackWhenRoomReturns) {
   spool::Options o = spool::testing::SmallOptions();
   o.quota_bytes = 8 * o.segment_bytes;

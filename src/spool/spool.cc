@@ -17,7 +17,7 @@ constexpr uint64_t kLossReserve = 16 * 1024;
 // Worst-case bytes a segment roll adds: header plus a frontier of 64 hashes.
 constexpr uint64_t kSegmentOverhead = kSegmentHeaderSize + kFrameHeaderSize + 64 * 32;
 // Pending (unsynced) bytes above which Append syncs itself, bounding memory.
-constexpr uint64_t kMaxPendingBytes = 8ull << 20;
+constexpr uint64_t kMaxPendingBytes = 4ull << 20;
 // Minimum spacing of LOSS records during one kDropNewest episode.
 constexpr int64_t kDropNewestLossIntervalNs = 1'000'000'000;
 constexpr uint64_t kLossRecordMax = kFrameHeaderSize + 256 + kSegmentOverhead;
