@@ -82,7 +82,15 @@ StatusOr<bool> Reader::Next(Record* out) {
       }
     }
     const std::string path = env::JoinPath(spool_->dir_, SegmentFileName(segment_base_));
-    ASSIGN_OR_RETURN(uint64_t size, spool_->env_->GetFileSize(path));
+    StatusOr<uint64_t> stat = spool_->env_->GetFileSize(path);
+    if (!stat.ok() && stat.status().code() == StatusCode::kNotFound) {
+      // Every record of this segment up to next_ was read and the segment was removed
+      // since (its consumers moved past it): look up where next_ lives now.
+      reader_.reset();
+      file_.reset();
+      continue;
+    }
+    ASSIGN_OR_RETURN(uint64_t size, std::move(stat));
     if (size > ev.offset) {  // the active segment grew
       reader_ = std::make_unique<SegmentReader>(file_.get(), ev.offset, size);
       continue;

@@ -148,6 +148,31 @@ TEST_F(SpoolTest, DiskFullIsStickyAndLosesNothingDurable) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(records[i].payload, Payload(i));
 }
 
+// A consumer that reads to the end of a segment and advances its cursor there removes
+// that segment; the same reader must go on into the next one (found by the TCP
+// backpressure test under ASan timing).
+TEST_F(SpoolTest, ReaderContinuesAfterItsFinishedSegmentIsRemoved) {
+  auto spool = Open(testing::SmallOptions());
+  ASSERT_TRUE(spool->AddCursor("dest", true).ok());
+  for (uint64_t i = 0; i < 200; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  ASSERT_GT(SegmentBases().size(), 2u);
+  const uint64_t second = *std::next(SegmentBases().begin());
+  auto reader = spool->NewReader(0);
+  ASSERT_TRUE(reader.ok());
+  Record r;
+  while ((*reader)->next_seq() < second) ASSERT_TRUE(*(*reader)->Next(&r));
+  ASSERT_TRUE(spool->AdvanceCursor("dest", second).ok());
+  ASSERT_EQ(SegmentBases().count(0), 0u) << "the first segment should be gone";
+  for (uint64_t i = second; i < 200; ++i) {
+    StatusOr<bool> more = (*reader)->Next(&r);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    ASSERT_TRUE(*more);
+    ASSERT_EQ(r.seq, i);
+    ASSERT_EQ(r.payload, Payload(i));
+  }
+}
+
 TEST_F(SpoolTest, CursorsSurviveCrashAndHoldSegments) {
   auto spool = Open(testing::SmallOptions());
   ASSERT_TRUE(spool->AddCursor("a", true).ok());
