@@ -25,7 +25,7 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
   a->cfg_ = cfg;
   env::Env* env = env::Env::Posix();
   std::error_code ec;
-  std::filesystem::create_directories(cfg.data_dir, ec);
+  std::filesystem::create_directories(env::JoinPath(cfg.data_dir, "state"), ec);
   if (ec) return UnavailableError("cannot create data_dir " + cfg.data_dir + ": " + ec.message());
   ASSIGN_OR_RETURN(
       a->spool_, spool::Spool::Open(env, env::JoinPath(cfg.data_dir, "spool"), cfg.spool, report));
@@ -44,14 +44,26 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
 Agent::~Agent() { Stop(); }
 
 Status Agent::StartInput(const config::InputConfig& in) {
-  input::Context ctx{&running_->io, ingest_.get(), env::Env::Posix()->clock()};
-  std::unique_ptr<input::Input> input = in.type == config::InputType::kSyslogTcp
-                                            ? input::NewSyslogTcpInput(ctx, in.syslog)
-                                            : input::NewSyslogUdpInput(ctx, in.syslog);
+  input::Context ctx{&running_->io, ingest_.get(), env::Env::Posix()->clock(),
+                     env::JoinPath(cfg_.data_dir, "state")};
+  std::unique_ptr<input::Input> input;
+  switch (in.type) {
+    case config::InputType::kSyslogTcp:
+      input = input::NewSyslogTcpInput(ctx, in.syslog);
+      break;
+    case config::InputType::kSyslogUdp:
+      input = input::NewSyslogUdpInput(ctx, in.syslog);
+      break;
+    case config::InputType::kFile:
+      input = input::NewFileInput(ctx, in.file);
+      break;
+  }
   if (Status s = input->Start(); !s.ok()) {
     return Status(s.code(), "input at config line " + std::to_string(in.line) + ": " + s.message());
   }
-  LogInfo("input " + input->name() + " listening on " + in.syslog.listen);
+  if (in.type != config::InputType::kFile) {
+    LogInfo("input " + input->name() + " listening on port " + std::to_string(input->port()));
+  }
   running_->configs.push_back(in);
   running_->inputs.push_back(std::move(input));
   return Status::Ok();
@@ -81,7 +93,8 @@ Status Agent::Reload(const config::AgentConfig& cfg) {
     std::vector<bool> keep(cfg.inputs.size(), false);
     for (size_t i = 0; i < running_->configs.size();) {
       const auto same = std::find_if(cfg.inputs.begin(), cfg.inputs.end(), [&](const auto& c) {
-        return c.type == running_->configs[i].type && c.syslog == running_->configs[i].syslog;
+        return c.type == running_->configs[i].type && c.syslog == running_->configs[i].syslog &&
+               c.file == running_->configs[i].file;
       });
       if (same != cfg.inputs.end() && !keep[same - cfg.inputs.begin()]) {
         keep[same - cfg.inputs.begin()] = true;

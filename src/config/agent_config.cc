@@ -241,6 +241,40 @@ void ParseSyslogInput(Checker& c, const toml::table& t, bool tcp, InputConfig* i
   if (tcp) ParseTls(c, t, in);
 }
 
+void ParseFileInput(Checker& c, const toml::table& t, InputConfig* in) {
+  c.OnlyKeys(t, {"type", "name", "paths", "start_at", "max_line_size", "poll_interval_ms"},
+             "a file [[input]]");
+  input::FileOptions& o = in->file;
+  c.String(t, "name", &o.name);
+  const toml::node* paths = t.get("paths");
+  const toml::array* list = paths != nullptr ? paths->as_array() : nullptr;
+  if (paths == nullptr) {
+    c.Error(t.source(), "this file [[input]] needs paths = [\"/var/log/auth.log\", ...]");
+  } else if (list == nullptr || list->empty()) {
+    c.Error(paths->source(), "paths must be a non-empty array of strings (glob patterns)");
+  } else {
+    for (const toml::node& p : *list) {
+      const auto v = p.value<std::string>();
+      if (!v || !p.is_string() || v->empty() || (*v)[0] != '/') {
+        c.Error(p.source(), "each path must be an absolute path or glob pattern");
+      } else {
+        o.paths.push_back(*v);
+      }
+    }
+  }
+  std::string start;
+  if (c.String(t, "start_at", &start)) {
+    if (start == "beginning" || start == "end") {
+      o.start_at = start == "end" ? input::StartAt::kEnd : input::StartAt::kBeginning;
+    } else {
+      c.Error(t.get("start_at")->source(), "start_at must be beginning or end");
+    }
+  }
+  uint64_t max = o.max_line_bytes;
+  if (c.Size(t, "max_line_size", 64, kMaxMessageBytes, &max)) o.max_line_bytes = max;
+  c.Int(t, "poll_interval_ms", 10, 60000, &o.poll_interval_ms);
+}
+
 void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
   const toml::node* n = root.get("input");
   if (n == nullptr) return;
@@ -255,20 +289,23 @@ void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
     in.line = static_cast<int>(t.source().begin.line);
     std::string type;
     if (!c.String(t, "type", &type)) {
-      c.Error(t.source(), "this [[input]] needs type = \"syslog_tcp\" or \"syslog_udp\"");
+      c.Error(t.source(), "this [[input]] needs type = \"syslog_tcp\", \"syslog_udp\" or \"file\"");
       continue;
     }
     if (type == "syslog_tcp" || type == "syslog_udp") {
       in.type = type == "syslog_tcp" ? InputType::kSyslogTcp : InputType::kSyslogUdp;
       ParseSyslogInput(c, t, type == "syslog_tcp", &in);
-    } else if (type == "file" || type == "relp" || type == "journald" || type == "http") {
+    } else if (type == "file") {
+      in.type = InputType::kFile;
+      ParseFileInput(c, t, &in);
+    } else if (type == "relp" || type == "journald" || type == "http") {
       c.Error(t.get("type")->source(), "input type \"" + type +
                                            "\" is not implemented in this build yet; "
                                            "available: syslog_tcp, syslog_udp");
       continue;
     } else {
       c.Error(t.get("type")->source(),
-              "unknown input type \"" + type + "\"; available: syslog_tcp, syslog_udp");
+              "unknown input type \"" + type + "\"; available: syslog_tcp, syslog_udp, file");
       continue;
     }
     in.syslog.max_message_bytes = std::min<size_t>(in.syslog.max_message_bytes, kMaxMessageBytes);
@@ -349,9 +386,11 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
   if (cfg.id.empty()) cfg.id = HostName();
   if (cfg.data_dir.empty()) cfg.data_dir = "/var/lib/gapless";
   for (const InputConfig& in : cfg.inputs) {
-    if (in.syslog.max_message_bytes + 4096 > cfg.spool.max_record_bytes) {
+    const size_t max =
+        in.type == InputType::kFile ? in.file.max_line_bytes : in.syslog.max_message_bytes;
+    if (max + 4096 > cfg.spool.max_record_bytes) {
       c.ErrorAt(in.line, 1,
-                "max_message_size (" + std::to_string(in.syslog.max_message_bytes) +
+                "max_message_size / max_line_size (" + std::to_string(max) +
                     ") must be at least 4 KiB below [spool] max_record_size (" +
                     std::to_string(cfg.spool.max_record_bytes) + ")");
     }

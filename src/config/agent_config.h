@@ -14,12 +14,13 @@
 
 namespace gapless::config {
 
-enum class InputType { kSyslogTcp, kSyslogUdp };
+enum class InputType { kSyslogTcp, kSyslogUdp, kFile };
 
 struct InputConfig {
   InputType type = InputType::kSyslogTcp;
-  int line = 0;  // where the [[input]] table starts, for messages
-  input::SyslogOptions syslog;
+  int line = 0;                 // where the [[input]] table starts, for messages
+  input::SyslogOptions syslog;  // kSyslogTcp, kSyslogUdp
+  input::FileOptions file;      // kFile
 
   friend bool operator==(const InputConfig&, const InputConfig&) = default;
 };

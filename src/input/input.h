@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "env/env.h"
@@ -35,6 +36,9 @@ struct Stats {
   uint64_t paused = 0;        // times reading paused because the spool was full
   uint64_t kernel_drops = 0;  // UDP datagrams the kernel dropped (all in LOSS records)
   uint64_t lost_at_stop = 0;  // messages read but unstored at Stop (in a LOSS record)
+  uint64_t files = 0;         // files being tailed now
+  uint64_t rotations = 0;     // rename or truncation rotations seen
+  uint64_t lost_bytes = 0;    // file bytes gone before they were read (in LOSS records)
 };
 
 class Input {
@@ -71,15 +75,32 @@ struct SyslogOptions {
   friend bool operator==(const SyslogOptions&, const SyslogOptions&) = default;
 };
 
+enum class StartAt : uint8_t { kBeginning, kEnd };
+
+struct FileOptions {
+  std::string name;                // state file name and log prefix; default "file:<first path>"
+  std::vector<std::string> paths;  // glob patterns; symlinks are followed
+  StartAt start_at = StartAt::kBeginning;  // for files found at the first start only
+  size_t max_line_bytes = 64 * 1024;       // longer lines are kept cut, flagged truncated
+  int64_t poll_interval_ms = 200;
+  friend bool operator==(const FileOptions&, const FileOptions&) = default;
+};
+
 // Deps shared by inputs.
 struct Context {
   boost::asio::io_context* io = nullptr;
   ingest::Ingest* ingest = nullptr;
   env::Clock* clock = nullptr;
+  std::string state_dir;  // where inputs keep their positions (file offsets)
 };
 
 std::unique_ptr<Input> NewSyslogTcpInput(const Context& ctx, const SyslogOptions& options);
 std::unique_ptr<Input> NewSyslogUdpInput(const Context& ctx, const SyslogOptions& options);
+// Tails files (docs/config.md, "file"). The read offset of each file is persisted in
+// ctx.state_dir only after the lines before it are durable, so kill -9 loses nothing
+// (lines durable but not yet covered by the saved offset are read again: duplicates,
+// never gaps).
+std::unique_ptr<Input> NewFileInput(const Context& ctx, const FileOptions& options);
 
 // "127.0.0.1:6514", "[::1]:6514", "0.0.0.0:514" → address and port. Names are refused:
 // a listener must not depend on DNS.

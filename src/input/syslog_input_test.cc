@@ -35,7 +35,7 @@ class InputTest : public ::testing::Test {
   void StartInput(std::unique_ptr<Input> (*factory)(const Context&, const SyslogOptions&),
                   SyslogOptions o) {
     if (!spool_) OpenSpool();
-    Context ctx{&io_, ingest_.get(), env::Env::Posix()->clock()};
+    Context ctx{&io_, ingest_.get(), env::Env::Posix()->clock(), ""};
     input_ = factory(ctx, o);
     const Status s = input_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
@@ -295,7 +295,7 @@ TEST_F(InputTest, TlsWithAMissingKeyFileFailsToStartWithTheFileNamed) {
   OpenSpool();
   SyslogOptions o = Local();
   o.tls = TlsServerOptions{"/nonexistent/cert.pem", "/nonexistent/key.pem", "", false};
-  Context ctx{&io_, ingest_.get(), env::Env::Posix()->clock()};
+  Context ctx{&io_, ingest_.get(), env::Env::Posix()->clock(), ""};
   auto input = NewSyslogTcpInput(ctx, o);
   const Status s = input->Start();
   EXPECT_FALSE(s.ok());

@@ -15,6 +15,9 @@ Stats Counters::Snapshot() const {
   s.paused = paused.load(std::memory_order_relaxed);
   s.kernel_drops = kernel_drops.load(std::memory_order_relaxed);
   s.lost_at_stop = lost_at_stop.load(std::memory_order_relaxed);
+  s.files = files.load(std::memory_order_relaxed);
+  s.rotations = rotations.load(std::memory_order_relaxed);
+  s.lost_bytes = lost_bytes.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -13,7 +13,8 @@ namespace gapless::input {
 
 struct Counters {
   std::atomic<uint64_t> messages{0}, bytes{0}, parse_errors{0}, truncated{0}, framing_errors{0},
-      connections{0}, paused{0}, kernel_drops{0}, lost_at_stop{0};
+      connections{0}, paused{0}, kernel_drops{0}, lost_at_stop{0}, files{0}, rotations{0},
+      lost_bytes{0};
   Stats Snapshot() const;
 };
 

@@ -1,0 +1,523 @@
+// Tailing files. Polls (every poll_interval_ms) so rotation, truncation and symlink
+// changes are seen the same way on every filesystem.
+//
+// Positions: `offset` is the next byte to read; every line before it was appended to the
+// spool. `durable` is the offset whose lines are all durable; only that is saved in the
+// state file, so after kill -9 lines are read again (duplicates), never skipped.
+// Rotation by rename: the old file stays open and is read to its end, then kept open for
+// a grace period in case its writer has not reopened yet. Truncation (copytruncate):
+// reading restarts at 0; bytes known to be unread are written down as a LOSS record.
+// A file that vanished while the agent was down with unread bytes: LOSS record too.
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "base/log.h"
+#include "input/input.h"
+#include "input/syslog_sink.h"
+
+namespace gapless::input {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr int64_t kRotateGraceNs = 2'000'000'000;
+constexpr size_t kMinReadBytes = 256 * 1024;
+constexpr size_t kMaxBytesPerPoll = 4 << 20;  // per file, so one file cannot starve others
+
+using FileId = std::pair<uint64_t, uint64_t>;  // (device, inode)
+
+struct Saved {  // one line of the state file
+  std::string path;
+  uint64_t durable = 0;
+  uint64_t size = 0;  // file size when last seen
+};
+
+struct File {
+  std::string path;
+  std::string source;
+  FileId id;
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t size = 0;       // at the last poll
+  bool skipping = false;   // inside an over-long line already stored cut
+  int64_t rotated_ns = 0;  // when the path stopped naming this file (0: it still does)
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+class FileInput final : public Input {
+ public:
+  FileInput(const Context& ctx, const FileOptions& options)
+      : ctx_(ctx), options_(options), timer_(*ctx.io), alive_(std::make_shared<bool>(true)) {
+    name_ = options.name.empty() ? "file:" + (options.paths.empty() ? "" : options.paths[0])
+                                 : options.name;
+    std::string safe;
+    for (char c : name_) safe += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    state_path_ = env::JoinPath(ctx.state_dir, safe + ".offsets");
+    buf_.resize(std::max(kMinReadBytes, 2 * options.max_line_bytes));
+  }
+  ~FileInput() override { *alive_ = false; }
+
+  const std::string& name() const override { return name_; }
+  uint16_t port() const override { return 0; }
+  Stats stats() const override { return counters_.Snapshot(); }
+
+  Status Start() override {
+    if (options_.paths.empty()) return InvalidArgumentError(name_ + ": no paths to tail");
+    const bool have_state = LoadState();
+    DiscoverFiles(/*first=*/!have_state);
+    AccountForVanished();
+    WatchDirectories();
+    Poll();
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    stopping_ = true;
+    timer_.cancel();
+    if (notify_) {
+      boost::system::error_code ignored;
+      notify_->close(ignored);
+    }
+    SaveState();
+    files_.clear();
+  }
+
+ private:
+  // --- state file: "gapless-file-offsets 1" then "dev ino durable size path" lines ---
+  bool LoadState() {
+    StatusOr<std::string> text = env::ReadFileToString(env::Env::Posix(), state_path_);
+    if (!text.ok()) return false;
+    size_t pos = text->find('\n');
+    if (text->substr(0, pos) != "gapless-file-offsets 1") {
+      LogError(name_ + ": " + state_path_ +
+               " is not a state file this version reads; files "
+               "are read from the beginning (duplicates possible, nothing skipped)");
+      return false;
+    }
+    while (pos != std::string::npos && pos + 1 < text->size()) {
+      const size_t end = text->find('\n', pos + 1);
+      const std::string line = text->substr(pos + 1, end - pos - 1);
+      pos = end;
+      unsigned long long dev = 0, ino = 0, durable = 0, size = 0;
+      int consumed = 0;
+      if (std::sscanf(line.c_str(), "%llu %llu %llu %llu %n", &dev, &ino, &durable, &size,
+                      &consumed) != 4) {
+        continue;
+      }
+      saved_[{dev, ino}] = Saved{line.substr(static_cast<size_t>(consumed)), durable, size};
+    }
+    return true;
+  }
+
+  void SaveState() {
+    if (!state_dirty_) return;
+    std::string text = "gapless-file-offsets 1\n";
+    for (const auto& [id, s] : saved_) {
+      text += std::to_string(id.first) + " " + std::to_string(id.second) + " " +
+              std::to_string(s.durable) + " " + std::to_string(s.size) + " " + s.path + "\n";
+    }
+    if (Status st = env::WriteFileAtomically(env::Env::Posix(), state_path_, text); !st.ok()) {
+      LogError(name_ + ": saving file offsets: " + st.ToString());
+      return;
+    }
+    state_dirty_ = false;
+  }
+
+  // --- discovery and rotation ---
+  std::set<std::string> Glob() {
+    std::set<std::string> out;
+    for (const std::string& pattern : options_.paths) {
+      glob_t g{};
+      if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; ++i) out.insert(g.gl_pathv[i]);
+      }
+      ::globfree(&g);
+    }
+    return out;
+  }
+
+  void DiscoverFiles(bool first) {
+    const int64_t now = ctx_.clock->NowNanos();
+    std::set<std::string> seen_paths;
+    for (const std::string& path : Glob()) {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      const FileId id{st.st_dev, st.st_ino};
+      seen_paths.insert(path);
+      bool known = false;
+      for (auto& f : files_) {
+        if (f->id == id) known = true;
+        if (f->path == path && f->id != id && f->rotated_ns == 0) {
+          f->rotated_ns = now;  // the path names a new file now: rename rotation
+          counters_.rotations.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      if (!known) Open(path, id, static_cast<uint64_t>(st.st_size), first);
+    }
+    for (auto& f : files_) {  // deleted, or renamed to a name the patterns do not match
+      if (f->rotated_ns == 0 && seen_paths.count(f->path) == 0) {
+        f->rotated_ns = now;
+        counters_.rotations.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+
+  // Opens `path` for tailing. `label` (default: path) is the configured name it was
+  // found under; a file already renamed away (found through inotify) is opened rotated.
+  void Open(const std::string& path, const FileId& id, uint64_t size, bool first,
+            const std::string& label = "", bool rotated = false) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      LogWarning(name_ + ": cannot open " + path + ": " + std::strerror(errno));
+      return;
+    }
+    auto f = std::make_unique<File>();
+    f->path = label.empty() ? path : label;
+    f->source = "file:" + f->path;
+    if (rotated) f->rotated_ns = ctx_.clock->NowNanos();
+    f->id = id;
+    f->fd = fd;
+    f->size = size;
+    auto it = saved_.find(id);
+    if (it != saved_.end()) {
+      f->offset = it->second.durable;
+      if (size < f->offset) {  // truncated while we were not running
+        RecordLoss(*f, it->second.size > f->offset ? it->second.size - f->offset : 0,
+                   "truncated while the agent was stopped");
+        f->offset = 0;
+      }
+    } else if (first && options_.start_at == StartAt::kEnd) {
+      f->offset = size;
+    }
+    saved_[id] = Saved{f->path, f->offset, size};
+    state_dirty_ = true;
+    LogInfo(name_ + ": tailing " + path + " from byte " + std::to_string(f->offset));
+    files_.push_back(std::move(f));
+    counters_.files.store(files_.size(), std::memory_order_relaxed);
+  }
+
+  // State entries for files that are nowhere to be found: gone while we were down.
+  void AccountForVanished() {
+    for (auto it = saved_.begin(); it != saved_.end();) {
+      bool open = false;
+      for (auto& f : files_) open = open || f->id == it->first;
+      if (open) {
+        ++it;
+        continue;
+      }
+      if (it->second.size > it->second.durable) {
+        File gone;
+        gone.source = "file:" + it->second.path;
+        RecordLoss(gone, it->second.size - it->second.durable,
+                   "rotated away or deleted while the agent was stopped");
+      }
+      it = saved_.erase(it);
+      state_dirty_ = true;
+    }
+  }
+
+  // Writes a file_rotated_unread LOSS record for bytes known to be gone unread. With no
+  // known count there is nothing to state (copytruncate cannot tell whether lines were
+  // written between the last read and the truncation): that is logged instead.
+  void RecordLoss(const File& f, uint64_t bytes, const std::string& why) {
+    if (bytes == 0) {
+      LogWarning(name_ + ": " + f.source + " " + why +
+                 "; no unread bytes are known. Lines "
+                 "written just before a truncation cannot be detected: prefer rotation by "
+                 "rename (logrotate create) over copytruncate");
+      return;
+    }
+    spool::LossRecord loss;
+    loss.reason = spool::LossReason::kFileRotatedUnread;
+    loss.bytes = bytes;
+    loss.time_from_unix_ns = loss.time_to_unix_ns = ctx_.clock->NowNanos();
+    loss.detail = f.source + ": " + why;
+    counters_.lost_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    if (StatusOr<uint64_t> r = ctx_.ingest->AppendLoss(loss); !r.ok()) {
+      LogError(name_ + ": could not record a loss (" + loss.detail + "): " + r.status().ToString());
+    } else {
+      LogWarning(name_ + ": LOSS recorded: " + loss.detail);
+    }
+  }
+
+  // --- inotify: react at once, and follow a file renamed before a poll saw it ---
+  void WatchDirectories() {
+    const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) {
+      LogWarning(name_ + ": inotify unavailable (" + std::strerror(errno) + "); polling only");
+      return;
+    }
+    notify_ = std::make_unique<asio::posix::stream_descriptor>(*ctx_.io, fd);
+    std::set<std::string> dirs;
+    for (const std::string& pattern : options_.paths) {
+      const std::string dir = env::DirName(pattern);
+      if (dir.find_first_of("*?[") != std::string::npos) continue;  // polled only
+      dirs.insert(dir);
+    }
+    for (const std::string& dir : dirs) {
+      const int wd =
+          ::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY);
+      if (wd < 0) {
+        LogWarning(name_ + ": cannot watch " + dir + " (" + std::strerror(errno) + "); polled");
+      } else {
+        watch_dirs_[wd] = dir;
+      }
+    }
+    notify_buf_.resize(64 * 1024);
+    ReadNotifications();
+  }
+
+  void ReadNotifications() {
+    notify_->async_read_some(asio::buffer(notify_buf_),
+                             [this, alive = alive_](const boost::system::error_code& ec, size_t n) {
+                               if (ec || !*alive || stopping_) return;
+                               OnNotifications(n);
+                               ReadNotifications();
+                             });
+  }
+
+  bool Matches(const std::string& path) const {
+    for (const std::string& pattern : options_.paths) {
+      if (::fnmatch(pattern.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
+    }
+    return false;
+  }
+
+  void OnNotifications(size_t n) {
+    for (size_t pos = 0; pos + sizeof(inotify_event) <= n;) {
+      inotify_event ev{};
+      std::memcpy(&ev, notify_buf_.data() + pos, sizeof(ev));
+      const std::string name(notify_buf_.data() + pos + sizeof(ev),
+                             ::strnlen(notify_buf_.data() + pos + sizeof(ev), ev.len));
+      pos += sizeof(ev) + ev.len;
+      auto dir = watch_dirs_.find(ev.wd);
+      if (dir == watch_dirs_.end() || name.empty()) continue;
+      const std::string path = env::JoinPath(dir->second, name);
+      if (ev.mask & IN_MOVED_FROM) moved_from_[ev.cookie] = path;
+      if (ev.mask & IN_MOVED_TO) FollowRename(ev.cookie, path);
+    }
+    Scan();  // at once, rather than at the next poll
+  }
+
+  // A file matching the patterns was renamed to `to`. If we never opened it (it lived at
+  // its name between two polls), open it under its new name now.
+  void FollowRename(uint32_t cookie, const std::string& to) {
+    auto from = moved_from_.find(cookie);
+    if (from == moved_from_.end()) return;
+    const std::string old_path = from->second;
+    moved_from_.erase(from);
+    if (!Matches(old_path) || Matches(to)) return;  // not ours, or found by the next scan
+    struct stat st {};
+    if (::stat(to.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+    const FileId id{st.st_dev, st.st_ino};
+    for (auto& f : files_) {
+      if (f->id == id) return;  // already open: we read it through its descriptor
+    }
+    counters_.rotations.fetch_add(1, std::memory_order_relaxed);
+    Open(to, id, static_cast<uint64_t>(st.st_size), /*first=*/false, old_path, /*rotated=*/true);
+  }
+
+  // --- reading ---
+  void Scan() {
+    DiscoverFiles(/*first=*/false);
+    if (!paused_) {
+      for (auto& f : files_) {
+        if (!ReadFile(*f)) break;  // the spool is full: wait for room
+      }
+    }
+    CloseFinished();
+  }
+
+  void Poll() {
+    if (stopping_) return;
+    Scan();
+    SaveState();
+    timer_.expires_after(std::chrono::milliseconds(options_.poll_interval_ms));
+    timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (!ec && *alive) Poll();
+    });
+  }
+
+  // Reads new lines of f into the spool. False if the spool refused one (paused).
+  bool ReadFile(File& f) {
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0) return true;
+    const auto size = static_cast<uint64_t>(st.st_size);
+    if (size < f.offset) {  // copytruncate: the file was emptied under us
+      counters_.rotations.fetch_add(1, std::memory_order_relaxed);
+      RecordLoss(f, f.size > f.offset ? f.size - f.offset : 0,
+                 "truncated (copytruncate) before every line was read");
+      f.offset = 0;
+      f.skipping = false;
+    }
+    f.size = size;
+    uint64_t read_this_poll = 0;
+    uint64_t last_seq = 0;
+    bool appended = false;
+    bool ok = true;
+    while (f.offset < size && read_this_poll < kMaxBytesPerPoll && ok) {
+      const ssize_t n = ::pread(f.fd, buf_.data(), buf_.size(), static_cast<off_t>(f.offset));
+      if (n <= 0) break;
+      const std::string_view data(buf_.data(), static_cast<size_t>(n));
+      // A last line without its newline is stored only when no one can complete it any
+      // more: the file was rotated away and the grace period has passed.
+      const bool final_end = f.offset + data.size() >= size && f.rotated_ns != 0 &&
+                             ctx_.clock->NowNanos() - f.rotated_ns > kRotateGraceNs;
+      const size_t used = StoreLines(f, data, final_end, &last_seq, &appended, &ok);
+      if (used == 0) break;  // a partial line: wait for its end
+      f.offset += used;
+      read_this_poll += used;
+    }
+    if (appended) WhenDurable(f.id, last_seq, f.offset, size);
+    if (!ok) Pause();
+    return ok;
+  }
+
+  // Stores the complete lines at the front of data; returns the bytes consumed.
+  size_t StoreLines(File& f, std::string_view data, bool at_final_end, uint64_t* last_seq,
+                    bool* appended, bool* ok) {
+    size_t used = 0;
+    while (used < data.size()) {
+      const std::string_view rest = data.substr(used);
+      size_t nl = rest.find('\n');
+      const bool complete = nl != std::string_view::npos;
+      if (!complete && rest.size() < options_.max_line_bytes && !at_final_end) break;
+      std::string_view line = rest.substr(0, complete ? nl : rest.size());
+      size_t consumed = complete ? nl + 1 : line.size();
+      uint16_t flags = 0;
+      if (line.size() > options_.max_line_bytes) {
+        line = line.substr(0, options_.max_line_bytes);
+        flags = event::kTruncated;
+        if (!complete) consumed = line.size();
+      }
+      if (f.skipping) {  // the tail of a line already stored cut
+        f.skipping = !complete;
+        used += consumed;
+        continue;
+      }
+      if (!Append(f, line, flags, last_seq)) {
+        *ok = false;  // not stored: this line is read again when there is room
+        return used;
+      }
+      if (!complete && flags != 0) f.skipping = true;  // skip the rest of the long line
+      *appended = true;
+      used += consumed;
+    }
+    return used;
+  }
+
+  bool Append(const File& f, std::string_view line, uint16_t flags, uint64_t* seq) {
+    event_.format = event::Format::kLine;
+    event_.flags = flags;
+    event_.source = f.source;
+    event_.observed_unix_ns = ctx_.clock->NowNanos();
+    event_.raw = line;
+    event_.message = !line.empty() && line.back() == '\r' ? line.substr(0, line.size() - 1) : line;
+    StatusOr<spool::AppendResult> r = ctx_.ingest->Append(event_);
+    if (!r.ok()) {
+      if (r.status().code() != StatusCode::kResourceExhausted && !failed_) {
+        LogError(name_ + ": cannot store lines: " + r.status().ToString() +
+                 "; reading stops (nothing is skipped)");
+        failed_ = true;
+      }
+      return false;
+    }
+    *seq = r->seq;
+    counters_.messages.fetch_add(1, std::memory_order_relaxed);
+    counters_.bytes.fetch_add(line.size(), std::memory_order_relaxed);
+    if (flags & event::kTruncated) counters_.truncated.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Once the lines up to `offset` are durable, the offset may be saved.
+  void WhenDurable(FileId id, uint64_t last_seq, uint64_t offset, uint64_t size) {
+    asio::io_context* io = ctx_.io;
+    ctx_.ingest->OnDurable(last_seq + 1,
+                           [this, io, id, offset, size, alive = alive_](const Status& s) {
+                             if (!s.ok())
+                               return;  // not durable: the saved offset stays where it was
+                             asio::post(*io, [this, id, offset, size, alive] {
+                               if (!*alive) return;
+                               auto it = saved_.find(id);
+                               if (it == saved_.end() || it->second.durable >= offset) return;
+                               it->second.durable = offset;
+                               it->second.size = size;
+                               state_dirty_ = true;
+                             });
+                           });
+  }
+
+  void Pause() {
+    if (paused_ || failed_) return;
+    paused_ = true;
+    counters_.paused.fetch_add(1, std::memory_order_relaxed);
+    asio::io_context* io = ctx_.io;
+    ctx_.ingest->OnRoom(options_.max_line_bytes + 512, [this, io, alive = alive_] {
+      asio::post(*io, [this, alive] {
+        if (*alive) paused_ = false;  // the next poll reads again
+      });
+    });
+  }
+
+  // Rotated files read to the end and quiet for the grace period are closed; their state
+  // entry goes once it is durable to the end.
+  void CloseFinished() {
+    const int64_t now = ctx_.clock->NowNanos();
+    for (auto it = files_.begin(); it != files_.end();) {
+      File& f = **it;
+      if (f.rotated_ns != 0 && f.offset >= f.size && now - f.rotated_ns > kRotateGraceNs) {
+        auto s = saved_.find(f.id);
+        if (s != saved_.end() && s->second.durable >= f.offset) {
+          saved_.erase(s);
+          state_dirty_ = true;
+        }
+        it = files_.erase(it);
+        continue;
+      }
+      ++it;
+    }
+    counters_.files.store(files_.size(), std::memory_order_relaxed);
+  }
+
+  Context ctx_;
+  FileOptions options_;
+  std::string name_;
+  std::string state_path_;
+  Counters counters_;
+  asio::steady_timer timer_;
+  std::shared_ptr<bool> alive_;  // false once destroyed; checked by posted callbacks
+  std::vector<std::unique_ptr<File>> files_;
+  std::map<FileId, Saved> saved_;
+  std::unique_ptr<asio::posix::stream_descriptor> notify_;  // inotify, if available
+  std::map<int, std::string> watch_dirs_;                   // watch descriptor → directory
+  std::map<uint32_t, std::string> moved_from_;              // rename cookie → old path
+  std::vector<char> notify_buf_;
+  std::vector<char> buf_;
+  event::Event event_;
+  bool state_dirty_ = false;
+  bool paused_ = false;
+  bool failed_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Input> NewFileInput(const Context& ctx, const FileOptions& options) {
+  return std::make_unique<FileInput>(ctx, options);
+}
+
+}  // namespace gapless::input
