@@ -42,6 +42,8 @@ test-long: build
 
 bench: build
 	build/release/bench/spool_bench --bench-dir=$(or $(BENCH_DIR),./build/bench-data)
+	build/release/bench/syslog_ingest_bench --load build/release/bench/syslog_load \
+	  --dir $(or $(BENCH_DIR),./build/bench-data)/syslog
 
 fuzz: deps build/fuzz/build.ninja
 	cmake --build build/fuzz -j $(JOBS)
