@@ -153,7 +153,10 @@ TEST_F(InputTest, FullSpoolPausesTcpAndLosesNothing) {
   std::string all;
   for (int i = 0; i < n; ++i) all += Numbered(i) + "\n";
   std::thread sender([&] { SendTcp(input_->port(), all); });
-  // A slow consumer: frees space only every 20 ms, so the input must pause many times.
+  // Nothing is consumed until the input has paused on the full spool; then a consumer
+  // frees space in small steps, so the input pauses and resumes many times.
+  for (int i = 0; i < 1000 && input_->stats().paused == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_GT(input_->stats().paused, 0u) << "the spool never filled";
   std::vector<std::string> got;
   auto reader = spool_->NewReader(0);
   ASSERT_TRUE(reader.ok());
