@@ -178,6 +178,8 @@ class SyslogTcpInput final : public Input {
     shared_->options = options;
   }
 
+  ~SyslogTcpInput() override { shared_->stopping = true; }
+
   const std::string& name() const override { return shared_->source; }
   uint16_t port() const override { return port_; }
   Stats stats() const override { return shared_->counters.Snapshot(); }
@@ -243,15 +245,18 @@ class SyslogTcpInput final : public Input {
   }
 
   void Accept() {
-    acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-      if (shared_->stopping) return;
-      if (ec) {
-        LogWarning(shared_->source + ": accept failed: " + ec.message());
-      } else {
-        OnAccepted(std::move(socket));
-      }
-      Accept();
-    });
+    // The handler may run after this input was stopped and destroyed (a reload does
+    // that): it looks only at the shared state until it knows the input is still there.
+    acceptor_.async_accept(
+        [this, shared = shared_](const boost::system::error_code& ec, tcp::socket socket) {
+          if (shared->stopping) return;
+          if (ec) {
+            LogWarning(shared_->source + ": accept failed: " + ec.message());
+          } else {
+            OnAccepted(std::move(socket));
+          }
+          Accept();
+        });
   }
 
   void OnAccepted(tcp::socket socket) {

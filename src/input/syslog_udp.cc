@@ -36,6 +36,9 @@ class SyslogUdpInput final : public Input {
         sink_(ctx.ingest, &source_, &counters_),
         buf_(options.max_message_bytes + 1) {}
 
+  // Handlers still queued when this is destroyed (a reload does that) see alive_ false.
+  ~SyslogUdpInput() override { *alive_ = false; }
+
   const std::string& name() const override { return source_; }
   uint16_t port() const override { return port_; }
   Stats stats() const override { return counters_.Snapshot(); }
@@ -81,10 +84,11 @@ class SyslogUdpInput final : public Input {
 
  private:
   void WaitReadable() {
-    socket_.async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
-      if (stopping_ || ec) return;
-      Drain();
-    });
+    socket_.async_wait(udp::socket::wait_read,
+                       [this, alive = alive_](const boost::system::error_code& ec) {
+                         if (!*alive || stopping_ || ec) return;
+                         Drain();
+                       });
   }
 
   // Reads up to kBatch datagrams; goes on later unless a full spool paused us.
@@ -112,8 +116,8 @@ class SyslogUdpInput final : public Input {
     if (drained) {
       WaitReadable();
     } else {
-      asio::post(*ctx_.io, [this] {
-        if (!stopping_) Drain();
+      asio::post(*ctx_.io, [this, alive = alive_] {
+        if (*alive && !stopping_) Drain();
       });
     }
   }
@@ -210,7 +214,8 @@ class SyslogUdpInput final : public Input {
     if (timer_armed_) return;
     timer_armed_ = true;
     flush_timer_.expires_after(std::chrono::nanoseconds(kLossIntervalNs));
-    flush_timer_.async_wait([this](const boost::system::error_code& ec) {
+    flush_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (!*alive) return;
       timer_armed_ = false;
       if (!ec && !stopping_) FlushDrops(false);
     });
@@ -233,15 +238,16 @@ class SyslogUdpInput final : public Input {
       return;
     }
     asio::io_context* io = ctx_.io;
-    ctx_.ingest->OnRoom(held_->bytes.size() + 512, [this, io] {
-      asio::post(*io, [this] {
-        if (!stopping_) Drain();
+    ctx_.ingest->OnRoom(held_->bytes.size() + 512, [this, io, alive = alive_] {
+      asio::post(*io, [this, alive] {
+        if (*alive && !stopping_) Drain();
       });
     });
   }
 
   Context ctx_;
   SyslogOptions options_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::string source_;
   Counters counters_;
   uint16_t port_ = 0;
