@@ -44,6 +44,8 @@ class Agent {
   // everything appended durable, closes the spool. Idempotent.
   void Stop();
 
+  // Snapshot of every input, taken on the input thread. Call it from any other thread
+  // (it waits for the input thread, so calling it from an input handler would deadlock).
   std::vector<InputStatus> Inputs() const;
   spool::Spool* spool() const { return spool_.get(); }
   const config::AgentConfig& config() const { return cfg_; }

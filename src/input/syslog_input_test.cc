@@ -116,6 +116,26 @@ TEST_F(InputTest, TcpNewlineAndOctetCountedConnectionsKeepEveryMessageInOrder) {
   EXPECT_EQ(input_->stats().connections, 2u);
 }
 
+TEST_F(InputTest, ConnectionsBeyondMaxConnectionsAreClosedUnread) {
+  SyslogOptions o = Local();
+  o.max_connections = 1;
+  StartInput(NewSyslogTcpInput, o);
+  asio::io_context io;
+  tcp::socket first(io);
+  first.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
+  asio::write(first, asio::buffer(Numbered(0) + "\n"));
+  ASSERT_EQ(WaitForRecords(1).size(), 1u);  // the first connection is accepted and read
+  tcp::socket second(io);
+  second.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
+  char c;
+  boost::system::error_code ec;
+  second.read_some(asio::buffer(&c, 1), ec);  // the agent closes it without reading
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  asio::write(first, asio::buffer(Numbered(1) + "\n"));
+  EXPECT_EQ(WaitForRecords(2), (std::vector<std::string>{Numbered(0), Numbered(1)}));
+  EXPECT_EQ(input_->stats().connections, 1u);
+}
+
 TEST_F(InputTest, UnterminatedLastLineAndOverlongLineAreKeptAndFlagged) {
   StartInput(NewSyslogTcpInput, Local(100));
   SendTcp(input_->port(), std::string(300, 'x') + "\n<13>last without newline");

@@ -155,7 +155,13 @@ class SyslogUdpInput final : public Input {
       *flags |= event::kTruncated;
     }
     *bytes = std::string_view(buf_.data(), len);
-    sink_.set_peer(PeerName(from));
+    // Most datagrams come from the same few senders: format the address only on a change.
+    if (msg.msg_namelen != last_from_len_ ||
+        std::memcmp(&from, &last_from_, msg.msg_namelen) != 0) {
+      std::memcpy(&last_from_, &from, msg.msg_namelen);
+      last_from_len_ = msg.msg_namelen;
+      sink_.set_peer(PeerName(from));
+    }
     return true;
   }
 
@@ -256,6 +262,8 @@ class SyslogUdpInput final : public Input {
   SyslogSink sink_;
   std::vector<char> buf_;
   std::optional<HeldMessage> held_;
+  sockaddr_storage last_from_{};  // sender of the last datagram, whose name sink_ holds
+  socklen_t last_from_len_ = 0;
   bool stopping_ = false;
   bool timer_armed_ = false;
   uint32_t last_drop_total_ = 0;
