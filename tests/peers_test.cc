@@ -27,7 +27,7 @@ struct Stored {
 };
 
 class PeersTest : public ::testing::Test {
- protected:
+ public:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
            ("gapless_peers_" + std::to_string(::getpid()) + "_" +
@@ -56,10 +56,20 @@ class PeersTest : public ::testing::Test {
       tls.syslog.tls = input::TlsServerOptions{cert, key, "", false};
       cfg.inputs.push_back(tls);
     }
+    config::InputConfig relp;
+    relp.type = config::InputType::kRelp;
+    relp.syslog.listen = "127.0.0.1:0";
+    cfg.inputs.push_back(relp);
     auto a = agent::Agent::Start(cfg);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     agent_ = std::move(*a);
-    for (const agent::InputStatus& in : agent_->Inputs()) ports_[in.name.substr(0, 11)] = in.port;
+    for (const agent::InputStatus& in : agent_->Inputs()) {
+      if (in.name.starts_with("relp:")) {
+        relp_port_ = in.port;
+      } else {
+        ports_[in.name.substr(0, 11)] = in.port;
+      }
+    }
   }
   uint16_t Port(const std::string& kind) { return ports_.at("syslog:" + kind + ":"); }
 
@@ -120,6 +130,7 @@ class PeersTest : public ::testing::Test {
   fs::path dir_;
   std::unique_ptr<agent::Agent> agent_;
   std::map<std::string, uint16_t> ports_;
+  uint16_t relp_port_ = 0;
 };
 
 // Messages whose text is "<prefix> line N", grouped by connection (peer); each group must
@@ -198,34 +209,68 @@ TEST_F(PeersTest, LoggerOverUdpTcpAndOctetCounting) {
   EXPECT_EQ(stored + lost, static_cast<uint64_t>(n)) << stored << " stored, " << lost << " lost";
 }
 
-TEST_F(PeersTest, RsyslogForwardsAFileOverTcpOctetCounted) {
-  StartAgent();
-  const int n = 2000;
-  const std::string work = (dir_ / "rsyslog").string();
+// Runs rsyslogd reading `input` with imfile and sending it with `action` (one
+// action(...) statement) until `done` holds for the stored records.
+std::vector<Stored> RunRsyslog(PeersTest* t, const fs::path& dir, const std::string& input,
+                               const std::string& action, size_t n) {
+  const std::string work = (dir / "rsyslog").string();
   fs::create_directories(work);
-  const std::string input = WriteNumberedFile(n, "rsyslog");
   const std::string conf = work + "/rsyslog.conf";
   std::ofstream(conf) << "global(workDirectory=\"" << work
                       << "\" processInternalMessages=\"on\")\n"
                          "module(load=\"imfile\")\n"
+                         "module(load=\"omrelp\")\n"
                          "input(type=\"imfile\" file=\""
                       << input
                       << "\" tag=\"numbered:\" ruleset=\"fwd\")\n"
-                         "ruleset(name=\"fwd\") {\n"
-                         "  action(type=\"omfwd\" target=\"127.0.0.1\" port=\""
-                      << Port("tcp")
-                      << "\" protocol=\"tcp\" tcp_framing=\"octet-counted\"\n"
-                         "         template=\"RSYSLOG_SyslogProtocol23Format\"\n"
-                         "         action.resumeRetryCount=\"-1\")\n"
-                         "}\n";
+                         "ruleset(name=\"fwd\") {\n  "
+                      << action << "\n}\n";
   testing::Subprocess rsyslog;
-  ASSERT_TRUE(rsyslog.Start({"/usr/sbin/rsyslogd", "-n", "-f", conf, "-i", work + "/pid"}, {}, "",
+  EXPECT_TRUE(rsyslog.Start({"/usr/sbin/rsyslogd", "-n", "-f", conf, "-i", work + "/pid"}, {}, "",
                             work + "/rsyslog.log"));
-  const auto got = WaitFor(n);
+  auto got = t->WaitFor(n);
   rsyslog.Signal(SIGTERM);
   rsyslog.Wait(10s);
+  if (got.size() < n) {
+    std::ifstream log(work + "/rsyslog.log");
+    ADD_FAILURE() << "rsyslogd's output:\n" << std::string(std::istreambuf_iterator<char>(log), {});
+  }
+  return got;
+}
+
+TEST_F(PeersTest, RsyslogForwardsAFileOverTcpOctetCounted) {
+  StartAgent();
+  const int n = 2000;
+  const auto got = RunRsyslog(this, dir_, WriteNumberedFile(n, "rsyslog"),
+                              "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"" +
+                                  std::to_string(Port("tcp")) +
+                                  "\" protocol=\"tcp\" tcp_framing=\"octet-counted\"\n"
+                                  "         template=\"RSYSLOG_SyslogProtocol23Format\"\n"
+                                  "         action.resumeRetryCount=\"-1\")",
+                              n);
   ExpectNumbered(got, "rsyslog", n);
   for (const Stored& s : got) EXPECT_EQ(s.source, "syslog:tcp:" + std::to_string(Port("tcp")));
+}
+
+// omrelp through librelp: the agent acknowledges each message once durable.
+TEST_F(PeersTest, RsyslogForwardsAFileOverRelp) {
+  StartAgent();
+  const int n = 2000;
+  const auto got = RunRsyslog(this, dir_, WriteNumberedFile(n, "relp"),
+                              "action(type=\"omrelp\" target=\"127.0.0.1\" port=\"" +
+                                  std::to_string(relp_port_) +
+                                  "\"\n"
+                                  "         template=\"RSYSLOG_SyslogProtocol23Format\"\n"
+                                  "         action.resumeRetryCount=\"-1\")",
+                              n);
+  ExpectNumbered(got, "relp", n);
+  for (const Stored& s : got) EXPECT_EQ(s.source, "relp:" + std::to_string(relp_port_));
+  EXPECT_EQ(agent_->Inputs().size(), 3u);
+  for (const agent::InputStatus& in : agent_->Inputs()) {
+    if (in.name.starts_with("relp:")) {
+      EXPECT_EQ(in.stats.acked, static_cast<uint64_t>(n));
+    }
+  }
 }
 
 // loggen numbers each connection's messages "seq: 0000000042" from 0; n per connection.

@@ -54,6 +54,9 @@ Status Agent::StartInput(const config::InputConfig& in) {
     case config::InputType::kSyslogUdp:
       input = input::NewSyslogUdpInput(ctx, in.syslog);
       break;
+    case config::InputType::kRelp:
+      input = input::NewRelpInput(ctx, in.syslog);
+      break;
     case config::InputType::kFile:
       input = input::NewFileInput(ctx, in.file);
       break;

@@ -182,6 +182,8 @@ void ParseSpoolTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   }
 }
 
+constexpr std::string_view kInputTypes = "syslog_tcp, syslog_udp, relp, file";
+
 void ParseTls(Checker& c, const toml::table& t, InputConfig* in) {
   const toml::table* tls = c.Table(t, "tls");
   if (tls == nullptr) return;
@@ -199,11 +201,16 @@ void ParseTls(Checker& c, const toml::table& t, InputConfig* in) {
   in->syslog.tls = o;
 }
 
-void ParseSyslogInput(Checker& c, const toml::table& t, bool tcp, InputConfig* in) {
-  if (tcp) {
+// syslog_tcp, syslog_udp and relp share their options (relp has no framing).
+void ParseSyslogInput(Checker& c, const toml::table& t, InputType type, InputConfig* in) {
+  const bool tcp = type != InputType::kSyslogUdp;
+  if (type == InputType::kSyslogTcp) {
     c.OnlyKeys(t,
                {"type", "name", "listen", "framing", "max_message_size", "max_connections", "tls"},
                "a syslog_tcp [[input]]");
+  } else if (type == InputType::kRelp) {
+    c.OnlyKeys(t, {"type", "name", "listen", "max_message_size", "max_connections", "tls"},
+               "a relp [[input]]");
   } else {
     c.OnlyKeys(t, {"type", "name", "listen", "max_message_size", "receive_buffer_size"},
                "a syslog_udp [[input]]");
@@ -289,23 +296,26 @@ void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
     in.line = static_cast<int>(t.source().begin.line);
     std::string type;
     if (!c.String(t, "type", &type)) {
-      c.Error(t.source(), "this [[input]] needs type = \"syslog_tcp\", \"syslog_udp\" or \"file\"");
+      c.Error(t.source(), "this [[input]] needs a type, one of: " + std::string(kInputTypes));
       continue;
     }
-    if (type == "syslog_tcp" || type == "syslog_udp") {
-      in.type = type == "syslog_tcp" ? InputType::kSyslogTcp : InputType::kSyslogUdp;
-      ParseSyslogInput(c, t, type == "syslog_tcp", &in);
+    if (type == "syslog_tcp" || type == "syslog_udp" || type == "relp") {
+      in.type = type == "syslog_tcp"   ? InputType::kSyslogTcp
+                : type == "syslog_udp" ? InputType::kSyslogUdp
+                                       : InputType::kRelp;
+      ParseSyslogInput(c, t, in.type, &in);
     } else if (type == "file") {
       in.type = InputType::kFile;
       ParseFileInput(c, t, &in);
-    } else if (type == "relp" || type == "journald" || type == "http") {
+    } else if (type == "journald" || type == "http") {
       c.Error(t.get("type")->source(), "input type \"" + type +
                                            "\" is not implemented in this build yet; "
-                                           "available: syslog_tcp, syslog_udp");
+                                           "available: " +
+                                           std::string(kInputTypes));
       continue;
     } else {
       c.Error(t.get("type")->source(),
-              "unknown input type \"" + type + "\"; available: syslog_tcp, syslog_udp, file");
+              "unknown input type \"" + type + "\"; available: " + std::string(kInputTypes));
       continue;
     }
     in.syslog.max_message_bytes = std::min<size_t>(in.syslog.max_message_bytes, kMaxMessageBytes);

@@ -14,12 +14,12 @@
 
 namespace gapless::config {
 
-enum class InputType { kSyslogTcp, kSyslogUdp, kFile };
+enum class InputType { kSyslogTcp, kSyslogUdp, kRelp, kFile };
 
 struct InputConfig {
   InputType type = InputType::kSyslogTcp;
   int line = 0;                 // where the [[input]] table starts, for messages
-  input::SyslogOptions syslog;  // kSyslogTcp, kSyslogUdp
+  input::SyslogOptions syslog;  // kSyslogTcp, kSyslogUdp, kRelp
   input::FileOptions file;      // kFile
 
   friend bool operator==(const InputConfig&, const InputConfig&) = default;

@@ -95,7 +95,7 @@ listen = "127.0.0.1:1"
   EXPECT_NE(m.find("numeric"), std::string::npos) << m;
   EXPECT_NE(m.find("bad.toml:10:"), std::string::npos) << m;
   EXPECT_NE(m.find("carrier_pigeon"), std::string::npos) << m;
-  EXPECT_NE(m.find("needs type"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs a type"), std::string::npos) << m;
   EXPECT_EQ(std::count(m.begin(), m.end(), '\n'), 5) << m;  // 6 lines, one per problem
   EXPECT_LT(m.find("bad.toml:4:"), m.find("bad.toml:5:")) << "not in file order";
 }
@@ -110,6 +110,31 @@ TEST(AgentConfig, InputsNotYetBuiltAreRefusedClearly) {
   auto cfg = ParseAgentConfig("[[input]]\ntype = \"journald\"\n", "j.toml");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.status().message().find("not implemented"), std::string::npos);
+}
+
+TEST(AgentConfig, RelpInputTakesTheStreamOptionsButNoFraming) {
+  auto cfg = ParseAgentConfig(R"([[input]]
+type = "relp"
+listen = "0.0.0.0:2514"
+max_connections = 10
+[input.tls]
+cert = "/c.pem"
+key = "/k.pem"
+)",
+                              "r.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  ASSERT_EQ(cfg->inputs.size(), 1u);
+  EXPECT_EQ(cfg->inputs[0].type, InputType::kRelp);
+  EXPECT_EQ(cfg->inputs[0].syslog.max_connections, 10u);
+  EXPECT_TRUE(cfg->inputs[0].syslog.tls.has_value());
+  auto bad = ParseAgentConfig(
+      "[[input]]\ntype = \"relp\"\nlisten = \"127.0.0.1:1\"\n"
+      "framing = \"newline\"\n",
+      "f.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("f.toml:4:1: unknown key \"framing\" in a relp [[input]]"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 TEST(AgentConfig, MessageSizeMustFitTheSpoolRecord) {

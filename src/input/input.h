@@ -39,6 +39,7 @@ struct Stats {
   uint64_t files = 0;         // files being tailed now
   uint64_t rotations = 0;     // rename or truncation rotations seen
   uint64_t lost_bytes = 0;    // file bytes gone before they were read (in LOSS records)
+  uint64_t acked = 0;         // messages acknowledged to the sender once durable (RELP)
 };
 
 class Input {
@@ -96,6 +97,10 @@ struct Context {
 
 std::unique_ptr<Input> NewSyslogTcpInput(const Context& ctx, const SyslogOptions& options);
 std::unique_ptr<Input> NewSyslogUdpInput(const Context& ctx, const SyslogOptions& options);
+// RELP (rsyslog's omrelp), plain or TLS. A message is acknowledged ("rsp 200 OK") only
+// once it is durable in the spool, so the sender keeps and resends everything else.
+// Uses listen, name (default "relp:<port>"), max_message_bytes, max_connections and tls.
+std::unique_ptr<Input> NewRelpInput(const Context& ctx, const SyslogOptions& options);
 // Tails files (docs/config.md, "file"). The read offset of each file is persisted in
 // ctx.state_dir only after the lines before it are durable, so kill -9 loses nothing
 // (lines durable but not yet covered by the saved offset are read again: duplicates,

@@ -18,10 +18,12 @@ Stats Counters::Snapshot() const {
   s.files = files.load(std::memory_order_relaxed);
   s.rotations = rotations.load(std::memory_order_relaxed);
   s.lost_bytes = lost_bytes.load(std::memory_order_relaxed);
+  s.acked = acked.load(std::memory_order_relaxed);
   return s;
 }
 
-Status SyslogSink::Store(std::string_view bytes, uint16_t flags, int64_t observed_ns) {
+Status SyslogSink::Store(std::string_view bytes, uint16_t flags, int64_t observed_ns,
+                         uint64_t* seq_end) {
   syslog::ParseSyslog(bytes, observed_ns, &event_, &storage_);
   event_.flags |= flags;
   event_.source = *source_;
@@ -30,6 +32,7 @@ Status SyslogSink::Store(std::string_view bytes, uint16_t flags, int64_t observe
   StatusOr<spool::AppendResult> r = ingest_->Append(event_);
   storage_.Clear();
   if (!r.ok()) return r.status();
+  if (seq_end != nullptr && !r->dropped) *seq_end = r->seq + 1;
   counters_->messages.fetch_add(1, std::memory_order_relaxed);
   counters_->bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
   if (event_.has(event::kParseError))

@@ -14,7 +14,7 @@ namespace gapless::input {
 struct Counters {
   std::atomic<uint64_t> messages{0}, bytes{0}, parse_errors{0}, truncated{0}, framing_errors{0},
       connections{0}, paused{0}, kernel_drops{0}, lost_at_stop{0}, files{0}, rotations{0},
-      lost_bytes{0};
+      lost_bytes{0}, acked{0};
   Stats Snapshot() const;
 };
 
@@ -35,8 +35,11 @@ class SyslogSink {
 
   // Parses and appends one message. Ok: stored. kResourceExhausted: the spool is full
   // (block policy); anything else: the spool failed. In both cases nothing was stored
-  // and the caller keeps the message.
-  Status Store(std::string_view bytes, uint16_t flags, int64_t observed_ns);
+  // and the caller keeps the message. On Ok, *seq_end (if given) becomes the seq after the
+  // stored record; it is left alone when a drop_newest spool dropped the message (its
+  // LOSS record accounts for it).
+  Status Store(std::string_view bytes, uint16_t flags, int64_t observed_ns,
+               uint64_t* seq_end = nullptr);
 
  private:
   ingest::Ingest* const ingest_;

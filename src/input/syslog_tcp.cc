@@ -4,13 +4,11 @@
 // Backpressure: a message the full spool refuses is kept (held_) with everything after it
 // from the same read, and the connection stops reading until Ingest says there is room;
 // the sender then sees a full TCP window. Nothing read is ever discarded.
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
 #include <deque>
-#include <set>
 
 #include "base/log.h"
 #include "input/input.h"
+#include "input/stream_listener.h"
 #include "input/syslog_sink.h"
 
 namespace gapless::input {
@@ -18,7 +16,7 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using TlsStream = asio::ssl::stream<tcp::socket>;
+using TlsStream = StreamListener::TlsStream;
 
 constexpr size_t kReadBytes = 64 * 1024;
 
@@ -27,13 +25,6 @@ struct Shared {
   SyslogOptions options;
   std::string source;
   Counters counters;
-  bool stopping = false;
-};
-
-class ConnectionBase {
- public:
-  virtual ~ConnectionBase() = default;
-  virtual void Shutdown() = 0;
 };
 
 template <class Stream>
@@ -173,122 +164,33 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 class SyslogTcpInput final : public Input {
  public:
   SyslogTcpInput(const Context& ctx, const SyslogOptions& options)
-      : shared_(std::make_shared<Shared>()), acceptor_(*ctx.io) {
+      : shared_(std::make_shared<Shared>()), listener_(ctx.io) {
     shared_->ctx = ctx;
     shared_->options = options;
   }
 
-  ~SyslogTcpInput() override { shared_->stopping = true; }
-
   const std::string& name() const override { return shared_->source; }
-  uint16_t port() const override { return port_; }
+  uint16_t port() const override { return listener_.port(); }
   Stats stats() const override { return shared_->counters.Snapshot(); }
 
   Status Start() override {
-    std::string address;
-    RETURN_IF_ERROR(ParseListenAddress(shared_->options.listen, &address, &port_));
     const bool tls = shared_->options.tls.has_value();
-    if (tls) RETURN_IF_ERROR(SetUpTls());
-    boost::system::error_code ec;
-    const tcp::endpoint endpoint(asio::ip::make_address(address, ec), port_);
-    if (!ec) acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return UnavailableError("syslog " + std::string(tls ? "TLS" : "TCP") +
-                              " input cannot listen on " + shared_->options.listen + ": " +
-                              ec.message());
-    }
-    port_ = acceptor_.local_endpoint().port();
-    shared_->source = shared_->options.name.empty()
-                          ? std::string(tls ? "syslog:tls:" : "syslog:tcp:") + std::to_string(port_)
-                          : shared_->options.name;
-    Accept();
+    RETURN_IF_ERROR(listener_.Bind(tls ? "syslog TLS" : "syslog TCP", shared_->options.listen,
+                                   shared_->options.tls));
+    shared_->source =
+        shared_->options.name.empty()
+            ? std::string(tls ? "syslog:tls:" : "syslog:tcp:") + std::to_string(listener_.port())
+            : shared_->options.name;
+    listener_.Accept(shared_->source, shared_->options.max_connections,
+                     &shared_->counters.connections, ConnectionFactory<Connection>(shared_));
     return Status::Ok();
   }
 
-  void Stop() override {
-    shared_->stopping = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    for (const auto& weak : connections_) {
-      if (auto c = weak.lock()) c->Shutdown();
-    }
-    connections_.clear();
-  }
+  void Stop() override { listener_.Stop(); }
 
  private:
-  Status SetUpTls() {
-    const TlsServerOptions& t = *shared_->options.tls;
-    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                      asio::ssl::context::no_tlsv1_1);
-    // No TLS 1.3 session tickets: a syslog client never reads, so tickets sit unread in
-    // its receive buffer and its close() becomes a reset that throws away everything
-    // still in its send buffer. Seen with syslog-ng's loggen: 75% of messages lost.
-    SSL_CTX_set_num_tickets(tls_->native_handle(), 0);
-    SSL_CTX_set_options(tls_->native_handle(), SSL_OP_NO_TICKET);
-    boost::system::error_code ec;
-    tls_->use_certificate_chain_file(t.cert_file, ec);
-    if (ec) return InvalidArgumentError("TLS certificate " + t.cert_file + ": " + ec.message());
-    tls_->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
-    if (ec) return InvalidArgumentError("TLS private key " + t.key_file + ": " + ec.message());
-    if (!t.ca_file.empty()) {
-      tls_->load_verify_file(t.ca_file, ec);
-      if (ec) return InvalidArgumentError("TLS CA file " + t.ca_file + ": " + ec.message());
-      tls_->set_verify_mode(asio::ssl::verify_peer |
-                            (t.require_client_cert ? asio::ssl::verify_fail_if_no_peer_cert : 0));
-    }
-    return Status::Ok();
-  }
-
-  void Accept() {
-    // The handler may run after this input was stopped and destroyed (a reload does
-    // that): it looks only at the shared state until it knows the input is still there.
-    acceptor_.async_accept(
-        [this, shared = shared_](const boost::system::error_code& ec, tcp::socket socket) {
-          if (shared->stopping) return;
-          if (ec) {
-            LogWarning(shared_->source + ": accept failed: " + ec.message());
-          } else {
-            OnAccepted(std::move(socket));
-          }
-          Accept();
-        });
-  }
-
-  void OnAccepted(tcp::socket socket) {
-    std::erase_if(connections_, [](const auto& w) { return w.expired(); });
-    boost::system::error_code ec;
-    const tcp::endpoint remote = socket.remote_endpoint(ec);
-    std::string peer =
-        ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
-    if (connections_.size() >= shared_->options.max_connections) {
-      LogWarning(shared_->source + ": refusing " + peer + ": max_connections (" +
-                 std::to_string(shared_->options.max_connections) + ") reached");
-      return;  // socket closes; the sender retries (nothing was read)
-    }
-    shared_->counters.connections.fetch_add(1, std::memory_order_relaxed);
-    if (tls_) {
-      auto c = std::make_shared<Connection<TlsStream>>(shared_, TlsStream(std::move(socket), *tls_),
-                                                       std::move(peer));
-      connections_.push_back(c);
-      c->Start();
-    } else {
-      auto c =
-          std::make_shared<Connection<tcp::socket>>(shared_, std::move(socket), std::move(peer));
-      connections_.push_back(c);
-      c->Start();
-    }
-  }
-
   std::shared_ptr<Shared> shared_;
-  tcp::acceptor acceptor_;
-  std::unique_ptr<asio::ssl::context> tls_;
-  std::vector<std::weak_ptr<ConnectionBase>> connections_;  // input thread only
-  uint16_t port_ = 0;
+  StreamListener listener_;
 };
 
 }  // namespace

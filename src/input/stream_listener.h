@@ -1,0 +1,89 @@
+// Internal to src/input (includes Boost.Asio; only input .cc files include it): the accept
+// loop and TLS set-up shared by the stream inputs (syslog TCP/TLS and RELP).
+//
+// Thread contract: the input's thread only (see input.h). The accept handler may run
+// after the listener was stopped and destroyed (a reload does that); it looks only at a
+// shared token until it knows the listener is still there.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "input/input.h"
+
+namespace gapless::input {
+
+// A connection the listener can shut down when its input stops.
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  // Closes the socket; whatever the connection read but could not store becomes an
+  // input_stopped loss record.
+  virtual void Shutdown() = 0;
+};
+
+class StreamListener {
+ public:
+  using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+  // Makes and starts a connection for an accepted socket. `tls` is null for plain TCP.
+  using Factory = std::function<std::shared_ptr<ConnectionBase>(
+      boost::asio::ip::tcp::socket socket, boost::asio::ssl::context* tls, std::string peer)>;
+
+  explicit StreamListener(boost::asio::io_context* io);
+  ~StreamListener();
+  StreamListener(const StreamListener&) = delete;
+  StreamListener& operator=(const StreamListener&) = delete;
+
+  // Loads the TLS files (if any) and binds. `what` names the input in errors ("RELP").
+  Status Bind(const std::string& what, const std::string& listen,
+              const std::optional<TlsServerOptions>& tls);
+  uint16_t port() const { return port_; }
+  bool tls() const { return tls_ != nullptr; }
+  // Accepts until Stop; connections beyond max_connections are closed unread.
+  void Accept(std::string source, size_t max_connections, std::atomic<uint64_t>* accepted,
+              Factory factory);
+  // Stops accepting and shuts every open connection down.
+  void Stop();
+
+ private:
+  void AcceptNext();
+  void OnAccepted(boost::asio::ip::tcp::socket socket);
+
+  std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::string source_;
+  size_t max_connections_ = 0;
+  std::atomic<uint64_t>* accepted_ = nullptr;
+  Factory factory_;
+  std::vector<std::weak_ptr<ConnectionBase>> connections_;
+  uint16_t port_ = 0;
+};
+
+// The factory for a connection class template instantiated for both streams and built as
+// Connection<Stream>(shared, stream, peer), then Start()ed.
+template <template <class> class Connection, class Shared>
+StreamListener::Factory ConnectionFactory(std::shared_ptr<Shared> shared) {
+  return [shared](boost::asio::ip::tcp::socket socket, boost::asio::ssl::context* tls,
+                  std::string peer) -> std::shared_ptr<ConnectionBase> {
+    using TlsStream = StreamListener::TlsStream;
+    if (tls != nullptr) {
+      auto c = std::make_shared<Connection<TlsStream>>(shared, TlsStream(std::move(socket), *tls),
+                                                       std::move(peer));
+      c->Start();
+      return c;
+    }
+    auto c = std::make_shared<Connection<boost::asio::ip::tcp::socket>>(shared, std::move(socket),
+                                                                        std::move(peer));
+    c->Start();
+    return c;
+  };
+}
+
+}  // namespace gapless::input
