@@ -13,10 +13,9 @@ packages=(
   libboost-dev                                        # Boost.Asio: sockets, timers, TLS
   libtomlplusplus-dev                                 # agent config (TOML with line numbers)
   libsimdjson-dev                                     # HTTP/JSON ingest
-  librelp-dev                                         # RELP input
   libsystemd-dev                                      # journald input
   # Real peers the tests drive (they are never started as system services by us):
-  util-linux rsyslog rsyslog-relp openssl
+  util-linux rsyslog rsyslog-relp openssl curl         # rsyslog-relp: omrelp (librelp)
   libglib2.0-0                                        # loggen (unpacked by fetch-peers.sh)
 )
 

@@ -60,12 +60,18 @@ class PeersTest : public ::testing::Test {
     relp.type = config::InputType::kRelp;
     relp.syslog.listen = "127.0.0.1:0";
     cfg.inputs.push_back(relp);
+    config::InputConfig http;
+    http.type = config::InputType::kHttp;
+    http.http.listen = "127.0.0.1:0";
+    cfg.inputs.push_back(http);
     auto a = agent::Agent::Start(cfg);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     agent_ = std::move(*a);
     for (const agent::InputStatus& in : agent_->Inputs()) {
       if (in.name.starts_with("relp:")) {
         relp_port_ = in.port;
+      } else if (in.name.starts_with("http:")) {
+        http_port_ = in.port;
       } else {
         ports_[in.name.substr(0, 11)] = in.port;
       }
@@ -131,6 +137,7 @@ class PeersTest : public ::testing::Test {
   std::unique_ptr<agent::Agent> agent_;
   std::map<std::string, uint16_t> ports_;
   uint16_t relp_port_ = 0;
+  uint16_t http_port_ = 0;
 };
 
 // Messages whose text is "<prefix> line N", grouped by connection (peer); each group must
@@ -265,12 +272,45 @@ TEST_F(PeersTest, RsyslogForwardsAFileOverRelp) {
                               n);
   ExpectNumbered(got, "relp", n);
   for (const Stored& s : got) EXPECT_EQ(s.source, "relp:" + std::to_string(relp_port_));
-  EXPECT_EQ(agent_->Inputs().size(), 3u);
   for (const agent::InputStatus& in : agent_->Inputs()) {
     if (in.name.starts_with("relp:")) {
       EXPECT_EQ(in.stats.acked, static_cast<uint64_t>(n));
     }
   }
+}
+
+// curl POSTs a file of NDJSON lines, then the same lines as one JSON array.
+TEST_F(PeersTest, CurlPostsNdjsonAndJsonArrays) {
+  StartAgent();
+  const int n = 1000;
+  const std::string ndjson = (dir_ / "events.ndjson").string();
+  const std::string array = (dir_ / "events.json").string();
+  {
+    std::ofstream lines(ndjson);
+    std::ofstream arr(array);
+    arr << "[";
+    for (int i = 0; i < n; ++i) {
+      lines << "{\"message\":\"curl line " << i << "\",\"host\":\"h\"}\n";
+      arr << (i ? "," : "") << "{\"message\":\"curl line " << n + i << "\"}";
+    }
+    arr << "]";
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(http_port_) + "/ingest";
+  const std::string answer = (dir_ / "answer").string();
+  for (const auto& [file, type] : {std::pair{ndjson, "application/x-ndjson"},
+                                   std::pair{array, "application/json"}}) {
+    const std::string cmd = "curl -sS -o " + answer + " -w '%{http_code}' -H 'Content-Type: " +
+                            type + "' --data-binary @" + file + " " + url + " > " + answer +
+                            ".code";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream code(answer + ".code");
+    std::string status((std::istreambuf_iterator<char>(code)), {});
+    std::ifstream body(answer);
+    EXPECT_EQ(status, "200") << std::string(std::istreambuf_iterator<char>(body), {});
+  }
+  const auto got = WaitFor(2 * n);
+  ExpectNumbered(got, "curl", 2 * n);
+  for (const Stored& s : got) EXPECT_EQ(s.source, "http:" + std::to_string(http_port_));
 }
 
 // loggen numbers each connection's messages "seq: 0000000042" from 0; n per connection.

@@ -57,6 +57,9 @@ Status Agent::StartInput(const config::InputConfig& in) {
     case config::InputType::kRelp:
       input = input::NewRelpInput(ctx, in.syslog);
       break;
+    case config::InputType::kHttp:
+      input = input::NewHttpInput(ctx, in.http);
+      break;
     case config::InputType::kFile:
       input = input::NewFileInput(ctx, in.file);
       break;

@@ -182,9 +182,9 @@ void ParseSpoolTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   }
 }
 
-constexpr std::string_view kInputTypes = "syslog_tcp, syslog_udp, relp, file";
+constexpr std::string_view kInputTypes = "syslog_tcp, syslog_udp, relp, http, file";
 
-void ParseTls(Checker& c, const toml::table& t, InputConfig* in) {
+void ParseTls(Checker& c, const toml::table& t, std::optional<input::TlsServerOptions>* out) {
   const toml::table* tls = c.Table(t, "tls");
   if (tls == nullptr) return;
   c.OnlyKeys(*tls, {"cert", "key", "ca", "require_client_cert"}, "[input.tls]");
@@ -198,7 +198,20 @@ void ParseTls(Checker& c, const toml::table& t, InputConfig* in) {
   if (o.require_client_cert && o.ca_file.empty()) {
     c.Error(tls->source(), "require_client_cert needs ca (the CA that signs client certificates)");
   }
-  in->syslog.tls = o;
+  *out = o;
+}
+
+// "IP:port", required; reports a bad address at its place.
+void ParseListen(Checker& c, const toml::table& t, std::string* listen) {
+  if (!c.String(t, "listen", listen)) {
+    c.Error(t.source(), "this [[input]] needs listen = \"IP:port\"");
+    return;
+  }
+  std::string address;
+  uint16_t port = 0;
+  if (Status s = input::ParseListenAddress(*listen, &address, &port); !s.ok()) {
+    c.Error(t.get("listen")->source(), s.message());
+  }
 }
 
 // syslog_tcp, syslog_udp and relp share their options (relp has no framing).
@@ -217,15 +230,7 @@ void ParseSyslogInput(Checker& c, const toml::table& t, InputType type, InputCon
   }
   input::SyslogOptions& o = in->syslog;
   c.String(t, "name", &o.name);
-  if (!c.String(t, "listen", &o.listen)) {
-    c.Error(t.source(), "this [[input]] needs listen = \"IP:port\"");
-  } else {
-    std::string address;
-    uint16_t port = 0;
-    if (Status s = input::ParseListenAddress(o.listen, &address, &port); !s.ok()) {
-      c.Error(t.get("listen")->source(), s.message());
-    }
-  }
+  ParseListen(c, t, &o.listen);
   uint64_t max = o.max_message_bytes;
   if (c.Size(t, "max_message_size", 64, kMaxMessageBytes, &max)) o.max_message_bytes = max;
   std::string framing;
@@ -245,7 +250,32 @@ void ParseSyslogInput(Checker& c, const toml::table& t, InputType type, InputCon
   if (!tcp && c.Size(t, "receive_buffer_size", 4096, 1u << 30, &rcvbuf)) {
     o.receive_buffer_bytes = static_cast<int>(rcvbuf);
   }
-  if (tcp) ParseTls(c, t, in);
+  if (tcp) ParseTls(c, t, &o.tls);
+}
+
+void ParseHttpInput(Checker& c, const toml::table& t, InputConfig* in) {
+  c.OnlyKeys(t,
+             {"type", "name", "listen", "path", "max_body_size", "max_message_size",
+              "max_connections", "token_file", "idle_timeout_ms", "tls"},
+             "an http [[input]]");
+  input::HttpOptions& o = in->http;
+  c.String(t, "name", &o.name);
+  ParseListen(c, t, &o.listen);
+  if (c.String(t, "path", &o.path) && (o.path.empty() || o.path[0] != '/')) {
+    c.Error(t.get("path")->source(), "path must start with /");
+  }
+  uint64_t size = o.max_body_bytes;
+  if (c.Size(t, "max_body_size", 1024, 256ull << 20, &size)) o.max_body_bytes = size;
+  size = o.max_message_bytes;
+  if (c.Size(t, "max_message_size", 64, kMaxMessageBytes, &size)) o.max_message_bytes = size;
+  int64_t n = 0;
+  if (c.Int(t, "max_connections", 1, 1 << 20, &n)) o.max_connections = static_cast<size_t>(n);
+  if (c.String(t, "token_file", &o.token_file) &&
+      (o.token_file.empty() || o.token_file[0] != '/')) {
+    c.Error(t.get("token_file")->source(), "token_file must be an absolute path");
+  }
+  c.Int(t, "idle_timeout_ms", 100, 3'600'000, &o.idle_timeout_ms);
+  ParseTls(c, t, &o.tls);
 }
 
 void ParseFileInput(Checker& c, const toml::table& t, InputConfig* in) {
@@ -304,10 +334,13 @@ void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
                 : type == "syslog_udp" ? InputType::kSyslogUdp
                                        : InputType::kRelp;
       ParseSyslogInput(c, t, in.type, &in);
+    } else if (type == "http") {
+      in.type = InputType::kHttp;
+      ParseHttpInput(c, t, &in);
     } else if (type == "file") {
       in.type = InputType::kFile;
       ParseFileInput(c, t, &in);
-    } else if (type == "journald" || type == "http") {
+    } else if (type == "journald") {
       c.Error(t.get("type")->source(), "input type \"" + type +
                                            "\" is not implemented in this build yet; "
                                            "available: " +
@@ -396,11 +429,14 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
   if (cfg.id.empty()) cfg.id = HostName();
   if (cfg.data_dir.empty()) cfg.data_dir = "/var/lib/gapless";
   for (const InputConfig& in : cfg.inputs) {
-    const size_t max =
-        in.type == InputType::kFile ? in.file.max_line_bytes : in.syslog.max_message_bytes;
+    // A JSON event stores its member values beside its raw bytes: up to twice the size.
+    const size_t max = in.type == InputType::kFile   ? in.file.max_line_bytes
+                       : in.type == InputType::kHttp ? 2 * in.http.max_message_bytes
+                                                     : in.syslog.max_message_bytes;
     if (max + 4096 > cfg.spool.max_record_bytes) {
       c.ErrorAt(in.line, 1,
                 "max_message_size / max_line_size (" + std::to_string(max) +
+                    (in.type == InputType::kHttp ? ", doubled for JSON members" : "") +
                     ") must be at least 4 KiB below [spool] max_record_size (" +
                     std::to_string(cfg.spool.max_record_bytes) + ")");
     }

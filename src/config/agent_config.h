@@ -14,13 +14,14 @@
 
 namespace gapless::config {
 
-enum class InputType { kSyslogTcp, kSyslogUdp, kRelp, kFile };
+enum class InputType { kSyslogTcp, kSyslogUdp, kRelp, kHttp, kFile };
 
 struct InputConfig {
   InputType type = InputType::kSyslogTcp;
   int line = 0;                 // where the [[input]] table starts, for messages
   input::SyslogOptions syslog;  // kSyslogTcp, kSyslogUdp, kRelp
   input::FileOptions file;      // kFile
+  input::HttpOptions http;      // kHttp
 
   friend bool operator==(const InputConfig&, const InputConfig&) = default;
 };

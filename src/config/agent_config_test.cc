@@ -106,6 +106,33 @@ TEST(AgentConfig, SyntaxErrorNamesThePlace) {
   EXPECT_EQ(cfg.status().message().rfind("syn.toml:2:", 0), 0u) << cfg.status().message();
 }
 
+TEST(AgentConfig, HttpInput) {
+  auto cfg = ParseAgentConfig(R"([[input]]
+type = "http"
+listen = "127.0.0.1:8080"
+path = "/v1/logs"
+max_body_size = "1MiB"
+token_file = "/etc/gapless/http-token"
+)",
+                              "h.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  ASSERT_EQ(cfg->inputs.size(), 1u);
+  EXPECT_EQ(cfg->inputs[0].type, InputType::kHttp);
+  EXPECT_EQ(cfg->inputs[0].http.path, "/v1/logs");
+  EXPECT_EQ(cfg->inputs[0].http.max_body_bytes, 1u << 20);
+  EXPECT_EQ(cfg->inputs[0].http.token_file, "/etc/gapless/http-token");
+  auto bad = ParseAgentConfig(
+      "[[input]]\ntype = \"http\"\nlisten = \"127.0.0.1:1\"\npath = \"logs\"\n"
+      "token_file = \"relative\"\n",
+      "b.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("b.toml:4:8: path must start with /"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("b.toml:5:14: token_file must be an absolute path"),
+            std::string::npos)
+      << bad.status().message();
+}
+
 TEST(AgentConfig, InputsNotYetBuiltAreRefusedClearly) {
   auto cfg = ParseAgentConfig("[[input]]\ntype = \"journald\"\n", "j.toml");
   ASSERT_FALSE(cfg.ok());

@@ -76,6 +76,19 @@ struct SyslogOptions {
   friend bool operator==(const SyslogOptions&, const SyslogOptions&) = default;
 };
 
+struct HttpOptions {
+  std::string name;               // source id; default "http:<port>"
+  std::string listen;             // "IP:port"
+  std::string path = "/ingest";   // where events are POSTed
+  size_t max_body_bytes = 10 << 20;
+  size_t max_message_bytes = 64 * 1024;
+  size_t max_connections = 1024;
+  std::string token_file;  // if set, requests need "Authorization: Bearer <its content>"
+  std::optional<TlsServerOptions> tls;
+  int64_t idle_timeout_ms = 60'000;  // a connection silent this long is closed
+  friend bool operator==(const HttpOptions&, const HttpOptions&) = default;
+};
+
 enum class StartAt : uint8_t { kBeginning, kEnd };
 
 struct FileOptions {
@@ -101,6 +114,10 @@ std::unique_ptr<Input> NewSyslogUdpInput(const Context& ctx, const SyslogOptions
 // once it is durable in the spool, so the sender keeps and resends everything else.
 // Uses listen, name (default "relp:<port>"), max_message_bytes, max_connections and tls.
 std::unique_ptr<Input> NewRelpInput(const Context& ctx, const SyslogOptions& options);
+// HTTP(S) JSON ingest (docs/formats/http.md): 200 only once every event of the request is
+// durable; 400 with what is wrong; 503 + Retry-After when the spool is full (nothing of
+// that request was stored); 413 over max_body_bytes.
+std::unique_ptr<Input> NewHttpInput(const Context& ctx, const HttpOptions& options);
 // Tails files (docs/config.md, "file"). The read offset of each file is persisted in
 // ctx.state_dir only after the lines before it are durable, so kill -9 loses nothing
 // (lines durable but not yet covered by the saved offset are read again: duplicates,

@@ -76,38 +76,6 @@ size_t ParseClock(std::string_view s, size_t pos, CivilTime* t) {
   return pos;
 }
 
-// RFC 3339 ("2003-10-11T22:14:15.003Z", offset optional) at the start of s. Returns the
-// bytes consumed, or 0 if s does not start with one.
-size_t ParseRfc3339(std::string_view s, int64_t* unix_ns, bool* has_offset) {
-  CivilTime t;
-  int year = 0;
-  if (!Digits(s, 0, 4, &year) || s.size() < 11 || s[4] != '-' || !Digits(s, 5, 2, &t.month) ||
-      s[7] != '-' || !Digits(s, 8, 2, &t.day) || (s[10] != 'T' && s[10] != 't')) {
-    return 0;
-  }
-  t.year = year;
-  size_t pos = ParseClock(s, 11, &t);
-  if (pos == 0 || !t.Valid()) return 0;
-  int64_t offset_s = 0;
-  *has_offset = false;
-  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
-    *has_offset = true;
-    ++pos;
-  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-    int oh = 0;
-    int om = 0;
-    if (!Digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-        !Digits(s, pos + 4, 2, &om) || oh > 23 || om > 59) {
-      return 0;
-    }
-    offset_s = (oh * 60 + om) * 60 * (s[pos] == '-' ? -1 : 1);
-    *has_offset = true;
-    pos += 6;
-  }
-  *unix_ns = t.ToUnixNanos() - offset_s * kNanosPerSecond;
-  return pos;
-}
-
 // BSD timestamp "Mmm dd hh:mm:ss" (day space-padded or not, optional fraction, optional
 // "yyyy " before the clock). Returns bytes consumed or 0.
 size_t ParseBsdTime(std::string_view s, int64_t observed_ns, int64_t* unix_ns, bool* has_year) {
@@ -313,6 +281,37 @@ void Parse3164(std::string_view s, int64_t observed_ns, Event* e) {
 }
 
 }  // namespace
+
+size_t ParseRfc3339(std::string_view s, int64_t* unix_ns, bool* has_offset) {
+  CivilTime t;
+  int year = 0;
+  if (!Digits(s, 0, 4, &year) || s.size() < 11 || s[4] != '-' || !Digits(s, 5, 2, &t.month) ||
+      s[7] != '-' || !Digits(s, 8, 2, &t.day) || (s[10] != 'T' && s[10] != 't')) {
+    return 0;
+  }
+  t.year = year;
+  size_t pos = ParseClock(s, 11, &t);
+  if (pos == 0 || !t.Valid()) return 0;
+  int64_t offset_s = 0;
+  *has_offset = false;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    *has_offset = true;
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh = 0;
+    int om = 0;
+    if (!Digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !Digits(s, pos + 4, 2, &om) || oh > 23 || om > 59) {
+      return 0;
+    }
+    offset_s = (oh * 60 + om) * 60 * (s[pos] == '-' ? -1 : 1);
+    *has_offset = true;
+    pos += 6;
+  }
+  *unix_ns = t.ToUnixNanos() - offset_s * kNanosPerSecond;
+  return pos;
+}
+
 
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day) {
   year -= month <= 2 ? 1 : 0;

@@ -43,6 +43,11 @@ class FieldStorage {
 void ParseSyslog(std::string_view raw, int64_t observed_unix_ns, event::Event* e,
                  FieldStorage* storage);
 
+// RFC 3339 ("2003-10-11T22:14:15.003Z", offset optional) at the start of s: returns the
+// bytes consumed, or 0 if s does not start with one. *has_offset is false when there was
+// no "Z" or offset (the time was read as UTC).
+size_t ParseRfc3339(std::string_view s, int64_t* unix_ns, bool* has_offset);
+
 // Days since 1970-01-01 of a proleptic Gregorian date (exposed for tests).
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day);
 
