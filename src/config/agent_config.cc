@@ -279,7 +279,9 @@ void ParseHttpInput(Checker& c, const toml::table& t, InputConfig* in) {
 }
 
 void ParseFileInput(Checker& c, const toml::table& t, InputConfig* in) {
-  c.OnlyKeys(t, {"type", "name", "paths", "start_at", "max_line_size", "poll_interval_ms"},
+  c.OnlyKeys(t,
+             {"type", "name", "paths", "start_at", "max_line_size", "poll_interval_ms",
+              "multiline_start", "multiline_max_lines", "multiline_timeout_ms"},
              "a file [[input]]");
   input::FileOptions& o = in->file;
   c.String(t, "name", &o.name);
@@ -310,6 +312,16 @@ void ParseFileInput(Checker& c, const toml::table& t, InputConfig* in) {
   uint64_t max = o.max_line_bytes;
   if (c.Size(t, "max_line_size", 64, kMaxMessageBytes, &max)) o.max_line_bytes = max;
   c.Int(t, "poll_interval_ms", 10, 60000, &o.poll_interval_ms);
+  if (c.String(t, "multiline_start", &o.multiline_start)) {
+    if (Status s = input::CheckMultilinePattern(o.multiline_start); !s.ok()) {
+      c.Error(t.get("multiline_start")->source(), s.message());
+    }
+  }
+  int64_t lines = 0;
+  if (c.Int(t, "multiline_max_lines", 2, 100000, &lines)) {
+    o.multiline_max_lines = static_cast<size_t>(lines);
+  }
+  c.Int(t, "multiline_timeout_ms", 10, 600000, &o.multiline_timeout_ms);
 }
 
 void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {

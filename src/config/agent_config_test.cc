@@ -133,6 +133,27 @@ token_file = "/etc/gapless/http-token"
       << bad.status().message();
 }
 
+TEST(AgentConfig, FileMultilineOptions) {
+  auto cfg = ParseAgentConfig(R"([[input]]
+type = "file"
+paths = ["/var/log/app.log"]
+multiline_start = "^[0-9]{4}-"
+multiline_max_lines = 50
+multiline_timeout_ms = 500
+)",
+                              "m.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->inputs[0].file.multiline_start, "^[0-9]{4}-");
+  EXPECT_EQ(cfg->inputs[0].file.multiline_max_lines, 50u);
+  EXPECT_EQ(cfg->inputs[0].file.multiline_timeout_ms, 500);
+  auto bad = ParseAgentConfig(
+      "[[input]]\ntype = \"file\"\npaths = [\"/x\"]\nmultiline_start = \"^(\"\n", "r.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("r.toml:4:19: multiline_start \"^(\" is not a valid"),
+            std::string::npos)
+      << bad.status().message();
+}
+
 TEST(AgentConfig, InputsNotYetBuiltAreRefusedClearly) {
   auto cfg = ParseAgentConfig("[[input]]\ntype = \"journald\"\n", "j.toml");
   ASSERT_FALSE(cfg.ok());

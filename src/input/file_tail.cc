@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <glob.h>
+#include <regex.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +39,17 @@ constexpr size_t kMaxBytesPerPoll = 4 << 20;  // per file, so one file cannot st
 
 using FileId = std::pair<uint64_t, uint64_t>;  // (device, inode)
 
+Status CompileMultiline(const std::string& pattern, regex_t* re) {
+  const int rc = ::regcomp(re, pattern.c_str(), REG_EXTENDED | REG_NOSUB);
+  if (rc == 0) return Status::Ok();
+  char why[256];
+  ::regerror(rc, re, why, sizeof(why));
+  return InvalidArgumentError("multiline_start \"" + pattern +
+                              "\" is not a valid POSIX extended "
+                              "regular expression: " +
+                              why);
+}
+
 struct Saved {  // one line of the state file
   std::string path;
   uint64_t durable = 0;
@@ -50,8 +62,12 @@ struct File {
   FileId id;
   int fd = -1;
   uint64_t offset = 0;
-  uint64_t size = 0;       // at the last poll
-  bool skipping = false;   // inside an over-long line already stored cut
+  uint64_t size = 0;      // at the last poll
+  bool skipping = false;  // inside an over-long line already stored cut
+  // Multi-line: the record starting at pending_offset could not be completed since
+  // pending_since_ns (its end is not known until the next start line or the timeout).
+  uint64_t pending_offset = UINT64_MAX;
+  int64_t pending_since_ns = 0;
   int64_t rotated_ns = 0;  // when the path stopped naming this file (0: it still does)
   ~File() {
     if (fd >= 0) ::close(fd);
@@ -69,7 +85,10 @@ class FileInput final : public Input {
     state_path_ = env::JoinPath(ctx.state_dir, safe + ".offsets");
     buf_.resize(std::max(kMinReadBytes, 2 * options.max_line_bytes));
   }
-  ~FileInput() override { *alive_ = false; }
+  ~FileInput() override {
+    *alive_ = false;
+    if (multiline_) ::regfree(&start_re_);
+  }
 
   const std::string& name() const override { return name_; }
   uint16_t port() const override { return 0; }
@@ -77,6 +96,10 @@ class FileInput final : public Input {
 
   Status Start() override {
     if (options_.paths.empty()) return InvalidArgumentError(name_ + ": no paths to tail");
+    if (!options_.multiline_start.empty()) {
+      RETURN_IF_ERROR(CompileMultiline(options_.multiline_start, &start_re_));
+      multiline_ = true;
+    }
     const bool have_state = LoadState();
     DiscoverFiles(/*first=*/!have_state);
     AccountForVanished();
@@ -387,13 +410,34 @@ class FileInput final : public Input {
     return ok;
   }
 
-  // Stores the complete lines at the front of data; returns the bytes consumed.
+  // Stores the complete lines (or multi-line records) at the front of data; returns the
+  // bytes consumed.
   size_t StoreLines(File& f, std::string_view data, bool at_final_end, uint64_t* last_seq,
                     bool* appended, bool* ok) {
     size_t used = 0;
     while (used < data.size()) {
       const std::string_view rest = data.substr(used);
       size_t nl = rest.find('\n');
+      if (multiline_ && !f.skipping && nl != std::string_view::npos &&
+          nl <= options_.max_line_bytes) {
+        const size_t n = RecordLength(f, rest, f.offset + used, at_final_end);
+        if (n == 0) break;  // the record's end is not known yet
+        std::string_view record = rest.substr(0, n);
+        if (record.back() == '\n') record.remove_suffix(1);
+        uint16_t flags = 0;
+        if (record.size() > options_.max_line_bytes) {
+          record = record.substr(0, options_.max_line_bytes);
+          flags = event::kTruncated;
+        }
+        if (!Append(f, record, flags, last_seq)) {
+          *ok = false;
+          return used;
+        }
+        f.pending_offset = UINT64_MAX;
+        *appended = true;
+        used += n;
+        continue;
+      }
       const bool complete = nl != std::string_view::npos;
       if (!complete && rest.size() < options_.max_line_bytes && !at_final_end) break;
       std::string_view line = rest.substr(0, complete ? nl : rest.size());
@@ -418,6 +462,40 @@ class FileInput final : public Input {
       used += consumed;
     }
     return used;
+  }
+
+  // The length of the multi-line record at the front of `rest` (which starts with a
+  // complete line), through the newline of its last line; 0 while its end is unknown.
+  size_t RecordLength(File& f, std::string_view rest, uint64_t offset, bool at_final_end) {
+    size_t pos = 0;
+    size_t lines = 0;
+    for (;;) {
+      pos = rest.find('\n', pos) + 1;  // the current line is complete
+      ++lines;
+      if (lines >= options_.multiline_max_lines || pos >= options_.max_line_bytes) return pos;
+      const size_t next_nl = rest.find('\n', pos);
+      if (next_nl != std::string_view::npos) {
+        if (IsStart(rest.substr(pos, next_nl - pos))) return pos;
+        continue;  // a continuation line
+      }
+      // The next line is not complete (or not written yet): wait, unless nobody can
+      // add to this record any more or it has waited long enough.
+      const int64_t now = ctx_.clock->NowNanos();
+      if (f.pending_offset != offset) {
+        f.pending_offset = offset;
+        f.pending_since_ns = now;
+      }
+      const bool timed_out = now - f.pending_since_ns >= options_.multiline_timeout_ms * 1'000'000;
+      return at_final_end || timed_out ? pos : 0;
+    }
+  }
+
+  bool IsStart(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    regmatch_t m[1];
+    m[0].rm_so = 0;
+    m[0].rm_eo = static_cast<regoff_t>(line.size());
+    return ::regexec(&start_re_, line.data(), 1, m, REG_STARTEND) == 0;
   }
 
   bool Append(const File& f, std::string_view line, uint16_t flags, uint64_t* seq) {
@@ -507,6 +585,8 @@ class FileInput final : public Input {
   std::map<uint32_t, std::string> moved_from_;              // rename cookie → old path
   std::vector<char> notify_buf_;
   std::vector<char> buf_;
+  bool multiline_ = false;
+  regex_t start_re_{};
   event::Event event_;
   bool state_dirty_ = false;
   bool paused_ = false;
@@ -515,6 +595,13 @@ class FileInput final : public Input {
 };
 
 }  // namespace
+
+Status CheckMultilinePattern(const std::string& pattern) {
+  regex_t re;
+  RETURN_IF_ERROR(CompileMultiline(pattern, &re));
+  ::regfree(&re);
+  return Status::Ok();
+}
 
 std::unique_ptr<Input> NewFileInput(const Context& ctx, const FileOptions& options) {
   return std::make_unique<FileInput>(ctx, options);

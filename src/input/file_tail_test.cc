@@ -131,6 +131,58 @@ TEST_F(FileTailTest, ReadsFromTheBeginningAndFollowsAppends) {
   EXPECT_EQ(Lines(150), Numbered(0, 150));
 }
 
+TEST_F(FileTailTest, MultilineJoinsContinuationLinesIntoOneRecord) {
+  FileOptions o = Tail({Log("app.log")});
+  o.multiline_start = "^[0-9]{4}-";
+  o.multiline_timeout_ms = 300;
+  {
+    std::ofstream f(Log("app.log"));
+    f << "2026-11-22 one\n"
+         "2026-11-22 boom\n"
+         "java.lang.Exception: x\n"
+         "\tat A.b(A.java:1)\r\n"
+         "2026-11-22 three\n";
+  }
+  StartInput(o);
+  // "three" has no successor yet: it is stored only after the timeout.
+  const auto got = Lines(3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], "2026-11-22 one");
+  EXPECT_EQ(got[1], "2026-11-22 boom\njava.lang.Exception: x\n\tat A.b(A.java:1)\r");
+  EXPECT_EQ(got[2], "2026-11-22 three");
+  // A continuation written later after its start line was already waiting joins it.
+  {
+    std::ofstream f(Log("app.log"), std::ios::app);
+    f << "2026-11-22 four\n";
+    f.flush();
+    std::this_thread::sleep_for(50ms);
+    f << "  more of four\n2026-11-22 five\n";
+  }
+  const auto later = Lines(5);
+  ASSERT_EQ(later.size(), 5u);
+  EXPECT_EQ(later[3], "2026-11-22 four\n  more of four");
+  EXPECT_EQ(later[4], "2026-11-22 five");
+}
+
+TEST_F(FileTailTest, MultilineRecordsAreCappedByLinesAndBytes) {
+  FileOptions o = Tail({Log("app.log")});
+  o.multiline_start = "^START";
+  o.multiline_max_lines = 3;
+  {
+    std::ofstream f(Log("app.log"));
+    f << "START a\n1\n2\n3\n4\nSTART b\n" << std::string(600, 'x') << "\n"
+      << std::string(600, 'y') << "\nSTART c\n";
+  }
+  StartInput(o);  // max_line_bytes is 1024 in these tests
+  const auto got = Lines(4);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], "START a\n1\n2");
+  EXPECT_EQ(got[1], "3\n4") << "the lines after the cap form the next record";
+  EXPECT_EQ(got[2].size(), 1024u) << "cut at max_line_bytes";
+  EXPECT_EQ(got[2].substr(0, 8), "START b\n");
+  EXPECT_EQ(got[3], "START c");
+}
+
 TEST_F(FileTailTest, StartAtEndSkipsOldContentOnlyOnTheFirstStart) {
   Append(Log("a.log"), 0, 10);
   StartInput(Tail({Log("a.log")}, StartAt::kEnd));

@@ -97,6 +97,14 @@ struct FileOptions {
   StartAt start_at = StartAt::kBeginning;  // for files found at the first start only
   size_t max_line_bytes = 64 * 1024;       // longer lines are kept cut, flagged truncated
   int64_t poll_interval_ms = 200;
+  // Multi-line joining: when set (a POSIX extended regex), a line that matches it starts a
+  // record and every line that does not is appended to the record before it (stack
+  // traces). A record ends at the next start line, after multiline_max_lines lines or
+  // max_line_bytes (kept cut, flagged truncated), or when no line followed it for
+  // multiline_timeout_ms.
+  std::string multiline_start;
+  size_t multiline_max_lines = 500;
+  int64_t multiline_timeout_ms = 1000;
   friend bool operator==(const FileOptions&, const FileOptions&) = default;
 };
 
@@ -123,6 +131,8 @@ std::unique_ptr<Input> NewHttpInput(const Context& ctx, const HttpOptions& optio
 // (lines durable but not yet covered by the saved offset are read again: duplicates,
 // never gaps).
 std::unique_ptr<Input> NewFileInput(const Context& ctx, const FileOptions& options);
+// Ok if `pattern` is a valid multiline_start (POSIX extended regex); else says why.
+Status CheckMultilinePattern(const std::string& pattern);
 
 // "127.0.0.1:6514", "[::1]:6514", "0.0.0.0:514" → address and port. Names are refused:
 // a listener must not depend on DNS.
