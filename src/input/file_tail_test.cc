@@ -170,7 +170,8 @@ TEST_F(FileTailTest, MultilineRecordsAreCappedByLinesAndBytes) {
   o.multiline_max_lines = 3;
   {
     std::ofstream f(Log("app.log"));
-    f << "START a\n1\n2\n3\n4\nSTART b\n" << std::string(600, 'x') << "\n"
+    f << "START a\n1\n2\n3\n4\nSTART b\n"
+      << std::string(600, 'x') << "\n"
       << std::string(600, 'y') << "\nSTART c\n";
   }
   StartInput(o);  // max_line_bytes is 1024 in these tests

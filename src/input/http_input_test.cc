@@ -158,22 +158,7 @@ TEST_F(HttpTest, FullSpoolAnswers503OrWaitsAndLosesNothing) {
     EXPECT_EQ(a.retry_after, "1");
     EXPECT_NE(a.body.find("spool is full"), std::string::npos) << a.body;
   }
-  std::vector<std::string> got;
-  auto reader = spool_->NewReader(0);
-  ASSERT_TRUE(reader.ok());
-  for (int round = 0; round < 3000 && static_cast<int>(got.size()) < n; ++round) {
-    std::this_thread::sleep_for(2ms);
-    spool::Record r;
-    while (true) {
-      StatusOr<bool> more = (*reader)->Next(&r);
-      ASSERT_TRUE(more.ok()) << more.status().ToString();
-      if (!*more) break;
-      event::Event e;
-      ASSERT_TRUE(event::DecodeEvent(r.payload, &e).ok());
-      got.emplace_back(e.message);
-    }
-    ASSERT_TRUE(spool_->AdvanceCursor("dest", (*reader)->next_seq()).ok());
-  }
+  const std::vector<std::string> got = Drain(n, /*messages=*/true);
   first.join();
   EXPECT_EQ(big.status, 200) << big.body;
   EXPECT_NE(big.body.find("\"stored\":2000"), std::string::npos) << big.body;

@@ -77,9 +77,9 @@ struct SyslogOptions {
 };
 
 struct HttpOptions {
-  std::string name;               // source id; default "http:<port>"
-  std::string listen;             // "IP:port"
-  std::string path = "/ingest";   // where events are POSTed
+  std::string name;              // source id; default "http:<port>"
+  std::string listen;            // "IP:port"
+  std::string path = "/ingest";  // where events are POSTed
   size_t max_body_bytes = 10 << 20;
   size_t max_message_bytes = 64 * 1024;
   size_t max_connections = 1024;

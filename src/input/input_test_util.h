@@ -66,6 +66,28 @@ class InputTest : public ::testing::Test {
     }
     return out;
   }
+  // Consumes the spool in small steps, advancing the cursor like a slow destination,
+  // until n events were read or 6 s passed; returns the raw bytes (or the message) of each.
+  std::vector<std::string> Drain(size_t n, bool messages = false) {
+    std::vector<std::string> got;
+    auto reader = spool_->NewReader(0);
+    EXPECT_TRUE(reader.ok());
+    if (!reader.ok()) return got;
+    for (int round = 0; round < 3000 && got.size() < n; ++round) {
+      std::this_thread::sleep_for(2ms);
+      spool::Record r;
+      while (true) {
+        StatusOr<bool> more = (*reader)->Next(&r);
+        EXPECT_TRUE(more.ok()) << more.status().ToString();
+        if (!more.ok() || !*more) break;
+        event::Event e;
+        EXPECT_TRUE(event::DecodeEvent(r.payload, &e).ok());
+        got.emplace_back(messages ? e.message : e.raw);
+      }
+      EXPECT_TRUE(spool_->AdvanceCursor("dest", (*reader)->next_seq()).ok());
+    }
+    return got;
+  }
   std::string Numbered(int i) {
     return "<13>Nov 22 10:00:00 host app: message " + std::to_string(i);
   }

@@ -92,21 +92,9 @@ class RelpConnection : public ConnectionBase,
   }
 
   void Start() {
-    if constexpr (std::is_same_v<Stream, TlsStream>) {
-      auto self = this->shared_from_this();
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self](const boost::system::error_code& ec) {
-                                if (ec) {
-                                  LogWarning(self->shared_->source + ": TLS handshake with " +
-                                             self->sink_.peer() + " failed: " + ec.message());
-                                  self->Close();
-                                  return;
-                                }
-                                self->Continue();
-                              });
-    } else {
-      Continue();
-    }
+    HandshakeThen(
+        stream_, this->shared_from_this(), source() + ": " + sink_.peer(),
+        [](RelpConnection& c) { c.Continue(); }, [](RelpConnection& c) { c.Close(); });
   }
 
   void Shutdown() override {

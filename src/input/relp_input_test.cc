@@ -133,22 +133,7 @@ TEST_F(RelpTest, FullSpoolWithholdsAcknowledgementsAndLosesNothing) {
   ASSERT_GT(input_->stats().paused, 0u) << "the spool never filled";
   std::this_thread::sleep_for(50ms);
   EXPECT_LT(acked.load(), n) << "messages the spool refused were acknowledged";
-  std::vector<std::string> got;
-  auto reader = spool_->NewReader(0);
-  ASSERT_TRUE(reader.ok());
-  for (int round = 0; round < 3000 && static_cast<int>(got.size()) < n; ++round) {
-    std::this_thread::sleep_for(2ms);
-    spool::Record r;
-    while (true) {
-      StatusOr<bool> more = (*reader)->Next(&r);
-      ASSERT_TRUE(more.ok()) << more.status().ToString();
-      if (!*more) break;
-      event::Event e;
-      ASSERT_TRUE(event::DecodeEvent(r.payload, &e).ok());
-      got.emplace_back(e.raw);
-    }
-    ASSERT_TRUE(spool_->AdvanceCursor("dest", (*reader)->next_seq()).ok());
-  }
+  const std::vector<std::string> got = Drain(n);
   sender.join();
   replies.join();
   ASSERT_EQ(static_cast<int>(got.size()), n);

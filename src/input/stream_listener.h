@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.h"
 #include "base/status.h"
 #include "input/input.h"
 
@@ -65,6 +66,28 @@ class StreamListener {
   std::vector<std::weak_ptr<ConnectionBase>> connections_;
   uint16_t port_ = 0;
 };
+
+// Starts a connection: for a TLS stream, runs the server handshake first (a failure is
+// logged with `what` naming the input and peer, then on_fail runs); then on_ready runs.
+// `self` keeps the connection alive meanwhile.
+template <class Stream, class Self, class Ready, class Fail>
+void HandshakeThen(Stream& stream, std::shared_ptr<Self> self, std::string what, Ready on_ready,
+                   Fail on_fail) {
+  if constexpr (std::is_same_v<Stream, StreamListener::TlsStream>) {
+    stream.async_handshake(
+        boost::asio::ssl::stream_base::server,
+        [self, what = std::move(what), on_ready, on_fail](const boost::system::error_code& ec) {
+          if (ec) {
+            LogWarning(what + ": TLS handshake failed: " + ec.message());
+            on_fail(*self);
+            return;
+          }
+          on_ready(*self);
+        });
+  } else {
+    on_ready(*self);
+  }
+}
 
 // The factory for a connection class template instantiated for both streams and built as
 // Connection<Stream>(shared, stream, peer), then Start()ed.

@@ -96,22 +96,7 @@ TEST_F(InputTest, FullSpoolPausesTcpAndLosesNothing) {
   // frees space in small steps, so the input pauses and resumes many times.
   for (int i = 0; i < 1000 && input_->stats().paused == 0; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_GT(input_->stats().paused, 0u) << "the spool never filled";
-  std::vector<std::string> got;
-  auto reader = spool_->NewReader(0);
-  ASSERT_TRUE(reader.ok());
-  for (int round = 0; round < 3000 && static_cast<int>(got.size()) < n; ++round) {
-    std::this_thread::sleep_for(2ms);
-    spool::Record r;
-    while (true) {
-      StatusOr<bool> more = (*reader)->Next(&r);
-      ASSERT_TRUE(more.ok()) << more.status().ToString();
-      if (!*more) break;
-      event::Event e;
-      ASSERT_TRUE(event::DecodeEvent(r.payload, &e).ok());
-      got.emplace_back(e.raw);
-    }
-    ASSERT_TRUE(spool_->AdvanceCursor("dest", (*reader)->next_seq()).ok());
-  }
+  const std::vector<std::string> got = Drain(n);
   sender.join();
   ASSERT_EQ(static_cast<int>(got.size()), n);
   for (int i = 0; i < n; ++i) ASSERT_EQ(got[i], Numbered(i));

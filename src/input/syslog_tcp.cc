@@ -40,21 +40,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   }
 
   void Start() {
-    if constexpr (std::is_same_v<Stream, TlsStream>) {
-      auto self = this->shared_from_this();
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self](const boost::system::error_code& ec) {
-                                if (ec) {
-                                  LogWarning(self->shared_->source + ": TLS handshake with " +
-                                             self->sink_.peer() + " failed: " + ec.message());
-                                  self->Close();
-                                  return;
-                                }
-                                self->Read();
-                              });
-    } else {
-      Read();
-    }
+    HandshakeThen(
+        stream_, this->shared_from_this(), shared_->source + ": " + sink_.peer(),
+        [](Connection& c) { c.Read(); }, [](Connection& c) { c.Close(); });
   }
 
   // At input Stop: close the socket; whatever is held becomes an input_stopped loss.
