@@ -16,6 +16,7 @@ packages=(
   libsystemd-dev                                      # journald input
   # Real peers the tests drive (they are never started as system services by us):
   util-linux rsyslog rsyslog-relp openssl curl         # rsyslog-relp: omrelp (librelp)
+  systemd-journal-remote                              # writes journal files for journald tests
   libglib2.0-0                                        # loggen (unpacked by fetch-peers.sh)
 )
 

@@ -63,11 +63,14 @@ Status Agent::StartInput(const config::InputConfig& in) {
     case config::InputType::kFile:
       input = input::NewFileInput(ctx, in.file);
       break;
+    case config::InputType::kJournald:
+      input = input::NewJournaldInput(ctx, in.journald);
+      break;
   }
   if (Status s = input->Start(); !s.ok()) {
     return Status(s.code(), "input at config line " + std::to_string(in.line) + ": " + s.message());
   }
-  if (in.type != config::InputType::kFile) {
+  if (in.type != config::InputType::kFile && in.type != config::InputType::kJournald) {
     LogInfo("input " + input->name() + " listening on port " + std::to_string(input->port()));
   }
   running_->configs.push_back(in);

@@ -182,7 +182,7 @@ void ParseSpoolTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   }
 }
 
-constexpr std::string_view kInputTypes = "syslog_tcp, syslog_udp, relp, http, file";
+constexpr std::string_view kInputTypes = "syslog_tcp, syslog_udp, relp, http, file, journald";
 
 void ParseTls(Checker& c, const toml::table& t, std::optional<input::TlsServerOptions>* out) {
   const toml::table* tls = c.Table(t, "tls");
@@ -324,6 +324,44 @@ void ParseFileInput(Checker& c, const toml::table& t, InputConfig* in) {
   c.Int(t, "multiline_timeout_ms", 10, 600000, &o.multiline_timeout_ms);
 }
 
+void ParseJournaldInput(Checker& c, const toml::table& t, InputConfig* in) {
+  c.OnlyKeys(t, {"type", "name", "directory", "matches", "start_at", "max_message_size"},
+             "a journald [[input]]");
+  input::JournaldOptions& o = in->journald;
+  c.String(t, "name", &o.name);
+  if (c.String(t, "directory", &o.directory) && (o.directory.empty() || o.directory[0] != '/')) {
+    c.Error(t.get("directory")->source(), "directory must be an absolute path");
+  }
+  if (const toml::node* m = t.get("matches")) {
+    const toml::array* list = m->as_array();
+    if (list == nullptr) {
+      c.Error(m->source(), "matches must be an array of \"FIELD=value\" strings");
+    } else {
+      for (const toml::node& el : *list) {
+        const auto v = el.value<std::string>();
+        const size_t eq = v ? v->find('=') : std::string::npos;
+        if (!el.is_string() || eq == std::string::npos || eq == 0) {
+          c.Error(el.source(),
+                  "each match must be a \"FIELD=value\" string, e.g. "
+                  "\"_SYSTEMD_UNIT=sshd.service\"");
+        } else {
+          o.matches.push_back(*v);
+        }
+      }
+    }
+  }
+  std::string start;
+  if (c.String(t, "start_at", &start)) {
+    if (start == "beginning" || start == "end") {
+      o.start_at = start == "end" ? input::StartAt::kEnd : input::StartAt::kBeginning;
+    } else {
+      c.Error(t.get("start_at")->source(), "start_at must be beginning or end");
+    }
+  }
+  uint64_t max = o.max_message_bytes;
+  if (c.Size(t, "max_message_size", 64, kMaxMessageBytes, &max)) o.max_message_bytes = max;
+}
+
 void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
   const toml::node* n = root.get("input");
   if (n == nullptr) return;
@@ -353,11 +391,8 @@ void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
       in.type = InputType::kFile;
       ParseFileInput(c, t, &in);
     } else if (type == "journald") {
-      c.Error(t.get("type")->source(), "input type \"" + type +
-                                           "\" is not implemented in this build yet; "
-                                           "available: " +
-                                           std::string(kInputTypes));
-      continue;
+      in.type = InputType::kJournald;
+      ParseJournaldInput(c, t, &in);
     } else {
       c.Error(t.get("type")->source(),
               "unknown input type \"" + type + "\"; available: " + std::string(kInputTypes));
@@ -442,9 +477,10 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
   if (cfg.data_dir.empty()) cfg.data_dir = "/var/lib/gapless";
   for (const InputConfig& in : cfg.inputs) {
     // A JSON event stores its member values beside its raw bytes: up to twice the size.
-    const size_t max = in.type == InputType::kFile   ? in.file.max_line_bytes
-                       : in.type == InputType::kHttp ? 2 * in.http.max_message_bytes
-                                                     : in.syslog.max_message_bytes;
+    const size_t max = in.type == InputType::kFile       ? in.file.max_line_bytes
+                       : in.type == InputType::kHttp     ? 2 * in.http.max_message_bytes
+                       : in.type == InputType::kJournald ? in.journald.max_message_bytes
+                                                         : in.syslog.max_message_bytes;
     if (max + 4096 > cfg.spool.max_record_bytes) {
       c.ErrorAt(in.line, 1,
                 "max_message_size / max_line_size (" + std::to_string(max) +

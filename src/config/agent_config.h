@@ -14,7 +14,7 @@
 
 namespace gapless::config {
 
-enum class InputType { kSyslogTcp, kSyslogUdp, kRelp, kHttp, kFile };
+enum class InputType { kSyslogTcp, kSyslogUdp, kRelp, kHttp, kFile, kJournald };
 
 struct InputConfig {
   InputType type = InputType::kSyslogTcp;
@@ -22,6 +22,7 @@ struct InputConfig {
   input::SyslogOptions syslog;  // kSyslogTcp, kSyslogUdp, kRelp
   input::FileOptions file;      // kFile
   input::HttpOptions http;      // kHttp
+  input::JournaldOptions journald;  // kJournald
 
   friend bool operator==(const InputConfig&, const InputConfig&) = default;
 };

@@ -154,34 +154,21 @@ multiline_timeout_ms = 500
       << bad.status().message();
 }
 
-TEST(AgentConfig, InputsNotYetBuiltAreRefusedClearly) {
-  auto cfg = ParseAgentConfig("[[input]]\ntype = \"journald\"\n", "j.toml");
-  ASSERT_FALSE(cfg.ok());
-  EXPECT_NE(cfg.status().message().find("not implemented"), std::string::npos);
-}
-
-TEST(AgentConfig, RelpInputTakesTheStreamOptionsButNoFraming) {
+TEST(AgentConfig, JournaldInput) {
   auto cfg = ParseAgentConfig(R"([[input]]
-type = "relp"
-listen = "0.0.0.0:2514"
-max_connections = 10
-[input.tls]
-cert = "/c.pem"
-key = "/k.pem"
+type = "journald"
+directory = "/var/log/journal"
+matches = ["_SYSTEMD_UNIT=sshd.service", "PRIORITY=3"]
+start_at = "end"
 )",
-                              "r.toml");
+                              "j.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
-  ASSERT_EQ(cfg->inputs.size(), 1u);
-  EXPECT_EQ(cfg->inputs[0].type, InputType::kRelp);
-  EXPECT_EQ(cfg->inputs[0].syslog.max_connections, 10u);
-  EXPECT_TRUE(cfg->inputs[0].syslog.tls.has_value());
-  auto bad = ParseAgentConfig(
-      "[[input]]\ntype = \"relp\"\nlisten = \"127.0.0.1:1\"\n"
-      "framing = \"newline\"\n",
-      "f.toml");
+  EXPECT_EQ(cfg->inputs[0].type, InputType::kJournald);
+  EXPECT_EQ(cfg->inputs[0].journald.matches.size(), 2u);
+  EXPECT_EQ(cfg->inputs[0].journald.start_at, input::StartAt::kEnd);
+  auto bad = ParseAgentConfig("[[input]]\ntype = \"journald\"\nmatches = [\"sshd\"]\n", "b.toml");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("f.toml:4:1: unknown key \"framing\" in a relp [[input]]"),
-            std::string::npos)
+  EXPECT_NE(bad.status().message().find("b.toml:3:12: each match must be"), std::string::npos)
       << bad.status().message();
 }
 

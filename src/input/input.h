@@ -108,6 +108,15 @@ struct FileOptions {
   friend bool operator==(const FileOptions&, const FileOptions&) = default;
 };
 
+struct JournaldOptions {
+  std::string name;       // source id and state file name; default "journald[:<directory>]"
+  std::string directory;  // journal files to read; empty: this machine's journal
+  std::vector<std::string> matches;        // "FIELD=value" (sd_journal_add_match semantics)
+  StartAt start_at = StartAt::kBeginning;  // with no saved cursor
+  size_t max_message_bytes = 64 * 1024;    // an entry's export-format text, cut and flagged
+  friend bool operator==(const JournaldOptions&, const JournaldOptions&) = default;
+};
+
 // Deps shared by inputs.
 struct Context {
   boost::asio::io_context* io = nullptr;
@@ -131,6 +140,11 @@ std::unique_ptr<Input> NewHttpInput(const Context& ctx, const HttpOptions& optio
 // (lines durable but not yet covered by the saved offset are read again: duplicates,
 // never gaps).
 std::unique_ptr<Input> NewFileInput(const Context& ctx, const FileOptions& options);
+// Reads the systemd journal on its own thread (sd-journal). Each entry is one event whose
+// raw bytes are the entry in the journal export format; the cursor is saved in
+// ctx.state_dir only once the entries before it are durable (kill -9: duplicates, never
+// gaps).
+std::unique_ptr<Input> NewJournaldInput(const Context& ctx, const JournaldOptions& options);
 // Ok if `pattern` is a valid multiline_start (POSIX extended regex); else says why.
 Status CheckMultilinePattern(const std::string& pattern);
 
