@@ -278,6 +278,16 @@ void ParseHttpInput(Checker& c, const toml::table& t, InputConfig* in) {
   ParseTls(c, t, &o.tls);
 }
 
+void ParseStartAt(Checker& c, const toml::table& t, input::StartAt* start_at) {
+  std::string start;
+  if (!c.String(t, "start_at", &start)) return;
+  if (start == "beginning" || start == "end") {
+    *start_at = start == "end" ? input::StartAt::kEnd : input::StartAt::kBeginning;
+  } else {
+    c.Error(t.get("start_at")->source(), "start_at must be beginning or end");
+  }
+}
+
 void ParseFileInput(Checker& c, const toml::table& t, InputConfig* in) {
   c.OnlyKeys(t,
              {"type", "name", "paths", "start_at", "max_line_size", "poll_interval_ms",
@@ -301,14 +311,7 @@ void ParseFileInput(Checker& c, const toml::table& t, InputConfig* in) {
       }
     }
   }
-  std::string start;
-  if (c.String(t, "start_at", &start)) {
-    if (start == "beginning" || start == "end") {
-      o.start_at = start == "end" ? input::StartAt::kEnd : input::StartAt::kBeginning;
-    } else {
-      c.Error(t.get("start_at")->source(), "start_at must be beginning or end");
-    }
-  }
+  ParseStartAt(c, t, &o.start_at);
   uint64_t max = o.max_line_bytes;
   if (c.Size(t, "max_line_size", 64, kMaxMessageBytes, &max)) o.max_line_bytes = max;
   c.Int(t, "poll_interval_ms", 10, 60000, &o.poll_interval_ms);
@@ -350,14 +353,7 @@ void ParseJournaldInput(Checker& c, const toml::table& t, InputConfig* in) {
       }
     }
   }
-  std::string start;
-  if (c.String(t, "start_at", &start)) {
-    if (start == "beginning" || start == "end") {
-      o.start_at = start == "end" ? input::StartAt::kEnd : input::StartAt::kBeginning;
-    } else {
-      c.Error(t.get("start_at")->source(), "start_at must be beginning or end");
-    }
-  }
+  ParseStartAt(c, t, &o.start_at);
   uint64_t max = o.max_message_bytes;
   if (c.Size(t, "max_message_size", 64, kMaxMessageBytes, &max)) o.max_message_bytes = max;
 }
