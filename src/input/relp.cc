@@ -35,12 +35,7 @@ constexpr size_t kReadBytes = 64 * 1024;
 constexpr size_t kMaxPendingResponses = 16 * 1024;
 constexpr size_t kMaxUnsentBytes = 256 * 1024;
 
-struct Shared {
-  Context ctx;
-  SyslogOptions options;
-  std::string source;
-  Counters counters;
-};
+using Shared = StreamShared;
 
 // A frame received but not yet handled (the spool was full when its turn came).
 struct HeldFrame {
@@ -362,38 +357,10 @@ class RelpConnection : public ConnectionBase,
   bool closed_ = false;
 };
 
-class RelpInput final : public Input {
- public:
-  RelpInput(const Context& ctx, const SyslogOptions& options)
-      : shared_(std::make_shared<Shared>()), listener_(ctx.io) {
-    shared_->ctx = ctx;
-    shared_->options = options;
-  }
-
-  const std::string& name() const override { return shared_->source; }
-  uint16_t port() const override { return listener_.port(); }
-  Stats stats() const override { return shared_->counters.Snapshot(); }
-
-  Status Start() override {
-    RETURN_IF_ERROR(listener_.Bind("RELP", shared_->options.listen, shared_->options.tls));
-    shared_->source = shared_->options.name.empty() ? "relp:" + std::to_string(listener_.port())
-                                                    : shared_->options.name;
-    listener_.Accept(shared_->source, shared_->options.max_connections,
-                     &shared_->counters.connections, ConnectionFactory<RelpConnection>(shared_));
-    return Status::Ok();
-  }
-
-  void Stop() override { listener_.Stop(); }
-
- private:
-  std::shared_ptr<Shared> shared_;
-  StreamListener listener_;
-};
-
 }  // namespace
 
 std::unique_ptr<Input> NewRelpInput(const Context& ctx, const SyslogOptions& options) {
-  return std::make_unique<RelpInput>(ctx, options);
+  return std::make_unique<StreamInput<RelpConnection>>(ctx, options, "RELP", "relp:");
 }
 
 }  // namespace gapless::input

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "input/input.h"
+#include "input/syslog_sink.h"
 
 namespace gapless::input {
 
@@ -108,5 +109,50 @@ StreamListener::Factory ConnectionFactory(std::shared_ptr<Shared> shared) {
     return c;
   };
 }
+
+// What the connections of a syslog-options stream input share (syslog TCP/TLS, RELP).
+struct StreamShared {
+  Context ctx;
+  SyslogOptions options;
+  std::string source;
+  Counters counters;
+};
+
+// A listening input whose connections are Connection<Stream>(shared, stream, peer).
+template <template <class> class Connection>
+class StreamInput final : public Input {
+ public:
+  // `what` names the input in errors ("RELP"); the default source id is prefix + port.
+  StreamInput(const Context& ctx, const SyslogOptions& options, std::string what,
+              std::string prefix)
+      : shared_(std::make_shared<StreamShared>()),
+        listener_(ctx.io),
+        what_(std::move(what)),
+        prefix_(std::move(prefix)) {
+    shared_->ctx = ctx;
+    shared_->options = options;
+  }
+
+  const std::string& name() const override { return shared_->source; }
+  uint16_t port() const override { return listener_.port(); }
+  Stats stats() const override { return shared_->counters.Snapshot(); }
+
+  Status Start() override {
+    RETURN_IF_ERROR(listener_.Bind(what_, shared_->options.listen, shared_->options.tls));
+    shared_->source = shared_->options.name.empty() ? prefix_ + std::to_string(listener_.port())
+                                                    : shared_->options.name;
+    listener_.Accept(shared_->source, shared_->options.max_connections,
+                     &shared_->counters.connections, ConnectionFactory<Connection>(shared_));
+    return Status::Ok();
+  }
+
+  void Stop() override { listener_.Stop(); }
+
+ private:
+  std::shared_ptr<StreamShared> shared_;
+  StreamListener listener_;
+  const std::string what_;
+  const std::string prefix_;
+};
 
 }  // namespace gapless::input

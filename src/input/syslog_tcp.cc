@@ -20,12 +20,7 @@ using TlsStream = StreamListener::TlsStream;
 
 constexpr size_t kReadBytes = 64 * 1024;
 
-struct Shared {
-  Context ctx;
-  SyslogOptions options;
-  std::string source;
-  Counters counters;
-};
+using Shared = StreamShared;
 
 template <class Stream>
 class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
@@ -149,42 +144,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   bool failed_ = false;
 };
 
-class SyslogTcpInput final : public Input {
- public:
-  SyslogTcpInput(const Context& ctx, const SyslogOptions& options)
-      : shared_(std::make_shared<Shared>()), listener_(ctx.io) {
-    shared_->ctx = ctx;
-    shared_->options = options;
-  }
-
-  const std::string& name() const override { return shared_->source; }
-  uint16_t port() const override { return listener_.port(); }
-  Stats stats() const override { return shared_->counters.Snapshot(); }
-
-  Status Start() override {
-    const bool tls = shared_->options.tls.has_value();
-    RETURN_IF_ERROR(listener_.Bind(tls ? "syslog TLS" : "syslog TCP", shared_->options.listen,
-                                   shared_->options.tls));
-    shared_->source =
-        shared_->options.name.empty()
-            ? std::string(tls ? "syslog:tls:" : "syslog:tcp:") + std::to_string(listener_.port())
-            : shared_->options.name;
-    listener_.Accept(shared_->source, shared_->options.max_connections,
-                     &shared_->counters.connections, ConnectionFactory<Connection>(shared_));
-    return Status::Ok();
-  }
-
-  void Stop() override { listener_.Stop(); }
-
- private:
-  std::shared_ptr<Shared> shared_;
-  StreamListener listener_;
-};
-
 }  // namespace
 
 std::unique_ptr<Input> NewSyslogTcpInput(const Context& ctx, const SyslogOptions& options) {
-  return std::make_unique<SyslogTcpInput>(ctx, options);
+  const bool tls = options.tls.has_value();
+  return std::make_unique<StreamInput<Connection>>(ctx, options, tls ? "syslog TLS" : "syslog TCP",
+                                                   tls ? "syslog:tls:" : "syslog:tcp:");
 }
 
 }  // namespace gapless::input
