@@ -1,0 +1,70 @@
+// Identity: Ed25519 keys for agents and collectors, base64, and the self-signed TLS
+// certificate of the embedded default. All crypto goes through OpenSSL.
+//
+// Key files hold a PKCS#8 PEM private key and must be mode 0600 (owner only): Load
+// refuses anything group- or world-readable, and Save creates files with that mode.
+//
+// Thread contract: a SigningKey may sign from many threads at once (each call uses its
+// own OpenSSL context); everything else is a pure function.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+struct evp_pkey_st;
+
+namespace gapless::identity {
+
+inline constexpr size_t kPublicKeySize = 32;
+inline constexpr size_t kSignatureSize = 64;
+
+using PublicKey = std::array<uint8_t, kPublicKeySize>;
+
+class SigningKey {
+ public:
+  static StatusOr<std::unique_ptr<SigningKey>> Generate();
+  // Reads a PEM Ed25519 private key. kPermissionDenied-like kFailedPrecondition if the
+  // file is readable by anyone but its owner.
+  static StatusOr<std::unique_ptr<SigningKey>> Load(const std::string& path);
+  ~SigningKey();
+  SigningKey(const SigningKey&) = delete;
+  SigningKey& operator=(const SigningKey&) = delete;
+
+  // Writes the key as PEM to a new file of mode 0600; fails if the file exists.
+  Status Save(const std::string& path) const;
+  const PublicKey& public_key() const { return public_key_; }
+  std::string Sign(std::string_view message) const;  // kSignatureSize bytes
+  evp_pkey_st* pkey() const { return pkey_; }
+
+ private:
+  explicit SigningKey(evp_pkey_st* pkey);
+  evp_pkey_st* pkey_;
+  PublicKey public_key_{};
+};
+
+bool Verify(const PublicKey& key, std::string_view message, std::string_view signature);
+
+// Standard base64 with padding (RFC 4648 §4).
+std::string Base64Encode(std::string_view bytes);
+StatusOr<std::string> Base64Decode(std::string_view text);
+
+StatusOr<PublicKey> ParsePublicKey(std::string_view base64);
+inline std::string FormatPublicKey(const PublicKey& key) {
+  return Base64Encode(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+}
+
+// Checks that path exists and is not readable or writable by group or others.
+Status CheckOwnerOnly(const std::string& path);
+
+// Writes a new Ed25519 TLS key (mode 0600) and a self-signed certificate for
+// `common_name` (valid 10 years, subjectAltName DNS:common_name). For the embedded
+// default and tests; production deployments bring their own PKI.
+Status MakeSelfSignedTls(const std::string& key_path, const std::string& cert_path,
+                         const std::string& common_name);
+
+}  // namespace gapless::identity

@@ -1,0 +1,101 @@
+#include "identity/identity.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace gapless::identity {
+namespace {
+
+std::string TempDir() {
+  std::string tmpl = std::string(::testing::TempDir()) + "identity_XXXXXX";
+  return std::string(mkdtemp(tmpl.data()));
+}
+
+TEST(Base64, RoundTripsEveryLengthAndMatchesRfc4648Vectors) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) {
+    bytes.push_back(static_cast<char>(i * 37));
+    auto back = Base64Decode(Base64Encode(bytes));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, bytes);
+  }
+  EXPECT_FALSE(Base64Decode("Zm9").ok());
+  EXPECT_FALSE(Base64Decode("Zm=v").ok());
+  EXPECT_FALSE(Base64Decode("Z!9v").ok());
+}
+
+TEST(SigningKey, SignaturesVerifyOnlyForTheirKeyAndMessage) {
+  auto a = SigningKey::Generate();
+  auto b = SigningKey::Generate();
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string sig = (*a)->Sign("challenge");
+  EXPECT_EQ(sig.size(), kSignatureSize);
+  EXPECT_TRUE(Verify((*a)->public_key(), "challenge", sig));
+  EXPECT_FALSE(Verify((*b)->public_key(), "challenge", sig));
+  EXPECT_FALSE(Verify((*a)->public_key(), "challengf", sig));
+  std::string bad = sig;
+  bad[10] ^= 1;
+  EXPECT_FALSE(Verify((*a)->public_key(), "challenge", bad));
+  EXPECT_FALSE(Verify((*a)->public_key(), "challenge", sig.substr(1)));
+}
+
+TEST(SigningKey, SavesOwnerOnlyAndLoadsTheSameKey) {
+  const std::string dir = TempDir();
+  auto key = SigningKey::Generate();
+  ASSERT_TRUE(key.ok());
+  const std::string path = dir + "/agent.key";
+  ASSERT_TRUE((*key)->Save(path).ok());
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ((*key)->Save(path).code(), StatusCode::kAlreadyExists);
+
+  auto loaded = SigningKey::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->public_key(), (*key)->public_key());
+  EXPECT_TRUE(Verify((*key)->public_key(), "m", (*loaded)->Sign("m")));
+
+  auto parsed = ParsePublicKey(FormatPublicKey((*key)->public_key()));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, (*key)->public_key());
+  EXPECT_FALSE(ParsePublicKey("Zm9v").ok());
+}
+
+TEST(SigningKey, RefusesAKeyFileOthersCanRead) {
+  const std::string dir = TempDir();
+  auto key = SigningKey::Generate();
+  ASSERT_TRUE(key.ok());
+  const std::string path = dir + "/agent.key";
+  ASSERT_TRUE((*key)->Save(path).ok());
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  auto loaded = SigningKey::Load(path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("chmod 600"), std::string::npos);
+
+  const std::string junk = dir + "/junk.key";
+  std::ofstream(junk) << "not a key\n";
+  ASSERT_EQ(chmod(junk.c_str(), 0600), 0);
+  EXPECT_EQ(SigningKey::Load(junk).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SelfSignedTls, WritesAnOwnerOnlyKeyAndACertificate) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(MakeSelfSignedTls(dir + "/tls.key", dir + "/tls.crt", "collector.test").ok());
+  EXPECT_TRUE(CheckOwnerOnly(dir + "/tls.key").ok());
+  std::ifstream in(dir + "/tls.crt");
+  std::string first;
+  std::getline(in, first);
+  EXPECT_EQ(first, "-----BEGIN CERTIFICATE-----");
+}
+
+}  // namespace
+}  // namespace gapless::identity
