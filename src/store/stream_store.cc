@@ -1,0 +1,370 @@
+#include "store/stream_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "base/log.h"
+#include "spool/segment_reader.h"
+
+namespace gapless::store {
+namespace {
+
+constexpr size_t kLeafSize = 32;
+constexpr size_t kRecentLeaves = 1 << 16;
+// A declared gap is written as zero leaves; beyond this it is refused as implausible
+// (an agent cannot have dropped more than its spool held).
+constexpr uint64_t kMaxDeclaredGap = 1ull << 24;
+
+std::string_view AsBytes(const Hash256& h) {
+  return std::string_view(reinterpret_cast<const char*>(h.data()), h.size());
+}
+
+}  // namespace
+
+std::string EpochHex(const spool::Epoch& epoch) { return HexEncode(epoch.data(), epoch.size()); }
+
+StreamStore::StreamStore(env::Env* env, std::string dir, const spool::Epoch& epoch,
+                         const StoreOptions& options)
+    : env_(env), dir_(std::move(dir)), epoch_(epoch), options_(options) {}
+
+StreamStore::~StreamStore() = default;
+
+StatusOr<std::unique_ptr<StreamStore>> StreamStore::Open(env::Env* env, const std::string& dir,
+                                                         const spool::Epoch& epoch,
+                                                         const StoreOptions& options,
+                                                         OpenReport* report) {
+  RETURN_IF_ERROR(env->CreateDir(dir));
+  std::unique_ptr<StreamStore> s(new StreamStore(env, dir, epoch, options));
+  OpenReport local;
+  RETURN_IF_ERROR(s->Recover(report != nullptr ? report : &local));
+  return s;
+}
+
+Status StreamStore::Recover(OpenReport* report) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env_->GetChildren(dir_));
+  std::map<uint64_t, std::string> segments;
+  for (const std::string& name : names) {
+    uint64_t base = 0;
+    if (spool::ParseSegmentFileName(name, &base)) segments[base] = name;
+  }
+  const std::string leaves_path = env::JoinPath(dir_, "leaves");
+  uint64_t leaves_in_file = 0;
+  if (env_->FileExists(leaves_path)) {
+    ASSIGN_OR_RETURN(uint64_t bytes, env_->GetFileSize(leaves_path));
+    leaves_in_file = bytes / kLeafSize;
+  }
+  std::string missing_leaves;  // leaves of seqs the leaves file does not hold yet
+  uint64_t last_base = 0;
+  uint64_t last_size = 0;
+  for (auto it = segments.begin(); it != segments.end(); ++it) {
+    const std::string path = env::JoinPath(dir_, it->second);
+    const bool last = std::next(it) == segments.end();
+    ASSIGN_OR_RETURN(uint64_t size, env_->GetFileSize(path));
+    ASSIGN_OR_RETURN(auto file, env_->NewRandomAccessFile(path));
+    std::string header(spool::kSegmentHeaderSize, '\0');
+    ASSIGN_OR_RETURN(size_t got, file->Read(0, header.size(), header.data()));
+    spool::SegmentHeader h;
+    bool version_mismatch = false;
+    if (got < header.size() || !spool::DecodeSegmentHeader(header, &h, &version_mismatch) ||
+        h.epoch != epoch_) {
+      if (last && size < spool::kSegmentHeaderSize) {  // died while creating it
+        RETURN_IF_ERROR(env_->RemoveFile(path));
+        report->torn_bytes_truncated += size;
+        continue;
+      }
+      LogError("store " + dir_ + ": segment " + it->second +
+               " has a damaged header; its records are left out (a gap)");
+      report->damaged_bytes += size;
+      continue;
+    }
+    spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
+    for (;;) {
+      ASSIGN_OR_RETURN(spool::SegmentReader::Event ev, reader.Next());
+      if (ev.kind == spool::SegmentReader::Kind::kEnd) break;
+      if (ev.kind == spool::SegmentReader::Kind::kTornTail) {
+        if (last) {
+          RETURN_IF_ERROR(env_->TruncateFile(path, ev.offset));
+          report->torn_bytes_truncated += ev.bytes;
+          size = ev.offset;
+          break;
+        }
+        report->damaged_bytes += ev.bytes;
+        break;
+      }
+      if (ev.kind == spool::SegmentReader::Kind::kDamage) {
+        LogError("store " + dir_ + ": " + std::to_string(ev.bytes) + " damaged bytes in " +
+                 it->second + " at offset " + std::to_string(ev.offset) + " (" + ev.reason + ")");
+        report->damaged_bytes += ev.bytes;
+        continue;
+      }
+      if (!spool::IsRecord(ev.type) || ev.seq < next_seq_) continue;
+      const Hash256 leaf = spool::RecordLeafHash(ev.type, ev.payload);
+      for (; next_seq_ < ev.seq; ++next_seq_) {  // a declared gap, or damage hid records
+        merkle_known_ = false;
+        if (next_seq_ >= leaves_in_file) missing_leaves.append(kLeafSize, '\0');
+      }
+      if (merkle_known_) range_.Append(leaf);
+      if (next_seq_ >= leaves_in_file) missing_leaves.append(AsBytes(leaf));
+      ++next_seq_;
+      ++report->records;
+    }
+    last_base = it->first;
+    last_size = size;
+  }
+  // The leaves file must hold exactly one leaf per seq below next_seq_.
+  if (leaves_in_file > next_seq_) {
+    RETURN_IF_ERROR(env_->TruncateFile(leaves_path, next_seq_ * kLeafSize));
+  } else if (env_->FileExists(leaves_path)) {
+    ASSIGN_OR_RETURN(uint64_t bytes, env_->GetFileSize(leaves_path));
+    if (bytes != leaves_in_file * kLeafSize) {
+      RETURN_IF_ERROR(env_->TruncateFile(leaves_path, leaves_in_file * kLeafSize));
+    }
+  }
+  ASSIGN_OR_RETURN(leaves_, env_->NewAppendableFile(leaves_path));
+  RETURN_IF_ERROR(leaves_->Append(missing_leaves));
+  RETURN_IF_ERROR(leaves_->Sync());
+  report->leaves_rebuilt = missing_leaves.size() / kLeafSize;
+  ASSIGN_OR_RETURN(leaves_reader_, env_->NewRandomAccessFile(leaves_path));
+  if (!segments.empty() && last_size >= spool::kSegmentHeaderSize) {
+    ASSIGN_OR_RETURN(active_, env_->NewAppendableFile(
+                                  env::JoinPath(dir_, spool::SegmentFileName(last_base))));
+    RETURN_IF_ERROR(active_->Sync());  // the truncation, if any
+    active_base_ = segment_base_ = last_base;
+    segment_fill_ = last_size;
+  }
+  RETURN_IF_ERROR(env_->SyncDir(dir_));
+  flagged_ = env_->FileExists(env::JoinPath(dir_, "FLAGGED"));
+  recent_base_ = next_seq_;
+  durable_next_.store(next_seq_, std::memory_order_release);
+  pending_.next = next_seq_;
+  report->next_seq = next_seq_;
+  return Status::Ok();
+}
+
+StatusOr<Hash256> StreamStore::StoredLeaf(uint64_t seq) {
+  if (seq >= recent_base_) return recent_leaves_[seq - recent_base_];
+  Hash256 leaf{};
+  ASSIGN_OR_RETURN(size_t got, leaves_reader_->Read(seq * kLeafSize, kLeafSize,
+                                                    reinterpret_cast<char*>(leaf.data())));
+  if (got != kLeafSize) return DataLossError("leaf " + std::to_string(seq) + " missing");
+  return leaf;
+}
+
+void StreamStore::QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, const Hash256& leaf) {
+  const size_t frame_bytes = spool::kFrameHeaderSize + r.payload.size();
+  if (segment_fill_ == 0 || segment_fill_ + frame_bytes > options_.segment_bytes) {
+    Chunk c;
+    c.new_segment = true;
+    c.base = seq;
+    c.bytes = spool::EncodeSegmentHeader(
+        spool::SegmentHeader{epoch_, seq, env_->clock()->NowNanos()});
+    pending_.segments.push_back(std::move(c));
+    segment_fill_ = spool::kSegmentHeaderSize;
+    segment_base_ = seq;
+  } else if (pending_.segments.empty()) {
+    pending_.segments.push_back(Chunk{false, segment_base_, {}});
+  }
+  spool::AppendFrame(&pending_.segments.back().bytes, r.type, seq, r.payload, r.crc);
+  segment_fill_ += frame_bytes;
+  pending_.leaves.append(AsBytes(leaf));
+}
+
+StatusOr<AppendResult> StreamStore::Append(const wire::BatchHeader& header,
+                                           const std::vector<wire::WireRecord>& records,
+                                           const std::vector<Hash256>& leaves) {
+  if (failed_.load(std::memory_order_acquire)) {
+    return FailedPreconditionError("the store of this stream failed an earlier write");
+  }
+  AppendResult result;
+  const uint64_t first = header.first_seq;
+  if (first > next_seq_ && (header.flags & wire::kBatchGapBefore) == 0) {
+    return Status(StatusCode::kNotFound, "sequence gap: expected seq " +
+                                             std::to_string(next_seq_) + ", batch starts at " +
+                                             std::to_string(first));
+  }
+  if (first > next_seq_ && first - next_seq_ > kMaxDeclaredGap) {
+    return InvalidArgumentError("declared gap of " + std::to_string(first - next_seq_) +
+                                " records is larger than any spool could have dropped");
+  }
+  // Classify the overlap with what is stored before taking the lock (it may read the
+  // leaves file).
+  std::vector<size_t> conflicting;
+  size_t fresh_from = 0;
+  for (; fresh_from < records.size() && first + fresh_from < next_seq_; ++fresh_from) {
+    ASSIGN_OR_RETURN(Hash256 stored, StoredLeaf(first + fresh_from));
+    if (stored == leaves[fresh_from]) {
+      ++result.duplicates;
+    } else {
+      conflicting.push_back(fresh_from);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first > next_seq_) {
+      pending_.gaps += std::to_string(next_seq_) + " " + std::to_string(first - 1) + "\n";
+      gap_records_ += first - next_seq_;
+      for (; next_seq_ < first; ++next_seq_) {
+        pending_.leaves.append(kLeafSize, '\0');
+        recent_leaves_.push_back(Hash256{});
+      }
+      merkle_known_ = false;
+      result.declared_gap = true;
+    }
+    for (size_t i : conflicting) {
+      const uint64_t seq = first + i;
+      spool::AppendFrame(&pending_.evidence, records[i].type, seq, records[i].payload,
+                         records[i].crc);
+      pending_.flagged += "equivocation at seq " + std::to_string(seq) + ": stored leaf differs "
+                          "from the leaf " + HexEncode(leaves[i]) + " sent again\n";
+    }
+    for (size_t i = fresh_from; i < records.size(); ++i) {
+      QueueRecordLocked(next_seq_, records[i], leaves[i]);
+      if (merkle_known_) range_.Append(leaves[i]);
+      recent_leaves_.push_back(leaves[i]);
+      ++next_seq_;
+      ++result.appended;
+    }
+    pending_.next = next_seq_;
+  }
+  result.equivocations = static_cast<uint32_t>(conflicting.size());
+  duplicates_ += result.duplicates;
+  equivocations_ += result.equivocations;
+  if (!conflicting.empty()) flagged_ = true;
+  for (size_t i : conflicting) {
+    LogError("EQUIVOCATION: stream " + dir_ + " seq " + std::to_string(first + i) +
+             " was sent again with different bytes; both kept (evidence.seg), stream flagged");
+  }
+  const uint64_t durable = durable_next();
+  while (recent_leaves_.size() > kRecentLeaves && recent_base_ < durable) {
+    recent_leaves_.pop_front();
+    ++recent_base_;
+  }
+  return result;
+}
+
+bool StreamStore::has_pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.next != durable_next() || !pending_.evidence.empty() || !pending_.gaps.empty();
+}
+
+Status StreamStore::Commit() {
+  Pending work;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sticky_.ok()) return sticky_;
+    work.next = pending_.next;
+    std::swap(work.segments, pending_.segments);
+    std::swap(work.leaves, pending_.leaves);
+    std::swap(work.gaps, pending_.gaps);
+    std::swap(work.evidence, pending_.evidence);
+    std::swap(work.flagged, pending_.flagged);
+  }
+  auto append_small = [this](const std::string& name, const std::string& bytes,
+                             bool segment_header) -> Status {
+    if (bytes.empty()) return Status::Ok();
+    const std::string path = env::JoinPath(dir_, name);
+    const bool existed = env_->FileExists(path);
+    ASSIGN_OR_RETURN(auto f, env_->NewAppendableFile(path));
+    if (!existed && segment_header) {
+      RETURN_IF_ERROR(f->Append(spool::EncodeSegmentHeader(
+          spool::SegmentHeader{epoch_, 0, env_->clock()->NowNanos()})));
+    }
+    RETURN_IF_ERROR(f->Append(bytes));
+    RETURN_IF_ERROR(f->Sync());
+    if (!existed) RETURN_IF_ERROR(env_->SyncDir(dir_));
+    return f->Close();
+  };
+  Status s;
+  bool new_file = false;
+  for (Chunk& c : work.segments) {
+    if (!s.ok()) break;
+    if (c.new_segment) {
+      if (active_ != nullptr) {
+        s = active_->Sync();
+        if (s.ok()) s = active_->Close();
+        if (!s.ok()) break;
+      }
+      auto f = env_->NewWritableFile(env::JoinPath(dir_, spool::SegmentFileName(c.base)));
+      if (!f.ok()) {
+        s = f.status();
+        break;
+      }
+      active_ = std::move(*f);
+      active_base_ = c.base;
+      new_file = true;
+    }
+    s = active_->Append(c.bytes);
+  }
+  if (s.ok() && active_ != nullptr && !work.segments.empty()) s = active_->Sync();
+  if (s.ok() && new_file) s = env_->SyncDir(dir_);
+  if (s.ok() && !work.leaves.empty()) {
+    s = leaves_->Append(work.leaves);
+    if (s.ok()) s = leaves_->Sync();
+  }
+  if (s.ok()) s = append_small("gaps", work.gaps, false);
+  if (s.ok()) s = append_small("evidence.seg", work.evidence, true);
+  if (s.ok()) s = append_small("FLAGGED", work.flagged, false);
+  if (!s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sticky_ = s;
+    failed_.store(true, std::memory_order_release);
+    LogError("store " + dir_ + ": write failed, nothing more is acknowledged: " + s.ToString());
+    return s;
+  }
+  durable_next_.store(work.next, std::memory_order_release);
+  return Status::Ok();
+}
+
+StreamStats StreamStore::stats() const {
+  StreamStats st;
+  st.next_seq = next_seq_;
+  st.durable_next = durable_next();
+  st.duplicates = duplicates_;
+  st.equivocations = equivocations_;
+  st.declared_gap_records = gap_records_;
+  st.merkle_known = merkle_known_;
+  st.flagged = flagged_;
+  return st;
+}
+
+StatusOr<Hash256> StreamStore::Root() const {
+  if (!merkle_known_) {
+    return FailedPreconditionError("the agent declared a gap: the root needs its checkpoint");
+  }
+  return range_.Root();
+}
+
+}  // namespace gapless::store
+
+namespace gapless::store {
+
+Status ForEachStoredRecord(
+    env::Env* env, const std::string& dir,
+    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env->GetChildren(dir));
+  std::map<uint64_t, std::string> segments;
+  for (const std::string& name : names) {
+    uint64_t base = 0;
+    if (spool::ParseSegmentFileName(name, &base)) segments[base] = name;
+  }
+  for (const auto& [base, name] : segments) {
+    const std::string path = env::JoinPath(dir, name);
+    ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
+    ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
+    spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
+    for (;;) {
+      ASSIGN_OR_RETURN(spool::SegmentReader::Event ev, reader.Next());
+      if (ev.kind == spool::SegmentReader::Kind::kEnd ||
+          ev.kind == spool::SegmentReader::Kind::kTornTail) {
+        break;
+      }
+      if (ev.kind == spool::SegmentReader::Kind::kFrame && spool::IsRecord(ev.type)) {
+        fn(ev.seq, ev.type, ev.payload);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace gapless::store

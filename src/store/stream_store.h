@@ -1,0 +1,167 @@
+// StreamStore: the collector's copy of one agent stream (agent id + epoch), stored
+// exactly once, in seq order, durable before it is acknowledged. Format:
+// docs/formats/store.md.
+//
+//   dir/<base>.seg   records in the spool's segment format (same frames, CRC32C, seqs)
+//   dir/leaves       the RFC 9162 leaf hash of every seq, 32 bytes each, dense from 0
+//                    (zero for seqs the agent declared gone), for O(1) dedupe and proofs
+//   dir/gaps         one "first last" line per range the agent declared gone
+//   dir/evidence.seg records that arrived with a seq already stored but other bytes
+//   dir/FLAGGED      one line per equivocation: the stream can no longer be trusted
+//
+// What it promises (store_test.cc):
+//   - a seq is stored at most once; a re-sent record with the same bytes is counted as a
+//     duplicate and not stored again; the same seq with other bytes is kept as evidence
+//     and flags the stream;
+//   - records are accepted only in seq order: a batch may overlap what is stored, but a
+//     hole is accepted only when the agent declares it (kBatchGapBefore);
+//   - durable_next() moves only after the fsync of everything below it returned;
+//   - Open recovers after a crash: a torn tail is cut, damage is skipped and reported,
+//     the leaves file is made to match the records.
+//
+// Thread contract: Append, next_seq and the stats are for the stream's owner (one thread
+// at a time — the collector's network thread); Commit is for the committer thread (one
+// at a time) and is the only code that touches the files after Open. One mutex guards
+// the hand-over between them; it is never held across file I/O.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/sha256.h"
+#include "base/status.h"
+#include "env/env.h"
+#include "merkle/merkle.h"
+#include "spool/spool_format.h"
+#include "wire/wire.h"
+
+namespace gapless::store {
+
+struct StoreOptions {
+  uint64_t segment_bytes = 64ull << 20;
+};
+
+struct OpenReport {
+  uint64_t records = 0;
+  uint64_t next_seq = 0;
+  uint64_t torn_bytes_truncated = 0;
+  uint64_t damaged_bytes = 0;  // failed checksums: kept out, logged, a gap for `verify`
+  uint64_t leaves_rebuilt = 0;
+};
+
+struct AppendResult {
+  uint32_t appended = 0;
+  uint32_t duplicates = 0;
+  uint32_t equivocations = 0;
+  bool declared_gap = false;
+};
+
+struct StreamStats {
+  uint64_t next_seq = 0;
+  uint64_t durable_next = 0;
+  uint64_t duplicates = 0;
+  uint64_t equivocations = 0;
+  uint64_t declared_gap_records = 0;
+  bool merkle_known = true;
+  bool flagged = false;  // an equivocation was seen (now or before Open)
+};
+
+class StreamStore {
+ public:
+  static StatusOr<std::unique_ptr<StreamStore>> Open(env::Env* env, const std::string& dir,
+                                                     const spool::Epoch& epoch,
+                                                     const StoreOptions& options,
+                                                     OpenReport* report = nullptr);
+  ~StreamStore();
+  StreamStore(const StreamStore&) = delete;
+  StreamStore& operator=(const StreamStore&) = delete;
+
+  // Owner thread. Checks the batch against what is stored and queues what is new.
+  //   kNotFound            a hole the agent did not declare (sequence gap); nothing queued
+  //   kInvalidArgument     a declared gap too large to be real
+  //   kFailedPrecondition  an earlier write failed (sticky)
+  StatusOr<AppendResult> Append(const wire::BatchHeader& header,
+                                const std::vector<wire::WireRecord>& records,
+                                const std::vector<Hash256>& leaves);
+  uint64_t next_seq() const { return next_seq_; }
+
+  // Committer thread. Writes and syncs what was queued; durable_next() then covers it.
+  // An error is sticky: nothing is acknowledged past it and Append fails from then on.
+  Status Commit();
+  bool has_pending() const;
+  uint64_t durable_next() const { return durable_next_.load(std::memory_order_acquire); }
+
+  StreamStats stats() const;
+  // RFC 9162 root over seqs [0, next_seq()); kFailedPrecondition after a declared gap.
+  StatusOr<Hash256> Root() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  StreamStore(env::Env* env, std::string dir, const spool::Epoch& epoch,
+              const StoreOptions& options);
+  Status Recover(OpenReport* report);
+  StatusOr<Hash256> StoredLeaf(uint64_t seq);
+  // mu_ held: adds one record's frame (and leaf) to pending_.
+  void QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, const Hash256& leaf);
+
+  env::Env* const env_;
+  const std::string dir_;
+  const spool::Epoch epoch_;
+  const StoreOptions options_;
+
+  // Owner thread only.
+  uint64_t next_seq_ = 0;
+  merkle::CompactRange range_;
+  bool merkle_known_ = true;
+  std::deque<Hash256> recent_leaves_;  // seqs [recent_base_, next_seq_)
+  uint64_t recent_base_ = 0;
+  std::unique_ptr<env::RandomAccessFile> leaves_reader_;
+  uint64_t duplicates_ = 0;
+  uint64_t equivocations_ = 0;
+  uint64_t gap_records_ = 0;
+  bool flagged_ = false;
+  uint64_t segment_fill_ = 0;  // bytes in the active segment, queued ones included
+  uint64_t segment_base_ = 0;  // base of the active segment, as the owner sees it
+
+  // The hand-over, GUARDED_BY(mu_).
+  struct Chunk {  // bytes for one segment file; a new one starts with its header
+    bool new_segment = false;
+    uint64_t base = 0;
+    std::string bytes;
+  };
+  struct Pending {
+    std::vector<Chunk> segments;
+    std::string leaves;
+    std::string gaps;
+    std::string evidence;
+    std::string flagged;
+    uint64_t next = 0;  // durable_next once written
+  };
+  mutable std::mutex mu_;
+  Pending pending_;
+  Status sticky_;
+  std::atomic<uint64_t> durable_next_{0};
+  std::atomic<bool> failed_{false};
+
+  // Committer thread only (after Open).
+  uint64_t active_base_ = 0;
+  std::unique_ptr<env::WritableFile> active_;
+  std::unique_ptr<env::WritableFile> leaves_;
+};
+
+// Calls fn(seq, type, payload) for every intact record of a store directory (not
+// evidence), in seq order. For tests, `verify` and tools; the store may not be open.
+Status ForEachStoredRecord(
+    env::Env* env, const std::string& dir,
+    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn);
+
+// "0123…ef" for an epoch, as used in store paths.
+std::string EpochHex(const spool::Epoch& epoch);
+
+}  // namespace gapless::store
