@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/address.h"
 #include "base/status.h"
 #include "env/env.h"
 #include "ingest/ingest.h"
@@ -148,8 +149,6 @@ std::unique_ptr<Input> NewJournaldInput(const Context& ctx, const JournaldOption
 // Ok if `pattern` is a valid multiline_start (POSIX extended regex); else says why.
 Status CheckMultilinePattern(const std::string& pattern);
 
-// "127.0.0.1:6514", "[::1]:6514", "0.0.0.0:514" → address and port. Names are refused:
-// a listener must not depend on DNS.
-Status ParseListenAddress(const std::string& text, std::string* address, uint16_t* port);
+using ::gapless::ParseListenAddress;  // base/address.h
 
 }  // namespace gapless::input

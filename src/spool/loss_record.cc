@@ -22,6 +22,8 @@ std::string_view LossReasonName(LossReason r) {
       return "file_rotated_unread";
     case LossReason::kInputStopped:
       return "input_stopped";
+    case LossReason::kDestinationSkipped:
+      return "destination_skipped";
   }
   return "unknown";
 }

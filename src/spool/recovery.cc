@@ -285,6 +285,7 @@ Status Spool::Recovery::Install() {
   s_->epoch_ = epoch_;
   s_->next_seq_ = next;
   s_->durable_size_ = next;
+  s_->durable_size_atomic_.store(next, std::memory_order_release);
   s_->merkle_known_ = merkle_known_;
   s_->range_ = range_;
   s_->durable_range_ = range_;

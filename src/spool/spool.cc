@@ -355,6 +355,7 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
     return sticky_;
   }
   durable_size_ = new_size;
+  durable_size_atomic_.store(new_size, std::memory_order_release);
   durable_range_ = snapshot;
   ++counters_.syncs;
   return Status::Ok();

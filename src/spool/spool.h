@@ -25,6 +25,7 @@
 // cursor-file writes are serialised by their own mutex.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -156,6 +157,11 @@ class Spool {
   bool WaitForRoom(size_t payload_bytes, int64_t timeout_ms);
 
   uint64_t durable_size() const;  // records [0, durable_size) are durable
+  // The same, read from an atomic without the spool's mutex: for the watchdog and the
+  // heartbeat path, which must not share a lock with the senders.
+  uint64_t durable_size_lock_free() const {
+    return durable_size_atomic_.load(std::memory_order_acquire);
+  }
   uint64_t next_seq() const;
   uint64_t oldest_seq() const;  // seqs below were removed (consumed or dropped)
   const Epoch& epoch() const { return epoch_; }
@@ -233,6 +239,7 @@ class Spool {
   std::condition_variable flusher_cv_;
   uint64_t next_seq_ = 0;                       // GUARDED_BY(mu_)
   uint64_t durable_size_ = 0;                   // GUARDED_BY(mu_)
+  std::atomic<uint64_t> durable_size_atomic_{0};  // a copy of durable_size_, written under mu_
   merkle::CompactRange range_;                  // after next_seq_ records; GUARDED_BY(mu_)
   merkle::CompactRange durable_range_;          // after durable_size_ records; GUARDED_BY(mu_)
   bool merkle_known_ = true;                    // GUARDED_BY(mu_)

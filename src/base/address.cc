@@ -1,8 +1,8 @@
 #include <charconv>
 
-#include "input/input.h"
+#include "base/address.h"
 
-namespace gapless::input {
+namespace gapless {
 
 Status ParseListenAddress(const std::string& text, std::string* address, uint16_t* port) {
   const auto bad = [&](const std::string& why) {
@@ -34,4 +34,4 @@ Status ParseListenAddress(const std::string& text, std::string* address, uint16_
   return Status::Ok();
 }
 
-}  // namespace gapless::input
+}  // namespace gapless

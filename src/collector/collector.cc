@@ -1,0 +1,587 @@
+#include "collector/collector.h"
+
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "base/address.h"
+#include "base/log.h"
+#include "identity/identity.h"
+
+namespace gapless::collector {
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+
+std::string StreamDir(const std::string& data_dir, const std::string& agent_id,
+                      const spool::Epoch& epoch) {
+  return data_dir + "/streams/" + agent_id + "/" + store::EpochHex(epoch);
+}
+
+bool ValidAgentId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id[0] == '.') return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+using TlsStream = ssl::stream<tcp::socket>;
+
+struct Counters {
+  std::atomic<uint64_t> connections{0}, authenticated{0}, batches{0}, records{0}, duplicates{0},
+      equivocations{0}, enrolled{0};
+  std::array<std::atomic<uint64_t>, 16> rejected{};
+};
+
+// "agent_id key" lines → map. Bad lines are logged and skipped.
+std::map<std::string, identity::PublicKey> ParseEnrolled(const std::string& text,
+                                                         const std::string& file) {
+  std::map<std::string, identity::PublicKey> out;
+  std::istringstream in(text);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string id, key;
+    fields >> id >> key;
+    auto parsed = identity::ParsePublicKey(key);
+    if (!ValidAgentId(id) || !parsed.ok()) {
+      LogError(file + ":" + std::to_string(n) +
+               ": expected \"agent_id base64-public-key\" (as printed by gapless keygen); line "
+               "ignored");
+      continue;
+    }
+    out[id] = *parsed;
+  }
+  return out;
+}
+
+bool ConstantTimeEqual(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+class Connection;
+
+struct Stream {
+  std::unique_ptr<store::StreamStore> store;
+  std::weak_ptr<Connection> owner;
+  std::string agent_id;
+};
+
+struct Collector::Impl {
+  env::Env* env = nullptr;
+  CollectorOptions options;
+  asio::io_context io{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_guard;
+  std::unique_ptr<ssl::context> tls;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::weak_ptr<Connection>> connections;  // network thread
+  std::map<std::string, std::unique_ptr<Stream>> streams;  // network thread
+  std::map<std::string, identity::PublicKey> enrolled;     // network thread
+  Counters counters;
+  std::thread io_thread;
+  std::thread committer;
+
+  std::mutex dirty_mu;
+  std::condition_variable dirty_cv;
+  std::set<Stream*> dirty;  // GUARDED_BY(dirty_mu)
+  bool stop_committer = false;  // GUARDED_BY(dirty_mu)
+  bool stopped = false;
+
+  void Accept(tcp::acceptor* acceptor);
+  void MarkDirty(Stream* s) {
+    {
+      std::lock_guard<std::mutex> lock(dirty_mu);
+      dirty.insert(s);
+    }
+    dirty_cv.notify_one();
+  }
+  void CommitterLoop();
+  void SendAcks(Stream* s);
+  Status ReloadEnrolled();
+  // Network thread. kOk, or the error code and message to reject with.
+  std::pair<wire::ErrorCode, std::string> Authenticate(const wire::Hello& h,
+                                                       const std::array<uint8_t, 32>& nonce);
+  bool Enroll(const wire::Hello& h);
+  StatusOr<Stream*> OpenStream(const wire::Hello& h);
+};
+
+// One agent connection. Lives on the network thread only.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Collector::Impl* c, TlsStream stream, std::string peer)
+      : c_(c), stream_(std::move(stream)), peer_(std::move(peer)), timer_(c->io) {}
+
+  void Start() {
+    auto self = shared_from_this();
+    timer_.expires_after(std::chrono::milliseconds(c_->options.handshake_timeout_ms));
+    timer_.async_wait([self](const boost::system::error_code& ec) {
+      if (!ec && !self->authenticated_) {
+        self->Reject(wire::ErrorCode::kUnexpectedMessage, "no hello within the handshake timeout");
+      }
+    });
+    stream_.async_handshake(ssl::stream_base::server, [self](const boost::system::error_code& ec) {
+      if (ec) {
+        LogWarning("collector: TLS handshake with " + self->peer_ + " failed: " + ec.message());
+        self->Close();
+        return;
+      }
+      wire::Challenge ch;
+      self->c_->env->RandomBytes(self->nonce_.data(), self->nonce_.size());
+      ch.nonce = self->nonce_;
+      ch.collector = self->c_->options.name;
+      self->Send(wire::MessageType::kChallenge, wire::EncodeChallenge(ch));
+      self->ReadHeader();
+    });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    boost::system::error_code ignored;
+    stream_.lowest_layer().close(ignored);
+  }
+
+  // Sends an error frame, then closes the connection.
+  void Reject(wire::ErrorCode code, const std::string& message) {
+    if (closed_ || closing_) return;
+    const auto index = static_cast<size_t>(code);
+    if (index < c_->counters.rejected.size()) c_->counters.rejected[index]++;
+    LogWarning("collector: closing " + peer_ + (agent_.empty() ? "" : " (agent " + agent_ + ")") +
+               ": " + std::string(wire::ErrorCodeName(code)) + ": " + message);
+    closing_ = true;
+    Send(wire::MessageType::kError, wire::EncodeError({code, message}));
+  }
+
+  void SendAck(uint64_t durable_next) {
+    if (!authenticated_ || closing_ || durable_next <= last_ack_) return;
+    last_ack_ = durable_next;
+    Send(wire::MessageType::kAck, wire::EncodeAck(durable_next));
+  }
+
+  Stream* stream() const { return stream_ptr_; }
+
+ private:
+  void Send(wire::MessageType type, std::string_view body) {
+    if (closed_) return;
+    std::string frame;
+    wire::AppendFrame(&frame, type, body);
+    out_.push_back(std::move(frame));
+    if (!writing_) WriteNext();
+  }
+
+  void WriteNext() {
+    if (out_.empty() || closed_) {
+      writing_ = false;
+      if (closing_ && out_.empty()) CloseAfterError();
+      return;
+    }
+    writing_ = true;
+    auto self = shared_from_this();
+    asio::async_write(stream_, asio::buffer(out_.front()),
+                      [self](const boost::system::error_code& ec, size_t) {
+                        if (ec) {
+                          self->Close();
+                          return;
+                        }
+                        self->out_.pop_front();
+                        self->WriteNext();
+                      });
+  }
+
+  // Stop sending, let the peer read the error frame, close a little later (closing at
+  // once with unread input would reset the connection and could lose the frame).
+  void CloseAfterError() {
+    boost::system::error_code ignored;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    auto self = shared_from_this();
+    timer_.expires_after(std::chrono::seconds(2));
+    timer_.async_wait([self](const boost::system::error_code&) { self->Close(); });
+  }
+
+  void ReadHeader() {
+    auto self = shared_from_this();
+    asio::async_read(stream_, asio::buffer(header_),
+                     [self](const boost::system::error_code& ec, size_t) {
+                       if (ec || self->closing_) {
+                         if (!self->closing_) self->Close();
+                         return;
+                       }
+                       auto h = wire::DecodeFrameHeader(
+                           std::string_view(self->header_.data(), self->header_.size()),
+                           self->c_->options.max_frame);
+                       if (!h.ok()) {
+                         self->Reject(h.status().code() == StatusCode::kResourceExhausted
+                                          ? wire::ErrorCode::kTooLarge
+                                          : wire::ErrorCode::kMalformed,
+                                      h.status().message());
+                         return;
+                       }
+                       self->ReadBody(*h);
+                     });
+  }
+
+  void ReadBody(wire::FrameHeader h) {
+    body_.resize(h.body_bytes);
+    auto self = shared_from_this();
+    asio::async_read(stream_, asio::buffer(body_),
+                     [self, h](const boost::system::error_code& ec, size_t) {
+                       if (ec || self->closing_) {
+                         if (!self->closing_) self->Close();
+                         return;
+                       }
+                       self->Handle(h.type);
+                       if (!self->closed_ && !self->closing_) self->ReadHeader();
+                     });
+  }
+
+  void Handle(wire::MessageType type) {
+    if (!authenticated_) {
+      if (type != wire::MessageType::kHello) {
+        Reject(wire::ErrorCode::kUnexpectedMessage, "expected a hello first");
+        return;
+      }
+      HandleHello();
+      return;
+    }
+    if (type != wire::MessageType::kBatch) {
+      Reject(wire::ErrorCode::kUnexpectedMessage, "expected batches after the welcome");
+      return;
+    }
+    HandleBatch();
+  }
+
+  void HandleHello() {
+    auto hello = wire::DecodeHello(body_);
+    if (!hello.ok()) {
+      Reject(hello.status().code() == StatusCode::kFailedPrecondition
+                 ? wire::ErrorCode::kUnsupportedVersion
+                 : wire::ErrorCode::kMalformed,
+             hello.status().message());
+      return;
+    }
+    agent_ = ValidAgentId(hello->agent_id) ? hello->agent_id : "";
+    auto [code, message] = c_->Authenticate(*hello, nonce_);
+    if (!message.empty()) {
+      Reject(code, message);
+      return;
+    }
+    auto stream = c_->OpenStream(*hello);
+    if (!stream.ok()) {
+      Reject(wire::ErrorCode::kStoreFailure, stream.status().message());
+      return;
+    }
+    stream_ptr_ = *stream;
+    if (auto old = stream_ptr_->owner.lock(); old && old.get() != this) {
+      old->Reject(wire::ErrorCode::kSuperseded, "a newer connection of this stream took over");
+    }
+    stream_ptr_->owner = weak_from_this();
+    authenticated_ = true;
+    timer_.cancel();
+    c_->counters.authenticated++;
+    wire::Welcome w;
+    w.next_seq = stream_ptr_->store->next_seq();
+    w.max_frame = c_->options.max_frame;
+    Send(wire::MessageType::kWelcome, wire::EncodeWelcome(w));
+    last_ack_ = 0;
+    Send(wire::MessageType::kAck, wire::EncodeAck(stream_ptr_->store->durable_next()));
+    last_ack_ = stream_ptr_->store->durable_next();
+  }
+
+  void HandleBatch() {
+    wire::BatchHeader h;
+    Status s = decoder_.Decode(body_, &h, &records_, &leaves_);
+    if (!s.ok()) {
+      const bool digest = s.message().find("digest") != std::string::npos;
+      Reject(s.code() == StatusCode::kDataLoss
+                 ? (digest ? wire::ErrorCode::kLeafMismatch : wire::ErrorCode::kChecksumMismatch)
+                 : wire::ErrorCode::kMalformed,
+             s.message());
+      return;
+    }
+    if (stream_ptr_->owner.lock().get() != this) return;  // superseded; closing
+    auto r = stream_ptr_->store->Append(h, records_, leaves_);
+    if (!r.ok()) {
+      Reject(r.status().code() == StatusCode::kNotFound ? wire::ErrorCode::kSequenceGap
+             : r.status().code() == StatusCode::kInvalidArgument ? wire::ErrorCode::kMalformed
+                                                                  : wire::ErrorCode::kStoreFailure,
+             r.status().message());
+      return;
+    }
+    c_->counters.batches++;
+    c_->counters.records += r->appended;
+    c_->counters.duplicates += r->duplicates;
+    c_->counters.equivocations += r->equivocations;
+    if (r->declared_gap) {
+      LogWarning("collector: agent " + agent_ + " declared seqs before " +
+                 std::to_string(h.first_seq) + " gone from its spool (see the LOSS records)");
+    }
+    c_->MarkDirty(stream_ptr_);
+  }
+
+  Collector::Impl* const c_;
+  TlsStream stream_;
+  const std::string peer_;
+  asio::steady_timer timer_;
+  std::array<uint8_t, wire::kNonceSize> nonce_{};
+  std::array<char, wire::kFrameHeaderSize> header_{};
+  std::string body_;
+  std::deque<std::string> out_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool closing_ = false;
+  bool authenticated_ = false;
+  std::string agent_;
+  Stream* stream_ptr_ = nullptr;
+  uint64_t last_ack_ = 0;
+  wire::BatchDecoder decoder_;
+  std::vector<wire::WireRecord> records_;
+  std::vector<Hash256> leaves_;
+};
+
+void Collector::Impl::Accept(tcp::acceptor* acceptor) {
+  acceptor->async_accept([this, acceptor](const boost::system::error_code& ec, tcp::socket sock) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) Accept(acceptor);
+      return;
+    }
+    boost::system::error_code peer_ec;
+    const auto ep = sock.remote_endpoint(peer_ec);
+    const std::string peer =
+        peer_ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    sock.set_option(tcp::no_delay(true), peer_ec);
+    counters.connections++;
+    auto c = std::make_shared<Connection>(this, TlsStream(std::move(sock), *tls), peer);
+    std::erase_if(connections, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
+    connections.push_back(c);
+    c->Start();
+    Accept(acceptor);
+  });
+}
+
+Status Collector::Impl::ReloadEnrolled() {
+  if (!env->FileExists(options.enrolled_keys)) {
+    enrolled.clear();
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env, options.enrolled_keys));
+  enrolled = ParseEnrolled(text, options.enrolled_keys);
+  return Status::Ok();
+}
+
+std::pair<wire::ErrorCode, std::string> Collector::Impl::Authenticate(
+    const wire::Hello& h, const std::array<uint8_t, 32>& nonce) {
+  if (!ValidAgentId(h.agent_id)) {
+    return {wire::ErrorCode::kMalformed,
+            "agent id must be 1-64 characters of [A-Za-z0-9._-], not starting with '.'"};
+  }
+  if (!identity::Verify(h.public_key, wire::SignedHelloBytes(nonce, h), h.signature)) {
+    return {wire::ErrorCode::kBadSignature,
+            "the hello signature does not verify for this connection's challenge (a replayed or "
+            "forged hello)"};
+  }
+  auto it = enrolled.find(h.agent_id);
+  if (it == enrolled.end()) {
+    if (Status s = ReloadEnrolled(); !s.ok()) LogError("collector: " + s.ToString());
+    it = enrolled.find(h.agent_id);
+  }
+  if (it == enrolled.end()) {
+    if (!h.enroll_token.empty() && Enroll(h)) return {wire::ErrorCode::kMalformed, ""};
+    return {wire::ErrorCode::kUnknownAgent,
+            "agent " + h.agent_id + " is not enrolled: add \"" + h.agent_id + " " +
+                identity::FormatPublicKey(h.public_key) + "\" to " + options.enrolled_keys +
+                " or give the agent a one-time enrollment token"};
+  }
+  if (it->second != h.public_key) {
+    return {wire::ErrorCode::kWrongKey, "agent " + h.agent_id +
+                                            " is enrolled with another key; this one is " +
+                                            identity::FormatPublicKey(h.public_key)};
+  }
+  return {wire::ErrorCode::kMalformed, ""};
+}
+
+bool Collector::Impl::Enroll(const wire::Hello& h) {
+  if (options.enroll_tokens.empty() || !env->FileExists(options.enroll_tokens)) return false;
+  if (Status s = identity::CheckOwnerOnly(options.enroll_tokens); !s.ok()) {
+    LogError("collector: enrollment tokens not used: " + s.message());
+    return false;
+  }
+  auto text = env::ReadFileToString(env, options.enroll_tokens);
+  if (!text.ok()) return false;
+  std::istringstream in(*text);
+  std::string line, rest;
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (!found && !line.empty() && ConstantTimeEqual(line, h.enroll_token)) {
+      found = true;  // used up: not written back
+      continue;
+    }
+    rest += line + "\n";
+  }
+  if (!found) return false;
+  Status s = env::WriteFileAtomically(env, options.enroll_tokens, rest);
+  if (s.ok()) {
+    auto f = env->NewAppendableFile(options.enrolled_keys);
+    s = f.status();
+    if (s.ok()) s = (*f)->Append(h.agent_id + " " + identity::FormatPublicKey(h.public_key) + "\n");
+    if (s.ok()) s = (*f)->Sync();
+  }
+  if (!s.ok()) {
+    LogError("collector: enrolling agent " + h.agent_id + " failed: " + s.ToString());
+    return false;
+  }
+  enrolled[h.agent_id] = h.public_key;
+  counters.enrolled++;
+  LogInfo("collector: enrolled agent " + h.agent_id + " with a one-time token (key " +
+          identity::FormatPublicKey(h.public_key) + ")");
+  return true;
+}
+
+StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
+  const std::string key = h.agent_id + "/" + store::EpochHex(h.epoch);
+  auto it = streams.find(key);
+  if (it != streams.end()) return it->second.get();
+  store::OpenReport report;
+  ASSIGN_OR_RETURN(auto st, store::StreamStore::Open(env, StreamDir(options.data_dir, h.agent_id,
+                                                                    h.epoch),
+                                                     h.epoch, options.store, &report));
+  if (report.torn_bytes_truncated > 0 || report.damaged_bytes > 0) {
+    LogWarning("collector: stream " + key + " recovered: " + std::to_string(report.records) +
+               " records, torn tail " + std::to_string(report.torn_bytes_truncated) +
+               " bytes cut, " + std::to_string(report.damaged_bytes) + " damaged bytes");
+  }
+  auto stream = std::make_unique<Stream>();
+  stream->store = std::move(st);
+  stream->agent_id = h.agent_id;
+  Stream* raw = stream.get();
+  streams.emplace(key, std::move(stream));
+  return raw;
+}
+
+void Collector::Impl::SendAcks(Stream* s) {
+  if (auto owner = s->owner.lock()) owner->SendAck(s->store->durable_next());
+}
+
+void Collector::Impl::CommitterLoop() {
+  for (;;) {
+    std::set<Stream*> work;
+    bool stop = false;
+    {
+      std::unique_lock<std::mutex> lock(dirty_mu);
+      dirty_cv.wait(lock, [&] { return stop_committer || !dirty.empty(); });
+      work.swap(dirty);
+      stop = stop_committer;
+    }
+    for (Stream* s : work) {
+      if (Status st = s->store->Commit(); !st.ok()) continue;  // logged by the store
+      asio::post(io, [this, s] { SendAcks(s); });
+    }
+    if (stop && work.empty()) return;
+  }
+}
+
+Collector::~Collector() { Stop(); }
+
+StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const CollectorOptions& o) {
+  if (o.data_dir.empty()) return InvalidArgumentError("collector: data_dir is required");
+  if (o.tls_cert.empty() || o.tls_key.empty()) {
+    return InvalidArgumentError("collector: tls cert and key are required (TLS is always on)");
+  }
+  if (o.enrolled_keys.empty()) {
+    return InvalidArgumentError("collector: enrolled_keys (the agents' public keys) is required");
+  }
+  RETURN_IF_ERROR(identity::CheckOwnerOnly(o.tls_key));
+  std::unique_ptr<Collector> c(new Collector());
+  c->impl_ = std::make_unique<Impl>();
+  Impl* impl = c->impl_.get();
+  impl->env = env;
+  impl->options = o;
+  RETURN_IF_ERROR(env->CreateDir(o.data_dir + "/streams"));
+  RETURN_IF_ERROR(impl->ReloadEnrolled());
+
+  impl->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX_set_min_proto_version(impl->tls->native_handle(), TLS1_3_VERSION);
+  boost::system::error_code ec;
+  impl->tls->use_certificate_chain_file(o.tls_cert, ec);
+  if (ec) return InvalidArgumentError("collector: cannot load tls cert " + o.tls_cert + ": " + ec.message());
+  impl->tls->use_private_key_file(o.tls_key, ssl::context::pem, ec);
+  if (ec) return InvalidArgumentError("collector: cannot load tls key " + o.tls_key + ": " + ec.message());
+
+  for (const std::string& listen : o.listen) {
+    std::string address;
+    uint16_t port = 0;
+    RETURN_IF_ERROR(ParseListenAddress(listen, &address, &port));
+    auto a = std::make_unique<tcp::acceptor>(impl->io);
+    const tcp::endpoint ep(asio::ip::make_address(address, ec), port);
+    if (!ec) a->open(ep.protocol(), ec);
+    if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) a->bind(ep, ec);
+    if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return UnavailableError("collector: cannot listen on " + listen + ": " + ec.message());
+    c->ports_.push_back(a->local_endpoint().port());
+    impl->acceptors.push_back(std::move(a));
+  }
+  for (auto& a : impl->acceptors) impl->Accept(a.get());
+  impl->work_guard.emplace(impl->io.get_executor());
+  impl->io_thread = std::thread([impl] { impl->io.run(); });
+  impl->committer = std::thread([impl] { impl->CommitterLoop(); });
+  return c;
+}
+
+void Collector::Stop() {
+  if (impl_ == nullptr || impl_->stopped) return;
+  impl_->stopped = true;
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl] {
+    for (auto& a : impl->acceptors) {
+      boost::system::error_code ignored;
+      a->close(ignored);
+    }
+    for (auto& w : impl->connections) {
+      if (auto c = w.lock()) c->Close();
+    }
+    impl->work_guard.reset();
+  });
+  impl->io_thread.join();
+  {
+    std::lock_guard<std::mutex> lock(impl->dirty_mu);
+    impl->stop_committer = true;
+  }
+  impl->dirty_cv.notify_one();
+  impl->committer.join();
+}
+
+CollectorStats Collector::stats() const {
+  CollectorStats s;
+  const Counters& c = impl_->counters;
+  s.connections = c.connections.load();
+  s.authenticated = c.authenticated.load();
+  s.batches = c.batches.load();
+  s.records = c.records.load();
+  s.duplicates = c.duplicates.load();
+  s.equivocations = c.equivocations.load();
+  s.enrolled = c.enrolled.load();
+  for (size_t i = 0; i < s.rejected.size(); ++i) s.rejected[i] = c.rejected[i].load();
+  return s;
+}
+
+}  // namespace gapless::collector

@@ -1,0 +1,83 @@
+// Collector: accepts agents over TLS 1.3, authenticates them (an Ed25519 signature over a
+// fresh challenge, by an enrolled key), and stores each agent's stream exactly once,
+// acknowledging only what is durable. Wire protocol: docs/protocol.md.
+//
+// Threads and what each owns:
+//   - the network thread runs the io_context: every socket, the enrollment files, the
+//     map of streams, and each StreamStore's owner side (Append);
+//   - the committer thread runs StreamStore::Commit for streams with queued records
+//     (many batches share one fsync) and then posts the acks to the network thread.
+// They hand over through one mutex-guarded set of dirty streams, never held across I/O.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "env/env.h"
+#include "store/stream_store.h"
+#include "wire/wire.h"
+
+namespace gapless::collector {
+
+struct CollectorOptions {
+  std::string name = "gapless-collector";
+  std::vector<std::string> listen{"127.0.0.1:7514"};  // host:port; port 0 picks one
+  std::string data_dir;                                // streams under data_dir/streams
+  std::string tls_cert;                                // PEM chain; required
+  std::string tls_key;                                 // PEM key, mode 0600; required
+  // "agent_id base64-ed25519-public-key" per line, '#' comments. Re-read when an agent
+  // is not found in it, so adding a line needs no restart.
+  std::string enrolled_keys;
+  // Optional, mode 0600: one-time tokens, one per line. An unknown agent presenting one
+  // gets its key appended to enrolled_keys and the token is removed.
+  std::string enroll_tokens;
+  uint32_t max_frame = wire::kMaxFrameBytes;
+  int64_t handshake_timeout_ms = 10000;
+  store::StoreOptions store;
+};
+
+struct CollectorStats {
+  uint64_t connections = 0;
+  uint64_t authenticated = 0;
+  uint64_t batches = 0;
+  uint64_t records = 0;
+  uint64_t duplicates = 0;
+  uint64_t equivocations = 0;
+  uint64_t enrolled = 0;
+  // Connections closed with an error frame, by wire::ErrorCode (index = code).
+  std::array<uint64_t, 16> rejected{};
+};
+
+// Where the store of (agent, epoch) lives under data_dir.
+std::string StreamDir(const std::string& data_dir, const std::string& agent_id,
+                      const spool::Epoch& epoch);
+// Agent ids are path components: 1-64 of [A-Za-z0-9._-], not starting with '.'.
+bool ValidAgentId(std::string_view id);
+
+class Collector {
+ public:
+  static StatusOr<std::unique_ptr<Collector>> Start(env::Env* env, const CollectorOptions& o);
+  ~Collector();
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
+
+  // Bound ports, in the order of options.listen.
+  const std::vector<uint16_t>& ports() const { return ports_; }
+  // Closes every connection, commits what is queued, stops both threads. Idempotent.
+  void Stop();
+  CollectorStats stats() const;
+
+  struct Impl;
+
+ private:
+  Collector() = default;
+  std::unique_ptr<Impl> impl_;
+  std::vector<uint16_t> ports_;
+};
+
+}  // namespace gapless::collector

@@ -1,0 +1,204 @@
+// Sender ↔ collector in one process: delivery, acks, authentication, reconfiguration.
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include "base/coding.h"
+#include "transport/transport_test_util.h"
+#include "wire/wire.h"
+
+namespace gapless::transport {
+namespace {
+
+using wire::ErrorCode;
+
+uint64_t Rejected(const collector::Collector& c, ErrorCode code) {
+  return c.stats().rejected[static_cast<size_t>(code)];
+}
+
+TEST_F(TransportFixture, DeliversEverySeqOnceAndAdvancesTheCursorOnlyOnAck) {
+  OpenSpool();
+  AppendRecords(20000);
+  // Nothing acked while the collector is down: the cursor stays at 0.
+  Sender* s = StartSender(Destination(), key_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(s->stats().acked_next, 0u);
+  EXPECT_EQ(*spool_->CursorPosition("main"), 0u);
+  StartCollector();
+  s->Reconfigure(Destination());
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 20000; }, 20000))
+      << s->stats().acked_next;
+  AppendRecords(5000);  // more while connected
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 25000; }, 20000));
+  ASSERT_TRUE(WaitFor([&] { return *spool_->CursorPosition("main") == 25000; }, 5000));
+  EXPECT_EQ(collector_->stats().records, 25000u);
+  senders_.clear();
+  ExpectStoredExactly(25000);
+}
+
+TEST_F(TransportFixture, ResendsAfterReconnectAreNotStoredTwice) {
+  OpenSpool();
+  AppendRecords(3000);
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  for (int i = 0; i < 20; ++i) {
+    AppendRecords(500);
+    s->Reconfigure(Destination(i % 2));  // switch listeners while batches are in flight
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 13000; }, 20000));
+  EXPECT_GE(s->stats().restarts, 20u);
+  senders_.clear();
+  ExpectStoredExactly(13000);
+}
+
+TEST_F(TransportFixture, UnenrolledAgentIsRejectedWithAReason) {
+  OpenSpool();
+  AppendRecords(10);
+  StartCollector();
+  auto stranger = identity::SigningKey::Generate();
+  ASSERT_TRUE(stranger.ok());
+  Sender* s = StartSender(Destination(), std::move(*stranger), "agent-2");
+  ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kUnknownAgent) >= 1; }, 5000));
+  EXPECT_GE(s->stats().rejections, 1u);
+  EXPECT_EQ(s->stats().acked_next, 0u);
+  EXPECT_TRUE(ReadStored("agent-2").empty());
+}
+
+TEST_F(TransportFixture, AnAgentCannotWriteAnotherAgentsStream) {
+  OpenSpool();
+  AppendRecords(10);
+  StartCollector();
+  // A second, enrolled agent claims agent-1's identity with its own key.
+  auto other = identity::SigningKey::Generate();
+  ASSERT_TRUE(other.ok());
+  std::shared_ptr<const identity::SigningKey> other_key(std::move(*other));
+  Enroll("agent-2", other_key->public_key());
+  Sender* s = StartSender(Destination(), other_key, "agent-1");
+  ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kWrongKey) >= 1; }, 5000));
+  EXPECT_EQ(s->stats().acked_next, 0u);
+  EXPECT_TRUE(ReadStored("agent-1").empty());
+}
+
+TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
+  OpenSpool();
+  AppendRecords(10);
+  const std::string tokens = dir_ + "/tokens";
+  std::ofstream(tokens) << "tok-123456\n";
+  ASSERT_EQ(chmod(tokens.c_str(), 0600), 0);
+  copts_.enroll_tokens = tokens;
+  StartCollector();
+  auto k3 = identity::SigningKey::Generate();
+  ASSERT_TRUE(k3.ok());
+  std::shared_ptr<const identity::SigningKey> key3(std::move(*k3));
+  auto s = Sender::Start(spool_.get(), AgentIdentity{"agent-3", key3, "tok-123456"}, Destination());
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(WaitFor([&] { return (*s)->stats().acked_next == 10; }, 5000));
+  EXPECT_EQ(collector_->stats().enrolled, 1u);
+  std::ifstream enrolled(dir_ + "/enrolled");
+  std::string all((std::istreambuf_iterator<char>(enrolled)), std::istreambuf_iterator<char>());
+  EXPECT_NE(all.find("agent-3 " + identity::FormatPublicKey(key3->public_key())), std::string::npos);
+  (*s)->Stop();
+  // The token is used up: another new agent presenting it is refused.
+  auto k4 = identity::SigningKey::Generate();
+  ASSERT_TRUE(k4.ok());
+  auto s4 = Sender::Start(spool_.get(),
+                          AgentIdentity{"agent-4", std::move(*k4), "tok-123456"},
+                          [&] {
+                            auto d = Destination();
+                            d.name = "other";
+                            return d;
+                          }());
+  ASSERT_TRUE(s4.ok());
+  ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kUnknownAgent) >= 1; }, 5000));
+  EXPECT_EQ(collector_->stats().enrolled, 1u);
+}
+
+// A raw TLS client for protocol-level attacks.
+class RawClient {
+ public:
+  RawClient(const std::string& ca, uint16_t port) : ctx_(boost::asio::ssl::context::tls_client),
+                                                     stream_(io_, ctx_) {
+    ctx_.load_verify_file(ca);
+    ctx_.set_verify_mode(boost::asio::ssl::verify_peer);
+    stream_.lowest_layer().connect(
+        {boost::asio::ip::make_address("127.0.0.1"), port});
+    stream_.handshake(boost::asio::ssl::stream_base::client);
+  }
+  std::pair<wire::MessageType, std::string> Read() {
+    char h[wire::kFrameHeaderSize];
+    boost::asio::read(stream_, boost::asio::buffer(h));
+    auto fh = wire::DecodeFrameHeader(std::string_view(h, sizeof(h)), wire::kMaxFrameBytes);
+    EXPECT_TRUE(fh.ok());
+    std::string body(fh->body_bytes, '\0');
+    boost::asio::read(stream_, boost::asio::buffer(body));
+    return {fh->type, body};
+  }
+  void Write(wire::MessageType type, const std::string& body) {
+    std::string f;
+    wire::AppendFrame(&f, type, body);
+    WriteRaw(f);
+  }
+  void WriteRaw(const std::string& bytes) { boost::asio::write(stream_, boost::asio::buffer(bytes)); }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ssl::context ctx_;
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+};
+
+TEST_F(TransportFixture, AReplayedHelloIsRejected) {
+  OpenSpool();
+  StartCollector();
+  wire::Hello hello;
+  hello.agent_id = "agent-1";
+  hello.public_key = key_->public_key();
+  hello.epoch = spool_->epoch();
+  {
+    RawClient first(dir_ + "/tls.crt", collector_->ports()[0]);
+    auto [type, body] = first.Read();
+    ASSERT_EQ(type, wire::MessageType::kChallenge);
+    auto ch = wire::DecodeChallenge(body);
+    ASSERT_TRUE(ch.ok());
+    hello.signature = key_->Sign(wire::SignedHelloBytes(ch->nonce, hello));
+    first.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
+    EXPECT_EQ(first.Read().first, wire::MessageType::kWelcome);  // genuine: accepted
+  }
+  RawClient replay(dir_ + "/tls.crt", collector_->ports()[0]);
+  EXPECT_EQ(replay.Read().first, wire::MessageType::kChallenge);
+  replay.Write(wire::MessageType::kHello, wire::EncodeHello(hello));  // the old signature
+  auto [type, body] = replay.Read();
+  ASSERT_EQ(type, wire::MessageType::kError);
+  auto e = wire::DecodeError(body);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, ErrorCode::kBadSignature);
+  EXPECT_EQ(Rejected(*collector_, ErrorCode::kBadSignature), 1u);
+}
+
+TEST_F(TransportFixture, OversizedFrameIsRefusedBeforeItsBodyIsRead) {
+  OpenSpool();
+  StartCollector();
+  RawClient c(dir_ + "/tls.crt", collector_->ports()[0]);
+  EXPECT_EQ(c.Read().first, wire::MessageType::kChallenge);
+  // Only the header of a 1 GiB frame: the collector must answer without waiting for it.
+  std::string header;
+  PutFixed32(&header, 1u << 30);
+  header.push_back(static_cast<char>(wire::MessageType::kHello));
+  c.WriteRaw(header);
+  auto [type, body] = c.Read();
+  ASSERT_EQ(type, wire::MessageType::kError);
+  EXPECT_EQ(wire::DecodeError(body)->code, ErrorCode::kTooLarge);
+}
+
+TEST_F(TransportFixture, ABatchBeforeTheHelloIsRefused) {
+  OpenSpool();
+  StartCollector();
+  RawClient c(dir_ + "/tls.crt", collector_->ports()[0]);
+  EXPECT_EQ(c.Read().first, wire::MessageType::kChallenge);
+  c.Write(wire::MessageType::kAck, wire::EncodeAck(5));
+  auto [type, body] = c.Read();
+  ASSERT_EQ(type, wire::MessageType::kError);
+  EXPECT_EQ(wire::DecodeError(body)->code, ErrorCode::kUnexpectedMessage);
+}
+
+}  // namespace
+}  // namespace gapless::transport
