@@ -200,5 +200,81 @@ TEST_F(TransportFixture, ABatchBeforeTheHelloIsRefused) {
   EXPECT_EQ(wire::DecodeError(body)->code, ErrorCode::kUnexpectedMessage);
 }
 
+spool::Options SmallQuota(spool::FullPolicy policy) {
+  spool::Options o;
+  o.segment_bytes = 64 << 10;
+  o.quota_bytes = 256 << 10;
+  o.full_policy = policy;
+  o.max_record_bytes = 16 << 10;
+  return o;
+}
+
+TEST_F(TransportFixture, CollectorDownPastTheQuotaWithBlockLosesNothing) {
+  OpenSpool(SmallQuota(spool::FullPolicy::kBlock));
+  Sender* s = StartSender(Destination(), key_);  // nothing listens yet
+  uint64_t appended = 0;
+  for (;;) {  // the agent's inputs would stop reading here
+    auto r = spool_->Append("record " + std::to_string(appended) + std::string(200, 'x'));
+    if (!r.ok()) {
+      ASSERT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+      break;
+    }
+    ++appended;
+  }
+  ASSERT_TRUE(spool_->Sync().ok());
+  EXPECT_GT(appended, 500u);
+  StartCollector();
+  s->Reconfigure(Destination());
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == appended; }, 20000));
+  // Room again once the collector has acknowledged: the blocked input resumes.
+  ASSERT_TRUE(WaitFor([&] { return spool_->WaitForRoom(300, 10); }, 5000));
+  AppendRecords(100);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == appended + 100; }, 20000));
+  senders_.clear();
+  ExpectStoredExactly(appended + 100);
+}
+
+TEST_F(TransportFixture, CollectorDownPastTheQuotaWithDropOldestIsAccountedExactly) {
+  OpenSpool(SmallQuota(spool::FullPolicy::kDropOldest));
+  Sender* s = StartSender(Destination(), key_);
+  for (int i = 0; i < 5000; ++i) {  // synced in small groups, as the ingest committer does
+    ASSERT_TRUE(spool_->Append("record " + std::to_string(i) + std::string(200, 'x')).ok());
+    if (i % 16 == 15) {
+      ASSERT_TRUE(spool_->Sync().ok());
+    }
+  }
+  ASSERT_TRUE(spool_->Sync().ok());
+  const uint64_t n = spool_->next_seq();
+  ASSERT_GT(spool_->stats().dropped_records, 0u);
+  StartCollector();
+  s->Reconfigure(Destination());
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == n; }, 20000));
+  senders_.clear();
+  collector_->Stop();
+  const auto stored = ReadStored();
+  std::vector<bool> have(n, false), declared(n, false);
+  for (const auto& r : stored) {
+    ASSERT_LT(r.seq, n);
+    ASSERT_FALSE(have[r.seq]) << "seq " << r.seq << " stored twice";
+    have[r.seq] = true;
+    if (r.type != spool::FrameType::kLoss) continue;
+    auto loss = spool::LossRecord::Decode(r.payload);
+    ASSERT_TRUE(loss.ok());
+    if (loss->reason == spool::LossReason::kSpoolFullDropNewest) {
+      continue;  // records refused before they got a seq (nothing durable to drop yet)
+    }
+    ASSERT_EQ(loss->reason, spool::LossReason::kSpoolFullDropOldest);
+    ASSERT_TRUE(loss->has_seq_range);
+    for (uint64_t q = loss->first_seq; q <= loss->last_seq; ++q) declared[q] = true;
+  }
+  uint64_t missing = 0;
+  for (uint64_t q = 0; q < n; ++q) {
+    EXPECT_NE(have[q], declared[q]) << "seq " << q << (have[q] ? " stored but declared lost"
+                                                               : " missing without a LOSS record");
+    missing += have[q] ? 0 : 1;
+  }
+  EXPECT_GT(missing, 0u);
+}
+
 }  // namespace
 }  // namespace gapless::transport
