@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "collector/collector.h"
+#include "identity/identity.h"
 #include "base/log.h"
 #include "config/agent_config.h"
 #include "event/event.h"
@@ -98,34 +100,79 @@ int RunAgent(const std::string& config_path) {
   return 0;
 }
 
+namespace {
+
+// First start of `gapless run`: the collector's TLS pair, the agent's key, and the
+// enrollment of that key. Later starts reuse them.
+Status PrepareDemo(const std::string& data_dir, const std::string& agent_id) {
+  env::Env* env = env::Env::Posix();
+  const std::string cdir = data_dir + "/collector";
+  RETURN_IF_ERROR(env->CreateDir(cdir));
+  if (!env->FileExists(cdir + "/tls.key")) {
+    RETURN_IF_ERROR(
+        identity::MakeSelfSignedTls(cdir + "/tls.key", cdir + "/tls.crt", "gapless-collector"));
+  }
+  if (!env->FileExists(data_dir + "/agent.key")) {
+    ASSIGN_OR_RETURN(auto key, identity::SigningKey::Generate());
+    RETURN_IF_ERROR(key->Save(data_dir + "/agent.key"));
+    RETURN_IF_ERROR(env::WriteFileAtomically(
+        env, cdir + "/enrolled",
+        agent_id + " " + identity::FormatPublicKey(key->public_key()) + "\n"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 int RunDemo(const RunFlags& flags) {
   const sigset_t signals = BlockSignals();
-  const config::AgentConfig cfg = config::DemoConfig(flags.data_dir, flags.port);
+  config::AgentConfig cfg = config::DemoConfig(flags.data_dir, flags.port);
+  if (Status s = PrepareDemo(flags.data_dir, cfg.id); !s.ok()) return Fail(s);
+  collector::CollectorOptions co;
+  co.data_dir = flags.data_dir + "/collector";
+  co.listen = {"127.0.0.1:" + std::to_string(flags.collector_port)};
+  co.tls_cert = co.data_dir + "/tls.crt";
+  co.tls_key = co.data_dir + "/tls.key";
+  co.enrolled_keys = co.data_dir + "/enrolled";
+  auto collector = collector::Collector::Start(env::Env::Posix(), co);
+  if (!collector.ok()) return Fail(collector.status());
+  transport::DestinationOptions dest;
+  dest.name = "local-collector";
+  dest.address = co.listen[0];
+  dest.server_name = "gapless-collector";
+  dest.ca_file = co.tls_cert;
+  cfg.destinations.push_back(dest);
   spool::RecoveryReport report;
   auto started = agent::Agent::Start(cfg, &report);
   if (!started.ok()) return Fail(started.status());
   agent::Agent* agent = started->get();
   spool::Spool* spool = agent->spool();
   std::printf(
-      "gapless run: agent with its spool in %s/spool, syslog on 127.0.0.1:%u (TCP and UDP).\n"
+      "gapless run: agent %s (spool in %s/spool) → collector on 127.0.0.1:%u over TLS 1.3\n"
+      "(store in %s/collector/streams). Syslog on 127.0.0.1:%u (TCP and UDP).\n"
       "Send a log from another terminal:\n"
       "  logger -n 127.0.0.1 -P %u -T \"hello from logger\"     (TCP)\n"
       "  logger -n 127.0.0.1 -P %u -d \"hello over UDP\"        (UDP)\n"
-      "Each record is printed below once it is durable (fsynced). Ctrl-C stops.\n"
-      "(The collector that receives from agents is not built yet: records stay in the spool.)\n\n",
-      flags.data_dir.c_str(), flags.port, flags.port, flags.port);
+      "Each record is printed below once the collector has acknowledged it as durable.\n"
+      "See what the collector stored:  gapless store inspect --data-dir %s/collector --records\n"
+      "Ctrl-C stops.\n\n",
+      cfg.id.c_str(), flags.data_dir.c_str(), flags.collector_port, flags.data_dir.c_str(),
+      flags.port, flags.port, flags.port, flags.data_dir.c_str());
   std::fflush(stdout);
-  uint64_t next = spool->durable_size();
+  uint64_t next = 0;
+  if (auto d = agent->Destinations(); !d.empty()) next = d[0].stats.acked_next;
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     if (WaitForSignal(signals, 200) != 0) break;
-    auto reader = spool->NewReader(next);
+    const auto dests = agent->Destinations();
+    const uint64_t acked = dests.empty() ? 0 : dests[0].stats.acked_next;
+    auto reader = spool->NewReader(std::max(next, spool->oldest_seq()));
     spool::Record rec;
-    while (reader.ok() && *(*reader)->Next(&rec)) {
+    while (reader.ok() && next < acked && *(*reader)->Next(&rec) && rec.seq < acked) {
       event::Event e;
       if (rec.type == spool::FrameType::kData && event::DecodeEvent(rec.payload, &e).ok()) {
-        std::printf("seq %llu durable: %s\n", static_cast<unsigned long long>(rec.seq),
-                    event::DescribeEvent(e).c_str());
+        std::printf("seq %llu stored at the collector: %s\n",
+                    static_cast<unsigned long long>(rec.seq), event::DescribeEvent(e).c_str());
       }
       next = rec.seq + 1;
     }
@@ -135,6 +182,7 @@ int RunDemo(const RunFlags& flags) {
     if (flags.duration_s > 0 && elapsed >= flags.duration_s) break;
   }
   agent->Stop();
+  (*collector)->Stop();
   return 0;
 }
 

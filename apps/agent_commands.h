@@ -9,6 +9,7 @@ namespace gapless::cli {
 struct RunFlags {
   std::string data_dir = "./gapless-data";
   uint16_t port = 5514;
+  uint16_t collector_port = 7514;
   double duration_s = 0;  // 0: until SIGINT / SIGTERM
 };
 

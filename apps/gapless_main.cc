@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agent_commands.h"
+#include "collector_commands.h"
 #include "spool_commands.h"
 
 int main(int argc, char** argv) {
@@ -12,9 +13,13 @@ int main(int argc, char** argv) {
   gapless::cli::RunFlags run_flags;
   CLI::App* run = app.add_subcommand(
       "run",
-      "All-in-one demo on embedded defaults: an agent with syslog on 127.0.0.1 (TCP and UDP) "
-      "storing into a crash-safe spool under --data-dir, printing each record once durable");
+      "All-in-one demo on embedded defaults: an agent with syslog on 127.0.0.1 (TCP and UDP) and "
+      "a collector in one process, all data under --data-dir, keys and a self-signed TLS "
+      "certificate made on first start; prints each record once the collector acknowledged it");
   run->add_option("--data-dir", run_flags.data_dir, "Directory for all data")
+      ->capture_default_str();
+  run->add_option("--collector-port", run_flags.collector_port,
+                  "Collector port (TLS) on 127.0.0.1")
       ->capture_default_str();
   run->add_option("--port", run_flags.port, "Syslog port (TCP and UDP) on 127.0.0.1")
       ->capture_default_str();
@@ -24,12 +29,36 @@ int main(int argc, char** argv) {
 
   std::string config_path;
   CLI::App* agent = app.add_subcommand(
-      "agent", "Run the agent: inputs → crash-safe spool. SIGHUP reloads inputs, SIGTERM stops");
+      "agent",
+      "Run the agent: inputs → crash-safe spool → destinations. SIGHUP reloads inputs and "
+      "destinations, SIGTERM stops");
   agent->add_option("--config", config_path, "Agent configuration (TOML, docs/config.md)")
       ->required();
   CLI::App* validate = app.add_subcommand(
       "validate", "Check an agent configuration and report every error with its line");
   validate->add_option("config", config_path, "Agent configuration file")->required();
+
+  std::string collector_config;
+  CLI::App* collector = app.add_subcommand(
+      "collector", "Run the collector: enrolled agents over TLS 1.3 → per-stream store, acked "
+                   "once durable. SIGTERM stops");
+  collector->add_option("--config", collector_config, "Collector configuration (TOML)")
+      ->required();
+  std::string key_out, key_id;
+  CLI::App* keygen = app.add_subcommand(
+      "keygen", "Make an agent's Ed25519 key (file mode 0600) and print its enrollment line");
+  keygen->add_option("--out", key_out, "Where to write the private key (must not exist)")
+      ->required();
+  keygen->add_option("--id", key_id, "Agent id for the printed line (default: host name)");
+
+  CLI::App* store = app.add_subcommand("store", "Inspect a collector's store");
+  store->require_subcommand(1);
+  std::string store_dir;
+  bool store_records = false;
+  CLI::App* store_inspect =
+      store->add_subcommand("inspect", "List every stream: records, LOSS records, gaps, flags");
+  store_inspect->add_option("--data-dir", store_dir, "The collector's data_dir")->required();
+  store_inspect->add_flag("--records", store_records, "Also print every record");
 
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");
   spool->require_subcommand(1);
@@ -52,6 +81,9 @@ int main(int argc, char** argv) {
   }
   if (run->parsed()) return gapless::cli::RunDemo(run_flags);
   if (agent->parsed()) return gapless::cli::RunAgent(config_path);
+  if (collector->parsed()) return gapless::cli::RunCollector(collector_config);
+  if (keygen->parsed()) return gapless::cli::Keygen(key_out, key_id);
+  if (store_inspect->parsed()) return gapless::cli::StoreInspect(store_dir, store_records);
   if (validate->parsed()) return gapless::cli::Validate(config_path);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);

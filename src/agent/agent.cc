@@ -5,6 +5,7 @@
 #include <future>
 
 #include "base/log.h"
+#include "identity/identity.h"
 
 namespace gapless::agent {
 
@@ -38,7 +39,74 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
     }
   }
   a->input_thread_ = std::thread([r = a->running_.get()] { r->io.run(); });
+  if (!cfg.destinations.empty()) {
+    auto key = identity::SigningKey::Load(cfg.key_file);
+    if (!key.ok()) {
+      a->Stop();
+      return Status(key.status().code(),
+                    "agent key: " + key.status().message() +
+                        " (make one with: gapless keygen --out " + cfg.key_file + ")");
+    }
+    a->identity_.agent_id = cfg.id;
+    a->identity_.key = std::shared_ptr<const identity::SigningKey>(std::move(*key));
+    if (!cfg.enroll_token_file.empty()) {
+      Status s = identity::CheckOwnerOnly(cfg.enroll_token_file);
+      auto token = s.ok() ? env::ReadFileToString(env, cfg.enroll_token_file) : s;
+      if (!token.ok()) {
+        a->Stop();
+        return Status(token.status().code(), "enroll_token_file: " + token.status().message());
+      }
+      std::string t = *token;
+      while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+      a->identity_.enroll_token = t;
+    }
+    for (const transport::DestinationOptions& d : cfg.destinations) {
+      if (Status s = a->StartSender(d); !s.ok()) {
+        a->Stop();
+        return s;
+      }
+    }
+    a->watchdog_ = std::thread([p = a.get()] { p->WatchdogLoop(); });
+  }
   return a;
+}
+
+Status Agent::StartSender(const transport::DestinationOptions& d) {
+  ASSIGN_OR_RETURN(auto sender, transport::Sender::Start(spool_.get(), identity_, d));
+  LogInfo("destination " + d.name + " → " + d.address + (d.required ? " (required)" : " (optional)"));
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  senders_.push_back(Watched{std::move(sender), d, 0, 0});
+  return Status::Ok();
+}
+
+void Agent::WatchdogLoop() {
+  using namespace std::chrono;
+  const int64_t stall_ns = cfg_.watchdog_stall_ms * 1'000'000;
+  const auto tick = milliseconds(std::clamp<int64_t>(cfg_.watchdog_stall_ms / 10, 10, 1000));
+  std::unique_lock<std::mutex> lock(watch_mu_);
+  while (!watch_cv_.wait_for(lock, tick, [&] { return stop_watchdog_; })) {
+    const uint64_t head = spool_->durable_size_lock_free();
+    const int64_t now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+    for (Watched& w : senders_) {
+      const transport::SenderStats st = w.sender->stats();
+      const int64_t since = std::max(st.last_progress_mono_ns, w.last_restart_ns);
+      if (head <= st.acked_next || now - since < stall_ns) continue;
+      ++w.restarts;
+      w.last_restart_ns = now;
+      LogError("watchdog: destination " + w.options.name + " has acknowledged nothing for " +
+               std::to_string((now - st.last_progress_mono_ns) / 1'000'000'000) +
+               " s while the spool head is at " + std::to_string(head) + " and its acked seq at " +
+               std::to_string(st.acked_next) + "; restarting its sender");
+      w.sender->Restart();  // posts to the sender's thread; never waits for it
+    }
+  }
+}
+
+std::vector<DestinationStatus> Agent::Destinations() const {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  std::vector<DestinationStatus> out;
+  for (const Watched& w : senders_) out.push_back({w.options.name, w.sender->stats(), w.restarts});
+  return out;
 }
 
 Agent::~Agent() { Stop(); }
@@ -121,14 +189,65 @@ Status Agent::Reload(const config::AgentConfig& cfg) {
     }
   });
   cfg_.inputs = cfg.inputs;
+  ReloadDestinations(cfg.destinations, &problems);
   if (problems.empty()) return Status::Ok();
   problems.resize(problems.size() - 2);
   return FailedPreconditionError("reload: " + problems);
 }
 
+void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>& next,
+                               std::string* problems) {
+  std::vector<std::shared_ptr<transport::Sender>> stopping;
+  std::vector<transport::DestinationOptions> starting;
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    for (auto it = senders_.begin(); it != senders_.end();) {
+      auto same = std::find_if(next.begin(), next.end(),
+                               [&](const auto& d) { return d.name == it->options.name; });
+      if (same == next.end()) {
+        LogWarning("reload: destination " + it->options.name + " removed; its spool cursor "
+                   "stays (a required one keeps holding segments until it is added back)");
+        stopping.push_back(std::move(it->sender));
+        it = senders_.erase(it);
+        continue;
+      }
+      if (!(*same == it->options)) {
+        LogInfo("reload: destination " + same->name + " → " + same->address +
+                ": reconnecting; unacknowledged records are sent again");
+        it->sender->Reconfigure(*same);
+        it->options = *same;
+      }
+      ++it;
+    }
+    for (const auto& d : next) {
+      const bool known = std::any_of(senders_.begin(), senders_.end(),
+                                     [&](const Watched& w) { return w.options.name == d.name; });
+      if (!known) starting.push_back(d);
+    }
+  }
+  for (auto& s : stopping) s->Stop();  // outside the watchdog's lock: Stop joins a thread
+  if (!starting.empty() && identity_.key == nullptr) {
+    *problems += "destinations added to an agent started without any need a restart (the key "
+                 "is loaded at start); ";
+    return;
+  }
+  for (const auto& d : starting) {
+    if (Status s = StartSender(d); !s.ok()) *problems += s.message() + "; ";
+  }
+  cfg_.destinations = next;
+}
+
 void Agent::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (watchdog_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(watch_mu_);
+      stop_watchdog_ = true;
+    }
+    watch_cv_.notify_all();
+    watchdog_.join();
+  }
   if (running_) {
     auto stop_inputs = [r = running_.get()] {
       for (auto& input : r->inputs) input->Stop();
@@ -144,6 +263,13 @@ void Agent::Stop() {
     running_->inputs.clear();  // after the io_context stopped: no handler can run
   }
   if (ingest_) ingest_->Stop();
+  std::vector<Watched> senders;
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    senders.swap(senders_);
+  }
+  for (Watched& w : senders) w.sender->Stop();
+  senders.clear();
   if (spool_) {
     if (Status s = spool_->Close(); !s.ok()) LogError("closing the spool: " + s.ToString());
   }

@@ -1,11 +1,16 @@
 // Agent: the spool, the ingest path and the inputs of one host, wired together.
 //
 // Threads: the caller's (Start, Reload, Stop), the input thread running the io_context
-// (every input handler), and Ingest's committer and room-watcher threads. Inputs are
-// started and stopped only on the input thread (Reload posts there and waits).
+// (every input handler), Ingest's committer and room-watcher threads, one thread per
+// destination's Sender (each owns its connection), and the watchdog. Inputs are started
+// and stopped only on the input thread (Reload posts there and waits). The watchdog reads
+// only atomics (the spool's lock-free durable size, each sender's stats) and its own
+// list, guarded by its own mutex which no sender ever takes.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,8 +20,15 @@
 #include "ingest/ingest.h"
 #include "input/input.h"
 #include "spool/spool.h"
+#include "transport/sender.h"
 
 namespace gapless::agent {
+
+struct DestinationStatus {
+  std::string name;
+  transport::SenderStats stats;
+  uint64_t watchdog_restarts = 0;
+};
 
 struct InputStatus {
   std::string name;
@@ -34,10 +46,12 @@ class Agent {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Applies the inputs of a new configuration: inputs whose settings are unchanged keep
-  // running untouched (their connections and buffers too); removed or changed ones stop;
-  // new ones start. Spool and agent settings need a restart: a change there is reported
-  // in the returned error and otherwise ignored.
+  // Applies the inputs and destinations of a new configuration: inputs whose settings are
+  // unchanged keep running untouched (their connections and buffers too); removed or
+  // changed ones stop; new ones start. A changed destination's sender is reconfigured at
+  // once: its connection is cancelled and what was not acknowledged is sent again to the
+  // new endpoint. Spool and agent settings need a restart: a change there is reported in
+  // the returned error and otherwise ignored.
   Status Reload(const config::AgentConfig& cfg);
 
   // Stops the inputs (recording anything they held as an input_stopped loss), makes
@@ -47,6 +61,7 @@ class Agent {
   // Snapshot of every input, taken on the input thread. Call it from any other thread
   // (it waits for the input thread, so calling it from an input handler would deadlock).
   std::vector<InputStatus> Inputs() const;
+  std::vector<DestinationStatus> Destinations() const;
   spool::Spool* spool() const { return spool_.get(); }
   const config::AgentConfig& config() const { return cfg_; }
 
@@ -56,6 +71,17 @@ class Agent {
   // Runs fn on the input thread and waits for it.
   void OnInputThread(const std::function<void()>& fn) const;
   Status StartInput(const config::InputConfig& in);
+  Status StartSender(const transport::DestinationOptions& d);
+  void WatchdogLoop();
+  void ReloadDestinations(const std::vector<transport::DestinationOptions>& next,
+                          std::string* problems);
+
+  struct Watched {
+    std::shared_ptr<transport::Sender> sender;
+    transport::DestinationOptions options;
+    uint64_t restarts = 0;
+    int64_t last_restart_ns = 0;
+  };
 
   config::AgentConfig cfg_;
   std::unique_ptr<env::Env> env_holder_;
@@ -63,6 +89,12 @@ class Agent {
   std::unique_ptr<ingest::Ingest> ingest_;
   std::unique_ptr<Running> running_;  // io_context, work guard, inputs
   std::thread input_thread_;
+  transport::AgentIdentity identity_;
+  mutable std::mutex watch_mu_;  // the watchdog's own lock; no sender takes it
+  std::condition_variable watch_cv_;
+  std::vector<Watched> senders_;  // GUARDED_BY(watch_mu_)
+  bool stop_watchdog_ = false;    // GUARDED_BY(watch_mu_)
+  std::thread watchdog_;
   bool stopped_ = false;
 };
 

@@ -12,6 +12,7 @@
 #define TOML_ENABLE_FORMATTERS 0
 #include <toml++/toml.h>
 
+#include "base/address.h"
 #include "env/env.h"
 
 namespace gapless::config {
@@ -141,7 +142,13 @@ std::string HostName() {
 void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   const toml::table* agent = c.Table(root, "agent");
   if (agent == nullptr) return;
-  c.OnlyKeys(*agent, {"id", "data_dir"}, "[agent]");
+  c.OnlyKeys(*agent,
+             {"id", "data_dir", "key_file", "enroll_token_file", "watchdog_stall_seconds"},
+             "[agent]");
+  c.String(*agent, "key_file", &cfg->key_file);
+  c.String(*agent, "enroll_token_file", &cfg->enroll_token_file);
+  int64_t stall = cfg->watchdog_stall_ms / 1000;
+  if (c.Int(*agent, "watchdog_stall_seconds", 1, 86400, &stall)) cfg->watchdog_stall_ms = stall * 1000;
   if (c.String(*agent, "id", &cfg->id) && cfg->id.empty()) {
     c.Error(agent->get("id")->source(),
             "[agent] id must not be empty (leave it out for the host name)");
@@ -399,6 +406,51 @@ void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
   }
 }
 
+void ParseDestinations(Checker& c, const toml::table& root, AgentConfig* cfg) {
+  const toml::node* n = root.get("destination");
+  if (n == nullptr) return;
+  const toml::array* list = n->as_array();
+  if (list == nullptr || !list->is_array_of_tables()) {
+    c.Error(n->source(), "destination must be an array of tables: write each as [[destination]]");
+    return;
+  }
+  for (const toml::node& el : *list) {
+    const toml::table& t = *el.as_table();
+    transport::DestinationOptions d;
+    c.OnlyKeys(t, {"name", "address", "server_name", "ca_file", "required", "batch_records",
+                   "batch_delay_ms", "window", "backoff_max_ms"},
+               "[[destination]]");
+    c.String(t, "name", &d.name);
+    if (!c.String(t, "address", &d.address)) {
+      c.Error(t.source(), "this [[destination]] needs an address such as \"10.0.0.5:7514\"");
+    } else {
+      std::string host;
+      uint16_t port = 0;
+      if (Status s = ParseListenAddress(d.address, &host, &port); !s.ok()) {
+        c.Error(t.get("address")->source(), s.message());
+      }
+    }
+    if (!c.String(t, "ca_file", &d.ca_file)) {
+      c.Error(t.source(), "this [[destination]] needs ca_file: the CA (or self-signed "
+                          "certificate) the collector's TLS certificate must chain to");
+    }
+    if (!c.String(t, "server_name", &d.server_name)) d.server_name = "gapless-collector";
+    c.Bool(t, "required", &d.required);
+    int64_t v = 0;
+    if (c.Int(t, "batch_records", 1, 100000, &v)) d.batch_records = static_cast<uint32_t>(v);
+    c.Int(t, "batch_delay_ms", 1, 10000, &d.batch_delay_ms);
+    if (c.Int(t, "window", 1, 64, &v)) d.window = static_cast<uint32_t>(v);
+    c.Int(t, "backoff_max_ms", 100, 3600000, &d.backoff_max_ms);
+    for (const auto& other : cfg->destinations) {
+      if (other.name == d.name) {
+        c.Error(t.source(), "two destinations are named \"" + d.name +
+                                "\"; each needs its own name (it names its spool cursor)");
+      }
+    }
+    cfg->destinations.push_back(std::move(d));
+  }
+}
+
 }  // namespace
 
 StatusOr<uint64_t> ParseSize(std::string_view text) {
@@ -432,7 +484,9 @@ StatusOr<uint64_t> ParseSize(std::string_view text) {
                               "\"; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB");
 }
 
-StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string& file_name) {
+namespace {
+// ASCII check and TOML syntax; the table or an error with line:column.
+StatusOr<toml::table> ParseToml(std::string_view text, const std::string& file_name) {
   // toml++ 3.3 (Debian 12) reaches __builtin_unreachable on some non-ASCII characters
   // outside strings (found by config_fuzzer): undefined behaviour on a bad file. TOML
   // basic strings can spell any character as \uXXXX, so we accept ASCII only.
@@ -462,15 +516,25 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
                                 std::to_string(e.source().begin.column) +
                                 ": TOML syntax error: " + std::string(e.description()));
   }
-  const toml::table& root = parsed.table();
+  return std::move(parsed).table();
+}
+}  // namespace
+
+StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string& file_name) {
+  ASSIGN_OR_RETURN(const toml::table root, ParseToml(text, file_name));
   Checker c(file_name);
   AgentConfig cfg;
-  c.OnlyKeys(root, {"agent", "spool", "input"}, "the top level");
+  c.OnlyKeys(root, {"agent", "spool", "input", "destination"}, "the top level");
   ParseAgentTable(c, root, &cfg);
   ParseSpoolTable(c, root, &cfg);
   ParseInputs(c, root, &cfg);
+  ParseDestinations(c, root, &cfg);
   if (cfg.id.empty()) cfg.id = HostName();
+  if (!collector::ValidAgentId(cfg.id)) {
+    c.ErrorAt(1, 1, "agent id \"" + cfg.id + "\" must be 1-64 characters of [A-Za-z0-9._-]");
+  }
   if (cfg.data_dir.empty()) cfg.data_dir = "/var/lib/gapless";
+  if (cfg.key_file.empty()) cfg.key_file = cfg.data_dir + "/agent.key";
   for (const InputConfig& in : cfg.inputs) {
     // A JSON event stores its member values beside its raw bytes: up to twice the size.
     const size_t max = in.type == InputType::kFile       ? in.file.max_line_bytes
@@ -494,10 +558,62 @@ StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   return ParseAgentConfig(text, path);
 }
 
+StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
+                                               const std::string& file_name) {
+  ASSIGN_OR_RETURN(const toml::table root, ParseToml(text, file_name));
+  Checker c(file_name);
+  CollectorConfig cfg;
+  collector::CollectorOptions& o = cfg.options;
+  c.OnlyKeys(root, {"collector"}, "the top level");
+  const toml::table* t = c.Table(root, "collector");
+  if (t == nullptr) {
+    c.ErrorAt(1, 1, "a [collector] table is required");
+    return InvalidArgumentError(c.errors());
+  }
+  c.OnlyKeys(*t, {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys",
+                  "enroll_tokens"},
+             "[collector]");
+  c.String(*t, "name", &o.name);
+  if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
+  if (const toml::node* n = t->get("listen")) {
+    o.listen.clear();
+    if (n->is_string()) {
+      o.listen.push_back(*n->value<std::string>());
+    } else if (const toml::array* a = n->as_array()) {
+      for (const toml::node& el : *a) {
+        if (auto v = el.value<std::string>()) o.listen.push_back(*v);
+      }
+    }
+    if (o.listen.empty()) c.Error(n->source(), "listen must be \"IP:port\" or a list of them");
+    for (const std::string& l : o.listen) {
+      std::string host;
+      uint16_t port = 0;
+      if (Status s = ParseListenAddress(l, &host, &port); !s.ok()) c.Error(n->source(), s.message());
+    }
+  }
+  if (!c.String(*t, "tls_cert", &o.tls_cert) || !c.String(*t, "tls_key", &o.tls_key)) {
+    c.Error(t->source(), "[collector] needs tls_cert and tls_key: TLS is always on (a "
+                         "self-signed pair is made by `gapless run`, or bring your own)");
+  }
+  if (!c.String(*t, "enrolled_keys", &o.enrolled_keys)) {
+    c.Error(t->source(), "[collector] needs enrolled_keys: a file of \"agent_id public-key\" "
+                         "lines (gapless keygen prints the line for an agent)");
+  }
+  c.String(*t, "enroll_tokens", &o.enroll_tokens);
+  if (!c.ok()) return InvalidArgumentError(c.errors());
+  return cfg;
+}
+
+StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env::Env::Posix(), path));
+  return ParseCollectorConfig(text, path);
+}
+
 AgentConfig DemoConfig(const std::string& data_dir, uint16_t port) {
   AgentConfig cfg;
   cfg.id = HostName();
   cfg.data_dir = data_dir;
+  cfg.key_file = data_dir + "/agent.key";
   cfg.spool.quota_bytes = 256ull << 20;
   cfg.spool.segment_bytes = 16ull << 20;
   for (InputType type : {InputType::kSyslogTcp, InputType::kSyslogUdp}) {

@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "base/status.h"
+#include "collector/collector.h"
 #include "input/input.h"
 #include "spool/spool.h"
+#include "transport/sender.h"
 
 namespace gapless::config {
 
@@ -35,12 +37,28 @@ struct AgentConfig {
   // record waits to become durable; larger batches cost far less CPU per record.
   int64_t commit_delay_ms = 2;
   std::vector<InputConfig> inputs;
+  // The agent's Ed25519 key (gapless keygen); default data_dir/agent.key.
+  std::string key_file;
+  // Optional: a file holding a one-time enrollment token for the collector (mode 0600).
+  std::string enroll_token_file;
+  // The watchdog restarts a destination's sender when the spool head moved and its acked
+  // seq did not for this long.
+  int64_t watchdog_stall_ms = 30000;
+  std::vector<transport::DestinationOptions> destinations;
+};
+
+struct CollectorConfig {
+  collector::CollectorOptions options;
 };
 
 // Parses and validates. On error: kInvalidArgument whose message has one line per
 // problem, "FILE:LINE:COLUMN: what is wrong — what to do".
 StatusOr<AgentConfig> ParseAgentConfig(std::string_view toml, const std::string& file_name);
 StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+
+// The collector's configuration (docs/config.md, "Collector").
+StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view toml, const std::string& file_name);
+StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& path);
 
 // "64KiB", "1 GiB", "500MB", "4096" → bytes. Exposed for tests.
 StatusOr<uint64_t> ParseSize(std::string_view text);

@@ -194,10 +194,10 @@ TEST(AgentConfig, NonAsciiIsRefusedWithItsPlaceAndEscapesWork) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message().rfind("u.toml:2:8: non-ASCII byte 0xC3", 0), 0u)
       << bad.status().message();
-  auto good = ParseAgentConfig("[agent]\nid = \"w\\u00e9b\"\n", "u.toml");
+  auto good = ParseAgentConfig("[agent]\ndata_dir = \"/w\\u00e9b\"\n", "u.toml");
   ASSERT_TRUE(good.ok()) << good.status().ToString();
-  EXPECT_EQ(good->id,
-            "w\xC3\xA9"
+  EXPECT_EQ(good->data_dir,
+            "/w\xC3\xA9"
             "b");
   // The input the fuzzer found (undefined behaviour inside toml++ 3.3).
   EXPECT_FALSE(ParseAgentConfig("\xC9\xBB\x10\x44", "u.toml").ok());
@@ -213,6 +213,78 @@ TEST(ParseSize, UnitsAndErrors) {
   EXPECT_FALSE(ParseSize("5 furlongs").ok());
   EXPECT_FALSE(ParseSize("99999999999999999999").ok());
   EXPECT_FALSE(ParseSize("18446744073709551615GiB").ok());
+}
+
+}  // namespace
+}  // namespace gapless::config
+
+namespace gapless::config {
+namespace {
+
+TEST(AgentConfig, DestinationsAreParsedAndCheckedWithTheirPlace) {
+  auto cfg = ParseAgentConfig(R"([agent]
+id = "web-1"
+data_dir = "/d"
+
+[[destination]]
+name = "main"
+address = "10.0.0.5:7514"
+ca_file = "/etc/gapless/ca.pem"
+server_name = "collector.example"
+
+[[destination]]
+name = "archive"
+address = "10.0.0.6:7514"
+ca_file = "/etc/gapless/ca.pem"
+required = false
+window = 4
+)",
+                              "a.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  ASSERT_EQ(cfg->destinations.size(), 2u);
+  EXPECT_EQ(cfg->destinations[0].address, "10.0.0.5:7514");
+  EXPECT_EQ(cfg->destinations[0].server_name, "collector.example");
+  EXPECT_TRUE(cfg->destinations[0].required);
+  EXPECT_FALSE(cfg->destinations[1].required);
+  EXPECT_EQ(cfg->destinations[1].window, 4u);
+  EXPECT_EQ(cfg->key_file, "/d/agent.key");
+
+  auto bad = ParseAgentConfig(R"([[destination]]
+name = "x"
+address = "collector.example:7514"
+
+[[destination]]
+name = "x"
+address = "10.0.0.1:1"
+ca_file = "c"
+)",
+                              "b.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string& m = bad.status().message();
+  EXPECT_NE(m.find("b.toml:3:11: listen address \"collector.example:7514\" is not a numeric"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("b.toml:1:1: this [[destination]] needs ca_file"), std::string::npos) << m;
+  EXPECT_NE(m.find("two destinations are named \"x\""), std::string::npos) << m;
+}
+
+TEST(CollectorConfig, RequiresTlsAndEnrolledKeys) {
+  auto ok = ParseCollectorConfig(R"([collector]
+data_dir = "/c"
+listen = ["127.0.0.1:7514", "127.0.0.1:7515"]
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)",
+                                 "c.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->options.listen.size(), 2u);
+  auto bad = ParseCollectorConfig("[collector]\nlisten = \"nowhere\"\n", "d.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("needs tls_cert and tls_key"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("needs enrolled_keys"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("d.toml:2:10: listen address"), std::string::npos)
+      << bad.status().message();
 }
 
 }  // namespace

@@ -1,0 +1,117 @@
+#include "collector_commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "base/log.h"
+#include "collector/collector.h"
+#include "config/agent_config.h"
+#include "event/event.h"
+#include "identity/identity.h"
+#include "spool/loss_record.h"
+#include "store/stream_store.h"
+
+namespace gapless::cli {
+
+int Keygen(const std::string& out_path, const std::string& agent_id) {
+  auto key = identity::SigningKey::Generate();
+  Status s = key.ok() ? (*key)->Save(out_path) : key.status();
+  if (!s.ok()) {
+    std::fprintf(stderr, "gapless keygen: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::string id = agent_id;
+  if (id.empty()) {
+    char host[256] = {};
+    id = ::gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0' ? host : "localhost";
+  }
+  std::fprintf(stderr,
+               "wrote %s (mode 0600). Enroll the agent: add this line to the collector's "
+               "enrolled_keys file:\n",
+               out_path.c_str());
+  std::printf("%s %s\n", id.c_str(), identity::FormatPublicKey((*key)->public_key()).c_str());
+  return 0;
+}
+
+int RunCollector(const std::string& config_path) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  auto cfg = config::LoadCollectorConfig(config_path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
+    return 1;
+  }
+  auto c = collector::Collector::Start(env::Env::Posix(), cfg->options);
+  if (!c.ok()) {
+    std::fprintf(stderr, "gapless collector: %s\n", c.status().ToString().c_str());
+    return 1;
+  }
+  std::string ports;
+  for (uint16_t p : (*c)->ports()) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+  LogInfo("collector " + cfg->options.name + " listening (TLS 1.3) on port(s) " + ports +
+          "; data in " + cfg->options.data_dir + "; SIGTERM stops");
+  int sig = 0;
+  sigwait(&set, &sig);
+  LogInfo("stopping");
+  (*c)->Stop();
+  return 0;
+}
+
+int StoreInspect(const std::string& data_dir, bool records) {
+  namespace fs = std::filesystem;
+  const fs::path streams = fs::path(data_dir) / "streams";
+  std::error_code ec;
+  if (!fs::is_directory(streams, ec)) {
+    std::fprintf(stderr, "gapless store inspect: %s is not a collector data directory (no "
+                 "streams/)\n", data_dir.c_str());
+    return 1;
+  }
+  int status = 0;
+  for (const auto& agent : fs::directory_iterator(streams, ec)) {
+    for (const auto& epoch_dir : fs::directory_iterator(agent.path(), ec)) {
+      const std::string dir = epoch_dir.path().string();
+      uint64_t count = 0, loss = 0, next = 0;
+      Status s = store::ForEachStoredRecord(
+          env::Env::Posix(), dir, [&](uint64_t seq, spool::FrameType type, std::string_view p) {
+            ++count;
+            next = seq + 1;
+            if (type == spool::FrameType::kLoss) ++loss;
+            if (!records) return;
+            if (type == spool::FrameType::kLoss) {
+              auto l = spool::LossRecord::Decode(p);
+              std::printf("  seq %llu LOSS %s\n", static_cast<unsigned long long>(seq),
+                          l.ok() ? std::string(spool::LossReasonName(l->reason)).c_str() : "?");
+              return;
+            }
+            event::Event e;
+            if (event::DecodeEvent(p, &e).ok()) {
+              std::printf("  seq %llu %s\n", static_cast<unsigned long long>(seq),
+                          event::DescribeEvent(e).c_str());
+            } else {
+              std::printf("  seq %llu (%zu bytes)\n", static_cast<unsigned long long>(seq), p.size());
+            }
+          });
+      if (!s.ok()) {
+        std::fprintf(stderr, "%s: %s\n", dir.c_str(), s.ToString().c_str());
+        status = 1;
+        continue;
+      }
+      const bool flagged = fs::exists(epoch_dir.path() / "FLAGGED");
+      std::printf("stream %s epoch %s: %llu records (%llu LOSS), next seq %llu%s%s\n",
+                  agent.path().filename().c_str(), epoch_dir.path().filename().c_str(),
+                  static_cast<unsigned long long>(count), static_cast<unsigned long long>(loss),
+                  static_cast<unsigned long long>(next),
+                  count != next ? ", with gaps (see the LOSS records and the gaps file)" : "",
+                  flagged ? ", FLAGGED: equivocation evidence kept" : "");
+    }
+  }
+  return status;
+}
+
+}  // namespace gapless::cli
