@@ -7,11 +7,11 @@
 #include <thread>
 
 #include "agent/agent.h"
-#include "collector/collector.h"
-#include "identity/identity.h"
 #include "base/log.h"
+#include "collector/collector.h"
 #include "config/agent_config.h"
 #include "event/event.h"
+#include "identity/identity.h"
 
 namespace gapless::cli {
 namespace {

@@ -68,8 +68,10 @@ int StoreInspect(const std::string& data_dir, bool records) {
   const fs::path streams = fs::path(data_dir) / "streams";
   std::error_code ec;
   if (!fs::is_directory(streams, ec)) {
-    std::fprintf(stderr, "gapless store inspect: %s is not a collector data directory (no "
-                 "streams/)\n", data_dir.c_str());
+    std::fprintf(stderr,
+                 "gapless store inspect: %s is not a collector data directory (no "
+                 "streams/)\n",
+                 data_dir.c_str());
     return 1;
   }
   int status = 0;
@@ -94,7 +96,8 @@ int StoreInspect(const std::string& data_dir, bool records) {
               std::printf("  seq %llu %s\n", static_cast<unsigned long long>(seq),
                           event::DescribeEvent(e).c_str());
             } else {
-              std::printf("  seq %llu (%zu bytes)\n", static_cast<unsigned long long>(seq), p.size());
+              std::printf("  seq %llu (%zu bytes)\n", static_cast<unsigned long long>(seq),
+                          p.size());
             }
           });
       if (!s.ok()) {

@@ -18,8 +18,7 @@ int main(int argc, char** argv) {
       "certificate made on first start; prints each record once the collector acknowledged it");
   run->add_option("--data-dir", run_flags.data_dir, "Directory for all data")
       ->capture_default_str();
-  run->add_option("--collector-port", run_flags.collector_port,
-                  "Collector port (TLS) on 127.0.0.1")
+  run->add_option("--collector-port", run_flags.collector_port, "Collector port (TLS) on 127.0.0.1")
       ->capture_default_str();
   run->add_option("--port", run_flags.port, "Syslog port (TCP and UDP) on 127.0.0.1")
       ->capture_default_str();
@@ -40,10 +39,10 @@ int main(int argc, char** argv) {
 
   std::string collector_config;
   CLI::App* collector = app.add_subcommand(
-      "collector", "Run the collector: enrolled agents over TLS 1.3 → per-stream store, acked "
-                   "once durable. SIGTERM stops");
-  collector->add_option("--config", collector_config, "Collector configuration (TOML)")
-      ->required();
+      "collector",
+      "Run the collector: enrolled agents over TLS 1.3 → per-stream store, acked "
+      "once durable. SIGTERM stops");
+  collector->add_option("--config", collector_config, "Collector configuration (TOML)")->required();
   std::string key_out, key_id;
   CLI::App* keygen = app.add_subcommand(
       "keygen", "Make an agent's Ed25519 key (file mode 0600) and print its enrollment line");

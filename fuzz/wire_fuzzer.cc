@@ -42,8 +42,8 @@ void FuzzBatch(std::string_view body) {
   w::BatchHeader h2;
   std::vector<w::WireRecord> recs2;
   std::vector<gapless::Hash256> leaves2;
-  Check(dec2.Decode(std::string_view(frame).substr(w::kFrameHeaderSize), &h2, &recs2, &leaves2)
-            .ok());
+  Check(
+      dec2.Decode(std::string_view(frame).substr(w::kFrameHeaderSize), &h2, &recs2, &leaves2).ok());
   Check(h2.first_seq == h.first_seq && h2.count == h.count && leaves2 == leaves);
   for (size_t i = 0; i < recs.size(); ++i) Check(recs2[i].payload == copies[i]);
 }

@@ -43,9 +43,9 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
     auto key = identity::SigningKey::Load(cfg.key_file);
     if (!key.ok()) {
       a->Stop();
-      return Status(key.status().code(),
-                    "agent key: " + key.status().message() +
-                        " (make one with: gapless keygen --out " + cfg.key_file + ")");
+      return Status(key.status().code(), "agent key: " + key.status().message() +
+                                             " (make one with: gapless keygen --out " +
+                                             cfg.key_file + ")");
     }
     a->identity_.agent_id = cfg.id;
     a->identity_.key = std::shared_ptr<const identity::SigningKey>(std::move(*key));
@@ -73,7 +73,8 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
 
 Status Agent::StartSender(const transport::DestinationOptions& d) {
   ASSIGN_OR_RETURN(auto sender, transport::Sender::Start(spool_.get(), identity_, d));
-  LogInfo("destination " + d.name + " → " + d.address + (d.required ? " (required)" : " (optional)"));
+  LogInfo("destination " + d.name + " → " + d.address +
+          (d.required ? " (required)" : " (optional)"));
   std::lock_guard<std::mutex> lock(watch_mu_);
   senders_.push_back(Watched{std::move(sender), d, 0, 0});
   return Status::Ok();
@@ -205,7 +206,8 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
       auto same = std::find_if(next.begin(), next.end(),
                                [&](const auto& d) { return d.name == it->options.name; });
       if (same == next.end()) {
-        LogWarning("reload: destination " + it->options.name + " removed; its spool cursor "
+        LogWarning("reload: destination " + it->options.name +
+                   " removed; its spool cursor "
                    "stays (a required one keeps holding segments until it is added back)");
         stopping.push_back(std::move(it->sender));
         it = senders_.erase(it);
@@ -227,8 +229,9 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
   }
   for (auto& s : stopping) s->Stop();  // outside the watchdog's lock: Stop joins a thread
   if (!starting.empty() && identity_.key == nullptr) {
-    *problems += "destinations added to an agent started without any need a restart (the key "
-                 "is loaded at start); ";
+    *problems +=
+        "destinations added to an agent started without any need a restart (the key "
+        "is loaded at start); ";
     return;
   }
   for (const auto& d : starting) {

@@ -80,9 +80,12 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
 
 class Connection;
 
+// A stream may have several connections at once: an agent that switched endpoints has
+// its old connection still delivering what it had sent. Each batch is checked against the
+// store (overlap → duplicates, hole → refused), so their order does not matter.
 struct Stream {
   std::unique_ptr<store::StreamStore> store;
-  std::weak_ptr<Connection> owner;
+  std::vector<std::weak_ptr<Connection>> connections;
   std::string agent_id;
 };
 
@@ -93,7 +96,7 @@ struct Collector::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_guard;
   std::unique_ptr<ssl::context> tls;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
-  std::vector<std::weak_ptr<Connection>> connections;  // network thread
+  std::vector<std::weak_ptr<Connection>> connections;      // network thread
   std::map<std::string, std::unique_ptr<Stream>> streams;  // network thread
   std::map<std::string, identity::PublicKey> enrolled;     // network thread
   Counters counters;
@@ -102,7 +105,7 @@ struct Collector::Impl {
 
   std::mutex dirty_mu;
   std::condition_variable dirty_cv;
-  std::set<Stream*> dirty;  // GUARDED_BY(dirty_mu)
+  std::set<Stream*> dirty;      // GUARDED_BY(dirty_mu)
   bool stop_committer = false;  // GUARDED_BY(dirty_mu)
   bool stopped = false;
 
@@ -220,24 +223,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadHeader() {
     auto self = shared_from_this();
-    asio::async_read(stream_, asio::buffer(header_),
-                     [self](const boost::system::error_code& ec, size_t) {
-                       if (ec || self->closing_) {
-                         if (!self->closing_) self->Close();
-                         return;
-                       }
-                       auto h = wire::DecodeFrameHeader(
-                           std::string_view(self->header_.data(), self->header_.size()),
-                           self->c_->options.max_frame);
-                       if (!h.ok()) {
-                         self->Reject(h.status().code() == StatusCode::kResourceExhausted
-                                          ? wire::ErrorCode::kTooLarge
-                                          : wire::ErrorCode::kMalformed,
-                                      h.status().message());
-                         return;
-                       }
-                       self->ReadBody(*h);
-                     });
+    asio::async_read(
+        stream_, asio::buffer(header_), [self](const boost::system::error_code& ec, size_t) {
+          if (ec || self->closing_) {
+            if (!self->closing_) self->Close();
+            return;
+          }
+          auto h =
+              wire::DecodeFrameHeader(std::string_view(self->header_.data(), self->header_.size()),
+                                      self->c_->options.max_frame);
+          if (!h.ok()) {
+            self->Reject(h.status().code() == StatusCode::kResourceExhausted
+                             ? wire::ErrorCode::kTooLarge
+                             : wire::ErrorCode::kMalformed,
+                         h.status().message());
+            return;
+          }
+          self->ReadBody(*h);
+        });
   }
 
   void ReadBody(wire::FrameHeader h) {
@@ -291,10 +294,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     stream_ptr_ = *stream;
-    if (auto old = stream_ptr_->owner.lock(); old && old.get() != this) {
-      old->Reject(wire::ErrorCode::kSuperseded, "a newer connection of this stream took over");
-    }
-    stream_ptr_->owner = weak_from_this();
+    std::erase_if(stream_ptr_->connections, [](const auto& w) { return w.expired(); });
+    stream_ptr_->connections.push_back(weak_from_this());
     authenticated_ = true;
     timer_.cancel();
     c_->counters.authenticated++;
@@ -318,12 +319,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
              s.message());
       return;
     }
-    if (stream_ptr_->owner.lock().get() != this) return;  // superseded; closing
     auto r = stream_ptr_->store->Append(h, records_, leaves_);
     if (!r.ok()) {
-      Reject(r.status().code() == StatusCode::kNotFound ? wire::ErrorCode::kSequenceGap
+      Reject(r.status().code() == StatusCode::kNotFound          ? wire::ErrorCode::kSequenceGap
              : r.status().code() == StatusCode::kInvalidArgument ? wire::ErrorCode::kMalformed
-                                                                  : wire::ErrorCode::kStoreFailure,
+                                                                 : wire::ErrorCode::kStoreFailure,
              r.status().message());
       return;
     }
@@ -461,9 +461,9 @@ StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
   auto it = streams.find(key);
   if (it != streams.end()) return it->second.get();
   store::OpenReport report;
-  ASSIGN_OR_RETURN(auto st, store::StreamStore::Open(env, StreamDir(options.data_dir, h.agent_id,
-                                                                    h.epoch),
-                                                     h.epoch, options.store, &report));
+  ASSIGN_OR_RETURN(auto st,
+                   store::StreamStore::Open(env, StreamDir(options.data_dir, h.agent_id, h.epoch),
+                                            h.epoch, options.store, &report));
   if (report.torn_bytes_truncated > 0 || report.damaged_bytes > 0) {
     LogWarning("collector: stream " + key + " recovered: " + std::to_string(report.records) +
                " records, torn tail " + std::to_string(report.torn_bytes_truncated) +
@@ -478,7 +478,9 @@ StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
 }
 
 void Collector::Impl::SendAcks(Stream* s) {
-  if (auto owner = s->owner.lock()) owner->SendAck(s->store->durable_next());
+  for (const auto& w : s->connections) {
+    if (auto c = w.lock()) c->SendAck(s->store->durable_next());
+  }
 }
 
 void Collector::Impl::CommitterLoop() {
@@ -522,9 +524,13 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
   SSL_CTX_set_min_proto_version(impl->tls->native_handle(), TLS1_3_VERSION);
   boost::system::error_code ec;
   impl->tls->use_certificate_chain_file(o.tls_cert, ec);
-  if (ec) return InvalidArgumentError("collector: cannot load tls cert " + o.tls_cert + ": " + ec.message());
+  if (ec)
+    return InvalidArgumentError("collector: cannot load tls cert " + o.tls_cert + ": " +
+                                ec.message());
   impl->tls->use_private_key_file(o.tls_key, ssl::context::pem, ec);
-  if (ec) return InvalidArgumentError("collector: cannot load tls key " + o.tls_key + ": " + ec.message());
+  if (ec)
+    return InvalidArgumentError("collector: cannot load tls key " + o.tls_key + ": " +
+                                ec.message());
 
   for (const std::string& listen : o.listen) {
     std::string address;

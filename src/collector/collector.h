@@ -27,9 +27,9 @@ namespace gapless::collector {
 struct CollectorOptions {
   std::string name = "gapless-collector";
   std::vector<std::string> listen{"127.0.0.1:7514"};  // host:port; port 0 picks one
-  std::string data_dir;                                // streams under data_dir/streams
-  std::string tls_cert;                                // PEM chain; required
-  std::string tls_key;                                 // PEM key, mode 0600; required
+  std::string data_dir;                               // streams under data_dir/streams
+  std::string tls_cert;                               // PEM chain; required
+  std::string tls_key;                                // PEM key, mode 0600; required
   // "agent_id base64-ed25519-public-key" per line, '#' comments. Re-read when an agent
   // is not found in it, so adding a line needs no restart.
   std::string enrolled_keys;

@@ -142,13 +142,13 @@ std::string HostName() {
 void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   const toml::table* agent = c.Table(root, "agent");
   if (agent == nullptr) return;
-  c.OnlyKeys(*agent,
-             {"id", "data_dir", "key_file", "enroll_token_file", "watchdog_stall_seconds"},
+  c.OnlyKeys(*agent, {"id", "data_dir", "key_file", "enroll_token_file", "watchdog_stall_seconds"},
              "[agent]");
   c.String(*agent, "key_file", &cfg->key_file);
   c.String(*agent, "enroll_token_file", &cfg->enroll_token_file);
   int64_t stall = cfg->watchdog_stall_ms / 1000;
-  if (c.Int(*agent, "watchdog_stall_seconds", 1, 86400, &stall)) cfg->watchdog_stall_ms = stall * 1000;
+  if (c.Int(*agent, "watchdog_stall_seconds", 1, 86400, &stall))
+    cfg->watchdog_stall_ms = stall * 1000;
   if (c.String(*agent, "id", &cfg->id) && cfg->id.empty()) {
     c.Error(agent->get("id")->source(),
             "[agent] id must not be empty (leave it out for the host name)");
@@ -417,8 +417,9 @@ void ParseDestinations(Checker& c, const toml::table& root, AgentConfig* cfg) {
   for (const toml::node& el : *list) {
     const toml::table& t = *el.as_table();
     transport::DestinationOptions d;
-    c.OnlyKeys(t, {"name", "address", "server_name", "ca_file", "required", "batch_records",
-                   "batch_delay_ms", "window", "backoff_max_ms"},
+    c.OnlyKeys(t,
+               {"name", "address", "server_name", "ca_file", "required", "batch_records",
+                "batch_delay_ms", "window", "backoff_max_ms"},
                "[[destination]]");
     c.String(t, "name", &d.name);
     if (!c.String(t, "address", &d.address)) {
@@ -431,8 +432,9 @@ void ParseDestinations(Checker& c, const toml::table& root, AgentConfig* cfg) {
       }
     }
     if (!c.String(t, "ca_file", &d.ca_file)) {
-      c.Error(t.source(), "this [[destination]] needs ca_file: the CA (or self-signed "
-                          "certificate) the collector's TLS certificate must chain to");
+      c.Error(t.source(),
+              "this [[destination]] needs ca_file: the CA (or self-signed "
+              "certificate) the collector's TLS certificate must chain to");
     }
     if (!c.String(t, "server_name", &d.server_name)) d.server_name = "gapless-collector";
     c.Bool(t, "required", &d.required);
@@ -570,9 +572,9 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
     c.ErrorAt(1, 1, "a [collector] table is required");
     return InvalidArgumentError(c.errors());
   }
-  c.OnlyKeys(*t, {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys",
-                  "enroll_tokens"},
-             "[collector]");
+  c.OnlyKeys(
+      *t, {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens"},
+      "[collector]");
   c.String(*t, "name", &o.name);
   if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
   if (const toml::node* n = t->get("listen")) {
@@ -588,16 +590,19 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
     for (const std::string& l : o.listen) {
       std::string host;
       uint16_t port = 0;
-      if (Status s = ParseListenAddress(l, &host, &port); !s.ok()) c.Error(n->source(), s.message());
+      if (Status s = ParseListenAddress(l, &host, &port); !s.ok())
+        c.Error(n->source(), s.message());
     }
   }
   if (!c.String(*t, "tls_cert", &o.tls_cert) || !c.String(*t, "tls_key", &o.tls_key)) {
-    c.Error(t->source(), "[collector] needs tls_cert and tls_key: TLS is always on (a "
-                         "self-signed pair is made by `gapless run`, or bring your own)");
+    c.Error(t->source(),
+            "[collector] needs tls_cert and tls_key: TLS is always on (a "
+            "self-signed pair is made by `gapless run`, or bring your own)");
   }
   if (!c.String(*t, "enrolled_keys", &o.enrolled_keys)) {
-    c.Error(t->source(), "[collector] needs enrolled_keys: a file of \"agent_id public-key\" "
-                         "lines (gapless keygen prints the line for an agent)");
+    c.Error(t->source(),
+            "[collector] needs enrolled_keys: a file of \"agent_id public-key\" "
+            "lines (gapless keygen prints the line for an agent)");
   }
   c.String(*t, "enroll_tokens", &o.enroll_tokens);
   if (!c.ok()) return InvalidArgumentError(c.errors());

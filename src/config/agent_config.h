@@ -20,10 +20,10 @@ enum class InputType { kSyslogTcp, kSyslogUdp, kRelp, kHttp, kFile, kJournald };
 
 struct InputConfig {
   InputType type = InputType::kSyslogTcp;
-  int line = 0;                 // where the [[input]] table starts, for messages
-  input::SyslogOptions syslog;  // kSyslogTcp, kSyslogUdp, kRelp
-  input::FileOptions file;      // kFile
-  input::HttpOptions http;      // kHttp
+  int line = 0;                     // where the [[input]] table starts, for messages
+  input::SyslogOptions syslog;      // kSyslogTcp, kSyslogUdp, kRelp
+  input::FileOptions file;          // kFile
+  input::HttpOptions http;          // kHttp
   input::JournaldOptions journald;  // kJournald
 
   friend bool operator==(const InputConfig&, const InputConfig&) = default;

@@ -60,8 +60,8 @@ EVP_PKEY* GenerateEd25519() {
 
 Status SavePrivateKeyPem(EVP_PKEY* pkey, const std::string& path) {
   BIO* bio = BIO_new(BIO_s_mem());
-  if (bio == nullptr || PEM_write_bio_PrivateKey(bio, pkey, nullptr, nullptr, 0, nullptr,
-                                                 nullptr) != 1) {
+  if (bio == nullptr ||
+      PEM_write_bio_PrivateKey(bio, pkey, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     BIO_free(bio);
     return InternalError(OpenSslError("encoding the private key"));
   }
@@ -133,8 +133,7 @@ std::string SigningKey::Sign(std::string_view message) const {
 
 bool Verify(const PublicKey& key, std::string_view message, std::string_view signature) {
   if (signature.size() != kSignatureSize) return false;
-  EVP_PKEY* pkey =
-      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key.data(), key.size());
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key.data(), key.size());
   if (pkey == nullptr) return false;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   const bool ok =
@@ -238,12 +237,11 @@ Status MakeSelfSignedTls(const std::string& key_path, const std::string& cert_pa
     X509_set_pubkey(cert, pkey);
     X509_NAME* name = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-                               -1, 0);
+                               reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                               0);
     X509_set_issuer_name(cert, name);
     const std::string san = "DNS:" + common_name;
-    X509_EXTENSION* ext =
-        X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
     if (ext != nullptr) {
       X509_add_ext(cert, ext, -1);
       X509_EXTENSION_free(ext);

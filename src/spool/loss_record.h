@@ -21,9 +21,9 @@ enum class LossReason : uint8_t {
   kSpoolFullDropOldest = 1,
   kSpoolFullDropNewest = 2,
   kCorruptSegment = 3,
-  kUdpKernelDrop = 4,      // the kernel dropped datagrams (receive buffer full)
-  kFileRotatedUnread = 5,  // a tailed file went away with bytes not yet read
-  kInputStopped = 6,       // an input stopped holding messages a full spool had refused
+  kUdpKernelDrop = 4,       // the kernel dropped datagrams (receive buffer full)
+  kFileRotatedUnread = 5,   // a tailed file went away with bytes not yet read
+  kInputStopped = 6,        // an input stopped holding messages a full spool had refused
   kDestinationSkipped = 7,  // an optional destination fell behind: these seqs were removed
                             // before it sent them (the required destinations have them)
 };

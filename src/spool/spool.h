@@ -237,15 +237,15 @@ class Spool {
   std::condition_variable durable_cv_;  // durable_size_ or syncing_ changed
   std::condition_variable room_cv_;     // bytes_used_ fell
   std::condition_variable flusher_cv_;
-  uint64_t next_seq_ = 0;                       // GUARDED_BY(mu_)
-  uint64_t durable_size_ = 0;                   // GUARDED_BY(mu_)
+  uint64_t next_seq_ = 0;                         // GUARDED_BY(mu_)
+  uint64_t durable_size_ = 0;                     // GUARDED_BY(mu_)
   std::atomic<uint64_t> durable_size_atomic_{0};  // a copy of durable_size_, written under mu_
-  merkle::CompactRange range_;                  // after next_seq_ records; GUARDED_BY(mu_)
-  merkle::CompactRange durable_range_;          // after durable_size_ records; GUARDED_BY(mu_)
-  bool merkle_known_ = true;                    // GUARDED_BY(mu_)
-  uint64_t records_since_frontier_ = 0;         // GUARDED_BY(mu_)
-  std::vector<Chunk> pending_;                  // GUARDED_BY(mu_)
-  uint64_t pending_bytes_ = 0;                  // GUARDED_BY(mu_)
+  merkle::CompactRange range_;                    // after next_seq_ records; GUARDED_BY(mu_)
+  merkle::CompactRange durable_range_;            // after durable_size_ records; GUARDED_BY(mu_)
+  bool merkle_known_ = true;                      // GUARDED_BY(mu_)
+  uint64_t records_since_frontier_ = 0;           // GUARDED_BY(mu_)
+  std::vector<Chunk> pending_;                    // GUARDED_BY(mu_)
+  uint64_t pending_bytes_ = 0;                    // GUARDED_BY(mu_)
   std::string spare_buffer_;                    // a written chunk's buffer, reused; GUARDED_BY(mu_)
   std::deque<SegmentInfo> segments_;            // oldest first; back() is active; GUARDED_BY(mu_)
   uint64_t bytes_used_ = 0;                     // GUARDED_BY(mu_)

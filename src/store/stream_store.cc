@@ -127,8 +127,8 @@ Status StreamStore::Recover(OpenReport* report) {
   report->leaves_rebuilt = missing_leaves.size() / kLeafSize;
   ASSIGN_OR_RETURN(leaves_reader_, env_->NewRandomAccessFile(leaves_path));
   if (!segments.empty() && last_size >= spool::kSegmentHeaderSize) {
-    ASSIGN_OR_RETURN(active_, env_->NewAppendableFile(
-                                  env::JoinPath(dir_, spool::SegmentFileName(last_base))));
+    ASSIGN_OR_RETURN(
+        active_, env_->NewAppendableFile(env::JoinPath(dir_, spool::SegmentFileName(last_base))));
     RETURN_IF_ERROR(active_->Sync());  // the truncation, if any
     active_base_ = segment_base_ = last_base;
     segment_fill_ = last_size;
@@ -157,8 +157,8 @@ void StreamStore::QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, con
     Chunk c;
     c.new_segment = true;
     c.base = seq;
-    c.bytes = spool::EncodeSegmentHeader(
-        spool::SegmentHeader{epoch_, seq, env_->clock()->NowNanos()});
+    c.bytes =
+        spool::EncodeSegmentHeader(spool::SegmentHeader{epoch_, seq, env_->clock()->NowNanos()});
     pending_.segments.push_back(std::move(c));
     segment_fill_ = spool::kSegmentHeaderSize;
     segment_base_ = seq;
@@ -179,9 +179,8 @@ StatusOr<AppendResult> StreamStore::Append(const wire::BatchHeader& header,
   AppendResult result;
   const uint64_t first = header.first_seq;
   if (first > next_seq_ && (header.flags & wire::kBatchGapBefore) == 0) {
-    return Status(StatusCode::kNotFound, "sequence gap: expected seq " +
-                                             std::to_string(next_seq_) + ", batch starts at " +
-                                             std::to_string(first));
+    return Status(StatusCode::kNotFound, "sequence gap: expected seq " + std::to_string(next_seq_) +
+                                             ", batch starts at " + std::to_string(first));
   }
   if (first > next_seq_ && first - next_seq_ > kMaxDeclaredGap) {
     return InvalidArgumentError("declared gap of " + std::to_string(first - next_seq_) +
@@ -215,8 +214,10 @@ StatusOr<AppendResult> StreamStore::Append(const wire::BatchHeader& header,
       const uint64_t seq = first + i;
       spool::AppendFrame(&pending_.evidence, records[i].type, seq, records[i].payload,
                          records[i].crc);
-      pending_.flagged += "equivocation at seq " + std::to_string(seq) + ": stored leaf differs "
-                          "from the leaf " + HexEncode(leaves[i]) + " sent again\n";
+      pending_.flagged += "equivocation at seq " + std::to_string(seq) +
+                          ": stored leaf differs "
+                          "from the leaf " +
+                          HexEncode(leaves[i]) + " sent again\n";
     }
     for (size_t i = fresh_from; i < records.size(); ++i) {
       QueueRecordLocked(next_seq_, records[i], leaves[i]);
@@ -267,8 +268,8 @@ Status StreamStore::Commit() {
     const bool existed = env_->FileExists(path);
     ASSIGN_OR_RETURN(auto f, env_->NewAppendableFile(path));
     if (!existed && segment_header) {
-      RETURN_IF_ERROR(f->Append(spool::EncodeSegmentHeader(
-          spool::SegmentHeader{epoch_, 0, env_->clock()->NowNanos()})));
+      RETURN_IF_ERROR(f->Append(
+          spool::EncodeSegmentHeader(spool::SegmentHeader{epoch_, 0, env_->clock()->NowNanos()})));
     }
     RETURN_IF_ERROR(f->Append(bytes));
     RETURN_IF_ERROR(f->Sync());

@@ -126,8 +126,8 @@ TEST_F(StreamStoreTest, SameSeqOtherBytesIsKeptAsEvidenceAndFlagsTheStream) {
 TEST_F(StreamStoreTest, AHoleIsRefusedUnlessTheAgentDeclaresIt) {
   auto s = Open();
   Append(s.get(), MakeBatch(0, 10));
-  auto refused = s->Append(MakeBatch(15, 5).header, MakeBatch(15, 5).records,
-                           MakeBatch(15, 5).leaves);
+  auto refused =
+      s->Append(MakeBatch(15, 5).header, MakeBatch(15, 5).records, MakeBatch(15, 5).leaves);
   EXPECT_EQ(refused.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(s->next_seq(), 10u);
   const Batch declared = MakeBatch(15, 5, 'a', wire::kBatchGapBefore);
@@ -187,9 +187,8 @@ TEST_F(StreamStoreTest, AFailedSyncIsStickyAndNeverAcknowledged) {
   env_.SetSyncFailure(false);
   EXPECT_FALSE(s->Commit().ok());
   EXPECT_EQ(s->durable_next(), 0u);
-  EXPECT_FALSE(s->Append(MakeBatch(10, 1).header, MakeBatch(10, 1).records,
-                         MakeBatch(10, 1).leaves)
-                   .ok());
+  EXPECT_FALSE(
+      s->Append(MakeBatch(10, 1).header, MakeBatch(10, 1).records, MakeBatch(10, 1).leaves).ok());
 }
 
 }  // namespace

@@ -38,9 +38,10 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     asio::steady_timer timer;  // connect / handshake timeout
     std::array<char, wire::kFrameHeaderSize> header{};
     std::string body;
-    std::deque<std::string> out;
+    std::deque<std::shared_ptr<const std::string>> out;
     bool writing = false;
     bool welcomed = false;
+    bool draining = false;  // replaced by a reconfiguration; half-close after this write
   };
 
   spool::Spool* spool = nullptr;
@@ -64,7 +65,15 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
   std::optional<spool::Record> held;  // read but not yet sent: starts the next batch
   uint64_t next_send = 0;             // seq the next batch should start at
   bool gap_pending = false;           // the next batch must declare a gap before it
-  std::deque<uint64_t> inflight;      // end seq (exclusive) of each unacked batch
+  // Unacknowledged batches, kept encoded: after a reconnect they are sent again from
+  // memory (the collector drops what it already has), so a reconnection costs no spool
+  // reading however far into a segment the sender is.
+  struct Batch {
+    uint64_t first = 0;
+    uint64_t end = 0;  // exclusive
+    std::shared_ptr<const std::string> frame;
+  };
+  std::deque<Batch> inflight;
   uint64_t persisted = 0;
   wire::BatchEncoder encoder;
   std::mt19937_64 rng{std::random_device{}()};
@@ -141,8 +150,8 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     if (stopping) return;
     int64_t delay = 0;
     if (!immediate) {
-      const int64_t cap = std::min<int64_t>(
-          opt.backoff_max_ms, opt.backoff_initial_ms << std::min(attempt, 20));
+      const int64_t cap =
+          std::min<int64_t>(opt.backoff_max_ms, opt.backoff_initial_ms << std::min(attempt, 20));
       delay = std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng);  // jittered
       ++attempt;
     }
@@ -153,20 +162,42 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     });
   }
 
-  void Drop() {
+  // Forgets the connection and everything in flight. `graceful` (a reconfiguration, not
+  // an error): the old connection is only half-closed, so the batches already written
+  // still reach the collector and count towards what the next connection is told is
+  // stored; it is closed for good 2 s later. Nothing here waits.
+  void Drop(bool graceful = false) {
     if (conn != nullptr) {
       boost::system::error_code ignored;
-      conn->timer.cancel();
-      conn->stream.lowest_layer().close(ignored);
-      conn.reset();
+      auto old = std::move(conn);
+      if (graceful && old->welcomed) {
+        old->draining = true;  // a write in progress finishes, then the half-close
+        if (!old->writing) old->stream.lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+        old->timer.expires_after(std::chrono::seconds(2));
+        old->timer.async_wait([old](const boost::system::error_code&) {
+          boost::system::error_code e;
+          old->stream.lowest_layer().close(e);
+        });
+      } else {
+        old->timer.cancel();
+        old->stream.lowest_layer().close(ignored);
+      }
     }
     connected = false;
+  }
+
+  // Forgets the batches in flight and the read position: the next welcome re-reads from
+  // the spool at whatever seq the collector names.
+  void ForgetPosition() {
     inflight.clear();
     reader.reset();
     held.reset();
   }
 
   void Send(const std::shared_ptr<Conn>& c, std::string frame) {
+    Send(c, std::make_shared<const std::string>(std::move(frame)));
+  }
+  void Send(const std::shared_ptr<Conn>& c, std::shared_ptr<const std::string> frame) {
     c->out.push_back(std::move(frame));
     if (!c->writing) WriteNext(c);
   }
@@ -178,9 +209,16 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     }
     c->writing = true;
     auto self = shared_from_this();
-    asio::async_write(c->stream, asio::buffer(c->out.front()),
+    asio::async_write(c->stream, asio::buffer(*c->out.front()),
                       [self, c](const boost::system::error_code& e, size_t) {
-                        if (self->conn != c) return;
+                        if (self->conn != c) {
+                          c->writing = false;
+                          boost::system::error_code ignored;
+                          if (c->draining) {
+                            c->stream.lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+                          }
+                          return;
+                        }
                         if (e) {
                           self->Fail(c, "write: " + e.message());
                           return;
@@ -192,33 +230,31 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
 
   void ReadHeader(const std::shared_ptr<Conn>& c) {
     auto self = shared_from_this();
-    asio::async_read(c->stream, asio::buffer(c->header),
-                     [self, c](const boost::system::error_code& e, size_t) {
-                       if (self->conn != c) return;
-                       if (e) {
-                         self->Fail(c, "read: " + e.message());
-                         return;
-                       }
-                       auto h = wire::DecodeFrameHeader(
-                           std::string_view(c->header.data(), c->header.size()),
-                           wire::kMaxFrameBytes);
-                       if (!h.ok()) {
-                         self->Fail(c, "from the collector: " + h.status().message());
-                         return;
-                       }
-                       c->body.resize(h->body_bytes);
-                       asio::async_read(c->stream, asio::buffer(c->body),
-                                        [self, c, type = h->type](
-                                            const boost::system::error_code& be, size_t) {
-                                          if (self->conn != c) return;
-                                          if (be) {
-                                            self->Fail(c, "read: " + be.message());
-                                            return;
-                                          }
-                                          self->Handle(c, type);
-                                          if (self->conn == c) self->ReadHeader(c);
-                                        });
-                     });
+    asio::async_read(
+        c->stream, asio::buffer(c->header), [self, c](const boost::system::error_code& e, size_t) {
+          if (self->conn != c) return;
+          if (e) {
+            self->Fail(c, "read: " + e.message());
+            return;
+          }
+          auto h = wire::DecodeFrameHeader(std::string_view(c->header.data(), c->header.size()),
+                                           wire::kMaxFrameBytes);
+          if (!h.ok()) {
+            self->Fail(c, "from the collector: " + h.status().message());
+            return;
+          }
+          c->body.resize(h->body_bytes);
+          asio::async_read(c->stream, asio::buffer(c->body),
+                           [self, c, type = h->type](const boost::system::error_code& be, size_t) {
+                             if (self->conn != c) return;
+                             if (be) {
+                               self->Fail(c, "read: " + be.message());
+                               return;
+                             }
+                             self->Handle(c, type);
+                             if (self->conn == c) self->ReadHeader(c);
+                           });
+        });
   }
 
   void Handle(const std::shared_ptr<Conn>& c, wire::MessageType type) {
@@ -255,8 +291,10 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
         if (!e.ok()) return Fail(c, "malformed error frame");
         const bool superseded = e->code == wire::ErrorCode::kSuperseded;
         LogLevel level = superseded ? LogLevel::kInfo : LogLevel::kError;
-        Log(level, "sender " + opt.name + " → " + opt.address + ": collector closed the "
-                   "connection: " + std::string(wire::ErrorCodeName(e->code)) + ": " + e->message);
+        Log(level, "sender " + opt.name + " → " + opt.address +
+                       ": collector closed the "
+                       "connection: " +
+                       std::string(wire::ErrorCodeName(e->code)) + ": " + e->message);
         return Fail(c, "");
       }
       default:
@@ -276,6 +314,15 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
                          " but this spool has only " + std::to_string(durable) +
                          " durable records: is another agent using this identity and epoch?");
     }
+    while (!inflight.empty() && inflight.front().end <= w.next_seq) inflight.pop_front();
+    const uint64_t resend_from = inflight.empty() ? next_send : inflight.front().first;
+    if (reader != nullptr && w.next_seq >= resend_from && w.next_seq <= next_send) {
+      // The fast path: what the collector lacks is in memory or next in the reader.
+      for (const Batch& b : inflight) Send(c, b.frame);
+      Pump();
+      return;
+    }
+    ForgetPosition();
     next_send = w.next_seq;
     gap_pending = false;
     const uint64_t oldest = spool->oldest_seq();
@@ -290,7 +337,8 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
   // named by the spool's own LOSS record (drop_oldest); an optional one writes its own.
   void SkipTo(uint64_t to) {
     LogWarning("sender " + opt.name + ": seqs " + std::to_string(next_send) + ".." +
-               std::to_string(to - 1) + " are no longer in the spool; the collector is told "
+               std::to_string(to - 1) +
+               " are no longer in the spool; the collector is told "
                "they are gone (see the LOSS records)");
     if (!opt.required) {
       spool::LossRecord loss;
@@ -301,8 +349,8 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
       loss.record_count = to - next_send;
       loss.detail = "optional destination " + opt.name + " fell behind";
       if (auto s = spool->AppendLoss(loss); !s.ok()) {
-        LogError("sender " + opt.name + ": cannot record the skipped seqs: " +
-                 s.status().ToString());
+        LogError("sender " + opt.name +
+                 ": cannot record the skipped seqs: " + s.status().ToString());
       }
     }
     next_send = to;
@@ -317,7 +365,7 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     acked_next.store(n, std::memory_order_release);
     last_progress.store(MonoNanos(), std::memory_order_release);
     attempt = 0;
-    while (!inflight.empty() && inflight.front() <= n) inflight.pop_front();
+    while (!inflight.empty() && inflight.front().end <= n) inflight.pop_front();
     SchedulePersist();
     Pump();
   }
@@ -348,10 +396,16 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     if (conn == nullptr || !conn->welcomed || reader == nullptr) return;
     while (inflight.size() < opt.window) {
       std::string frame;
+      const uint64_t first = next_send;
       Status s = NextBatch(&frame);
-      if (!s.ok()) return Fail(conn, "spool: " + s.ToString());
+      if (!s.ok()) {
+        ForgetPosition();
+        return Fail(conn, "spool: " + s.ToString());
+      }
       if (frame.empty()) break;
-      Send(conn, std::move(frame));
+      auto shared = std::make_shared<const std::string>(std::move(frame));
+      inflight.push_back(Batch{first, next_send, shared});
+      Send(conn, std::move(shared));
     }
     if (!pump_scheduled) {  // records not yet durable, or a partial batch waiting
       pump_scheduled = true;
@@ -406,7 +460,6 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     RETURN_IF_ERROR(encoder.Finish(frame));
     gap_pending = false;
     next_send = expect;
-    inflight.push_back(expect);
     sent_records += encoder.count();
     batches++;
     return Status::Ok();
@@ -450,7 +503,7 @@ void Sender::Reconfigure(const DestinationOptions& options) {
       impl->opt = old;
       return;
     }
-    impl->Drop();
+    impl->Drop(/*graceful=*/true);
     impl->retry_timer.cancel();
     impl->attempt = 0;
     impl->Connect();

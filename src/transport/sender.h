@@ -58,10 +58,10 @@ struct SenderStats {
   uint64_t acked_next = 0;  // every seq below is durable at the destination
   uint64_t sent_records = 0;
   uint64_t batches = 0;
-  uint64_t connects = 0;         // connections that reached the welcome
+  uint64_t connects = 0;  // connections that reached the welcome
   uint64_t connect_failures = 0;
-  uint64_t rejections = 0;       // error frames received
-  uint64_t restarts = 0;         // Reconfigure + Restart
+  uint64_t rejections = 0;  // error frames received
+  uint64_t restarts = 0;    // Reconfigure + Restart
   bool connected = false;
   int64_t last_progress_mono_ns = 0;  // when acked_next last moved (or the sender started)
 };

@@ -96,18 +96,18 @@ TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
   EXPECT_EQ(collector_->stats().enrolled, 1u);
   std::ifstream enrolled(dir_ + "/enrolled");
   std::string all((std::istreambuf_iterator<char>(enrolled)), std::istreambuf_iterator<char>());
-  EXPECT_NE(all.find("agent-3 " + identity::FormatPublicKey(key3->public_key())), std::string::npos);
+  EXPECT_NE(all.find("agent-3 " + identity::FormatPublicKey(key3->public_key())),
+            std::string::npos);
   (*s)->Stop();
   // The token is used up: another new agent presenting it is refused.
   auto k4 = identity::SigningKey::Generate();
   ASSERT_TRUE(k4.ok());
-  auto s4 = Sender::Start(spool_.get(),
-                          AgentIdentity{"agent-4", std::move(*k4), "tok-123456"},
-                          [&] {
-                            auto d = Destination();
-                            d.name = "other";
-                            return d;
-                          }());
+  auto s4 =
+      Sender::Start(spool_.get(), AgentIdentity{"agent-4", std::move(*k4), "tok-123456"}, [&] {
+        auto d = Destination();
+        d.name = "other";
+        return d;
+      }());
   ASSERT_TRUE(s4.ok());
   ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kUnknownAgent) >= 1; }, 5000));
   EXPECT_EQ(collector_->stats().enrolled, 1u);
@@ -116,12 +116,11 @@ TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
 // A raw TLS client for protocol-level attacks.
 class RawClient {
  public:
-  RawClient(const std::string& ca, uint16_t port) : ctx_(boost::asio::ssl::context::tls_client),
-                                                     stream_(io_, ctx_) {
+  RawClient(const std::string& ca, uint16_t port)
+      : ctx_(boost::asio::ssl::context::tls_client), stream_(io_, ctx_) {
     ctx_.load_verify_file(ca);
     ctx_.set_verify_mode(boost::asio::ssl::verify_peer);
-    stream_.lowest_layer().connect(
-        {boost::asio::ip::make_address("127.0.0.1"), port});
+    stream_.lowest_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port});
     stream_.handshake(boost::asio::ssl::stream_base::client);
   }
   std::pair<wire::MessageType, std::string> Read() {
@@ -138,7 +137,9 @@ class RawClient {
     wire::AppendFrame(&f, type, body);
     WriteRaw(f);
   }
-  void WriteRaw(const std::string& bytes) { boost::asio::write(stream_, boost::asio::buffer(bytes)); }
+  void WriteRaw(const std::string& bytes) {
+    boost::asio::write(stream_, boost::asio::buffer(bytes));
+  }
 
  private:
   boost::asio::io_context io_;
@@ -269,8 +270,9 @@ TEST_F(TransportFixture, CollectorDownPastTheQuotaWithDropOldestIsAccountedExact
   }
   uint64_t missing = 0;
   for (uint64_t q = 0; q < n; ++q) {
-    EXPECT_NE(have[q], declared[q]) << "seq " << q << (have[q] ? " stored but declared lost"
-                                                               : " missing without a LOSS record");
+    EXPECT_NE(have[q], declared[q])
+        << "seq " << q
+        << (have[q] ? " stored but declared lost" : " missing without a LOSS record");
     missing += have[q] ? 0 : 1;
   }
   EXPECT_GT(missing, 0u);

@@ -41,8 +41,8 @@ class TransportFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir("transport");
-    ASSERT_TRUE(identity::MakeSelfSignedTls(dir_ + "/tls.key", dir_ + "/tls.crt", "collector.test")
-                    .ok());
+    ASSERT_TRUE(
+        identity::MakeSelfSignedTls(dir_ + "/tls.key", dir_ + "/tls.crt", "collector.test").ok());
     auto key = identity::SigningKey::Generate();
     ASSERT_TRUE(key.ok());
     key_ = std::shared_ptr<const identity::SigningKey>(std::move(*key));
@@ -120,12 +120,12 @@ class TransportFixture : public ::testing::Test {
     std::vector<Stored> out;
     const std::string d = StreamDir(agent_id);
     if (!env::Env::Posix()->FileExists(d)) return out;
-    EXPECT_TRUE(store::ForEachStoredRecord(env::Env::Posix(), d,
-                                           [&](uint64_t seq, spool::FrameType t,
-                                               std::string_view p) {
-                                             out.push_back({seq, t, std::string(p)});
-                                           })
-                    .ok());
+    EXPECT_TRUE(
+        store::ForEachStoredRecord(env::Env::Posix(), d,
+                                   [&](uint64_t seq, spool::FrameType t, std::string_view p) {
+                                     out.push_back({seq, t, std::string(p)});
+                                   })
+            .ok());
     return out;
   }
 

@@ -24,8 +24,7 @@ void PutFixed16(std::string* dst, uint16_t v) {
 
 bool GetFixed16(std::string_view* in, uint16_t* v) {
   if (in->size() < 2) return false;
-  *v = static_cast<uint16_t>(static_cast<uint8_t>((*in)[0]) |
-                             static_cast<uint8_t>((*in)[1]) << 8);
+  *v = static_cast<uint16_t>(static_cast<uint8_t>((*in)[0]) | static_cast<uint8_t>((*in)[1]) << 8);
   in->remove_prefix(2);
   return true;
 }
@@ -62,19 +61,32 @@ void PutHelloFields(std::string* out, const Hello& h) {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kMalformed: return "malformed";
-    case ErrorCode::kUnsupportedVersion: return "unsupported_version";
-    case ErrorCode::kUnknownAgent: return "unknown_agent";
-    case ErrorCode::kBadSignature: return "bad_signature";
-    case ErrorCode::kWrongKey: return "wrong_key";
-    case ErrorCode::kSequenceGap: return "sequence_gap";
-    case ErrorCode::kChecksumMismatch: return "checksum_mismatch";
-    case ErrorCode::kLeafMismatch: return "leaf_mismatch";
-    case ErrorCode::kStoreFailure: return "store_failure";
-    case ErrorCode::kTooLarge: return "too_large";
-    case ErrorCode::kUnexpectedMessage: return "unexpected_message";
-    case ErrorCode::kSuperseded: return "superseded";
-    case ErrorCode::kShuttingDown: return "shutting_down";
+    case ErrorCode::kMalformed:
+      return "malformed";
+    case ErrorCode::kUnsupportedVersion:
+      return "unsupported_version";
+    case ErrorCode::kUnknownAgent:
+      return "unknown_agent";
+    case ErrorCode::kBadSignature:
+      return "bad_signature";
+    case ErrorCode::kWrongKey:
+      return "wrong_key";
+    case ErrorCode::kSequenceGap:
+      return "sequence_gap";
+    case ErrorCode::kChecksumMismatch:
+      return "checksum_mismatch";
+    case ErrorCode::kLeafMismatch:
+      return "leaf_mismatch";
+    case ErrorCode::kStoreFailure:
+      return "store_failure";
+    case ErrorCode::kTooLarge:
+      return "too_large";
+    case ErrorCode::kUnexpectedMessage:
+      return "unexpected_message";
+    case ErrorCode::kSuperseded:
+      return "superseded";
+    case ErrorCode::kShuttingDown:
+      return "shutting_down";
   }
   return "unknown";
 }
@@ -91,9 +103,9 @@ StatusOr<FrameHeader> DecodeFrameHeader(std::string_view header, uint32_t max_fr
   const auto type = static_cast<uint8_t>(header[4]);
   if (length == 0) return Malformed("frame header: zero length");
   if (length > max_frame) {
-    return Status(StatusCode::kResourceExhausted,
-                  "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
-                      std::to_string(max_frame));
+    return Status(StatusCode::kResourceExhausted, "frame of " + std::to_string(length) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(max_frame));
   }
   if (type < 1 || type > 6) return Malformed("frame header: unknown type " + std::to_string(type));
   return FrameHeader{static_cast<MessageType>(type), length - 1};
@@ -134,9 +146,10 @@ StatusOr<Hello> DecodeHello(std::string_view in) {
   Hello h;
   if (!GetFixed16(&in, &h.version)) return Malformed("hello");
   if (h.version != kProtocolVersion) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "protocol version " + std::to_string(h.version) + " is not supported (this "
-                  "collector speaks " + std::to_string(kProtocolVersion) + ")");
+    return Status(StatusCode::kFailedPrecondition, "protocol version " + std::to_string(h.version) +
+                                                       " is not supported (this "
+                                                       "collector speaks " +
+                                                       std::to_string(kProtocolVersion) + ")");
   }
   if (!GetString(&in, &h.agent_id) || !GetBytes(&in, &h.public_key) || !GetBytes(&in, &h.epoch) ||
       !GetString(&in, &h.enroll_token) || !GetString(&in, &h.signature) || !in.empty()) {
@@ -245,8 +258,8 @@ Status BatchEncoder::Finish(std::string* out) {
 BatchDecoder::BatchDecoder() : dctx_(ZSTD_createDCtx()) {}
 BatchDecoder::~BatchDecoder() { ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_)); }
 
-Status BatchDecoder::Decode(std::string_view body, BatchHeader* h,
-                            std::vector<WireRecord>* records, std::vector<Hash256>* leaves) {
+Status BatchDecoder::Decode(std::string_view body, BatchHeader* h, std::vector<WireRecord>* records,
+                            std::vector<Hash256>* leaves) {
   records->clear();
   leaves->clear();
   if (body.size() < kBatchHeaderSize) return Malformed("batch: header too short");
@@ -265,8 +278,8 @@ Status BatchDecoder::Decode(std::string_view body, BatchHeader* h,
   if (h->first_seq > UINT64_MAX - h->count) return Malformed("batch: seq overflow");
   raw_.resize(h->raw_bytes);
   const std::string_view z = body.substr(kBatchHeaderSize);
-  const size_t n =
-      ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), raw_.data(), raw_.size(), z.data(), z.size());
+  const size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), raw_.data(), raw_.size(),
+                                       z.data(), z.size());
   if (ZSTD_isError(n)) return Malformed(std::string("batch: zstd: ") + ZSTD_getErrorName(n));
   if (n != h->raw_bytes) return Malformed("batch: decompressed size differs from the header");
 

@@ -100,7 +100,8 @@ TEST(Wire, BatchesRoundTripWithLeavesAndChecks) {
   BatchEncoder enc;
   enc.Reset(1000, 0);
   std::vector<std::string> payloads;
-  for (int i = 0; i < 500; ++i) payloads.push_back("record " + std::to_string(i) + std::string(i % 50, 'x'));
+  for (int i = 0; i < 500; ++i)
+    payloads.push_back("record " + std::to_string(i) + std::string(i % 50, 'x'));
   for (const auto& p : payloads) enc.Add(FrameType::kData, crc32c::Value(p), p);
   enc.Add(FrameType::kLoss, crc32c::Value("loss"), "loss");
   std::string frame;
