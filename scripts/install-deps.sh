@@ -13,6 +13,7 @@ packages=(
   libboost-dev                                        # Boost.Asio: sockets, timers, TLS
   libtomlplusplus-dev                                 # agent config (TOML with line numbers)
   libsimdjson-dev                                     # HTTP/JSON ingest
+  libzstd-dev                                         # compressed batches on the wire
   libsystemd-dev                                      # journald input
   # Real peers the tests drive (they are never started as system services by us):
   util-linux rsyslog rsyslog-relp openssl curl         # rsyslog-relp: omrelp (librelp)
