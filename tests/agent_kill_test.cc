@@ -28,10 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-int Trials() {
-  const char* v = std::getenv("GAPLESS_CRASH_TRIALS");
-  return v ? std::max(1, std::atoi(v)) : 5;
-}
+int Trials() { return testing::CrashTrials(); }
 
 // Appends "line N" lines to a file from a thread until stopped, `burst` lines at a time
 // every 2 ms.

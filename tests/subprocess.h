@@ -7,12 +7,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace gapless::testing {
+
+// How many kill -9 trials a crash test runs: GAPLESS_CRASH_TRIALS (default 5; `make
+// test-long`: 100).
+inline int CrashTrials() {
+  const char* v = std::getenv("GAPLESS_CRASH_TRIALS");
+  return v != nullptr ? std::max(1, std::atoi(v)) : 5;
+}
 
 class Subprocess {
  public:

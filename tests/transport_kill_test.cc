@@ -33,10 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-int Trials() {
-  const char* v = std::getenv("GAPLESS_CRASH_TRIALS");
-  return v != nullptr ? std::max(1, std::atoi(v)) : 5;
-}
+int Trials() { return testing::CrashTrials(); }
 
 class TransportKillTest : public ::testing::Test {
  protected:

@@ -18,9 +18,12 @@ namespace {
 
 std::string OpenSslError(const std::string& what) { return what + " failed (OpenSSL)"; }
 
-// Writes bytes to a new file of mode 0600 and syncs it; fails if the file exists.
-Status WriteOwnerOnlyFile(const std::string& path, std::string_view bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+// Writes bytes to path with `mode` and syncs it. `exclusive`: fail if the file exists
+// (keys are never overwritten); otherwise replace its contents.
+Status WriteFileWithMode(const std::string& path, std::string_view bytes, mode_t mode,
+                         bool exclusive) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+  const int fd = ::open(path.c_str(), flags, mode);
   if (fd < 0) {
     if (errno == EEXIST) {
       return AlreadyExistsError(path + " exists; refusing to overwrite a key (remove it first)");
@@ -67,7 +70,7 @@ Status SavePrivateKeyPem(EVP_PKEY* pkey, const std::string& path) {
   }
   const std::string pem = BioToString(bio);
   BIO_free(bio);
-  return WriteOwnerOnlyFile(path, pem);
+  return WriteFileWithMode(path, pem, 0600, /*exclusive=*/true);
 }
 
 }  // namespace
@@ -258,12 +261,7 @@ Status MakeSelfSignedTls(const std::string& key_path, const std::string& cert_pa
     PEM_write_bio_X509(bio, cert);
     const std::string pem = BioToString(bio);
     BIO_free(bio);
-    const int fd = ::open(cert_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || ::write(fd, pem.data(), pem.size()) != static_cast<ssize_t>(pem.size()) ||
-        ::fsync(fd) != 0) {
-      status = UnavailableError("cannot write " + cert_path + ": " + std::strerror(errno));
-    }
-    if (fd >= 0) ::close(fd);
+    status = WriteFileWithMode(cert_path, pem, 0644, /*exclusive=*/false);
   }
   X509_free(cert);
   EVP_PKEY_free(pkey);
