@@ -46,7 +46,8 @@ TEST_F(TransportFixture, ResendsAfterReconnectAreNotStoredTwice) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 13000; }, 20000));
-  EXPECT_GE(s->stats().restarts, 20u);
+  // Reconfigure only posts; the last may still be queued behind the final acks.
+  EXPECT_TRUE(WaitFor([&] { return s->stats().restarts >= 20; }, 5000));
   senders_.clear();
   ExpectStoredExactly(13000);
 }
@@ -59,7 +60,8 @@ TEST_F(TransportFixture, UnenrolledAgentIsRejectedWithAReason) {
   ASSERT_TRUE(stranger.ok());
   Sender* s = StartSender(Destination(), std::move(*stranger), "agent-2");
   ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kUnknownAgent) >= 1; }, 5000));
-  EXPECT_GE(s->stats().rejections, 1u);
+  // The collector counts a rejection before its ERROR frame reaches the agent.
+  EXPECT_TRUE(WaitFor([&] { return s->stats().rejections >= 1; }, 5000));
   EXPECT_EQ(s->stats().acked_next, 0u);
   EXPECT_TRUE(ReadStored("agent-2").empty());
 }
