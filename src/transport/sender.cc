@@ -348,9 +348,12 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
       loss.last_seq = to - 1;
       loss.record_count = to - next_send;
       loss.detail = "optional destination " + opt.name + " fell behind";
-      if (auto s = spool->AppendLoss(loss); !s.ok()) {
-        LogError("sender " + opt.name +
-                 ": cannot record the skipped seqs: " + s.status().ToString());
+      // Synced here: no input may append (and so sync) again soon, and a LOSS record
+      // that is not durable is not sent. A rare fsync on this sender's own thread.
+      StatusOr<uint64_t> appended = spool->AppendLoss(loss);
+      const Status s = appended.ok() ? spool->Sync() : appended.status();
+      if (!s.ok()) {
+        LogError("sender " + opt.name + ": cannot record the skipped seqs: " + s.ToString());
       }
     }
     next_send = to;

@@ -280,5 +280,64 @@ TEST_F(TransportFixture, CollectorDownPastTheQuotaWithDropOldestIsAccountedExact
   EXPECT_GT(missing, 0u);
 }
 
+// A required destination holds segments until it has acked; an optional one does not,
+// and when it finds its next seqs removed it writes a destination_skipped LOSS record
+// naming exactly them. The required destination gets every record, the LOSS included.
+TEST_F(TransportFixture, OptionalDestinationThatFellBehindDeclaresWhatItSkipped) {
+  spool::Options o = SmallQuota(spool::FullPolicy::kBlock);
+  o.quota_bytes = 1 << 20;
+  OpenSpool(o);
+  StartCollector();
+  Sender* main = StartSender(Destination(), key_);
+  DestinationOptions backup_options = Destination();
+  backup_options.name = "backup";
+  backup_options.required = false;
+  backup_options.address = "127.0.0.1:1";  // down
+  Sender* backup = StartSender(backup_options, key_);
+  AppendRecords(3000, 200);
+  ASSERT_TRUE(WaitFor([&] { return main->stats().acked_next == 3000; }, 20000));
+  ASSERT_TRUE(WaitFor([&] { return spool_->oldest_seq() > 0; }, 5000))
+      << "the optional destination held the spool's segments";
+  const uint64_t skipped_to = spool_->oldest_seq();
+
+  collector::CollectorOptions b = copts_;
+  b.data_dir = dir_ + "/backup";
+  b.listen = {"127.0.0.1:0"};
+  auto backup_collector = collector::Collector::Start(env::Env::Posix(), b);
+  ASSERT_TRUE(backup_collector.ok()) << backup_collector.status().ToString();
+  backup_options.address = "127.0.0.1:" + std::to_string((*backup_collector)->ports()[0]);
+  backup->Reconfigure(backup_options);
+  // The skip appends one LOSS record, which both destinations then carry.
+  ASSERT_TRUE(WaitFor([&] { return backup->stats().acked_next == 3001; }, 20000))
+      << backup->stats().acked_next;
+  ASSERT_TRUE(WaitFor([&] { return main->stats().acked_next == 3001; }, 20000));
+  senders_.clear();
+  (*backup_collector)->Stop();
+
+  std::vector<bool> have(3001, false);
+  int losses = 0;
+  ASSERT_TRUE(store::ForEachStoredRecord(
+                  env::Env::Posix(), collector::StreamDir(b.data_dir, "agent-1", spool_->epoch()),
+                  [&](uint64_t seq, spool::FrameType t, std::string_view p) {
+                    ASSERT_LT(seq, have.size());
+                    ASSERT_FALSE(have[seq]) << "seq " << seq << " stored twice";
+                    have[seq] = true;
+                    if (t != spool::FrameType::kLoss) return;
+                    auto loss = spool::LossRecord::Decode(p);
+                    ASSERT_TRUE(loss.ok());
+                    EXPECT_EQ(loss->reason, spool::LossReason::kDestinationSkipped);
+                    EXPECT_EQ(loss->first_seq, 0u);
+                    EXPECT_EQ(loss->last_seq, skipped_to - 1);
+                    EXPECT_EQ(loss->record_count, skipped_to);
+                    ++losses;
+                  })
+                  .ok());
+  EXPECT_EQ(losses, 1);
+  for (uint64_t q = 0; q < have.size(); ++q) {
+    EXPECT_EQ(have[q], q >= skipped_to) << "seq " << q;
+  }
+  ExpectStoredExactly(3001);  // the required destination: everything, the LOSS too
+}
+
 }  // namespace
 }  // namespace gapless::transport
