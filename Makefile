@@ -44,6 +44,8 @@ bench: build
 	build/release/bench/spool_bench --bench-dir=$(or $(BENCH_DIR),./build/bench-data)
 	build/release/bench/syslog_ingest_bench --load build/release/bench/syslog_load \
 	  --dir $(or $(BENCH_DIR),./build/bench-data)/syslog
+	build/release/bench/e2e_bench --gapless build/release/apps/gapless \
+	  --load build/release/bench/syslog_load --dir $(or $(BENCH_DIR),./build/bench-data)/e2e
 
 fuzz: deps build/fuzz/build.ninja
 	cmake --build build/fuzz -j $(JOBS)

@@ -47,7 +47,9 @@ Status Reader::OpenSegmentFor(uint64_t seq) {
 
 StatusOr<bool> Reader::Next(Record* out) {
   for (;;) {
-    if (next_ >= spool_->durable_size()) return false;
+    // Lock-free: taking the spool's mutex once per record contended with every append
+    // (e2e benchmark, docs/benchmarks.md).
+    if (next_ >= spool_->durable_size_lock_free()) return false;
     if (!reader_) RETURN_IF_ERROR(OpenSegmentFor(next_));
     ASSIGN_OR_RETURN(SegmentReader::Event ev, reader_->Next());
     switch (ev.kind) {
