@@ -30,6 +30,7 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
   if (ec) return UnavailableError("cannot create data_dir " + cfg.data_dir + ": " + ec.message());
   ASSIGN_OR_RETURN(
       a->spool_, spool::Spool::Open(env, env::JoinPath(cfg.data_dir, "spool"), cfg.spool, report));
+  a->ForgetRemovedDestinations(cfg.destinations);
   a->ingest_ = std::make_unique<ingest::Ingest>(a->spool_.get(), cfg.commit_delay_ms * 1000);
   a->running_ = std::make_unique<Running>();
   for (const config::InputConfig& in : cfg.inputs) {
@@ -78,6 +79,25 @@ Status Agent::StartSender(const transport::DestinationOptions& d) {
   std::lock_guard<std::mutex> lock(watch_mu_);
   senders_.push_back(Watched{std::move(sender), d, 0, 0});
   return Status::Ok();
+}
+
+// A cursor whose destination left the configuration would hold the spool's segments for
+// ever (a required one) until the spool is full and refuses input; it is removed, loudly.
+void Agent::ForgetRemovedDestinations(const std::vector<transport::DestinationOptions>& kept) {
+  for (const std::string& name : spool_->CursorNames()) {
+    if (std::any_of(kept.begin(), kept.end(), [&](const auto& d) { return d.name == name; })) {
+      continue;
+    }
+    const StatusOr<uint64_t> at = spool_->CursorPosition(name);
+    const uint64_t head = spool_->durable_size();
+    const uint64_t unacked = at.ok() && *at < head ? head - *at : 0;
+    LogWarning(
+        "destination " + name + " is no longer configured: its spool cursor is removed, and the " +
+        std::to_string(unacked) + " records it had not acknowledged are no longer kept for it");
+    if (Status s = spool_->RemoveCursor(name); !s.ok()) {
+      LogError("removing the spool cursor of " + name + ": " + s.ToString());
+    }
+  }
 }
 
 void Agent::WatchdogLoop() {
@@ -206,9 +226,7 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
       auto same = std::find_if(next.begin(), next.end(),
                                [&](const auto& d) { return d.name == it->options.name; });
       if (same == next.end()) {
-        LogWarning("reload: destination " + it->options.name +
-                   " removed; its spool cursor "
-                   "stays (a required one keeps holding segments until it is added back)");
+        LogWarning("reload: destination " + it->options.name + " removed");
         stopping.push_back(std::move(it->sender));
         it = senders_.erase(it);
         continue;
@@ -228,6 +246,7 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
     }
   }
   for (auto& s : stopping) s->Stop();  // outside the watchdog's lock: Stop joins a thread
+  ForgetRemovedDestinations(next);
   if (!starting.empty() && identity_.key == nullptr) {
     *problems +=
         "destinations added to an agent started without any need a restart (the key "

@@ -73,6 +73,7 @@ class Agent {
   Status StartInput(const config::InputConfig& in);
   Status StartSender(const transport::DestinationOptions& d);
   void WatchdogLoop();
+  void ForgetRemovedDestinations(const std::vector<transport::DestinationOptions>& kept);
   void ReloadDestinations(const std::vector<transport::DestinationOptions>& next,
                           std::string* problems);
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "event/event.h"
+#include "identity/identity.h"
 
 namespace gapless::agent {
 namespace {
@@ -126,6 +127,41 @@ TEST_F(AgentTest, StartFailsCleanlyWhenAPortIsTaken) {
   // Nothing is left holding the spool: a second start with a free port works.
   cfg.inputs[0].syslog.listen = "127.0.0.1:0";
   EXPECT_TRUE(Agent::Start(cfg).ok());
+}
+
+// A destination taken out of the configuration (by a reload, or between runs) must not
+// keep its cursor: a required one would hold the spool's segments until it is full.
+TEST_F(AgentTest, RemovedDestinationsLoseTheirSpoolCursor) {
+  config::AgentConfig cfg = Config(false);
+  fs::create_directories(dir_);
+  const std::string d = dir_.string();
+  ASSERT_TRUE(identity::MakeSelfSignedTls(d + "/tls.key", d + "/tls.crt", "c.test").ok());
+  auto key = identity::SigningKey::Generate();
+  ASSERT_TRUE(key.ok());
+  cfg.key_file = d + "/agent.key";
+  ASSERT_TRUE((*key)->Save(cfg.key_file).ok());
+  for (const char* name : {"kept", "gone"}) {
+    transport::DestinationOptions dest;
+    dest.name = name;
+    dest.address = "127.0.0.1:1";  // nothing listens: the cursors stay at 0
+    dest.ca_file = d + "/tls.crt";
+    dest.server_name = "c.test";
+    cfg.destinations.push_back(dest);
+  }
+  {
+    auto started = Agent::Start(cfg);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    EXPECT_EQ((*started)->spool()->CursorNames(), (std::vector<std::string>{"gone", "kept"}));
+    config::AgentConfig fewer = cfg;
+    fewer.destinations.pop_back();
+    ASSERT_TRUE((*started)->Reload(fewer).ok());
+    EXPECT_EQ((*started)->spool()->CursorNames(), std::vector<std::string>{"kept"});
+    EXPECT_EQ((*started)->Destinations().size(), 1u);
+  }
+  cfg.destinations.clear();  // and between runs
+  auto again = Agent::Start(cfg);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)->spool()->CursorNames().empty());
 }
 
 }  // namespace

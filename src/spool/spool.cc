@@ -470,7 +470,25 @@ Status Spool::AdvanceCursor(const std::string& name, uint64_t next_seq) {
   it->second.next_seq = next_seq;
   ++cursors_version_;
   RETURN_IF_ERROR(PersistCursorsLocked(lock));
+  return ReleaseConsumedLocked(lock);
+}
 
+Status Spool::RemoveCursor(const std::string& name) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (cursors_.erase(name) == 0) return NotFoundError("no cursor named \"" + name + "\"");
+  ++cursors_version_;
+  RETURN_IF_ERROR(PersistCursorsLocked(lock));
+  return ReleaseConsumedLocked(lock);
+}
+
+std::vector<std::string> Spool::CursorNames() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, c] : cursors_) names.push_back(name);
+  return names;
+}
+
+Status Spool::ReleaseConsumedLocked(std::unique_lock<std::mutex>& lock) {
   uint64_t min_required = UINT64_MAX;
   for (const auto& [n, c] : cursors_) {
     if (c.required) min_required = std::min(min_required, c.next_seq);

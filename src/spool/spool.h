@@ -178,6 +178,10 @@ class Spool {
   // Marks records below next_seq consumed (next_seq <= durable_size()), persists the
   // cursor atomically, then removes segments every required cursor has passed.
   Status AdvanceCursor(const std::string& name, uint64_t next_seq);
+  // Forgets a consumer (a destination taken out of the configuration), persists, then
+  // removes segments the remaining required cursors have passed. kNotFound if unknown.
+  Status RemoveCursor(const std::string& name);
+  std::vector<std::string> CursorNames() const;
 
   // A reader of durable records from from_seq on. The reader must not outlive the spool.
   StatusOr<std::unique_ptr<Reader>> NewReader(uint64_t from_seq);
@@ -217,6 +221,9 @@ class Spool {
   std::vector<std::string> DetachSegmentsBelowLocked(uint64_t seq, uint64_t need);
   void AppendDropOldestLossLocked(const SegmentInfo& gone, const SegmentInfo& next);
   Status PersistCursorsLocked(std::unique_lock<std::mutex>& lock);
+  // Removes segments below the lowest required cursor (none if no cursor is required);
+  // unlocks for the file removal.
+  Status ReleaseConsumedLocked(std::unique_lock<std::mutex>& lock);
   bool SegmentForLocked(uint64_t seq, uint64_t* base) const;
 
   Status Recover(RecoveryReport* report);

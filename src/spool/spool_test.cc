@@ -223,6 +223,28 @@ TEST_F(SpoolTest, NoRequiredCursorMeansNothingIsRemoved) {
   EXPECT_EQ(SegmentBases(), before);
 }
 
+// A destination taken out of the configuration must stop holding segments, and stay
+// gone after a crash.
+TEST_F(SpoolTest, RemovedCursorNoLongerHoldsSegments) {
+  auto spool = Open(testing::SmallOptions());
+  ASSERT_TRUE(spool->AddCursor("kept", true).ok());
+  ASSERT_TRUE(spool->AddCursor("gone", true).ok());
+  for (uint64_t i = 0; i < 200; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  ASSERT_TRUE(spool->AdvanceCursor("kept", 200).ok());
+  const size_t held = SegmentBases().size();
+  ASSERT_GT(held, 5u);  // "gone" is at 0
+  EXPECT_EQ(spool->RemoveCursor("nobody").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(spool->RemoveCursor("gone").ok());
+  EXPECT_LT(SegmentBases().size(), held);
+  EXPECT_EQ(spool->CursorNames(), std::vector<std::string>{"kept"});
+  env_.SimulatePowerLoss();
+  spool.reset();
+  spool = Open(testing::SmallOptions());
+  EXPECT_EQ(spool->CursorNames(), std::vector<std::string>{"kept"});
+  EXPECT_EQ(spool->CursorPosition("gone").status().code(), StatusCode::kNotFound);
+}
+
 Options TinyQuota(FullPolicy policy) {
   Options o = testing::SmallOptions();
   o.quota_bytes = 8 * o.segment_bytes;
