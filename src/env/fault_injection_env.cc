@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 namespace gapless::env {
 
@@ -101,6 +103,11 @@ void FaultInjectionEnv::SetCapacity(uint64_t bytes) {
   capacity_ = bytes;
 }
 
+void FaultInjectionEnv::SetSyncDelay(int64_t ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sync_delay_ms_ = ms;
+}
+
 uint64_t FaultInjectionEnv::sync_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return sync_count_;
@@ -146,6 +153,12 @@ Status FaultInjectionEnv::AppendToNode(Node* node, std::string_view data, uint64
 }
 
 Status FaultInjectionEnv::SyncNode(Node* node, uint64_t generation) {
+  int64_t delay_ms = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    delay_ms = sync_delay_ms_;
+  }
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   std::lock_guard<std::mutex> lock(mu_);
   if (generation != generation_) return UnavailableError("handle from before a power loss");
   if (fail_sync_) return ErrnoToStatus(EIO, "fdatasync", "(fault injection)");

@@ -9,7 +9,7 @@
 // as if its process had died.
 //
 // Injected faults: failing Sync/SyncDir (EIO), a disk capacity after which Append writes
-// what fits and fails with ENOSPC (kResourceExhausted).
+// what fits and fails with ENOSPC (kResourceExhausted), a slow Sync.
 //
 // Thread contract: all methods are safe from any thread (one mutex).
 #pragma once
@@ -40,6 +40,10 @@ class FaultInjectionEnv final : public Env {
   void SetSyncFailure(bool fail);
   // Total bytes all files may hold; ~0 for unlimited.
   void SetCapacity(uint64_t bytes);
+  // Each file Sync takes this long (outside the env's lock), as a slow disk's fsync does:
+  // it widens the window between a write and its durability, so a test's power loss
+  // lands in it. A power loss during the wait fails the Sync.
+  void SetSyncDelay(int64_t ms);
 
   // --- Inspection and tampering, for tests ---
   uint64_t sync_count() const;
@@ -90,6 +94,7 @@ class FaultInjectionEnv final : public Env {
   uint64_t generation_ = 0;           // bumped by each power loss; GUARDED_BY(mu_)
   bool fail_sync_ = false;            // GUARDED_BY(mu_)
   uint64_t capacity_ = ~uint64_t{0};  // GUARDED_BY(mu_)
+  int64_t sync_delay_ms_ = 0;         // GUARDED_BY(mu_)
   uint64_t sync_count_ = 0;           // GUARDED_BY(mu_)
   std::mt19937_64 rng_;               // GUARDED_BY(mu_)
   FakeClock clock_;
