@@ -6,8 +6,8 @@
 // across kills. Its spool segments are small, so they are removed soon after the
 // collector acknowledges them and a resend cannot hide a lost acknowledged record.
 // (A kill -9 keeps the page cache, so acking before the collector's fsync is not caught
-// here: that order is tested at the store level with a simulated power loss.) GAPLESS_CRASH_TRIALS
-// sets the number of kills (default 5; `make test-long`: 100).
+// here: TransportFixture.AcknowledgedRecordsSurviveCollectorPowerLosses tests that order.)
+// GAPLESS_CRASH_TRIALS sets the number of kills (default 5; `make test-long`: 100).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
