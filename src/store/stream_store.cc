@@ -54,7 +54,8 @@ Status StreamStore::Recover(OpenReport* report) {
     ASSIGN_OR_RETURN(uint64_t bytes, env_->GetFileSize(leaves_path));
     leaves_in_file = bytes / kLeafSize;
   }
-  std::string missing_leaves;  // leaves of seqs the leaves file does not hold yet
+  std::string missing_leaves;            // leaves of seqs the leaves file does not hold yet
+  std::vector<std::string> level_bytes;  // the level files, rebuilt from every leaf
   uint64_t last_base = 0;
   uint64_t last_size = 0;
   for (auto it = segments.begin(); it != segments.end(); ++it) {
@@ -103,8 +104,10 @@ Status StreamStore::Recover(OpenReport* report) {
       for (; next_seq_ < ev.seq; ++next_seq_) {  // a declared gap, or damage hid records
         merkle_known_ = false;
         if (next_seq_ >= leaves_in_file) missing_leaves.append(kLeafSize, '\0');
+        levels_.Add(Hash256{}, &level_bytes);
       }
       if (merkle_known_) range_.Append(leaf);
+      levels_.Add(leaf, &level_bytes);
       if (next_seq_ >= leaves_in_file) missing_leaves.append(AsBytes(leaf));
       ++next_seq_;
       ++report->records;
@@ -126,6 +129,15 @@ Status StreamStore::Recover(OpenReport* report) {
   RETURN_IF_ERROR(leaves_->Sync());
   report->leaves_rebuilt = missing_leaves.size() / kLeafSize;
   ASSIGN_OR_RETURN(leaves_reader_, env_->NewRandomAccessFile(leaves_path));
+  // The level files are derived: rewrite them whole, and drop tiers the tree no longer has.
+  for (size_t t = 0; t < level_bytes.size(); ++t) {
+    RETURN_IF_ERROR(env::WriteFileAtomically(
+        env_, env::JoinPath(dir_, LevelFileName(static_cast<int>(t) + 1)), level_bytes[t]));
+  }
+  for (int tier = static_cast<int>(level_bytes.size()) + 1;
+       env_->FileExists(env::JoinPath(dir_, LevelFileName(tier))); ++tier) {
+    RETURN_IF_ERROR(env_->RemoveFile(env::JoinPath(dir_, LevelFileName(tier))));
+  }
   if (!segments.empty() && last_size >= spool::kSegmentHeaderSize) {
     ASSIGN_OR_RETURN(
         active_, env_->NewAppendableFile(env::JoinPath(dir_, spool::SegmentFileName(last_base))));
@@ -302,6 +314,7 @@ Status StreamStore::Commit() {
   if (s.ok() && !work.leaves.empty()) {
     s = leaves_->Append(work.leaves);
     if (s.ok()) s = leaves_->Sync();
+    if (s.ok()) s = AppendLevels(work.leaves);
   }
   if (s.ok()) s = append_small("gaps", work.gaps, false);
   if (s.ok()) s = append_small("evidence.seg", work.evidence, true);
@@ -314,6 +327,26 @@ Status StreamStore::Commit() {
     return s;
   }
   durable_next_.store(work.next, std::memory_order_release);
+  return Status::Ok();
+}
+
+// Not synced: the level files are rebuilt from the records at every Open.
+Status StreamStore::AppendLevels(std::string_view leaves) {
+  std::vector<std::string> tiers;
+  for (size_t at = 0; at + kLeafSize <= leaves.size(); at += kLeafSize) {
+    Hash256 leaf;
+    std::memcpy(leaf.data(), leaves.data() + at, kLeafSize);
+    levels_.Add(leaf, &tiers);
+  }
+  for (size_t t = 0; t < tiers.size(); ++t) {
+    if (tiers[t].empty()) continue;
+    if (level_files_.size() <= t) level_files_.resize(t + 1);
+    if (level_files_[t] == nullptr) {
+      ASSIGN_OR_RETURN(level_files_[t], env_->NewAppendableFile(env::JoinPath(
+                                            dir_, LevelFileName(static_cast<int>(t) + 1))));
+    }
+    RETURN_IF_ERROR(level_files_[t]->Append(tiers[t]));
+  }
   return Status::Ok();
 }
 

@@ -5,6 +5,7 @@
 //   dir/<base>.seg   records in the spool's segment format (same frames, CRC32C, seqs)
 //   dir/leaves       the RFC 9162 leaf hash of every seq, 32 bytes each, dense from 0
 //                    (zero for seqs the agent declared gone), for O(1) dedupe and proofs
+//   dir/level-8, level-16, ...  perfect-subtree hashes for O(log n) proofs (hash_levels.h)
 //   dir/gaps         one "first last" line per range the agent declared gone
 //   dir/evidence.seg records that arrived with a seq already stored but other bytes
 //   dir/FLAGGED      one line per equivocation: the stream can no longer be trusted
@@ -39,6 +40,7 @@
 #include "env/env.h"
 #include "merkle/merkle.h"
 #include "spool/spool_format.h"
+#include "store/hash_levels.h"
 #include "wire/wire.h"
 
 namespace gapless::store {
@@ -106,6 +108,8 @@ class StreamStore {
   StreamStore(env::Env* env, std::string dir, const spool::Epoch& epoch,
               const StoreOptions& options);
   Status Recover(OpenReport* report);
+  // Committer thread: feeds committed leaves to the level files.
+  Status AppendLevels(std::string_view leaves);
   StatusOr<Hash256> StoredLeaf(uint64_t seq);
   // mu_ held: adds one record's frame (and leaf) to pending_.
   void QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, const Hash256& leaf);
@@ -153,6 +157,8 @@ class StreamStore {
   uint64_t active_base_ = 0;
   std::unique_ptr<env::WritableFile> active_;
   std::unique_ptr<env::WritableFile> leaves_;
+  LevelBuilder levels_;
+  std::vector<std::unique_ptr<env::WritableFile>> level_files_;  // [tier - 1], opened on need
 };
 
 // Calls fn(seq, type, payload) for every intact record of a store directory (not
