@@ -15,6 +15,8 @@
 
 #include "base/address.h"
 #include "base/log.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/note.h"
 #include "identity/identity.h"
 
 namespace gapless::collector {
@@ -87,6 +89,10 @@ struct Stream {
   std::unique_ptr<store::StreamStore> store;
   std::vector<std::weak_ptr<Connection>> connections;
   std::string agent_id;
+  std::string origin;  // of its checkpoints; set before the committer sees the stream
+  // Committer thread only.
+  uint64_t signed_size = 0;
+  int64_t signed_at_ns = 0;
 };
 
 struct Collector::Impl {
@@ -105,8 +111,11 @@ struct Collector::Impl {
 
   std::mutex dirty_mu;
   std::condition_variable dirty_cv;
-  std::set<Stream*> dirty;      // GUARDED_BY(dirty_mu)
-  bool stop_committer = false;  // GUARDED_BY(dirty_mu)
+  std::set<Stream*> dirty;                            // GUARDED_BY(dirty_mu)
+  std::unique_ptr<identity::SigningKey> signing_key;  // read-only after Start
+  std::string key_name;
+  std::set<Stream*> unsigned_streams;  // committer thread: committed, not yet checkpointed
+  bool stop_committer = false;         // GUARDED_BY(dirty_mu)
   bool stopped = false;
 
   void Accept(tcp::acceptor* acceptor);
@@ -118,6 +127,7 @@ struct Collector::Impl {
     dirty_cv.notify_one();
   }
   void CommitterLoop();
+  void SignCheckpoints(bool all);
   void SendAcks(Stream* s);
   Status ReloadEnrolled();
   // Network thread. kOk, or the error code and message to reject with.
@@ -472,6 +482,7 @@ StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
   auto stream = std::make_unique<Stream>();
   stream->store = std::move(st);
   stream->agent_id = h.agent_id;
+  stream->origin = checkpoint::CollectorOrigin(options.name, h.agent_id, store::EpochHex(h.epoch));
   Stream* raw = stream.get();
   streams.emplace(key, std::move(stream));
   return raw;
@@ -484,24 +495,93 @@ void Collector::Impl::SendAcks(Stream* s) {
 }
 
 void Collector::Impl::CommitterLoop() {
+  const auto interval = std::chrono::milliseconds(options.checkpoint_interval_ms);
   for (;;) {
     std::set<Stream*> work;
     bool stop = false;
     {
       std::unique_lock<std::mutex> lock(dirty_mu);
-      dirty_cv.wait(lock, [&] { return stop_committer || !dirty.empty(); });
+      auto ready = [&] { return stop_committer || !dirty.empty(); };
+      if (unsigned_streams.empty()) {
+        dirty_cv.wait(lock, ready);
+      } else {
+        dirty_cv.wait_for(lock, interval, ready);
+      }
       work.swap(dirty);
       stop = stop_committer;
     }
     for (Stream* s : work) {
       if (Status st = s->store->Commit(); !st.ok()) continue;  // logged by the store
       asio::post(io, [this, s] { SendAcks(s); });
+      unsigned_streams.insert(s);
     }
+    SignCheckpoints(/*all=*/stop && work.empty());
     if (stop && work.empty()) return;
   }
 }
 
+// Committer thread. Signs a checkpoint of each stream that grew, once its last one is
+// checkpoint_interval_ms old (or of all of them at the end).
+void Collector::Impl::SignCheckpoints(bool all) {
+  const int64_t now = env->clock()->MonotonicNanos();
+  for (auto it = unsigned_streams.begin(); it != unsigned_streams.end();) {
+    Stream* s = *it;
+    if (!all && now - s->signed_at_ns < options.checkpoint_interval_ms * 1'000'000) {
+      ++it;
+      continue;
+    }
+    it = unsigned_streams.erase(it);
+    const uint64_t size = s->store->committed_size();
+    if (size == s->signed_size) continue;
+    checkpoint::Checkpoint c;
+    c.origin = s->origin;
+    c.size = size;
+    c.root = s->store->committed_root();
+    auto note = checkpoint::SignNote(checkpoint::FormatCheckpoint(c), key_name, *signing_key);
+    Status st = note.ok() ? s->store->AppendCheckpoint(*note) : note.status();
+    if (!st.ok()) {
+      LogError("collector: cannot write the checkpoint of " + s->origin + ": " + st.ToString());
+      unsigned_streams.insert(s);  // tried again at the next round
+      continue;
+    }
+    s->signed_size = size;
+    s->signed_at_ns = now;
+  }
+}
+
 Collector::~Collector() { Stop(); }
+
+std::string CheckpointKeyName(const std::string& collector_name) {
+  return "gapless/collector/" + collector_name;
+}
+
+namespace {
+
+// The configured key, or data_dir/collector.key (made on first start, with its
+// verifier key beside it for operators and auditors).
+StatusOr<std::unique_ptr<identity::SigningKey>> LoadOrMakeSigningKey(const CollectorOptions& o) {
+  if (!o.signing_key.empty()) {
+    auto key = identity::SigningKey::Load(o.signing_key);
+    if (!key.ok()) {
+      return Status(key.status().code(), "collector: signing_key: " + key.status().message());
+    }
+    return key;
+  }
+  const std::string path = o.data_dir + "/collector.key";
+  if (!env::Env::Posix()->FileExists(path)) {
+    ASSIGN_OR_RETURN(auto key, identity::SigningKey::Generate());
+    RETURN_IF_ERROR(key->Save(path));
+    RETURN_IF_ERROR(env::WriteFileAtomically(
+        env::Env::Posix(), o.data_dir + "/collector.vkey",
+        checkpoint::FormatVerifierKey(CheckpointKeyName(o.name), key->public_key()) + "\n"));
+    LogInfo("collector: made the checkpoint signing key " + path);
+  }
+  auto key = identity::SigningKey::Load(path);
+  if (!key.ok()) return Status(key.status().code(), "collector: " + key.status().message());
+  return key;
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const CollectorOptions& o) {
   if (o.data_dir.empty()) return InvalidArgumentError("collector: data_dir is required");
@@ -519,6 +599,14 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
   impl->options = o;
   RETURN_IF_ERROR(env->CreateDir(o.data_dir + "/streams"));
   RETURN_IF_ERROR(impl->ReloadEnrolled());
+  impl->key_name = CheckpointKeyName(o.name);
+  if (!checkpoint::ValidKeyName(impl->key_name)) {
+    return InvalidArgumentError("collector: name \"" + o.name +
+                                "\" cannot name a signing key (no spaces or '+')");
+  }
+  ASSIGN_OR_RETURN(impl->signing_key, LoadOrMakeSigningKey(o));
+  c->verifier_key_ = checkpoint::FormatVerifierKey(impl->key_name, impl->signing_key->public_key());
+  LogInfo("collector: checkpoints are signed by " + c->verifier_key_);
 
   impl->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
   SSL_CTX_set_min_proto_version(impl->tls->native_handle(), TLS1_3_VERSION);

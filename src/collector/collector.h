@@ -6,7 +6,9 @@
 //   - the network thread runs the io_context: every socket, the enrollment files, the
 //     map of streams, and each StreamStore's owner side (Append);
 //   - the committer thread runs StreamStore::Commit for streams with queued records
-//     (many batches share one fsync) and then posts the acks to the network thread.
+//     (many batches share one fsync) and then posts the acks to the network thread; it
+//     also signs each growing stream's checkpoint (at most every checkpoint_interval_ms,
+//     and at Stop).
 // They hand over through one mutex-guarded set of dirty streams, never held across I/O.
 #pragma once
 
@@ -36,6 +38,11 @@ struct CollectorOptions {
   // Optional, mode 0600: one-time tokens, one per line. An unknown agent presenting one
   // gets its key appended to enrolled_keys and the token is removed.
   std::string enroll_tokens;
+  // Ed25519 key (PEM, mode 0600) that signs the collector's checkpoints of every stream
+  // it stores (docs/formats/checkpoint.md). Empty: data_dir/collector.key, made on the
+  // first start; its verifier key is then written to data_dir/collector.vkey.
+  std::string signing_key;
+  int64_t checkpoint_interval_ms = 1000;  // a growing stream is checkpointed this often
   uint32_t max_frame = wire::kMaxFrameBytes;
   int64_t handshake_timeout_ms = 10000;
   store::StoreOptions store;
@@ -66,6 +73,8 @@ class Collector {
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;
 
+  // The verifier key of the checkpoint signing key: "<key name>+<id>+<key>".
+  const std::string& verifier_key() const { return verifier_key_; }
   // Bound ports, in the order of options.listen.
   const std::vector<uint16_t>& ports() const { return ports_; }
   // Closes every connection, commits what is queued, stops both threads. Idempotent.
@@ -78,6 +87,10 @@ class Collector {
   Collector() = default;
   std::unique_ptr<Impl> impl_;
   std::vector<uint16_t> ports_;
+  std::string verifier_key_;
 };
+
+// The signed-note key name of a collector's checkpoints: "gapless/collector/<name>".
+std::string CheckpointKeyName(const std::string& collector_name);
 
 }  // namespace gapless::collector

@@ -572,9 +572,10 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
     c.ErrorAt(1, 1, "a [collector] table is required");
     return InvalidArgumentError(c.errors());
   }
-  c.OnlyKeys(
-      *t, {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens"},
-      "[collector]");
+  c.OnlyKeys(*t,
+             {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
+              "signing_key", "checkpoint_interval_ms"},
+             "[collector]");
   c.String(*t, "name", &o.name);
   if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
   if (const toml::node* n = t->get("listen")) {
@@ -605,6 +606,8 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
             "lines (gapless keygen prints the line for an agent)");
   }
   c.String(*t, "enroll_tokens", &o.enroll_tokens);
+  c.String(*t, "signing_key", &o.signing_key);
+  c.Int(*t, "checkpoint_interval_ms", 100, 3'600'000, &o.checkpoint_interval_ms);
   if (!c.ok()) return InvalidArgumentError(c.errors());
   return cfg;
 }

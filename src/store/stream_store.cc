@@ -105,9 +105,11 @@ Status StreamStore::Recover(OpenReport* report) {
         merkle_known_ = false;
         if (next_seq_ >= leaves_in_file) missing_leaves.append(kLeafSize, '\0');
         levels_.Add(Hash256{}, &level_bytes);
+        committed_range_.Append(Hash256{});
       }
       if (merkle_known_) range_.Append(leaf);
       levels_.Add(leaf, &level_bytes);
+      committed_range_.Append(leaf);
       if (next_seq_ >= leaves_in_file) missing_leaves.append(AsBytes(leaf));
       ++next_seq_;
       ++report->records;
@@ -145,6 +147,7 @@ Status StreamStore::Recover(OpenReport* report) {
     active_base_ = segment_base_ = last_base;
     segment_fill_ = last_size;
   }
+  RETURN_IF_ERROR(RecoverCheckpoints());
   RETURN_IF_ERROR(env_->SyncDir(dir_));
   flagged_ = env_->FileExists(env::JoinPath(dir_, "FLAGGED"));
   recent_base_ = next_seq_;
@@ -330,6 +333,60 @@ Status StreamStore::Commit() {
   return Status::Ok();
 }
 
+namespace {
+
+// Walks "<length>\n<note>" frames; returns the offset after the last complete one.
+uint64_t WalkCheckpoints(std::string_view data, const std::function<void(std::string_view)>& fn) {
+  uint64_t at = 0;
+  while (at < data.size()) {
+    const size_t eol = data.find('\n', at);
+    if (eol == std::string_view::npos || eol - at > 7) break;
+    uint64_t len = 0;
+    bool digits = eol > at;
+    for (size_t i = at; i < eol; ++i) {
+      if (data[i] < '0' || data[i] > '9') digits = false;
+      len = len * 10 + static_cast<uint64_t>(data[i] - '0');
+    }
+    if (!digits || eol + 1 + len > data.size()) break;
+    fn(data.substr(eol + 1, len));
+    at = eol + 1 + len;
+  }
+  return at;
+}
+
+}  // namespace
+
+Status StreamStore::RecoverCheckpoints() {
+  const std::string path = env::JoinPath(dir_, "checkpoints");
+  if (env_->FileExists(path)) {
+    ASSIGN_OR_RETURN(std::string data, env::ReadFileToString(env_, path));
+    const uint64_t good = WalkCheckpoints(data, [](std::string_view) {});
+    if (good != data.size()) {
+      LogWarning("store " + dir_ + ": cutting " + std::to_string(data.size() - good) +
+                 " bytes of a torn checkpoint");
+      RETURN_IF_ERROR(env_->TruncateFile(path, good));
+    }
+  }
+  ASSIGN_OR_RETURN(checkpoints_, env_->NewAppendableFile(path));
+  return checkpoints_->Sync();
+}
+
+Status StreamStore::AppendCheckpoint(std::string_view note) {
+  std::string frame = std::to_string(note.size()) + "\n";
+  frame.append(note);
+  RETURN_IF_ERROR(checkpoints_->Append(frame));
+  return checkpoints_->Sync();
+}
+
+Status ForEachCheckpoint(env::Env* env, const std::string& dir,
+                         const std::function<void(std::string_view)>& fn) {
+  const std::string path = env::JoinPath(dir, "checkpoints");
+  if (!env->FileExists(path)) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string data, env::ReadFileToString(env, path));
+  WalkCheckpoints(data, fn);
+  return Status::Ok();
+}
+
 // Not synced: the level files are rebuilt from the records at every Open.
 Status StreamStore::AppendLevels(std::string_view leaves) {
   std::vector<std::string> tiers;
@@ -337,6 +394,7 @@ Status StreamStore::AppendLevels(std::string_view leaves) {
     Hash256 leaf;
     std::memcpy(leaf.data(), leaves.data() + at, kLeafSize);
     levels_.Add(leaf, &tiers);
+    committed_range_.Append(leaf);
   }
   for (size_t t = 0; t < tiers.size(); ++t) {
     if (tiers[t].empty()) continue;

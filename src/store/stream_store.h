@@ -9,6 +9,7 @@
 //   dir/gaps         one "first last" line per range the agent declared gone
 //   dir/evidence.seg records that arrived with a seq already stored but other bytes
 //   dir/FLAGGED      one line per equivocation: the stream can no longer be trusted
+//   dir/checkpoints  the collector's signed checkpoints over the stored leaves, in order
 //
 // What it promises (store_test.cc):
 //   - a seq is stored at most once; a re-sent record with the same bytes is counted as a
@@ -99,6 +100,14 @@ class StreamStore {
   bool has_pending() const;
   uint64_t durable_next() const { return durable_next_.load(std::memory_order_acquire); }
 
+  // Committer thread: the size and RFC 9162 root of the durable leaves file (a declared
+  // gap counts as zero leaves, so this is the collector's own tree, which equals the
+  // agent's only without gaps). What the collector signs.
+  uint64_t committed_size() const { return committed_range_.size(); }
+  Hash256 committed_root() const { return committed_range_.Root(); }
+  // Committer thread: appends one signed checkpoint note to dir/checkpoints and syncs.
+  Status AppendCheckpoint(std::string_view note);
+
   StreamStats stats() const;
   // RFC 9162 root over seqs [0, next_seq()); kFailedPrecondition after a declared gap.
   StatusOr<Hash256> Root() const;
@@ -110,6 +119,8 @@ class StreamStore {
   Status Recover(OpenReport* report);
   // Committer thread: feeds committed leaves to the level files.
   Status AppendLevels(std::string_view leaves);
+  // Open: cuts a torn checkpoint at the end of dir/checkpoints, opens it for appending.
+  Status RecoverCheckpoints();
   StatusOr<Hash256> StoredLeaf(uint64_t seq);
   // mu_ held: adds one record's frame (and leaf) to pending_.
   void QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, const Hash256& leaf);
@@ -158,6 +169,8 @@ class StreamStore {
   std::unique_ptr<env::WritableFile> active_;
   std::unique_ptr<env::WritableFile> leaves_;
   LevelBuilder levels_;
+  merkle::CompactRange committed_range_;
+  std::unique_ptr<env::WritableFile> checkpoints_;
   std::vector<std::unique_ptr<env::WritableFile>> level_files_;  // [tier - 1], opened on need
 };
 
@@ -166,6 +179,11 @@ class StreamStore {
 Status ForEachStoredRecord(
     env::Env* env, const std::string& dir,
     const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn);
+
+// Calls fn(note) for every complete checkpoint note in dir/checkpoints, oldest first
+// (a torn last one is skipped). Framing: "<decimal byte length>\n<note bytes>" each.
+Status ForEachCheckpoint(env::Env* env, const std::string& dir,
+                         const std::function<void(std::string_view)>& fn);
 
 // "0123…ef" for an epoch, as used in store paths.
 std::string EpochHex(const spool::Epoch& epoch);

@@ -5,7 +5,11 @@
 #include <random>
 
 #include "base/coding.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/note.h"
 #include "env/fault_injection_env.h"
+#include "merkle/proof.h"
+#include "store/hash_levels.h"
 #include "transport/transport_test_util.h"
 #include "wire/wire.h"
 
@@ -404,6 +408,53 @@ TEST_F(TransportFixture, AcknowledgedRecordsSurviveCollectorPowerLosses) {
   const std::vector<uint64_t> seqs = stored_seqs();
   ASSERT_EQ(seqs.size(), n);
   for (uint64_t i = 0; i < n; ++i) ASSERT_EQ(seqs[i], i) << "a seq is missing or stored twice";
+}
+
+// The collector signs checkpoints of what it stored: the last one, checked with the
+// collector's verifier key, names the stream and commits to every record, with the root
+// the agent computed, and an inclusion proof from the store verifies against it.
+TEST_F(TransportFixture, CollectorSignsCheckpointsOfWhatItStored) {
+  OpenSpool();
+  copts_.checkpoint_interval_ms = 100;
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  AppendRecords(300);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 300; }, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // one interval at least
+  AppendRecords(700);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 1000; }, 10000));
+  const std::string vkey = collector_->verifier_key();
+  senders_.clear();
+  collector_->Stop();  // signs the rest
+
+  auto verifier = checkpoint::ParseVerifierKey(vkey);
+  ASSERT_TRUE(verifier.ok()) << vkey;
+  std::vector<checkpoint::Checkpoint> seen;
+  ASSERT_TRUE(store::ForEachCheckpoint(env::Env::Posix(), StreamDir(), [&](std::string_view n) {
+                auto note = checkpoint::ParseNote(n);
+                ASSERT_TRUE(note.ok()) << note.status().ToString();
+                ASSERT_TRUE(checkpoint::VerifyNote(*note, *verifier).ok());
+                auto body = checkpoint::ParseCheckpoint(note->text);
+                ASSERT_TRUE(body.ok());
+                seen.push_back(*body);
+              }).ok());
+  ASSERT_GE(seen.size(), 2u) << "one during the run, one at the end";
+  const checkpoint::Checkpoint& last = seen.back();
+  EXPECT_EQ(last.origin,
+            checkpoint::CollectorOrigin(copts_.name, "agent-1", store::EpochHex(spool_->epoch())));
+  EXPECT_EQ(last.size, 1000u);
+  auto cp = spool_->DurableCheckpoint();
+  ASSERT_TRUE(cp.ok());
+  EXPECT_EQ(last.root, cp->root) << "the collector signed another tree than the agent's";
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i].size, seen[i - 1].size);
+  auto source = store::StoredHashSource::Open(env::Env::Posix(), StreamDir());
+  ASSERT_TRUE(source.ok());
+  auto proof = merkle::InclusionProof(**source, 777, last.size);
+  ASSERT_TRUE(proof.ok());
+  const std::vector<Stored> stored = ReadStored();
+  EXPECT_TRUE(merkle::VerifyInclusion(spool::RecordLeafHash(stored[777].type, stored[777].payload),
+                                      777, last.size, *proof, last.root)
+                  .ok());
 }
 
 }  // namespace

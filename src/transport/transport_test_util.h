@@ -51,6 +51,10 @@ class TransportFixture : public ::testing::Test {
     copts_.tls_cert = dir_ + "/tls.crt";
     copts_.tls_key = dir_ + "/tls.key";
     copts_.enrolled_keys = dir_ + "/enrolled";
+    auto collector_key = identity::SigningKey::Generate();
+    ASSERT_TRUE(collector_key.ok());
+    ASSERT_TRUE((*collector_key)->Save(dir_ + "/collector.key").ok());
+    copts_.signing_key = dir_ + "/collector.key";
     copts_.listen = {"127.0.0.1:0", "127.0.0.1:0"};
   }
   void TearDown() override {
