@@ -4,6 +4,7 @@
 
 #include "agent_commands.h"
 #include "collector_commands.h"
+#include "proof_commands.h"
 #include "spool_commands.h"
 
 int main(int argc, char** argv) {
@@ -59,6 +60,27 @@ int main(int argc, char** argv) {
   store_inspect->add_option("--data-dir", store_dir, "The collector's data_dir")->required();
   store_inspect->add_flag("--records", store_records, "Also print every record");
 
+  std::string prove_agent, prove_epoch, prove_out;
+  uint64_t prove_seq = 0;
+  CLI::App* prove = app.add_subcommand(
+      "prove",
+      "Print one record's inclusion proof against the collector's latest signed checkpoint "
+      "(JSON, docs/formats/proof.md)");
+  prove->add_option("--data-dir", store_dir, "The collector's data_dir")->required();
+  prove->add_option("--agent", prove_agent, "The agent id of the stream")->required();
+  prove->add_option("--epoch", prove_epoch, "The stream's epoch (hex; needed if it has several)");
+  prove->add_option("--seq", prove_seq, "The record's seq")->required();
+  prove->add_option("--out", prove_out, "Write the proof here instead of standard output");
+  std::string proof_file, proof_key;
+  CLI::App* verify_proof = app.add_subcommand(
+      "verify-proof",
+      "Check a proof from `gapless prove` offline: the checkpoint's signature, then the "
+      "record's inclusion. Exit 0 valid, 1 invalid, 2 unreadable");
+  verify_proof->add_option("proof", proof_file, "The proof (JSON)")->required();
+  verify_proof->add_option("--key", proof_key,
+                           "The collector's verifier key (data_dir/collector.vkey); without "
+                           "it the key carried in the proof is used, with a warning");
+
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");
   spool->require_subcommand(1);
   std::string dir;
@@ -84,6 +106,10 @@ int main(int argc, char** argv) {
   if (keygen->parsed()) return gapless::cli::Keygen(key_out, key_id);
   if (store_inspect->parsed()) return gapless::cli::StoreInspect(store_dir, store_records);
   if (validate->parsed()) return gapless::cli::Validate(config_path);
+  if (prove->parsed()) {
+    return gapless::cli::Prove(store_dir, prove_agent, prove_epoch, prove_seq, prove_out);
+  }
+  if (verify_proof->parsed()) return gapless::cli::VerifyProof(proof_file, proof_key);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);
   return 2;

@@ -378,6 +378,35 @@ Status StreamStore::AppendCheckpoint(std::string_view note) {
   return checkpoints_->Sync();
 }
 
+StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env->GetChildren(dir));
+  std::string name;
+  uint64_t best = 0;
+  for (const std::string& n : names) {
+    uint64_t base = 0;
+    if (spool::ParseSegmentFileName(n, &base) && base <= seq && (name.empty() || base > best)) {
+      best = base;
+      name = n;
+    }
+  }
+  const std::string none = "seq " + std::to_string(seq) + " is not stored in " + dir;
+  if (name.empty()) return NotFoundError(none);
+  const std::string path = env::JoinPath(dir, name);
+  ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
+  ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
+  spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
+  for (;;) {
+    ASSIGN_OR_RETURN(spool::SegmentReader::Event ev, reader.Next());
+    if (ev.kind == spool::SegmentReader::Kind::kEnd ||
+        ev.kind == spool::SegmentReader::Kind::kTornTail) {
+      return NotFoundError(none);
+    }
+    if (ev.kind != spool::SegmentReader::Kind::kFrame || !spool::IsRecord(ev.type)) continue;
+    if (ev.seq > seq) return NotFoundError(none);
+    if (ev.seq == seq) return StoredRecord{ev.type, std::string(ev.payload)};
+  }
+}
+
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
                          const std::function<void(std::string_view)>& fn) {
   const std::string path = env::JoinPath(dir, "checkpoints");

@@ -180,6 +180,14 @@ Status ForEachStoredRecord(
     env::Env* env, const std::string& dir,
     const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn);
 
+// The intact record stored at seq (reads one segment). kNotFound if none is: beyond the
+// end, a declared gap, or damage.
+struct StoredRecord {
+  spool::FrameType type = spool::FrameType::kData;
+  std::string payload;
+};
+StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq);
+
 // Calls fn(note) for every complete checkpoint note in dir/checkpoints, oldest first
 // (a torn last one is skipped). Framing: "<decimal byte length>\n<note bytes>" each.
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,

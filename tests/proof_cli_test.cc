@@ -1,0 +1,120 @@
+// `gapless prove` and `gapless verify-proof`, the real binary, over a store the collector
+// filled: a proof verifies offline with the collector's key; any change to it, another
+// key, or a store altered after it was signed is refused.
+#include <fstream>
+#include <sstream>
+
+#include "checkpoint/note.h"
+#include "subprocess.h"
+#include "transport/transport_test_util.h"
+
+namespace gapless::transport {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ProofCliTest : public TransportFixture {
+ protected:
+  // Runs the gapless binary; returns its exit code, with its output in *output.
+  int Gapless(const std::vector<std::string>& args, std::string* output = nullptr) {
+    const std::string log = dir_ + "/cli.log";
+    std::remove(log.c_str());
+    std::vector<std::string> argv = {GAPLESS_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    gapless::testing::Subprocess p;
+    EXPECT_TRUE(p.Start(argv, {}, "", log));
+    const int status = p.Wait(60s);
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (output != nullptr) *output = text.str();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // A store of 1000 records with the collector's checkpoints; returns its verifier key.
+  std::string FillStore() {
+    OpenSpool();
+    StartCollector();
+    Sender* s = StartSender(Destination(), key_);
+    AppendRecords(1000);
+    EXPECT_TRUE(WaitFor([&] { return s->stats().acked_next == 1000; }, 10000));
+    senders_.clear();
+    const std::string vkey = collector_->verifier_key();
+    collector_->Stop();
+    return vkey;
+  }
+
+  std::string Read(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+};
+
+TEST_F(ProofCliTest, AProofVerifiesOfflineAndAnyChangeToItIsRefused) {
+  const std::string vkey = FillStore();
+  const std::string proof = dir_ + "/proof.json";
+  std::string out;
+  ASSERT_EQ(Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--seq", "777",
+                     "--out", proof},
+                    &out),
+            0)
+      << out;
+  ASSERT_EQ(Gapless({"verify-proof", proof, "--key", vkey}, &out), 0) << out;
+  EXPECT_NE(out.find("OK: seq 777 of stream agent-1/"), std::string::npos) << out;
+
+  // Another key under the same name is refused.
+  auto other = identity::SigningKey::Generate();
+  ASSERT_TRUE(other.ok());
+  const std::string other_vkey = checkpoint::FormatVerifierKey(
+      collector::CheckpointKeyName(copts_.name), (*other)->public_key());
+  EXPECT_EQ(Gapless({"verify-proof", proof, "--key", other_vkey}, &out), 1) << out;
+  EXPECT_NE(out.find("not signed by"), std::string::npos) << out;
+
+  // Change one character of each value that matters: refused each time.
+  const std::string good = Read(proof);
+  int refused = 0, tried = 0;
+  for (const std::string& field :
+       {std::string("\"seq\": 7"), std::string("\"leaf_input\": \"A"),
+        std::string("\"tree_size\": 1"), std::string("\"inclusion_path\": [\""),
+        std::string("\"checkpoint\": \"gapless/")}) {
+    const size_t at = good.find(field);
+    ASSERT_NE(at, std::string::npos) << field;
+    std::string bad = good;
+    char& c = bad[at + field.size() + 1];
+    c = c == '1' ? '2' : (c == 'A' ? 'B' : '1');
+    std::ofstream(proof) << bad;
+    ++tried;
+    if (Gapless({"verify-proof", proof, "--key", vkey}, &out) == 1) ++refused;
+    EXPECT_NE(out.find("INVALID"), std::string::npos) << field << "\n" << out;
+  }
+  EXPECT_EQ(refused, tried);
+}
+
+TEST_F(ProofCliTest, AStoreAlteredAfterItWasSignedIsNotProven) {
+  FillStore();
+  // Rewrite one stored leaf: the store no longer matches what its collector signed.
+  const std::string leaves = StreamDir() + "/leaves";
+  {
+    std::fstream f(leaves, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(32 * 10);
+    f.put('\x5a');
+  }
+  std::string out;
+  EXPECT_EQ(
+      Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--seq", "3"}, &out),
+      1);
+  EXPECT_NE(out.find("altered"), std::string::npos) << out;
+  EXPECT_EQ(
+      Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "nobody", "--seq", "3"}, &out),
+      1);
+  EXPECT_NE(out.find("no stream of agent"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--seq", "5000"},
+                    &out),
+            1);
+  EXPECT_NE(out.find("not covered"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace gapless::transport
