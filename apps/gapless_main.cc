@@ -6,6 +6,7 @@
 #include "collector_commands.h"
 #include "proof_commands.h"
 #include "spool_commands.h"
+#include "verify_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"gapless — security logs that cannot go missing quietly"};
@@ -81,6 +82,20 @@ int main(int argc, char** argv) {
                            "The collector's verifier key (data_dir/collector.vkey); without "
                            "it the key carried in the proof is used, with a warning");
 
+  gapless::cli::VerifyFlags verify_flags;
+  CLI::App* verify = app.add_subcommand(
+      "verify",
+      "Check a collector's store: every record against its leaf, every signed checkpoint's "
+      "root and signature, missing seqs against what the agents declared. Exit 0 clean, 1 "
+      "incomplete (every missing seq declared), 2 tampered, 3 could not verify");
+  verify->add_option("--data-dir", verify_flags.data_dir, "The collector's data_dir")->required();
+  verify->add_option("--agent", verify_flags.agent, "Only this agent's streams");
+  verify->add_option("--epoch", verify_flags.epoch, "Only this epoch (hex)");
+  verify->add_option("--key", verify_flags.key,
+                     "The collector's verifier key (default: data_dir/collector.vkey, with a "
+                     "warning)");
+  verify->add_flag("--json", verify_flags.json, "One JSON document instead of text");
+
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");
   spool->require_subcommand(1);
   std::string dir;
@@ -110,6 +125,7 @@ int main(int argc, char** argv) {
     return gapless::cli::Prove(store_dir, prove_agent, prove_epoch, prove_seq, prove_out);
   }
   if (verify_proof->parsed()) return gapless::cli::VerifyProof(proof_file, proof_key);
+  if (verify->parsed()) return gapless::cli::Verify(verify_flags);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);
   return 2;

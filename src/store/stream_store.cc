@@ -412,7 +412,13 @@ Status ForEachCheckpoint(env::Env* env, const std::string& dir,
   const std::string path = env::JoinPath(dir, "checkpoints");
   if (!env->FileExists(path)) return Status::Ok();
   ASSIGN_OR_RETURN(std::string data, env::ReadFileToString(env, path));
-  WalkCheckpoints(data, fn);
+  const uint64_t good = WalkCheckpoints(data, fn);
+  if (good != data.size()) {
+    return DataLossError(std::to_string(data.size() - good) + " bytes at offset " +
+                         std::to_string(good) +
+                         " of the checkpoints file are not a complete checkpoint (damaged, or "
+                         "cut off by a crash the collector has not recovered from yet)");
+  }
   return Status::Ok();
 }
 

@@ -188,8 +188,9 @@ struct StoredRecord {
 };
 StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq);
 
-// Calls fn(note) for every complete checkpoint note in dir/checkpoints, oldest first
-// (a torn last one is skipped). Framing: "<decimal byte length>\n<note bytes>" each.
+// Calls fn(note) for every complete checkpoint note in dir/checkpoints, oldest first.
+// Framing: "<decimal byte length>\n<note bytes>" each. kDataLoss (after the calls) if
+// bytes follow that are not a complete frame.
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
                          const std::function<void(std::string_view)>& fn);
 

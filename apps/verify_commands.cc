@@ -1,0 +1,172 @@
+#include "verify_commands.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include "env/env.h"
+#include "identity/identity.h"
+#include "verify/verify.h"
+
+namespace gapless::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<uint8_t>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string Ranges(const std::vector<verify::SeqRange>& ranges, bool json) {
+  std::string out;
+  for (const auto& r : ranges) {
+    if (json) {
+      out += std::string(out.empty() ? "" : ", ") + "{\"first\": " + std::to_string(r.first) +
+             ", \"last\": " + std::to_string(r.last) +
+             (r.reason.empty() ? "" : ", \"reason\": " + JsonString(r.reason)) + "}";
+    } else {
+      out += std::string(out.empty() ? "" : ", ") + std::to_string(r.first) + ".." +
+             std::to_string(r.last) + (r.reason.empty() ? "" : " (" + r.reason + ")");
+    }
+  }
+  return json ? "[" + out + "]" : out;
+}
+
+std::string B64(const Hash256& h) {
+  return identity::Base64Encode(std::string_view(reinterpret_cast<const char*>(h.data()), 32));
+}
+
+void PrintText(const std::string& agent, const std::string& epoch, const verify::StreamReport& r,
+               bool signatures) {
+  std::printf("stream %s/%s: %s\n", agent.c_str(), epoch.c_str(),
+              std::string(verify::VerdictName(r.verdict)).c_str());
+  std::printf("  %llu records, seqs below %llu, %.1f MB hashed; root %s\n",
+              static_cast<unsigned long long>(r.records),
+              static_cast<unsigned long long>(r.next_seq),
+              static_cast<double>(r.record_bytes) / 1e6, B64(r.root).c_str());
+  std::printf("  %llu collector checkpoints (largest size %llu), %s\n",
+              static_cast<unsigned long long>(r.checkpoints),
+              static_cast<unsigned long long>(r.signed_size),
+              signatures ? (std::to_string(r.checkpoints_verified) + " signatures verified").c_str()
+                         : "signatures NOT checked (no key)");
+  if (!r.missing.empty()) std::printf("  missing: %s\n", Ranges(r.missing, false).c_str());
+  if (!r.declared_losses.empty()) {
+    std::printf("  declared lost (LOSS records): %s\n", Ranges(r.declared_losses, false).c_str());
+  }
+  if (r.losses_without_range > 0) {
+    std::printf(
+        "  %llu LOSS records give counts without seqs (e.g. kernel drops before the "
+        "spool)\n",
+        static_cast<unsigned long long>(r.losses_without_range));
+  }
+  if (!r.declared_gaps.empty()) {
+    std::printf("  declared gone by the agent: %s\n", Ranges(r.declared_gaps, false).c_str());
+  }
+  for (const std::string& p : r.problems) std::printf("  PROBLEM: %s\n", p.c_str());
+}
+
+std::string JsonReport(const std::string& agent, const std::string& epoch,
+                       const verify::StreamReport& r, bool signatures) {
+  std::string problems;
+  for (const auto& p : r.problems) problems += (problems.empty() ? "" : ", ") + JsonString(p);
+  return "{\"agent\": " + JsonString(agent) + ", \"epoch\": " + JsonString(epoch) +
+         ", \"verdict\": " + JsonString(verify::VerdictName(r.verdict)) +
+         ", \"records\": " + std::to_string(r.records) +
+         ", \"next_seq\": " + std::to_string(r.next_seq) +
+         ", \"root\": " + JsonString(B64(r.root)) +
+         ", \"checkpoints\": " + std::to_string(r.checkpoints) +
+         ", \"checkpoints_verified\": " + std::to_string(r.checkpoints_verified) +
+         ", \"signatures_checked\": " + (signatures ? "true" : "false") +
+         ", \"signed_size\": " + std::to_string(r.signed_size) +
+         ", \"missing\": " + Ranges(r.missing, true) +
+         ", \"declared_losses\": " + Ranges(r.declared_losses, true) +
+         ", \"losses_without_range\": " + std::to_string(r.losses_without_range) +
+         ", \"declared_gaps\": " + Ranges(r.declared_gaps, true) +
+         ", \"flagged\": " + (r.flagged ? "true" : "false") + ", \"problems\": [" + problems + "]}";
+}
+
+}  // namespace
+
+int Verify(const VerifyFlags& f) {
+  env::Env* env = env::Env::Posix();
+  const fs::path streams = fs::path(f.data_dir) / "streams";
+  std::error_code ec;
+  if (!fs::is_directory(streams, ec)) {
+    std::fprintf(stderr, "gapless verify: %s is not a collector data directory (no streams/)\n",
+                 f.data_dir.c_str());
+    return 3;
+  }
+  verify::Options options;
+  std::string key = f.key;
+  if (key.empty()) {
+    if (auto k = env::ReadFileToString(env, f.data_dir + "/collector.vkey"); k.ok()) {
+      key = *k;
+      while (!key.empty() && key.back() == '\n') key.pop_back();
+      std::fprintf(stderr,
+                   "gapless verify: checking signatures against %s/collector.vkey, which sits in "
+                   "the store it vouches for; pass --key with a copy you trust\n",
+                   f.data_dir.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "gapless verify: no --key and no collector.vkey: signatures are NOT checked\n");
+    }
+  }
+  if (!key.empty()) {
+    auto v = checkpoint::ParseVerifierKey(key);
+    if (!v.ok()) {
+      std::fprintf(stderr, "gapless verify: --key: %s\n", v.status().message().c_str());
+      return 3;
+    }
+    options.collector_key = *v;
+  }
+  int worst = -1;
+  std::vector<std::string> json;
+  for (const auto& agent_dir : fs::directory_iterator(streams, ec)) {
+    const std::string agent = agent_dir.path().filename();
+    if (!f.agent.empty() && agent != f.agent) continue;
+    for (const auto& epoch_dir : fs::directory_iterator(agent_dir.path(), ec)) {
+      const std::string epoch = epoch_dir.path().filename();
+      if (!f.epoch.empty() && epoch != f.epoch) continue;
+      auto r = verify::VerifyStream(env, epoch_dir.path().string(), options);
+      if (!r.ok()) {
+        std::fprintf(stderr, "gapless verify: %s/%s: %s\n", agent.c_str(), epoch.c_str(),
+                     r.status().ToString().c_str());
+        worst = std::max(worst, static_cast<int>(verify::Verdict::kTampered));
+        continue;
+      }
+      worst = std::max(worst, static_cast<int>(r->verdict));
+      if (f.json) {
+        json.push_back(JsonReport(agent, epoch, *r, options.collector_key.has_value()));
+      } else {
+        PrintText(agent, epoch, *r, options.collector_key.has_value());
+      }
+    }
+  }
+  if (worst < 0) {
+    std::fprintf(stderr, "gapless verify: no stream matched in %s\n", f.data_dir.c_str());
+    return 3;
+  }
+  if (f.json) {
+    std::printf("{\"streams\": [\n");
+    for (size_t i = 0; i < json.size(); ++i) {
+      std::printf("  %s%s\n", json[i].c_str(), i + 1 < json.size() ? "," : "");
+    }
+    std::printf("]}\n");
+  }
+  return worst;
+}
+
+}  // namespace gapless::cli

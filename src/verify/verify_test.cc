@@ -1,0 +1,254 @@
+#include "verify/verify.h"
+
+#include <gtest/gtest.h>
+
+#include "base/crc32c.h"
+#include "checkpoint/checkpoint.h"
+#include "env/fault_injection_env.h"
+#include "identity/identity.h"
+#include "spool/loss_record.h"
+#include "spool/segment_reader.h"
+#include "store/stream_store.h"
+
+namespace gapless::verify {
+namespace {
+
+using spool::FrameType;
+constexpr char kDir[] = "/c/streams/web-01/0102";
+const std::string kSegment = std::string(kDir) + "/" + spool::SegmentFileName(0);
+
+struct Record {
+  FrameType type;
+  std::string payload;
+};
+
+// A store written through StreamStore, with checkpoints signed as the collector signs
+// them, and ways to damage it.
+class VerifyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto k = identity::SigningKey::Generate();
+    ASSERT_TRUE(k.ok());
+    key_ = std::move(*k);
+    verifier_ = *checkpoint::ParseVerifierKey(
+        checkpoint::FormatVerifierKey("gapless/collector/c1", key_->public_key()));
+    auto s = store::StreamStore::Open(&env_, kDir, epoch_, {});
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(*s);
+  }
+
+  static std::string Payload(uint64_t seq) {
+    return "record " + std::to_string(seq) + " " + std::string(seq % 13, 'x');
+  }
+
+  // Stores records [first, first + n) (a gap before first is declared), commits and
+  // signs a checkpoint of everything stored.
+  void Store(uint64_t first, uint64_t n, std::vector<Record> extra = {}) {
+    wire::BatchHeader h;
+    h.first_seq = first;
+    h.flags = first > store_->next_seq() ? wire::kBatchGapBefore : 0;
+    std::vector<Record> records;
+    for (uint64_t i = 0; i < n; ++i) records.push_back({FrameType::kData, Payload(first + i)});
+    for (Record& e : extra) records.push_back(std::move(e));
+    std::vector<wire::WireRecord> wire;
+    std::vector<Hash256> leaves;
+    for (const Record& r : records) {
+      wire.push_back({r.type, crc32c::Value(r.payload), r.payload});
+      leaves.push_back(spool::RecordLeafHash(r.type, r.payload));
+    }
+    h.count = static_cast<uint32_t>(wire.size());
+    ASSERT_TRUE(store_->Append(h, wire, leaves).ok());
+    ASSERT_TRUE(store_->Commit().ok());
+    checkpoint::Checkpoint c;
+    c.origin = checkpoint::CollectorOrigin("c1", "web-01", "0102");
+    c.size = store_->committed_size();
+    c.root = store_->committed_root();
+    ASSERT_TRUE(store_
+                    ->AppendCheckpoint(*checkpoint::SignNote(checkpoint::FormatCheckpoint(c),
+                                                             "gapless/collector/c1", *key_))
+                    .ok());
+  }
+
+  StreamReport Verify() {
+    Options o;
+    o.collector_key = verifier_;
+    auto r = VerifyStream(&env_, kDir, o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : StreamReport{};
+  }
+
+  static std::string Problems(const StreamReport& r) {
+    std::string all;
+    for (const auto& p : r.problems) all += p + "\n";
+    return all;
+  }
+
+  // Rewrites the segment with its frames passed through edit (which may drop, reorder or
+  // duplicate them); CRCs stay valid, as a careful attacker would keep them.
+  void RewriteSegment(
+      const std::function<void(std::vector<Record>*, std::vector<uint64_t>*)>& edit) {
+    const std::string bytes = env_.Contents(kSegment);
+    std::vector<Record> records;
+    std::vector<uint64_t> seqs;
+    auto file = env_.NewRandomAccessFile(kSegment);
+    ASSERT_TRUE(file.ok());
+    spool::SegmentReader reader(file->get(), spool::kSegmentHeaderSize, bytes.size());
+    for (;;) {
+      auto ev = reader.Next();
+      ASSERT_TRUE(ev.ok());
+      if (ev->kind != spool::SegmentReader::Kind::kFrame) break;
+      records.push_back({ev->type, std::string(ev->payload)});
+      seqs.push_back(ev->seq);
+    }
+    edit(&records, &seqs);
+    std::string out = bytes.substr(0, spool::kSegmentHeaderSize);
+    for (size_t i = 0; i < records.size(); ++i) {
+      spool::AppendFrame(&out, records[i].type, seqs[i], records[i].payload,
+                         crc32c::Value(records[i].payload));
+    }
+    env_.SetDurableContents(kSegment, out);
+  }
+
+  env::FaultInjectionEnv env_;
+  spool::Epoch epoch_{1, 2};
+  std::unique_ptr<identity::SigningKey> key_;
+  checkpoint::Verifier verifier_;
+  std::unique_ptr<store::StreamStore> store_;
+};
+
+TEST_F(VerifyTest, AnIntactStoreIsCleanAndEveryCheckpointVerifies) {
+  Store(0, 500);
+  Store(500, 500);
+  const StreamReport r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kClean) << Problems(r);
+  EXPECT_EQ(r.records, 1000u);
+  EXPECT_EQ(r.next_seq, 1000u);
+  EXPECT_EQ(r.checkpoints, 2u);
+  EXPECT_EQ(r.checkpoints_verified, 2u);
+  EXPECT_EQ(r.signed_size, 1000u);
+  EXPECT_EQ(r.root, store_->committed_root());
+}
+
+// Any single byte of any stored file changed: never clean, never merely incomplete.
+TEST_F(VerifyTest, EveryFlippedByteOfEveryFileIsFound) {
+  Store(0, 20);
+  Store(20, 10);
+  for (const std::string& name :
+       {spool::SegmentFileName(0), std::string("leaves"), std::string("checkpoints")}) {
+    const std::string path = std::string(kDir) + "/" + name;
+    const std::string good = env_.Contents(path);
+    ASSERT_FALSE(good.empty()) << name;
+    for (size_t i = 0; i < good.size(); ++i) {
+      std::string bad = good;
+      bad[i] = static_cast<char>(bad[i] ^ 0x04);
+      env_.SetDurableContents(path, bad);
+      const StreamReport r = Verify();
+      ASSERT_EQ(r.verdict, Verdict::kTampered) << name << " byte " << i;
+    }
+    env_.SetDurableContents(path, good);
+  }
+  EXPECT_EQ(Verify().verdict, Verdict::kClean);
+}
+
+TEST_F(VerifyTest, RemovedReorderedDuplicatedOrTruncatedRecordsAreFound) {
+  Store(0, 50);
+  struct Case {
+    const char* what;
+    std::function<void(std::vector<Record>*, std::vector<uint64_t>*)> edit;
+    const char* expect;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"removed",
+            [](auto*r, auto*s) {
+              r->erase(r->begin() + 10);
+              s->erase(s->begin() + 10);
+            },
+            "nothing declared them gone"},
+           {"reordered", [](auto*, auto*s) { std::swap((*s)[10], (*s)[11]); }, "reordered"},
+           {"duplicated",
+            [](auto*r, auto*s) {
+              r->insert(r->begin() + 20, (*r)[19]);
+              s->insert(s->begin() + 20, (*s)[19]);
+            },
+            "stored again"},
+           {"truncated",
+            [](auto*r, auto*s) {
+              r->resize(40);
+              s->resize(40);
+            },
+            "records at the end were removed"},
+           {"rewritten in place", [](auto*r, auto*) { (*r)[5].payload = "forged"; },
+            "does not match its stored leaf"},
+       }) {
+    const std::string good = env_.Contents(kSegment);
+    RewriteSegment(c.edit);
+    const StreamReport r = Verify();
+    EXPECT_EQ(r.verdict, Verdict::kTampered) << c.what;
+    EXPECT_NE(Problems(r).find(c.expect), std::string::npos) << c.what << ":\n" << Problems(r);
+    env_.SetDurableContents(kSegment, good);
+  }
+}
+
+TEST_F(VerifyTest, AMissingRangeIsDeclaredWithItsLossRecordOrReportedAsAGap) {
+  Store(0, 100);
+  // The agent's spool dropped 100..149 and said so: a LOSS record (seq 200) and the
+  // batch after the hole declares it.
+  spool::LossRecord loss;
+  loss.reason = spool::LossReason::kSpoolFullDropOldest;
+  loss.has_seq_range = true;
+  loss.first_seq = 100;
+  loss.last_seq = 149;
+  loss.record_count = 50;
+  Store(150, 50, {{FrameType::kLoss, loss.Encode()}});
+  StreamReport r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kIncomplete) << Problems(r);
+  ASSERT_EQ(r.missing.size(), 1u);
+  EXPECT_EQ(r.missing[0].first, 100u);
+  EXPECT_EQ(r.missing[0].last, 149u);
+  ASSERT_EQ(r.declared_losses.size(), 1u);
+  EXPECT_EQ(r.declared_losses[0].reason, "spool_full_drop_oldest");
+  ASSERT_EQ(r.declared_gaps.size(), 1u);
+  // A second hole that only the batch flag declared (its LOSS record not here yet).
+  Store(260, 10);
+  r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kIncomplete) << Problems(r);
+  EXPECT_EQ(r.missing.size(), 2u);
+  EXPECT_EQ(r.declared_gaps.size(), 2u);
+  // A hole nobody declared: tampering.
+  RewriteSegment([](auto* recs, auto* seqs) {
+    recs->erase(recs->begin() + 3, recs->begin() + 6);
+    seqs->erase(seqs->begin() + 3, seqs->begin() + 6);
+  });
+  r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(r).find("seqs 3..5 missing, and nothing declared them gone"),
+            std::string::npos)
+      << Problems(r);
+}
+
+TEST_F(VerifyTest, AnotherKeyOrAForkedLogIsReported) {
+  Store(0, 10);
+  auto other = identity::SigningKey::Generate();
+  Options o;
+  o.collector_key = *checkpoint::ParseVerifierKey(
+      checkpoint::FormatVerifierKey("gapless/collector/c1", (*other)->public_key()));
+  auto r = VerifyStream(&env_, kDir, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(*r).find("not signed by"), std::string::npos) << Problems(*r);
+  // A second checkpoint of the same size and another root, properly signed: a fork.
+  checkpoint::Checkpoint c;
+  c.origin = checkpoint::CollectorOrigin("c1", "web-01", "0102");
+  c.size = 10;
+  c.root[0] = 1;
+  ASSERT_TRUE(store_
+                  ->AppendCheckpoint(*checkpoint::SignNote(checkpoint::FormatCheckpoint(c),
+                                                           "gapless/collector/c1", *key_))
+                  .ok());
+  const StreamReport forked = Verify();
+  EXPECT_EQ(forked.verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(forked).find("a fork"), std::string::npos) << Problems(forked);
+}
+
+}  // namespace
+}  // namespace gapless::verify
