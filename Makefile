@@ -46,6 +46,7 @@ bench: build
 	  --dir $(or $(BENCH_DIR),./build/bench-data)/syslog
 	build/release/bench/e2e_bench --gapless build/release/apps/gapless \
 	  --load build/release/bench/syslog_load --dir $(or $(BENCH_DIR),./build/bench-data)/e2e
+	build/release/bench/verify_bench --dir $(or $(BENCH_DIR),./build/bench-data)/verify
 
 fuzz: deps build/fuzz/build.ninja
 	cmake --build build/fuzz -j $(JOBS)

@@ -1,6 +1,7 @@
 // `gapless prove` and `gapless verify-proof`, the real binary, over a store the collector
 // filled: a proof verifies offline with the collector's key; any change to it, another
 // key, or a store altered after it was signed is refused.
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -114,6 +115,32 @@ TEST_F(ProofCliTest, AStoreAlteredAfterItWasSignedIsNotProven) {
                     &out),
             1);
   EXPECT_NE(out.find("not covered"), std::string::npos) << out;
+}
+
+// `gapless verify` on the collector's store: clean (exit 0); after one byte of a stored
+// record changes, tampered (exit 2) and it says where.
+TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {
+  const std::string vkey = FillStore();
+  std::string out;
+  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey}, &out), 0) << out;
+  EXPECT_NE(out.find(": clean"), std::string::npos) << out;
+  EXPECT_NE(out.find("1000 records"), std::string::npos) << out;
+  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey, "--json"}, &out), 0);
+  EXPECT_NE(out.find("\"verdict\": \"clean\""), std::string::npos) << out;
+  std::string segment;
+  for (const auto& e : std::filesystem::directory_iterator(StreamDir())) {
+    if (e.path().extension() == ".seg") segment = e.path().string();
+  }
+  ASSERT_FALSE(segment.empty());
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5000);
+    f.put('\x7f');
+  }
+  EXPECT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey}, &out), 2) << out;
+  EXPECT_NE(out.find("TAMPERED"), std::string::npos) << out;
+  EXPECT_NE(out.find("PROBLEM: "), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"verify", "--data-dir", dir_ + "/nowhere"}, &out), 3) << out;
 }
 
 }  // namespace
