@@ -42,6 +42,21 @@ void CompactRange::Append(const Hash256& leaf_hash) {
   ++size_;
 }
 
+Status CompactRange::AppendSubtree(int level, const Hash256& root) {
+  if (level < 0 || level > 62 || (size_ & ((uint64_t{1} << level) - 1)) != 0) {
+    return InvalidArgumentError("a subtree of 2^" + std::to_string(level) +
+                                " leaves cannot follow " + std::to_string(size_) + " leaves");
+  }
+  Hash256 carry = root;
+  for (uint64_t s = size_ >> level; s & 1; s >>= 1) {
+    carry = NodeHash(hashes_.back(), carry);
+    hashes_.pop_back();
+  }
+  hashes_.push_back(carry);
+  size_ += uint64_t{1} << level;
+  return Status::Ok();
+}
+
 Hash256 CompactRange::Root() const {
   if (hashes_.empty()) return EmptyRoot();
   Hash256 root = hashes_.back();

@@ -33,6 +33,9 @@ class CompactRange {
   static StatusOr<CompactRange> FromParts(uint64_t size, std::vector<Hash256> hashes);
 
   void Append(const Hash256& leaf_hash);
+  // Appends a whole perfect subtree of 2^level leaves by its root. kInvalidArgument unless
+  // size() is a multiple of 2^level (the subtree must be aligned, as in the tree itself).
+  Status AppendSubtree(int level, const Hash256& root);
   uint64_t size() const { return size_; }
   // Root of the tree of size() leaves; EmptyRoot() for size 0.
   Hash256 Root() const;

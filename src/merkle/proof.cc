@@ -38,6 +38,21 @@ StatusOr<Hash256> RangeRoot(const HashSource& source, uint64_t begin, uint64_t e
   return root;
 }
 
+StatusOr<std::vector<std::pair<int, Hash256>>> RangeSubtrees(const HashSource& source,
+                                                             uint64_t begin, uint64_t end) {
+  if (end < begin) return InvalidArgumentError("range end before its begin");
+  std::vector<std::pair<int, Hash256>> out;
+  for (uint64_t at = begin; at < end;) {
+    // The largest aligned subtree starting at `at` that ends by `end`.
+    int level = at == 0 ? 63 : std::countr_zero(at);
+    while (level > 0 && (level >= 63 || (uint64_t{1} << level) > end - at)) --level;
+    ASSIGN_OR_RETURN(Hash256 h, source.PerfectSubtree(level, at >> level));
+    out.emplace_back(level, h);
+    at += uint64_t{1} << level;
+  }
+  return out;
+}
+
 StatusOr<std::vector<Hash256>> InclusionProof(const HashSource& source, uint64_t index,
                                               uint64_t size) {
   if (index >= size) {

@@ -32,6 +32,12 @@ class HashSource {
 // smallest power of two >= end - begin (true of every range in a proof, and of [0, n)).
 StatusOr<Hash256> RangeRoot(const HashSource& source, uint64_t begin, uint64_t end);
 
+// The roots of the aligned perfect subtrees that make up leaves [begin, end), left to
+// right, as (level, hash): what a verifier holding a compact range of size `begin` needs to
+// reach the tree of size `end` without the leaves (CompactRange::AppendSubtree).
+StatusOr<std::vector<std::pair<int, Hash256>>> RangeSubtrees(const HashSource& source,
+                                                             uint64_t begin, uint64_t end);
+
 // PATH(index, D[size]); kInvalidArgument unless index < size.
 StatusOr<std::vector<Hash256>> InclusionProof(const HashSource& source, uint64_t index,
                                               uint64_t size);

@@ -145,6 +145,32 @@ TEST(MerkleProof, ConsistencyProofsAreTheRfcProofsAndVerifyForEveryPairUpTo300) 
   EXPECT_EQ(ConsistencyProof(source, 6, 5).status().code(), StatusCode::kInvalidArgument);
 }
 
+// A verifier holding the compact range of [0, a), the leaves [a, b) and the subtrees of
+// [b, n) reaches the root of n — what an archive of a record range relies on.
+TEST(MerkleProof, CompactRangePlusLeavesPlusRangeSubtreesGiveTheRoot) {
+  Naive naive(kMax);
+  MemoryHashSource source(naive.leaves());
+  for (size_t n = 1; n <= 80; ++n) {
+    for (size_t a = 0; a <= n; ++a) {
+      for (size_t b = a; b <= n; ++b) {
+        CompactRange left;
+        for (size_t i = 0; i < a; ++i) left.Append(naive.leaves()[i]);
+        auto range = CompactRange::FromParts(a, left.hashes());
+        ASSERT_TRUE(range.ok());
+        for (size_t i = a; i < b; ++i) range->Append(naive.leaves()[i]);
+        auto right = RangeSubtrees(source, b, n);
+        ASSERT_TRUE(right.ok());
+        for (const auto& [level, h] : *right) ASSERT_TRUE(range->AppendSubtree(level, h).ok());
+        ASSERT_EQ(range->size(), n);
+        ASSERT_EQ(range->Root(), naive.Mth(0, n)) << a << " " << b << " " << n;
+      }
+    }
+  }
+  CompactRange three;
+  for (int i = 0; i < 3; ++i) three.Append(naive.leaves()[i]);
+  EXPECT_FALSE(three.AppendSubtree(1, naive.leaves()[0]).ok());  // not aligned
+}
+
 // The published RFC 6962 test vectors (certificate-transparency's reference tests): eight
 // fixed entries, the roots of their prefixes, and the proofs for leaf 0 / size 1 in 8.
 TEST(MerkleProof, MatchesThePublishedRfc6962Vectors) {
