@@ -85,16 +85,37 @@ int main(int argc, char** argv) {
   gapless::cli::VerifyFlags verify_flags;
   CLI::App* verify = app.add_subcommand(
       "verify",
-      "Check a collector's store: every record against its leaf, every signed checkpoint's "
-      "root and signature, missing seqs against what the agents declared. Exit 0 clean, 1 "
-      "incomplete (every missing seq declared), 2 tampered, 3 could not verify");
-  verify->add_option("--data-dir", verify_flags.data_dir, "The collector's data_dir")->required();
+      "Check an archive, or a collector's store: every record against the signed roots, every "
+      "signature, missing seqs against what the agents declared. Exit 0 clean, 1 incomplete "
+      "(every missing seq declared), 2 tampered, 3 could not verify");
+  verify->add_option("archive", verify_flags.archive,
+                     "An archive written by gapless export (or give --data-dir)");
+  verify->add_option("--data-dir", verify_flags.data_dir, "A collector's data_dir, checked live");
   verify->add_option("--agent", verify_flags.agent, "Only this agent's streams");
   verify->add_option("--epoch", verify_flags.epoch, "Only this epoch (hex)");
   verify->add_option("--key", verify_flags.key,
                      "The collector's verifier key (default: data_dir/collector.vkey, with a "
                      "warning)");
   verify->add_flag("--json", verify_flags.json, "One JSON document instead of text");
+
+  gapless::cli::ExportFlags export_flags;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export",
+      "Write a self-contained archive of records, with the hashes and signed checkpoint "
+      "that let anyone verify it offline (docs/formats/archive.md), sealed with the "
+      "collector's key; then verify it");
+  export_cmd->add_option("--data-dir", export_flags.data_dir, "The collector's data_dir")
+      ->required();
+  export_cmd->add_option("--stream", export_flags.streams,
+                         "AGENT or AGENT/EPOCH (repeatable; default all)");
+  export_cmd->add_option("--from", export_flags.from, "First seq of each stream")
+      ->capture_default_str();
+  export_cmd->add_option("--to", export_flags.to,
+                         "One past the last seq (default: all the collector has signed)");
+  export_cmd->add_option("--out", export_flags.out, "The archive to write (must not exist)")
+      ->required();
+  export_cmd->add_option("--signing-key", export_flags.signing_key,
+                         "The collector's key (default data_dir/collector.key)");
 
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");
   spool->require_subcommand(1);
@@ -126,6 +147,7 @@ int main(int argc, char** argv) {
   }
   if (verify_proof->parsed()) return gapless::cli::VerifyProof(proof_file, proof_key);
   if (verify->parsed()) return gapless::cli::Verify(verify_flags);
+  if (export_cmd->parsed()) return gapless::cli::Export(export_flags);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);
   return 2;

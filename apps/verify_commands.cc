@@ -2,8 +2,10 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
+#include "archive/archive.h"
 #include "env/env.h"
 #include "identity/identity.h"
 #include "verify/verify.h"
@@ -100,8 +102,115 @@ std::string JsonReport(const std::string& agent, const std::string& epoch,
 
 }  // namespace
 
+namespace {
+
+// The verifier key: given, or the collector's data_dir/collector.vkey (with a warning).
+// False on a key that does not parse.
+bool ResolveKey(const std::string& given, const std::string& data_dir,
+                std::optional<checkpoint::Verifier>* out) {
+  std::string key = given;
+  if (key.empty() && !data_dir.empty()) {
+    if (auto k = env::ReadFileToString(env::Env::Posix(), data_dir + "/collector.vkey"); k.ok()) {
+      key = *k;
+      while (!key.empty() && key.back() == '\n') key.pop_back();
+      std::fprintf(stderr,
+                   "gapless: checking signatures against %s/collector.vkey, which sits beside "
+                   "what it vouches for; pass --key with a copy you trust\n",
+                   data_dir.c_str());
+    }
+  }
+  if (key.empty()) {
+    std::fprintf(stderr, "gapless: no --key: signatures are NOT checked\n");
+    return true;
+  }
+  auto v = checkpoint::ParseVerifierKey(key);
+  if (!v.ok()) {
+    std::fprintf(stderr, "gapless: --key: %s\n", v.status().message().c_str());
+    return false;
+  }
+  *out = *v;
+  return true;
+}
+
+// Prints an archive's verification; returns the exit status of `verify`.
+int ReportArchive(const std::string& path, const std::optional<checkpoint::Verifier>& key,
+                  bool json) {
+  auto r = archive::VerifyArchive(path, key);
+  if (!r.ok()) {
+    std::fprintf(stderr, "gapless verify: %s\n", r.status().ToString().c_str());
+    return 3;
+  }
+  if (json) {
+    std::string problems;
+    for (const auto& p : r->problems) problems += (problems.empty() ? "" : ", ") + JsonString(p);
+    std::printf(
+        "{\"archive\": %s, \"verdict\": %s, \"sealed\": %s, \"problems\": [%s], "
+        "\"streams\": [\n",
+        JsonString(path).c_str(), JsonString(verify::VerdictName(r->verdict)).c_str(),
+        r->sealed ? "true" : "false", problems.c_str());
+    for (size_t i = 0; i < r->streams.size(); ++i) {
+      const auto& s = r->streams[i];
+      std::printf("  %s%s\n", JsonReport(s.agent, s.epoch, s.report, key.has_value()).c_str(),
+                  i + 1 < r->streams.size() ? "," : "");
+    }
+    std::printf("]}\n");
+  } else {
+    std::printf("archive %s: %s, %s\n", path.c_str(),
+                std::string(verify::VerdictName(r->verdict)).c_str(),
+                r->sealed ? "seal verified" : "NOT sealed");
+    for (const auto& p : r->problems) std::printf("  PROBLEM: %s\n", p.c_str());
+    for (const auto& s : r->streams) {
+      std::printf("  exported seqs [%llu, %llu) of:\n", static_cast<unsigned long long>(s.from_seq),
+                  static_cast<unsigned long long>(s.to_seq));
+      PrintText(s.agent, s.epoch, s.report, key.has_value());
+    }
+  }
+  return static_cast<int>(r->verdict);
+}
+
+}  // namespace
+
+int Export(const ExportFlags& f) {
+  archive::ExportOptions o;
+  o.data_dir = f.data_dir;
+  o.streams = f.streams;
+  o.from_seq = f.from;
+  o.to_seq = f.to;
+  o.out = f.out;
+  o.signing_key = f.signing_key;
+  auto r = archive::Export(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "gapless export: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr,
+               "gapless export: %llu records of %llu stream(s), %llu bytes, sealed by %s; "
+               "verifying it\n",
+               static_cast<unsigned long long>(r->records),
+               static_cast<unsigned long long>(r->streams),
+               static_cast<unsigned long long>(r->bytes), r->key_name.c_str());
+  std::optional<checkpoint::Verifier> key;
+  if (!ResolveKey("", f.data_dir, &key)) return 1;
+  return ReportArchive(f.out, key, false) <= 1 ? 0 : 1;
+}
+
 int Verify(const VerifyFlags& f) {
   env::Env* env = env::Env::Posix();
+  if (f.archive.empty() == f.data_dir.empty()) {
+    std::fprintf(stderr, "gapless verify: give either an archive file or --data-dir\n");
+    return 3;
+  }
+  if (!f.archive.empty()) {
+    if (f.key.empty()) {
+      std::fprintf(stderr,
+                   "gapless verify: an archive is checked against the collector's verifier key: "
+                   "pass --key (the collector's data_dir/collector.vkey, from a copy you trust)\n");
+      return 3;
+    }
+    std::optional<checkpoint::Verifier> key;
+    if (!ResolveKey(f.key, "", &key)) return 3;
+    return ReportArchive(f.archive, key, f.json);
+  }
   const fs::path streams = fs::path(f.data_dir) / "streams";
   std::error_code ec;
   if (!fs::is_directory(streams, ec)) {
@@ -110,28 +219,7 @@ int Verify(const VerifyFlags& f) {
     return 3;
   }
   verify::Options options;
-  std::string key = f.key;
-  if (key.empty()) {
-    if (auto k = env::ReadFileToString(env, f.data_dir + "/collector.vkey"); k.ok()) {
-      key = *k;
-      while (!key.empty() && key.back() == '\n') key.pop_back();
-      std::fprintf(stderr,
-                   "gapless verify: checking signatures against %s/collector.vkey, which sits in "
-                   "the store it vouches for; pass --key with a copy you trust\n",
-                   f.data_dir.c_str());
-    } else {
-      std::fprintf(stderr,
-                   "gapless verify: no --key and no collector.vkey: signatures are NOT checked\n");
-    }
-  }
-  if (!key.empty()) {
-    auto v = checkpoint::ParseVerifierKey(key);
-    if (!v.ok()) {
-      std::fprintf(stderr, "gapless verify: --key: %s\n", v.status().message().c_str());
-      return 3;
-    }
-    options.collector_key = *v;
-  }
+  if (!ResolveKey(f.key, f.data_dir, &options.collector_key)) return 3;
   int worst = -1;
   std::vector<std::string> json;
   for (const auto& agent_dir : fs::directory_iterator(streams, ec)) {

@@ -1,11 +1,15 @@
-// `gapless verify`: the auditor's check of a collector's store (src/verify).
+// `gapless verify` (a collector's store or an archive) and `gapless export` (src/verify,
+// src/archive).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace gapless::cli {
 
 struct VerifyFlags {
+  std::string archive;  // an archive file (gapless export), or:
   std::string data_dir;
   std::string agent;  // empty: every stream
   std::string epoch;  // empty: every epoch of the agent(s)
@@ -16,5 +20,17 @@ struct VerifyFlags {
 // Exit status: 0 every stream clean, 1 some incomplete (every missing seq declared),
 // 2 some tampered, 3 nothing could be verified (no such store, unreadable, bad key).
 int Verify(const VerifyFlags& flags);
+
+struct ExportFlags {
+  std::string data_dir;
+  std::vector<std::string> streams;
+  uint64_t from = 0;
+  uint64_t to = UINT64_MAX;
+  std::string out;
+  std::string signing_key;
+};
+// Writes the archive, then verifies it as an auditor would. Exit 0 written and verified
+// clean or incomplete (declared losses), 1 otherwise.
+int Export(const ExportFlags& flags);
 
 }  // namespace gapless::cli

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "checkpoint/note.h"
+#include "env/env.h"
 #include "subprocess.h"
 #include "transport/transport_test_util.h"
 
@@ -141,6 +142,35 @@ TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {
   EXPECT_NE(out.find("TAMPERED"), std::string::npos) << out;
   EXPECT_NE(out.find("PROBLEM: "), std::string::npos) << out;
   EXPECT_EQ(Gapless({"verify", "--data-dir", dir_ + "/nowhere"}, &out), 3) << out;
+}
+
+// `gapless export` writes an archive and verifies it; `gapless verify FILE` checks it
+// offline with the collector's key; a changed byte makes it tampered.
+TEST_F(ProofCliTest, ExportedArchiveVerifiesOfflineAndAChangedByteIsTampering) {
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), dir_ + "/collector/collector.vkey",
+                                       FillStore() + "\n")
+                  .ok());
+  ASSERT_TRUE(
+      std::filesystem::copy_file(dir_ + "/collector.key", copts_.data_dir + "/collector.key"));
+  const std::string vkey = Read(copts_.data_dir + "/collector.vkey");
+  const std::string archive = dir_ + "/out.gla";
+  std::string out;
+  ASSERT_EQ(Gapless({"export", "--data-dir", copts_.data_dir, "--from", "100", "--to", "900",
+                     "--out", archive},
+                    &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("800 records"), std::string::npos) << out;
+  ASSERT_EQ(Gapless({"verify", archive, "--key", vkey.substr(0, vkey.size() - 1)}, &out), 0) << out;
+  EXPECT_NE(out.find("clean, seal verified"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"verify", archive}, &out), 3) << "an archive needs --key";
+  {
+    std::fstream f(archive, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3000);
+    f.put('\x01');
+  }
+  EXPECT_EQ(Gapless({"verify", archive, "--key", vkey.substr(0, vkey.size() - 1)}, &out), 2) << out;
+  EXPECT_NE(out.find("PROBLEM"), std::string::npos) << out;
 }
 
 }  // namespace

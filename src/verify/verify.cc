@@ -141,8 +141,10 @@ std::vector<SeqRange> ReadGaps(env::Env* env, const std::string& dir, StreamRepo
   return gaps;
 }
 
-// The parts of [first, last] that no declared range covers.
-std::vector<SeqRange> Undeclared(uint64_t first, uint64_t last, std::vector<SeqRange> declared) {
+}  // namespace
+
+std::vector<SeqRange> UndeclaredRanges(uint64_t first, uint64_t last,
+                                       std::vector<SeqRange> declared) {
   std::sort(declared.begin(), declared.end(),
             [](const SeqRange& a, const SeqRange& b) { return a.first < b.first; });
   std::vector<SeqRange> out;
@@ -157,8 +159,6 @@ std::vector<SeqRange> Undeclared(uint64_t first, uint64_t last, std::vector<SeqR
   if (at <= last) out.push_back({at, last, ""});
   return out;
 }
-
-}  // namespace
 
 std::string_view VerdictName(Verdict v) {
   switch (v) {
@@ -288,7 +288,7 @@ StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const
   std::vector<SeqRange> declared = r.declared_gaps;
   declared.insert(declared.end(), r.declared_losses.begin(), r.declared_losses.end());
   for (const SeqRange& m : r.missing) {
-    for (const SeqRange& u : Undeclared(m.first, m.last, declared)) {
+    for (const SeqRange& u : UndeclaredRanges(m.first, m.last, declared)) {
       r.problems.push_back(Seqs(u.first, u.last) +
                            " missing, and nothing declared them gone: damage or removal");
     }

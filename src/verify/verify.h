@@ -61,6 +61,10 @@ struct Options {
   std::optional<checkpoint::Verifier> collector_key;
 };
 
+// The parts of [first, last] that none of `declared` covers.
+std::vector<SeqRange> UndeclaredRanges(uint64_t first, uint64_t last,
+                                       std::vector<SeqRange> declared);
+
 // dir is a stream directory: <data_dir>/streams/<agent>/<epoch>. Errors only when the
 // directory cannot be read at all; everything wrong inside it is a problem in the report.
 StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const Options& o);
