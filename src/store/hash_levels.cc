@@ -23,6 +23,7 @@ std::string LevelFileName(int tier) { return "level-" + std::to_string(tier * kT
 void LevelBuilder::Add(const Hash256& leaf, std::vector<std::string>* out) {
   if (partial_.empty()) partial_.emplace_back();
   partial_[0].push_back(leaf);
+  ++leaves_;
   for (size_t t = 0; partial_[t].size() == kTileWidth; ++t) {
     const Hash256 up = Fold(std::move(partial_[t]));
     partial_[t].clear();
@@ -31,6 +32,17 @@ void LevelBuilder::Add(const Hash256& leaf, std::vector<std::string>* out) {
     if (partial_.size() < t + 2) partial_.emplace_back();
     partial_[t + 1].push_back(up);
   }
+}
+
+merkle::CompactRange LevelBuilder::Range() const {
+  merkle::CompactRange range;
+  for (size_t t = partial_.size(); t-- > 0;) {
+    for (const Hash256& h : partial_[t]) {
+      // Aligned by construction: every tier above holds only whole 2^(8(t+1)) groups.
+      (void)range.AppendSubtree(static_cast<int>(t) * kTileHeight, h);
+    }
+  }
+  return range;
 }
 
 StatusOr<std::unique_ptr<StoredHashSource>> StoredHashSource::Open(env::Env* env,

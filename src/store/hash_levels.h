@@ -22,6 +22,7 @@
 #include "base/sha256.h"
 #include "base/status.h"
 #include "env/env.h"
+#include "merkle/merkle.h"
 #include "merkle/proof.h"
 
 namespace gapless::store {
@@ -38,9 +39,14 @@ class LevelBuilder {
   // Appends to (*out)[tier - 1] the 32-byte entries of each tier this leaf completes
   // (out grows as tiers appear).
   void Add(const Hash256& leaf, std::vector<std::string>* out);
+  // The compact range of every leaf added so far, rebuilt from the trailing entries of
+  // each tier (at most 255 per tier): O(log n) work, not one hash per leaf.
+  merkle::CompactRange Range() const;
+  uint64_t size() const { return leaves_; }  // leaves added
 
  private:
   std::vector<std::vector<Hash256>> partial_;  // [t]: the trailing entries of tier t (< 256)
+  uint64_t leaves_ = 0;
 };
 
 // A merkle::HashSource over a store directory's leaves and level files. Reads what the

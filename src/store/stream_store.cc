@@ -105,11 +105,9 @@ Status StreamStore::Recover(OpenReport* report) {
         merkle_known_ = false;
         if (next_seq_ >= leaves_in_file) missing_leaves.append(kLeafSize, '\0');
         levels_.Add(Hash256{}, &level_bytes);
-        committed_range_.Append(Hash256{});
       }
       if (merkle_known_) range_.Append(leaf);
       levels_.Add(leaf, &level_bytes);
-      committed_range_.Append(leaf);
       if (next_seq_ >= leaves_in_file) missing_leaves.append(AsBytes(leaf));
       ++next_seq_;
       ++report->records;
@@ -429,7 +427,6 @@ Status StreamStore::AppendLevels(std::string_view leaves) {
     Hash256 leaf;
     std::memcpy(leaf.data(), leaves.data() + at, kLeafSize);
     levels_.Add(leaf, &tiers);
-    committed_range_.Append(leaf);
   }
   for (size_t t = 0; t < tiers.size(); ++t) {
     if (tiers[t].empty()) continue;

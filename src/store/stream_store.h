@@ -103,8 +103,8 @@ class StreamStore {
   // Committer thread: the size and RFC 9162 root of the durable leaves file (a declared
   // gap counts as zero leaves, so this is the collector's own tree, which equals the
   // agent's only without gaps). What the collector signs.
-  uint64_t committed_size() const { return committed_range_.size(); }
-  Hash256 committed_root() const { return committed_range_.Root(); }
+  uint64_t committed_size() const { return levels_.size(); }
+  Hash256 committed_root() const { return levels_.Range().Root(); }
   // Committer thread: appends one signed checkpoint note to dir/checkpoints and syncs.
   Status AppendCheckpoint(std::string_view note);
 
@@ -169,7 +169,6 @@ class StreamStore {
   std::unique_ptr<env::WritableFile> active_;
   std::unique_ptr<env::WritableFile> leaves_;
   LevelBuilder levels_;
-  merkle::CompactRange committed_range_;
   std::unique_ptr<env::WritableFile> checkpoints_;
   std::vector<std::unique_ptr<env::WritableFile>> level_files_;  // [tier - 1], opened on need
 };
