@@ -203,6 +203,11 @@ StatusOr<std::string> Base64Decode(std::string_view text) {
       if (v[j] < 0) return InvalidArgumentError("invalid base64 character");
     }
     const uint32_t n = static_cast<uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+    // Canonical only: the bits a padded group leaves unused must be zero, or two texts
+    // would decode to the same bytes (a signature line could change and still verify).
+    if ((pad == 1 && (n & 0xff) != 0) || (pad == 2 && (n & 0xffff) != 0)) {
+      return InvalidArgumentError("non-canonical base64 (unused bits set)");
+    }
     out.push_back(static_cast<char>(n >> 16));
     if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
     if (pad < 1) out.push_back(static_cast<char>(n & 0xff));

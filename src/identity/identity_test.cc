@@ -33,6 +33,30 @@ TEST(Base64, RoundTripsEveryLengthAndMatchesRfc4648Vectors) {
   EXPECT_FALSE(Base64Decode("Z!9v").ok());
 }
 
+// Only the canonical text of some bytes decodes: "Zh==" and "Zm9=" carry set bits that
+// padding leaves unused, so they would otherwise decode to the same bytes as "Zg==" and
+// "Zm8=" (found by SignedNote.EveryFlippedBitIsDetected: a signature line could change
+// and still verify).
+TEST(Base64, NonCanonicalTextIsRefused) {
+  EXPECT_FALSE(Base64Decode("Zh==").ok());
+  EXPECT_FALSE(Base64Decode("Zm9=").ok());
+  EXPECT_EQ(*Base64Decode("Zg=="), "f");
+  EXPECT_EQ(*Base64Decode("Zm8="), "fo");
+  for (int len = 0; len < 40; ++len) {
+    std::string bytes;
+    for (int i = 0; i < len; ++i) bytes.push_back(static_cast<char>(i * 37 + len));
+    const std::string text = Base64Encode(bytes);
+    for (size_t i = 0; i < text.size(); ++i) {
+      for (int bit = 0; bit < 6; ++bit) {
+        std::string other = text;
+        other[i] = static_cast<char>(other[i] ^ (1 << bit));
+        auto decoded = Base64Decode(other);
+        ASSERT_FALSE(decoded.ok() && *decoded == bytes) << text << " → " << other;
+      }
+    }
+  }
+}
+
 TEST(SigningKey, SignaturesVerifyOnlyForTheirKeyAndMessage) {
   auto a = SigningKey::Generate();
   auto b = SigningKey::Generate();
