@@ -94,13 +94,18 @@ class AgentKillTest : public ::testing::Test {
   }
 
   // Runs the agent (stopping it cleanly each time, run_for long) until lines 0..n-1 are
-  // all in the spool; `line_of` maps an event to its line number (-1: not ours).
-  // Asserts none is lost and no loss was recorded; returns the number of duplicates.
+  // all in the spool, or no new line came for six runs; `line_of` maps an event to its line number
+  // (-1: not ours). Asserts none is lost and no loss was recorded; returns the number of
+  // duplicates.
   uint64_t ExpectEveryLine(int n, std::chrono::milliseconds run_for,
                            const std::function<int(const event::Event&)>& line_of) {
     std::map<int, int> seen;
     uint64_t duplicates = 0;
-    for (int attempt = 0; attempt < 10; ++attempt) {
+    // A sender that retries with growing backoff (rsyslog's omrelp after many refused
+    // connections) may deliver its tail late: keep going while lines still arrive, and
+    // give up only after six rounds without a new one.
+    size_t before = 0;
+    for (int attempt = 0, idle = 0; attempt < 40 && idle < 6; ++attempt) {
       testing::Subprocess agent;
       EXPECT_TRUE(agent.Start(argv_, {}, "", agent_log_));
       std::this_thread::sleep_for(run_for);
@@ -124,6 +129,8 @@ class AgentKillTest : public ::testing::Test {
       }
       EXPECT_TRUE((*spool)->Close().ok());
       if (static_cast<int>(seen.size()) == n) break;
+      idle = seen.size() > before ? 0 : idle + 1;
+      before = seen.size();
     }
     int missing = 0, first_missing = -1, last_seen = -1;
     for (int i = 0; i < n; ++i) {
