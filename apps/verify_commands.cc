@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "archive/archive.h"
+#include "base/json_text.h"
 #include "env/env.h"
 #include "identity/identity.h"
 #include "verify/verify.h"
@@ -14,23 +15,6 @@ namespace gapless::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<uint8_t>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 std::string Ranges(const std::vector<verify::SeqRange>& ranges, bool json) {
   std::string out;

@@ -14,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include "base/json_text.h"
 #include "base/log.h"
 #include "input/input.h"
 #include "input/stream_listener.h"
@@ -38,24 +39,6 @@ struct Shared {
 
 // Boost 1.74's Beast has its own string_view.
 std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\u00";
-      out += kHex[(c >> 4) & 0xf];
-      out += kHex[c & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 // Constant-time comparison, so a wrong token's timing says nothing about the right one.
 bool SameSecret(std::string_view a, std::string_view b) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/json_text.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "identity/identity.h"
@@ -13,32 +14,6 @@
 
 namespace gapless::proof {
 namespace {
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<uint8_t>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string B64(const Hash256& h) {
   return identity::Base64Encode(std::string_view(reinterpret_cast<const char*>(h.data()), 32));

@@ -42,12 +42,7 @@ StatusOr<std::unique_ptr<StreamStore>> StreamStore::Open(env::Env* env, const st
 }
 
 Status StreamStore::Recover(OpenReport* report) {
-  ASSIGN_OR_RETURN(std::vector<std::string> names, env_->GetChildren(dir_));
-  std::map<uint64_t, std::string> segments;
-  for (const std::string& name : names) {
-    uint64_t base = 0;
-    if (spool::ParseSegmentFileName(name, &base)) segments[base] = name;
-  }
+  ASSIGN_OR_RETURN(auto segments, ListSegments(env_, dir_));
   const std::string leaves_path = env::JoinPath(dir_, "leaves");
   uint64_t leaves_in_file = 0;
   if (env_->FileExists(leaves_path)) {
@@ -377,19 +372,11 @@ Status StreamStore::AppendCheckpoint(std::string_view note) {
 }
 
 StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq) {
-  ASSIGN_OR_RETURN(std::vector<std::string> names, env->GetChildren(dir));
-  std::string name;
-  uint64_t best = 0;
-  for (const std::string& n : names) {
-    uint64_t base = 0;
-    if (spool::ParseSegmentFileName(n, &base) && base <= seq && (name.empty() || base > best)) {
-      best = base;
-      name = n;
-    }
-  }
+  ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
   const std::string none = "seq " + std::to_string(seq) + " is not stored in " + dir;
-  if (name.empty()) return NotFoundError(none);
-  const std::string path = env::JoinPath(dir, name);
+  auto after = segments.upper_bound(seq);  // the segment holding seq starts at or below it
+  if (after == segments.begin()) return NotFoundError(none);
+  const std::string path = env::JoinPath(dir, std::prev(after)->second);
   ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
   ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
@@ -463,15 +450,20 @@ StatusOr<Hash256> StreamStore::Root() const {
 
 namespace gapless::store {
 
-Status ForEachStoredRecord(
-    env::Env* env, const std::string& dir,
-    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn) {
+StatusOr<std::map<uint64_t, std::string>> ListSegments(env::Env* env, const std::string& dir) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, env->GetChildren(dir));
   std::map<uint64_t, std::string> segments;
   for (const std::string& name : names) {
     uint64_t base = 0;
     if (spool::ParseSegmentFileName(name, &base)) segments[base] = name;
   }
+  return segments;
+}
+
+Status ForEachStoredRecord(
+    env::Env* env, const std::string& dir,
+    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn) {
+  ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
   for (const auto& [base, name] : segments) {
     const std::string path = env::JoinPath(dir, name);
     ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));

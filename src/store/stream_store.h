@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -178,6 +179,9 @@ class StreamStore {
 Status ForEachStoredRecord(
     env::Env* env, const std::string& dir,
     const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn);
+
+// The segment files of a store directory by base seq (also the spool's naming).
+StatusOr<std::map<uint64_t, std::string>> ListSegments(env::Env* env, const std::string& dir);
 
 // The intact record stored at seq (reads one segment). kNotFound if none is: beyond the
 // end, a declared gap, or damage.

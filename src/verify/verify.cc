@@ -175,12 +175,7 @@ std::string_view VerdictName(Verdict v) {
 StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const Options& o) {
   StreamReport r;
   r.dir = dir;
-  ASSIGN_OR_RETURN(std::vector<std::string> names, env->GetChildren(dir));
-  std::map<uint64_t, std::string> segments;
-  for (const std::string& name : names) {
-    uint64_t base = 0;
-    if (spool::ParseSegmentFileName(name, &base)) segments[base] = name;
-  }
+  ASSIGN_OR_RETURN(auto segments, store::ListSegments(env, dir));
   const std::vector<SignedCheckpoint> checkpoints = ReadCheckpoints(env, dir, o, &r);
   r.declared_gaps = ReadGaps(env, dir, &r);
   r.flagged = env->FileExists(env::JoinPath(dir, "FLAGGED"));
