@@ -35,9 +35,11 @@ test-tsan: deps peers build/tsan/build.ninja
 	cmake --build build/tsan -j $(JOBS)
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST)
 
-# Long trials: 100 kill -9 runs and 50,000 seeded power-loss sequences.
+# Long trials: 100 kill -9 runs, 50,000 seeded power-loss sequences, a 1 GiB encrypted
+# archive round trip.
 test-long: build
 	cd build/release && GAPLESS_CRASH_TRIALS=100 GAPLESS_POWER_LOSS_ITERATIONS=50000 \
+	  GAPLESS_ENCRYPT_BYTES=1073741824 \
 	  ctest --output-on-failure -L 'crash|unit' --timeout 3600
 
 bench: build

@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
   keygen->add_option("--out", key_out, "Where to write the private key (must not exist)")
       ->required();
   keygen->add_option("--id", key_id, "Agent id for the printed line (default: host name)");
+  bool key_recipient = false;
+  keygen->add_flag("--recipient", key_recipient,
+                   "Instead: an X25519 identity for decrypting archives; prints the recipient "
+                   "to give to `gapless export --recipient`");
 
   CLI::App* store = app.add_subcommand("store", "Inspect a collector's store");
   store->require_subcommand(1);
@@ -97,6 +101,8 @@ int main(int argc, char** argv) {
                      "The collector's verifier key (default: data_dir/collector.vkey, with a "
                      "warning)");
   verify->add_flag("--json", verify_flags.json, "One JSON document instead of text");
+  verify->add_option("--identity", verify_flags.identity,
+                     "For an encrypted archive: the identity file of one of its recipients");
 
   gapless::cli::ExportFlags export_flags;
   CLI::App* export_cmd = app.add_subcommand(
@@ -116,6 +122,9 @@ int main(int argc, char** argv) {
       ->required();
   export_cmd->add_option("--signing-key", export_flags.signing_key,
                          "The collector's key (default data_dir/collector.key)");
+  export_cmd->add_option("--recipient", export_flags.recipients,
+                         "Encrypt to this recipient (gapless-x25519:..., from gapless keygen "
+                         "--recipient); repeatable");
 
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");
   spool->require_subcommand(1);
@@ -139,7 +148,10 @@ int main(int argc, char** argv) {
   if (run->parsed()) return gapless::cli::RunDemo(run_flags);
   if (agent->parsed()) return gapless::cli::RunAgent(config_path);
   if (collector->parsed()) return gapless::cli::RunCollector(collector_config);
-  if (keygen->parsed()) return gapless::cli::Keygen(key_out, key_id);
+  if (keygen->parsed()) {
+    return key_recipient ? gapless::cli::KeygenRecipient(key_out)
+                         : gapless::cli::Keygen(key_out, key_id);
+  }
   if (store_inspect->parsed()) return gapless::cli::StoreInspect(store_dir, store_records);
   if (validate->parsed()) return gapless::cli::Validate(config_path);
   if (prove->parsed()) {

@@ -118,8 +118,8 @@ bool ResolveKey(const std::string& given, const std::string& data_dir,
 
 // Prints an archive's verification; returns the exit status of `verify`.
 int ReportArchive(const std::string& path, const std::optional<checkpoint::Verifier>& key,
-                  bool json) {
-  auto r = archive::VerifyArchive(path, key);
+                  bool json, const archive::Identity* identity) {
+  auto r = archive::VerifyArchive(path, key, identity);
   if (!r.ok()) {
     std::fprintf(stderr, "gapless verify: %s\n", r.status().ToString().c_str());
     return 3;
@@ -162,20 +162,51 @@ int Export(const ExportFlags& f) {
   o.to_seq = f.to;
   o.out = f.out;
   o.signing_key = f.signing_key;
+  for (const std::string& r : f.recipients) {
+    auto k = archive::ParseRecipient(r);
+    if (!k.ok()) {
+      std::fprintf(stderr, "gapless export: --recipient %s: %s\n", r.c_str(),
+                   k.status().message().c_str());
+      return 1;
+    }
+    o.recipients.push_back(*k);
+  }
   auto r = archive::Export(o);
   if (!r.ok()) {
     std::fprintf(stderr, "gapless export: %s\n", r.status().ToString().c_str());
     return 1;
   }
   std::fprintf(stderr,
-               "gapless export: %llu records of %llu stream(s), %llu bytes, sealed by %s; "
-               "verifying it\n",
+               "gapless export: %llu records of %llu stream(s), %llu bytes before any "
+               "encryption, sealed by %s\n",
                static_cast<unsigned long long>(r->records),
                static_cast<unsigned long long>(r->streams),
                static_cast<unsigned long long>(r->bytes), r->key_name.c_str());
   std::optional<checkpoint::Verifier> key;
   if (!ResolveKey("", f.data_dir, &key)) return 1;
-  return ReportArchive(f.out, key, false) <= 1 ? 0 : 1;
+  if (!o.recipients.empty()) {
+    std::fprintf(stderr,
+                 "gapless export: encrypted to %zu recipient(s); check it with gapless verify %s "
+                 "--identity <a recipient's identity> --key <the collector's verifier key>\n",
+                 o.recipients.size(), f.out.c_str());
+    return 0;
+  }
+  return ReportArchive(f.out, key, false, nullptr) <= 1 ? 0 : 1;
+}
+
+int KeygenRecipient(const std::string& out_path) {
+  auto id = archive::Identity::Generate();
+  Status s = id.ok() ? id->Save(out_path) : id.status();
+  if (!s.ok()) {
+    std::fprintf(stderr, "gapless keygen: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr,
+               "wrote %s (mode 0600): keep it to decrypt archives. The recipient to "
+               "give to gapless export --recipient:\n",
+               out_path.c_str());
+  std::printf("%s\n", archive::FormatRecipient(id->recipient()).c_str());
+  return 0;
 }
 
 int Verify(const VerifyFlags& f) {
@@ -193,7 +224,16 @@ int Verify(const VerifyFlags& f) {
     }
     std::optional<checkpoint::Verifier> key;
     if (!ResolveKey(f.key, "", &key)) return 3;
-    return ReportArchive(f.archive, key, f.json);
+    std::optional<archive::Identity> identity;
+    if (!f.identity.empty()) {
+      auto id = archive::Identity::Load(f.identity);
+      if (!id.ok()) {
+        std::fprintf(stderr, "gapless verify: --identity: %s\n", id.status().message().c_str());
+        return 3;
+      }
+      identity = *id;
+    }
+    return ReportArchive(f.archive, key, f.json, identity ? &*identity : nullptr);
   }
   const fs::path streams = fs::path(f.data_dir) / "streams";
   std::error_code ec;

@@ -11,9 +11,10 @@ namespace gapless::cli {
 struct VerifyFlags {
   std::string archive;  // an archive file (gapless export), or:
   std::string data_dir;
-  std::string agent;  // empty: every stream
-  std::string epoch;  // empty: every epoch of the agent(s)
-  std::string key;    // the collector's verifier key; empty: data_dir/collector.vkey
+  std::string agent;     // empty: every stream
+  std::string epoch;     // empty: every epoch of the agent(s)
+  std::string key;       // the collector's verifier key; empty: data_dir/collector.vkey
+  std::string identity;  // for an encrypted archive: a recipient's identity file
   bool json = false;
 };
 
@@ -28,7 +29,11 @@ struct ExportFlags {
   uint64_t to = UINT64_MAX;
   std::string out;
   std::string signing_key;
+  std::vector<std::string> recipients;  // encrypt to these
 };
+
+// `gapless keygen --recipient --out F`: an X25519 identity; prints its recipient.
+int KeygenRecipient(const std::string& out_path);
 // Writes the archive, then verifies it as an auditor would. Exit 0 written and verified
 // clean or incomplete (declared losses), 1 otherwise.
 int Export(const ExportFlags& flags);

@@ -54,8 +54,11 @@ std::string SubtreesBody(const std::vector<std::pair<int, Hash256>>& subtrees) {
 // Writes sections to a file and hashes every byte for the seal.
 class Writer {
  public:
-  Status Open(const std::string& path) {
+  Status Open(const std::string& path, const std::vector<X25519Key>& recipients) {
     ASSIGN_OR_RETURN(file_, env::Env::Posix()->NewWritableFile(path));
+    if (!recipients.empty()) {
+      ASSIGN_OR_RETURN(file_, NewEncryptingFile(std::move(file_), recipients));
+    }
     return Raw(kMagic);
   }
   Status Add(Section type, std::string_view body) {
@@ -197,7 +200,7 @@ StatusOr<ExportReport> Export(const ExportOptions& o) {
 
   const std::string tmp = o.out + ".partial";
   Writer w;
-  RETURN_IF_ERROR(w.Open(tmp));
+  RETURN_IF_ERROR(w.Open(tmp, o.recipients));
   std::string manifest = "format " + std::string(kSealFormat) + "\n";
   manifest += "created_unix_ns " + std::to_string(env->clock()->NowNanos()) + "\n";
   manifest += "streams " + std::to_string(streams.size()) + "\n";
@@ -267,11 +270,21 @@ struct StreamState {
 }  // namespace
 
 StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
-                                      const std::optional<checkpoint::Verifier>& key) {
+                                      const std::optional<checkpoint::Verifier>& key,
+                                      const Identity* identity) {
   env::Env* env = env::Env::Posix();
   ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
-  auto r = VerifyArchive(*file, size, key);
+  std::unique_ptr<env::RandomAccessFile> plain;
+  if (IsEncrypted(*file)) {
+    if (identity == nullptr) {
+      return FailedPreconditionError(path +
+                                     " is encrypted: pass the identity of one of its "
+                                     "recipients (--identity)");
+    }
+    ASSIGN_OR_RETURN(plain, OpenDecrypted(*file, size, *identity, &size));
+  }
+  auto r = VerifyArchive(plain != nullptr ? *plain : *file, size, key);
   if (!r.ok()) return Status(r.status().code(), path + ": " + r.status().message());
   return r;
 }
@@ -280,11 +293,16 @@ StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint
                                       const std::optional<checkpoint::Verifier>& key) {
   const env::RandomAccessFile* file = &archive;
   std::string magic(kMagic.size(), '\0');
-  ASSIGN_OR_RETURN(size_t got, file->Read(0, magic.size(), magic.data()));
-  if (got != magic.size() || magic != kMagic) {
+  ArchiveReport report;
+  auto got = file->Read(0, magic.size(), magic.data());
+  if (!got.ok()) {  // the first encrypted chunk fails authentication
+    report.problems.push_back(got.status().message());
+    report.verdict = verify::Verdict::kTampered;
+    return report;
+  }
+  if (*got != magic.size() || magic != kMagic) {
     return InvalidArgumentError("not a gapless archive (bad magic)");
   }
-  ArchiveReport report;
   Sha256 sha;
   sha.Update(magic);
   uint64_t pos = kMagic.size();
@@ -308,8 +326,12 @@ StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint
   while (pos < size) {
     const uint64_t at = pos;
     char head[kSectionHeader];
-    ASSIGN_OR_RETURN(size_t h, file->Read(pos, kSectionHeader, head));
-    if (h != kSectionHeader) {
+    auto h = file->Read(pos, kSectionHeader, head);
+    if (!h.ok()) {  // an encrypted chunk that fails authentication
+      problem(h.status().message());
+      break;
+    }
+    if (*h != kSectionHeader) {
       problem("the archive ends in the middle of a section header at offset " + std::to_string(at) +
               ": truncated");
       break;
@@ -324,8 +346,11 @@ StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint
       break;
     }
     body.resize(len + 4);
-    ASSIGN_OR_RETURN(size_t b, file->Read(pos + kSectionHeader, body.size(), body.data()));
-    if (b != body.size()) return DataLossError("short read of the archive");
+    auto b = file->Read(pos + kSectionHeader, body.size(), body.data());
+    if (!b.ok() || *b != body.size()) {
+      problem(b.ok() ? "short read of the archive" : b.status().message());
+      break;
+    }
     const uint32_t crc = DecodeFixed32(body.data() + len);
     body.resize(len);
     if (crc32c::Extend(crc32c::Value(std::string_view(head, kSectionHeader)), body.data(),

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/encryption.h"
 #include "base/status.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
@@ -22,11 +23,12 @@ namespace gapless::archive {
 
 struct ExportOptions {
   std::string data_dir;
-  std::vector<std::string> streams;  // "agent" or "agent/epoch"; empty: every stream
-  uint64_t from_seq = 0;             // first seq exported, per stream
-  uint64_t to_seq = UINT64_MAX;      // one past the last; clipped to the signed size
-  std::string out;                   // written atomically; must not exist
-  std::string signing_key;           // the collector's key; empty: data_dir/collector.key
+  std::vector<std::string> streams;   // "agent" or "agent/epoch"; empty: every stream
+  uint64_t from_seq = 0;              // first seq exported, per stream
+  uint64_t to_seq = UINT64_MAX;       // one past the last; clipped to the signed size
+  std::string out;                    // written atomically; must not exist
+  std::string signing_key;            // the collector's key; empty: data_dir/collector.key
+  std::vector<X25519Key> recipients;  // non-empty: the archive is encrypted to them
 };
 
 struct ExportReport {
@@ -56,8 +58,11 @@ struct ArchiveReport {
 // kNotFound / kInvalidArgument only if the file cannot be opened or is not an archive at
 // all; everything wrong inside it is a problem in the report. Without a key, signatures
 // are not checked (and problems say so).
+// An encrypted archive needs the identity of one of its recipients (else
+// kFailedPrecondition saying so); it is decrypted as it is read.
 StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
-                                      const std::optional<checkpoint::Verifier>& key);
+                                      const std::optional<checkpoint::Verifier>& key,
+                                      const Identity* identity = nullptr);
 // The same over an open file of `size` bytes (for fuzzing and for archives not on disk).
 StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& file, uint64_t size,
                                       const std::optional<checkpoint::Verifier>& key);

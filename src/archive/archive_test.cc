@@ -229,5 +229,36 @@ TEST_F(ArchiveTest, MissingRangesAreDeclaredOrTampering) {
   EXPECT_FALSE(wrong->sealed);
 }
 
+// Encrypted to two recipients: each one's identity decrypts and verifies it; without an
+// identity, or with another one, it is not readable; a flipped byte is found.
+TEST_F(ArchiveTest, EncryptedArchiveVerifiesForEachRecipientOnly) {
+  Store(0, 300);
+  auto a = Identity::Generate(), b = Identity::Generate(), stranger = Identity::Generate();
+  ASSERT_TRUE(a.ok() && b.ok() && stranger.ok());
+  ExportOptions o;
+  o.data_dir = data_;
+  o.out = (dir_ / "enc.gla").string();
+  o.recipients = {a->recipient(), b->recipient()};
+  ASSERT_TRUE(Export(o).ok());
+  EXPECT_EQ(Read(o.out).find("record 1"), std::string::npos) << "plaintext in the archive";
+  for (const Identity* id : {&*a, &*b}) {
+    auto r = VerifyArchive(o.out, verifier_, id);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->verdict, verify::Verdict::kClean) << Problems(*r);
+    EXPECT_TRUE(r->sealed);
+    EXPECT_EQ(r->streams[0].report.records, 300u);
+  }
+  EXPECT_EQ(VerifyArchive(o.out, verifier_).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(VerifyArchive(o.out, verifier_, &*stranger).status().code(),
+            StatusCode::kFailedPrecondition);
+  std::string bad = Read(o.out);
+  bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 1);
+  Write(o.out, bad);
+  auto r = VerifyArchive(o.out, verifier_, &*a);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->verdict, verify::Verdict::kTampered);
+  EXPECT_NE(Problems(*r).find("fails authentication"), std::string::npos) << Problems(*r);
+}
+
 }  // namespace
 }  // namespace gapless::archive

@@ -88,6 +88,10 @@ StatusOr<std::unique_ptr<SigningKey>> SigningKey::Generate() {
   return std::unique_ptr<SigningKey>(new SigningKey(pkey));
 }
 
+Status WriteSecretFile(const std::string& path, std::string_view bytes) {
+  return WriteFileWithMode(path, bytes, 0600, /*exclusive=*/true);
+}
+
 Status CheckOwnerOnly(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {

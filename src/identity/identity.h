@@ -58,6 +58,10 @@ inline std::string FormatPublicKey(const PublicKey& key) {
   return Base64Encode(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
 }
 
+// Writes a new file of mode 0600 and syncs it; fails if it exists (secrets are never
+// overwritten).
+Status WriteSecretFile(const std::string& path, std::string_view bytes);
+
 // Checks that path exists and is not readable or writable by group or others.
 Status CheckOwnerOnly(const std::string& path);
 
