@@ -61,6 +61,7 @@ void PrintText(const std::string& agent, const std::string& epoch, const verify:
   if (!r.declared_gaps.empty()) {
     std::printf("  declared gone by the agent: %s\n", Ranges(r.declared_gaps, false).c_str());
   }
+  for (const std::string& n : r.notes) std::printf("  note: %s\n", n.c_str());
   for (const std::string& p : r.problems) std::printf("  PROBLEM: %s\n", p.c_str());
 }
 

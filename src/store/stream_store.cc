@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "base/log.h"
 #include "spool/segment_reader.h"
@@ -371,12 +372,12 @@ Status StreamStore::AppendCheckpoint(std::string_view note) {
   return checkpoints_->Sync();
 }
 
-StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq) {
-  ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
-  const std::string none = "seq " + std::to_string(seq) + " is not stored in " + dir;
-  auto after = segments.upper_bound(seq);  // the segment holding seq starts at or below it
-  if (after == segments.begin()) return NotFoundError(none);
-  const std::string path = env::JoinPath(dir, std::prev(after)->second);
+namespace {
+
+// Calls fn(seq, type, payload) for the intact records of one segment file, in order,
+// until it returns false.
+Status ScanSegment(env::Env* env, const std::string& path,
+                   const std::function<bool(uint64_t, spool::FrameType, std::string_view)>& fn) {
   ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
   ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
@@ -384,12 +385,30 @@ StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, u
     ASSIGN_OR_RETURN(spool::SegmentReader::Event ev, reader.Next());
     if (ev.kind == spool::SegmentReader::Kind::kEnd ||
         ev.kind == spool::SegmentReader::Kind::kTornTail) {
-      return NotFoundError(none);
+      return Status::Ok();
     }
-    if (ev.kind != spool::SegmentReader::Kind::kFrame || !spool::IsRecord(ev.type)) continue;
-    if (ev.seq > seq) return NotFoundError(none);
-    if (ev.seq == seq) return StoredRecord{ev.type, std::string(ev.payload)};
+    if (ev.kind == spool::SegmentReader::Kind::kFrame && spool::IsRecord(ev.type) &&
+        !fn(ev.seq, ev.type, ev.payload)) {
+      return Status::Ok();
+    }
   }
+}
+
+}  // namespace
+
+StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq) {
+  ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
+  auto after = segments.upper_bound(seq);  // the segment holding seq starts at or below it
+  std::optional<StoredRecord> found;
+  if (after != segments.begin()) {
+    RETURN_IF_ERROR(ScanSegment(env, env::JoinPath(dir, std::prev(after)->second),
+                                [&](uint64_t s, spool::FrameType type, std::string_view p) {
+                                  if (s == seq) found = StoredRecord{type, std::string(p)};
+                                  return s < seq;
+                                }));
+  }
+  if (!found) return NotFoundError("seq " + std::to_string(seq) + " is not stored in " + dir);
+  return *found;
 }
 
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
@@ -465,20 +484,11 @@ Status ForEachStoredRecord(
     const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn) {
   ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
   for (const auto& [base, name] : segments) {
-    const std::string path = env::JoinPath(dir, name);
-    ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
-    ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
-    spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
-    for (;;) {
-      ASSIGN_OR_RETURN(spool::SegmentReader::Event ev, reader.Next());
-      if (ev.kind == spool::SegmentReader::Kind::kEnd ||
-          ev.kind == spool::SegmentReader::Kind::kTornTail) {
-        break;
-      }
-      if (ev.kind == spool::SegmentReader::Kind::kFrame && spool::IsRecord(ev.type)) {
-        fn(ev.seq, ev.type, ev.payload);
-      }
-    }
+    RETURN_IF_ERROR(ScanSegment(env, env::JoinPath(dir, name),
+                                [&](uint64_t seq, spool::FrameType type, std::string_view p) {
+                                  fn(seq, type, p);
+                                  return true;
+                                }));
   }
   return Status::Ok();
 }

@@ -52,6 +52,7 @@ struct StreamReport {
   uint64_t signed_size = 0;           // the largest checkpoint
   bool flagged = false;
   std::vector<std::string> problems;  // each one makes the stream tampered
+  std::vector<std::string> notes;     // worth knowing, not wrong (e.g. a write in progress)
   Verdict verdict = Verdict::kClean;
 };
 

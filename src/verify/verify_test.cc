@@ -250,5 +250,26 @@ TEST_F(VerifyTest, AnotherKeyOrAForkedLogIsReported) {
   EXPECT_NE(Problems(forked).find("a fork"), std::string::npos) << Problems(forked);
 }
 
+// verify may run while the collector writes: a record cut off at the end of the newest
+// segment, beyond what was signed, is noted, not tampering; one that hides signed
+// records is.
+TEST_F(VerifyTest, ARecordBeingWrittenAtTheEndIsNotTampering) {
+  Store(0, 20);
+  const std::string good = env_.Contents(kSegment);
+  std::string frame;
+  spool::AppendFrame(&frame, FrameType::kData, 20, "record 20 in flight",
+                     crc32c::Value("record 20 in flight"));
+  env_.SetDurableContents(kSegment, good + frame.substr(0, frame.size() / 2));
+  StreamReport r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kClean) << Problems(r);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("unfinished record"), std::string::npos) << r.notes[0];
+  // Cut inside the last signed record instead: that hides signed records.
+  env_.SetDurableContents(kSegment, good.substr(0, good.size() - 5));
+  r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(r).find("hides signed records"), std::string::npos) << Problems(r);
+}
+
 }  // namespace
 }  // namespace gapless::verify
