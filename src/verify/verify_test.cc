@@ -264,6 +264,12 @@ TEST_F(VerifyTest, ARecordBeingWrittenAtTheEndIsNotTampering) {
   EXPECT_EQ(r.verdict, Verdict::kClean) << Problems(r);
   ASSERT_EQ(r.notes.size(), 1u);
   EXPECT_NE(r.notes[0].find("unfinished record"), std::string::npos) << r.notes[0];
+  // A whole record beyond the signed size whose leaf is not written yet: also a note.
+  env_.SetDurableContents(kSegment, good + frame);
+  r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kClean) << Problems(r);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("have no leaf yet"), std::string::npos) << r.notes[0];
   // Cut inside the last signed record instead: that hides signed records.
   env_.SetDurableContents(kSegment, good.substr(0, good.size() - 5));
   r = Verify();
