@@ -59,43 +59,44 @@ StatusOr<Key32> Hmac(const Key32& key, std::string_view data) {
   return out;
 }
 
-// AES-256-GCM of `in` with a 12-byte nonce; the 16-byte tag is appended.
-StatusOr<std::string> Seal(const Key32& key, const uint8_t* nonce, std::string_view in) {
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  std::string out(in.size() + kTag, '\0');
+// AES-256-GCM of `in` with a 12-byte nonce into *out, the 16-byte tag appended. *out is
+// reused from chunk to chunk (no allocation per chunk).
+Status Seal(const Key32& key, const uint8_t* nonce, std::string_view in, std::string* out,
+            EVP_CIPHER_CTX* reuse = nullptr) {
+  EVP_CIPHER_CTX* ctx = reuse != nullptr ? reuse : EVP_CIPHER_CTX_new();
+  out->resize(in.size() + kTag);
+  auto* o = reinterpret_cast<unsigned char*>(out->data());
   int len = 0, fin = 0;
-  const bool ok =
-      ctx != nullptr &&
-      EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.data(), nonce) == 1 &&
-      EVP_EncryptUpdate(ctx, reinterpret_cast<unsigned char*>(out.data()), &len,
-                        reinterpret_cast<const unsigned char*>(in.data()),
-                        static_cast<int>(in.size())) == 1 &&
-      EVP_EncryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()) + len, &fin) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTag, out.data() + in.size()) == 1;
-  EVP_CIPHER_CTX_free(ctx);
+  const bool ok = ctx != nullptr &&
+                  EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.data(), nonce) == 1 &&
+                  EVP_EncryptUpdate(ctx, o, &len, reinterpret_cast<const unsigned char*>(in.data()),
+                                    static_cast<int>(in.size())) == 1 &&
+                  EVP_EncryptFinal_ex(ctx, o + len, &fin) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTag, o + in.size()) == 1;
+  if (reuse == nullptr) EVP_CIPHER_CTX_free(ctx);
   if (!ok) return InternalError("AES-256-GCM failed (OpenSSL)");
-  return out;
+  return Status::Ok();
 }
 
 // The inverse; kDataLoss if the tag does not authenticate.
-StatusOr<std::string> Open(const Key32& key, const uint8_t* nonce, std::string_view in) {
+Status Open(const Key32& key, const uint8_t* nonce, std::string_view in, std::string* out,
+            EVP_CIPHER_CTX* reuse = nullptr) {
   if (in.size() < kTag) return DataLossError("ciphertext shorter than its tag");
   const size_t n = in.size() - kTag;
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  std::string out(n, '\0');
+  EVP_CIPHER_CTX* ctx = reuse != nullptr ? reuse : EVP_CIPHER_CTX_new();
+  out->resize(n);
+  auto* o = reinterpret_cast<unsigned char*>(out->data());
   int len = 0, fin = 0;
   bool ok =
       ctx != nullptr &&
       EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.data(), nonce) == 1 &&
-      EVP_DecryptUpdate(ctx, reinterpret_cast<unsigned char*>(out.data()), &len,
-                        reinterpret_cast<const unsigned char*>(in.data()),
+      EVP_DecryptUpdate(ctx, o, &len, reinterpret_cast<const unsigned char*>(in.data()),
                         static_cast<int>(n)) == 1 &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTag, const_cast<char*>(in.data() + n)) == 1;
-  ok =
-      ok && EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()) + len, &fin) == 1;
-  EVP_CIPHER_CTX_free(ctx);
+  ok = ok && EVP_DecryptFinal_ex(ctx, o + len, &fin) == 1;
+  if (reuse == nullptr) EVP_CIPHER_CTX_free(ctx);
   if (!ok) return DataLossError("authentication failed");
-  return out;
+  return Status::Ok();
 }
 
 StatusOr<Key32> X25519(const Key32& secret, const Key32& peer) {
@@ -138,6 +139,11 @@ StatusOr<Key32> PublicOf(const Key32& secret) {
   return pub;
 }
 
+struct FreeCipherCtx {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, FreeCipherCtx>;
+
 // Nonce of chunk i: 11-byte big-endian counter, then 1 for the last chunk, 0 otherwise.
 std::array<uint8_t, 12> ChunkNonce(uint64_t i, bool last) {
   std::array<uint8_t, 12> n{};
@@ -161,7 +167,7 @@ class EncryptingFile : public env::WritableFile {
     }
     return Status::Ok();
   }
-  Status Sync() override { return Status::Ok(); }  // the last chunk is known only at Close
+  Status Sync() override { return Status::Ok(); }          // the last chunk is known only at Close
   uint64_t Size() const override { return plain_bytes_; }  // plaintext appended
   Status Close() override {
     if (closed_) return Status::Ok();
@@ -174,13 +180,15 @@ class EncryptingFile : public env::WritableFile {
  private:
   Status Flush(bool last) {
     const auto nonce = ChunkNonce(chunk_++, last);
-    ASSIGN_OR_RETURN(std::string sealed, Seal(key_, nonce.data(), buf_));
+    RETURN_IF_ERROR(Seal(key_, nonce.data(), buf_, &sealed_, ctx_.get()));
     buf_.clear();
-    return out_->Append(sealed);
+    return out_->Append(sealed_);
   }
   std::unique_ptr<env::WritableFile> out_;
   Key32 key_;
   std::string buf_;
+  std::string sealed_;  // reused for every chunk
+  CipherCtx ctx_{EVP_CIPHER_CTX_new()};
   uint64_t chunk_ = 0;
   uint64_t plain_bytes_ = 0;
   bool closed_ = false;
@@ -216,16 +224,15 @@ class DecryptedFile : public env::RandomAccessFile {
     const uint64_t start = at_ + chunk * (kChunk + kTag);
     const bool last = chunk + 1 == chunks_;
     const size_t len = last ? static_cast<size_t>(plain_ - chunk * kChunk + kTag) : kChunk + kTag;
-    std::string sealed(len, '\0');
-    ASSIGN_OR_RETURN(size_t got, file_.Read(start, len, sealed.data()));
+    sealed_.resize(len);
+    ASSIGN_OR_RETURN(size_t got, file_.Read(start, len, sealed_.data()));
     if (got != len) return DataLossError("encrypted archive: short read");
     const auto nonce = ChunkNonce(chunk, last);
-    auto plain = Open(key_, nonce.data(), sealed);
-    if (!plain.ok()) {
+    if (!Open(key_, nonce.data(), sealed_, &cache_, ctx_.get()).ok()) {
+      cache_.clear();
       return DataLossError("encrypted archive: chunk " + std::to_string(chunk) +
                            " fails authentication (altered, reordered, or the archive was cut)");
     }
-    cache_ = std::move(*plain);
     cached_ = chunk;
     return Status::Ok();
   }
@@ -234,7 +241,9 @@ class DecryptedFile : public env::RandomAccessFile {
   const Key32 key_;
   uint64_t chunks_ = 0;
   uint64_t plain_ = 0;
-  mutable std::string cache_;  // one decrypted chunk
+  mutable std::string cache_;   // one decrypted chunk
+  mutable std::string sealed_;  // its ciphertext; both reused for every chunk
+  CipherCtx ctx_{EVP_CIPHER_CTX_new()};
   mutable uint64_t cached_ = 0;
 };
 
@@ -314,7 +323,8 @@ StatusOr<std::unique_ptr<env::WritableFile>> NewEncryptingFile(
     ASSIGN_OR_RETURN(Key32 wrap,
                      Hkdf(View(shared), std::string(View(eph.second)) + std::string(View(r)),
                           "gapless-archive/1 wrap"));
-    ASSIGN_OR_RETURN(std::string wrapped, Seal(wrap, zero_nonce.data(), View(file_key)));
+    std::string wrapped;
+    RETURN_IF_ERROR(Seal(wrap, zero_nonce.data(), View(file_key), &wrapped));
     header.append(View(eph.second));
     header += wrapped;
   }
@@ -359,10 +369,11 @@ StatusOr<std::unique_ptr<env::RandomAccessFile>> OpenDecrypted(const env::Random
         Key32 wrap,
         Hkdf(View(*shared), std::string(View(eph)) + std::string(View(identity.recipient())),
              "gapless-archive/1 wrap"));
-    auto key = Open(wrap, zero_nonce.data(), std::string_view(stanza + 32, 32 + kTag));
-    if (key.ok() && key->size() == 32) {
+    std::string key;
+    if (Open(wrap, zero_nonce.data(), std::string_view(stanza + 32, 32 + kTag), &key).ok() &&
+        key.size() == 32) {
       Key32 k;
-      std::memcpy(k.data(), key->data(), 32);
+      std::memcpy(k.data(), key.data(), 32);
       file_key = k;
     }
   }
