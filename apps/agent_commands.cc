@@ -155,9 +155,13 @@ int RunDemo(const RunFlags& flags) {
       "  logger -n 127.0.0.1 -P %u -d \"hello over UDP\"        (UDP)\n"
       "Each record is printed below once the collector has acknowledged it as durable.\n"
       "See what the collector stored:  gapless store inspect --data-dir %s/collector --records\n"
+      "Check it against the collector's signed checkpoints (signed each second):\n"
+      "  gapless verify --data-dir %s/collector\n"
+      "  gapless prove --data-dir %s/collector --agent %s --seq 0\n"
       "Ctrl-C stops.\n\n",
       cfg.id.c_str(), flags.data_dir.c_str(), flags.collector_port, flags.data_dir.c_str(),
-      flags.port, flags.port, flags.port, flags.data_dir.c_str());
+      flags.port, flags.port, flags.port, flags.data_dir.c_str(), flags.data_dir.c_str(),
+      flags.data_dir.c_str(), cfg.id.c_str());
   std::fflush(stdout);
   uint64_t next = 0;
   if (auto d = agent->Destinations(); !d.empty()) next = d[0].stats.acked_next;
