@@ -13,6 +13,7 @@
 #include "env/env.h"
 #include "identity/identity.h"
 #include "spool/loss_record.h"
+#include "store/signed_store_test_util.h"
 #include "store/stream_store.h"
 
 namespace gapless::archive {
@@ -48,36 +49,14 @@ class ArchiveTest : public ::testing::Test {
 
   void Store(uint64_t first, uint64_t n,
              std::vector<std::pair<FrameType, std::string>> extra = {}) {
-    wire::BatchHeader h;
-    h.first_seq = first;
-    h.flags = first > store_->next_seq() ? wire::kBatchGapBefore : 0;
-    std::vector<std::string> payloads;
-    std::vector<FrameType> types;
+    std::vector<std::pair<FrameType, std::string>> records;
     for (uint64_t i = 0; i < n; ++i) {
-      payloads.push_back("record " + std::to_string(first + i));
-      types.push_back(FrameType::kData);
+      records.emplace_back(FrameType::kData, "record " + std::to_string(first + i));
     }
-    for (auto& [t, p] : extra) {
-      payloads.push_back(p);
-      types.push_back(t);
-    }
-    std::vector<wire::WireRecord> records;
-    std::vector<Hash256> leaves;
-    for (size_t i = 0; i < payloads.size(); ++i) {
-      records.push_back({types[i], crc32c::Value(payloads[i]), payloads[i]});
-      leaves.push_back(spool::RecordLeafHash(types[i], payloads[i]));
-    }
-    h.count = static_cast<uint32_t>(records.size());
-    ASSERT_TRUE(store_->Append(h, records, leaves).ok());
-    ASSERT_TRUE(store_->Commit().ok());
-    checkpoint::Checkpoint c;
-    c.origin = checkpoint::CollectorOrigin("c1", "web-01", "00aa");
-    c.size = store_->committed_size();
-    c.root = store_->committed_root();
-    ASSERT_TRUE(store_
-                    ->AppendCheckpoint(*checkpoint::SignNote(checkpoint::FormatCheckpoint(c),
-                                                             "gapless/collector/c1", *key_))
-                    .ok());
+    records.insert(records.end(), extra.begin(), extra.end());
+    store::StoreAndSign(store_.get(), first, records, *key_,
+                        checkpoint::CollectorOrigin("c1", "web-01", "00aa"),
+                        "gapless/collector/c1");
   }
 
   std::string ExportTo(const std::string& name, uint64_t from = 0, uint64_t to = UINT64_MAX) {

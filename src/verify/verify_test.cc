@@ -8,6 +8,7 @@
 #include "identity/identity.h"
 #include "spool/loss_record.h"
 #include "spool/segment_reader.h"
+#include "store/signed_store_test_util.h"
 #include "store/stream_store.h"
 
 namespace gapless::verify {
@@ -44,29 +45,12 @@ class VerifyTest : public ::testing::Test {
   // Stores records [first, first + n) (a gap before first is declared), commits and
   // signs a checkpoint of everything stored.
   void Store(uint64_t first, uint64_t n, std::vector<Record> extra = {}) {
-    wire::BatchHeader h;
-    h.first_seq = first;
-    h.flags = first > store_->next_seq() ? wire::kBatchGapBefore : 0;
-    std::vector<Record> records;
-    for (uint64_t i = 0; i < n; ++i) records.push_back({FrameType::kData, Payload(first + i)});
-    for (Record& e : extra) records.push_back(std::move(e));
-    std::vector<wire::WireRecord> wire;
-    std::vector<Hash256> leaves;
-    for (const Record& r : records) {
-      wire.push_back({r.type, crc32c::Value(r.payload), r.payload});
-      leaves.push_back(spool::RecordLeafHash(r.type, r.payload));
-    }
-    h.count = static_cast<uint32_t>(wire.size());
-    ASSERT_TRUE(store_->Append(h, wire, leaves).ok());
-    ASSERT_TRUE(store_->Commit().ok());
-    checkpoint::Checkpoint c;
-    c.origin = checkpoint::CollectorOrigin("c1", "web-01", "0102");
-    c.size = store_->committed_size();
-    c.root = store_->committed_root();
-    ASSERT_TRUE(store_
-                    ->AppendCheckpoint(*checkpoint::SignNote(checkpoint::FormatCheckpoint(c),
-                                                             "gapless/collector/c1", *key_))
-                    .ok());
+    std::vector<std::pair<FrameType, std::string>> records;
+    for (uint64_t i = 0; i < n; ++i) records.emplace_back(FrameType::kData, Payload(first + i));
+    for (Record& e : extra) records.emplace_back(e.type, std::move(e.payload));
+    store::StoreAndSign(store_.get(), first, records, *key_,
+                        checkpoint::CollectorOrigin("c1", "web-01", "0102"),
+                        "gapless/collector/c1");
   }
 
   StreamReport Verify() {
