@@ -94,7 +94,8 @@ class AgentKillTest : public ::testing::Test {
   }
 
   // Runs the agent (stopping it cleanly each time, run_for long) until lines 0..n-1 are
-  // all in the spool, or no new line came for six runs; `line_of` maps an event to its line number
+  // all in the spool, or no new line came for twelve runs; `line_of` maps an event to its line
+  // number
   // (-1: not ours). Asserts none is lost and no loss was recorded; returns the number of
   // duplicates.
   uint64_t ExpectEveryLine(int n, std::chrono::milliseconds run_for,
@@ -102,10 +103,11 @@ class AgentKillTest : public ::testing::Test {
     std::map<int, int> seen;
     uint64_t duplicates = 0;
     // A sender that retries with growing backoff (rsyslog's omrelp after many refused
-    // connections) may deliver its tail late: keep going while lines still arrive, and
-    // give up only after six rounds without a new one.
+    // connections) or waits out a session timeout for frames it sent just before a stop
+    // may deliver its tail late: keep going while lines still arrive, and give up only
+    // after twelve rounds without a new one.
     size_t before = 0;
-    for (int attempt = 0, idle = 0; attempt < 40 && idle < 6; ++attempt) {
+    for (int attempt = 0, idle = 0; attempt < 60 && idle < 12; ++attempt) {
       testing::Subprocess agent;
       EXPECT_TRUE(agent.Start(argv_, {}, "", agent_log_));
       std::this_thread::sleep_for(run_for);
@@ -201,7 +203,7 @@ TEST_F(AgentKillTest, RelpStreamLosesNothingAcrossKill9) {
       << "input(type=\"imfile\" file=\"" << log << "\" tag=\"numbered:\" ruleset=\"fwd\")\n"
       << "ruleset(name=\"fwd\") {\n"
       << "  action(type=\"omrelp\" target=\"127.0.0.1\" port=\"" << port
-      << "\" windowSize=\"1024\"\n"
+      << "\" windowSize=\"1024\" timeout=\"5\"\n"
       << "         action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\")\n}\n";
   testing::Subprocess rsyslog;
   ASSERT_TRUE(
