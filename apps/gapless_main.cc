@@ -66,21 +66,27 @@ int main(int argc, char** argv) {
   store_inspect->add_flag("--records", store_records, "Also print every record");
 
   std::string prove_agent, prove_epoch, prove_out;
-  uint64_t prove_seq = 0;
+  std::optional<uint64_t> prove_seq, prove_old_size;
   CLI::App* prove = app.add_subcommand(
       "prove",
       "Print one record's inclusion proof against the collector's latest signed checkpoint "
-      "(JSON, docs/formats/proof.md)");
+      "(--seq), or the consistency proof from an older signed checkpoint to it (--old-size); "
+      "JSON, docs/formats/proof.md");
   prove->add_option("--data-dir", store_dir, "The collector's data_dir")->required();
   prove->add_option("--agent", prove_agent, "The agent id of the stream")->required();
   prove->add_option("--epoch", prove_epoch, "The stream's epoch (hex; needed if it has several)");
-  prove->add_option("--seq", prove_seq, "The record's seq")->required();
+  auto* seq_opt = prove->add_option("--seq", prove_seq, "The record's seq (inclusion proof)");
+  prove
+      ->add_option("--old-size", prove_old_size,
+                   "The size of an earlier signed checkpoint (consistency proof)")
+      ->excludes(seq_opt);
   prove->add_option("--out", prove_out, "Write the proof here instead of standard output");
   std::string proof_file, proof_key;
   CLI::App* verify_proof = app.add_subcommand(
       "verify-proof",
-      "Check a proof from `gapless prove` offline: the checkpoint's signature, then the "
-      "record's inclusion. Exit 0 valid, 1 invalid, 2 unreadable");
+      "Check a proof from `gapless prove` offline: the checkpoints' signatures, then the "
+      "record's inclusion or the two trees' consistency. Exit 0 valid, 1 invalid, 2 "
+      "unreadable");
   verify_proof->add_option("proof", proof_file, "The proof (JSON)")->required();
   verify_proof->add_option("--key", proof_key,
                            "The collector's verifier key (data_dir/collector.vkey); without "
@@ -155,7 +161,8 @@ int main(int argc, char** argv) {
   if (store_inspect->parsed()) return gapless::cli::StoreInspect(store_dir, store_records);
   if (validate->parsed()) return gapless::cli::Validate(config_path);
   if (prove->parsed()) {
-    return gapless::cli::Prove(store_dir, prove_agent, prove_epoch, prove_seq, prove_out);
+    return gapless::cli::Prove(store_dir, prove_agent, prove_epoch, prove_seq, prove_old_size,
+                               prove_out);
   }
   if (verify_proof->parsed()) return gapless::cli::VerifyProof(proof_file, proof_key);
   if (verify->parsed()) return gapless::cli::Verify(verify_flags);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "checkpoint/checkpoint.h"
@@ -43,26 +44,53 @@ StatusOr<std::string> EpochDir(const std::string& data_dir, const std::string& a
   return (agent_dir / epochs[0]).string();
 }
 
-Status ProveTo(const std::string& data_dir, const std::string& agent, const std::string& epoch,
-               uint64_t seq, std::string* json) {
-  env::Env* env = env::Env::Posix();
-  ASSIGN_OR_RETURN(std::string dir, EpochDir(data_dir, agent, epoch));
-  std::string note_text;
-  RETURN_IF_ERROR(store::ForEachCheckpoint(env, dir, [&](std::string_view n) { note_text = n; }));
-  if (note_text.empty()) {
+// The collector's verifier key as data_dir/collector.vkey holds it, or "" if it has none.
+std::string CollectorKey(env::Env* env, const std::string& data_dir) {
+  auto v = env::ReadFileToString(env, data_dir + "/collector.vkey");
+  if (!v.ok()) return "";
+  std::string key = *v;
+  while (!key.empty() && key.back() == '\n') key.pop_back();
+  return key;
+}
+
+struct SignedCheckpoint {
+  std::string note;
+  checkpoint::Checkpoint cp;
+};
+
+// The latest signed checkpoint of a store, or with old_size set, the first of that size.
+StatusOr<SignedCheckpoint> StoredCheckpoint(env::Env* env, const std::string& dir,
+                                            std::optional<uint64_t> old_size) {
+  SignedCheckpoint found;
+  Status bad = Status::Ok();
+  RETURN_IF_ERROR(store::ForEachCheckpoint(env, dir, [&](std::string_view n) {
+    if (!bad.ok() || (old_size && !found.note.empty())) return;
+    auto note = checkpoint::ParseNote(n);
+    auto cp = note.ok() ? checkpoint::ParseCheckpoint(note->text) : note.status();
+    if (!cp.ok()) {
+      bad = DataLossError("the store's checkpoint log holds a malformed note: " +
+                          cp.status().message() + "; run gapless verify");
+      return;
+    }
+    if (!old_size || cp->size == *old_size) found = {std::string(n), *cp};
+  }));
+  RETURN_IF_ERROR(bad);
+  if (found.note.empty()) {
+    if (old_size) {
+      return NotFoundError("the collector signed no checkpoint of size " +
+                           std::to_string(*old_size) + " of this stream");
+    }
     return NotFoundError("the collector has not signed a checkpoint of this stream yet");
   }
-  ASSIGN_OR_RETURN(checkpoint::Note note, checkpoint::ParseNote(note_text));
-  ASSIGN_OR_RETURN(checkpoint::Checkpoint cp, checkpoint::ParseCheckpoint(note.text));
-  if (seq >= cp.size) {
-    return NotFoundError("seq " + std::to_string(seq) +
-                         " is not covered by the latest signed "
-                         "checkpoint (size " +
-                         std::to_string(cp.size) + "); try again shortly");
-  }
-  ASSIGN_OR_RETURN(store::StoredRecord record, store::ReadStoredRecord(env, dir, seq));
+  return found;
+}
+
+// The store's hashes, checked against what its collector signed at `size`: a store
+// altered after it was signed must not yield proofs.
+StatusOr<std::unique_ptr<store::StoredHashSource>> CheckedSource(env::Env* env,
+                                                                 const std::string& dir,
+                                                                 const checkpoint::Checkpoint& cp) {
   ASSIGN_OR_RETURN(auto source, store::StoredHashSource::Open(env, dir));
-  // The store must agree with what its collector signed, or the proof would be worthless.
   ASSIGN_OR_RETURN(Hash256 root, merkle::RangeRoot(*source, 0, cp.size));
   if (root != cp.root) {
     return DataLossError(
@@ -70,6 +98,51 @@ Status ProveTo(const std::string& data_dir, const std::string& agent, const std:
         "size " +
         std::to_string(cp.size) + ": the store was altered; run gapless verify");
   }
+  return source;
+}
+
+Status ProveConsistencyTo(const std::string& data_dir, const std::string& agent,
+                          const std::string& epoch, uint64_t old_size, std::string* json) {
+  env::Env* env = env::Env::Posix();
+  ASSIGN_OR_RETURN(std::string dir, EpochDir(data_dir, agent, epoch));
+  ASSIGN_OR_RETURN(SignedCheckpoint old_cp, StoredCheckpoint(env, dir, old_size));
+  ASSIGN_OR_RETURN(SignedCheckpoint new_cp, StoredCheckpoint(env, dir, std::nullopt));
+  ASSIGN_OR_RETURN(auto source, CheckedSource(env, dir, new_cp.cp));
+  proof::ConsistencyDoc doc;
+  ASSIGN_OR_RETURN(doc.consistency_path,
+                   merkle::ConsistencyProof(*source, old_cp.cp.size, new_cp.cp.size));
+  // Checked as the auditor will check it. Fails if the old signed head is not a prefix of
+  // the new one: the log was rewritten between the two signatures.
+  if (Status s = merkle::VerifyConsistency(old_cp.cp.size, new_cp.cp.size, old_cp.cp.root,
+                                           new_cp.cp.root, doc.consistency_path);
+      !s.ok()) {
+    return DataLossError("the collector's checkpoints of size " + std::to_string(old_size) +
+                         " and " + std::to_string(new_cp.cp.size) +
+                         " are not consistent: the store was rewritten; run gapless verify");
+  }
+  doc.agent = agent;
+  doc.epoch = fs::path(dir).filename().string();
+  doc.old_checkpoint = std::move(old_cp.note);
+  doc.new_checkpoint = std::move(new_cp.note);
+  doc.collector_key = CollectorKey(env, data_dir);
+  *json = proof::FormatConsistencyDoc(doc);
+  return Status::Ok();
+}
+
+Status ProveTo(const std::string& data_dir, const std::string& agent, const std::string& epoch,
+               uint64_t seq, std::string* json) {
+  env::Env* env = env::Env::Posix();
+  ASSIGN_OR_RETURN(std::string dir, EpochDir(data_dir, agent, epoch));
+  ASSIGN_OR_RETURN(SignedCheckpoint latest, StoredCheckpoint(env, dir, std::nullopt));
+  const checkpoint::Checkpoint& cp = latest.cp;
+  if (seq >= cp.size) {
+    return NotFoundError("seq " + std::to_string(seq) +
+                         " is not covered by the latest signed "
+                         "checkpoint (size " +
+                         std::to_string(cp.size) + "); try again shortly");
+  }
+  ASSIGN_OR_RETURN(store::StoredRecord record, store::ReadStoredRecord(env, dir, seq));
+  ASSIGN_OR_RETURN(auto source, CheckedSource(env, dir, cp));
   ASSIGN_OR_RETURN(std::vector<Hash256> path, merkle::InclusionProof(*source, seq, cp.size));
   // Checked here as the auditor will check it: the record's own leaf, up the path, to the
   // signed root. A record, leaf or level file altered since the signature fails this.
@@ -82,30 +155,32 @@ Status ProveTo(const std::string& data_dir, const std::string& agent, const std:
         "to the collector's signed root: the store was altered; run gapless verify");
   }
   proof::ProofDoc doc;
-  if (auto v = env::ReadFileToString(env, data_dir + "/collector.vkey"); v.ok()) {
-    doc.collector_key = *v;
-    while (!doc.collector_key.empty() && doc.collector_key.back() == '\n') {
-      doc.collector_key.pop_back();
-    }
-  }
+  doc.collector_key = CollectorKey(env, data_dir);
   doc.agent = agent;
   doc.epoch = fs::path(dir).filename().string();
   doc.seq = seq;
   doc.leaf_input = std::string(1, static_cast<char>(record.type)) + record.payload;
   doc.tree_size = cp.size;
   doc.inclusion_path = std::move(path);
-  doc.checkpoint = note_text;
-  std::string j = proof::FormatProofDoc(doc);
-  *json = std::move(j);
+  doc.checkpoint = std::move(latest.note);
+  *json = proof::FormatProofDoc(doc);
   return Status::Ok();
 }
 
 }  // namespace
 
 int Prove(const std::string& data_dir, const std::string& agent, const std::string& epoch,
-          uint64_t seq, const std::string& out_path) {
+          std::optional<uint64_t> seq, std::optional<uint64_t> old_size,
+          const std::string& out_path) {
+  if (seq.has_value() == old_size.has_value()) {
+    std::fprintf(stderr,
+                 "gapless prove: give one of --seq (inclusion) or --old-size (consistency)\n");
+    return 2;
+  }
   std::string json;
-  if (Status s = ProveTo(data_dir, agent, epoch, seq, &json); !s.ok()) {
+  const Status s = seq ? ProveTo(data_dir, agent, epoch, *seq, &json)
+                       : ProveConsistencyTo(data_dir, agent, epoch, *old_size, &json);
+  if (!s.ok()) {
     std::fprintf(stderr, "gapless prove: %s\n", s.message().c_str());
     return 1;
   }
@@ -113,8 +188,8 @@ int Prove(const std::string& data_dir, const std::string& agent, const std::stri
     std::fputs(json.c_str(), stdout);
     return 0;
   }
-  if (Status s = env::WriteFileAtomically(env::Env::Posix(), out_path, json); !s.ok()) {
-    std::fprintf(stderr, "gapless prove: %s\n", s.ToString().c_str());
+  if (Status w = env::WriteFileAtomically(env::Env::Posix(), out_path, json); !w.ok()) {
+    std::fprintf(stderr, "gapless prove: %s\n", w.ToString().c_str());
     return 1;
   }
   return 0;
@@ -130,17 +205,40 @@ int VerifyProof(const std::string& path, const std::string& verifier_key) {
     std::printf("INVALID: %s\n", why.c_str());
     return 1;
   };
-  auto doc = proof::ParseProofDoc(*text);
-  if (!doc.ok()) return fail("malformed proof: " + doc.status().message());
-  std::string vkey = verifier_key;
-  if (vkey.empty()) {
-    vkey = doc->collector_key;
+  auto key_or_carried = [&](const std::string& carried) {
+    if (!verifier_key.empty()) return verifier_key;
     std::fprintf(stderr,
                  "gapless verify-proof: no --key given: checking against the key carried in the "
                  "proof (%s); compare it with your collector's key, or pass --key\n",
-                 vkey.c_str());
-  }
+                 carried.c_str());
+    return carried;
+  };
+  auto format = proof::ProofFormat(*text);
+  if (!format.ok()) return fail("malformed proof: " + format.status().message());
   std::string signer;
+  if (*format == proof::kConsistencyFormat) {
+    auto doc = proof::ParseConsistencyDoc(*text);
+    if (!doc.ok()) return fail("malformed proof: " + doc.status().message());
+    const std::string vkey = key_or_carried(doc->collector_key);
+    if (Status s = proof::VerifyConsistencyDoc(*doc, vkey, &signer); !s.ok()) {
+      return fail(s.message());
+    }
+    auto size_of = [](const std::string& note) {
+      auto n = checkpoint::ParseNote(note);
+      auto cp = n.ok() ? checkpoint::ParseCheckpoint(n->text) : n.status();
+      return cp.ok() ? cp->size : 0;
+    };
+    std::printf(
+        "OK: the tree of size %llu of stream %s/%s extends the tree of size %llu unchanged; "
+        "both signed by %s\n",
+        static_cast<unsigned long long>(size_of(doc->new_checkpoint)), doc->agent.c_str(),
+        doc->epoch.c_str(), static_cast<unsigned long long>(size_of(doc->old_checkpoint)),
+        signer.c_str());
+    return 0;
+  }
+  auto doc = proof::ParseProofDoc(*text);
+  if (!doc.ok()) return fail("malformed proof: " + doc.status().message());
+  const std::string vkey = key_or_carried(doc->collector_key);
   if (Status s = proof::VerifyProofDoc(*doc, vkey, &signer); !s.ok()) return fail(s.message());
   std::printf("OK: seq %llu of stream %s/%s is in the tree of size %llu signed by %s\n",
               static_cast<unsigned long long>(doc->seq), doc->agent.c_str(), doc->epoch.c_str(),

@@ -118,6 +118,60 @@ TEST_F(ProofCliTest, AStoreAlteredAfterItWasSignedIsNotProven) {
   EXPECT_NE(out.find("not covered"), std::string::npos) << out;
 }
 
+// Two signed heads, 400 and 1000 records: the consistency proof between them verifies
+// offline; a proof whose path was changed is refused; once a stored leaf is rewritten,
+// prove refuses.
+TEST_F(ProofCliTest, AConsistencyProofShowsTheNewerTreeExtendsTheOlderUnchanged) {
+  OpenSpool();
+  for (uint64_t upto : {400, 1000}) {
+    StartCollector();
+    Sender* s = StartSender(Destination(), key_);
+    AppendRecords(upto - spool_->next_seq());
+    ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == upto; }, 10000));
+    senders_.clear();
+    collector_->Stop();  // signs a checkpoint of exactly `upto`
+  }
+  const std::string vkey = collector_->verifier_key();
+  const std::string proof = dir_ + "/consistency.json";
+  std::string out;
+  ASSERT_EQ(Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--old-size",
+                     "400", "--out", proof},
+                    &out),
+            0)
+      << out;
+  ASSERT_EQ(Gapless({"verify-proof", proof, "--key", vkey}, &out), 0) << out;
+  EXPECT_NE(out.find("size 1000 of stream agent-1/"), std::string::npos) << out;
+  EXPECT_NE(out.find("extends the tree of size 400 unchanged"), std::string::npos) << out;
+
+  std::string bad = Read(proof);
+  const size_t at = bad.find("\"consistency_path\": [\"") + 21;
+  bad[at] = bad[at] == 'A' ? 'B' : 'A';
+  std::ofstream(proof) << bad;
+  EXPECT_EQ(Gapless({"verify-proof", proof, "--key", vkey}, &out), 1) << out;
+  EXPECT_NE(out.find("INVALID"), std::string::npos) << out;
+
+  EXPECT_EQ(
+      Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--old-size", "401"},
+              &out),
+      1);
+  EXPECT_NE(out.find("no checkpoint of size 401"), std::string::npos) << out;
+  EXPECT_NE(Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--old-size",
+                     "400", "--seq", "3"},
+                    &out),
+            0);
+
+  {  // rewrite leaf 900 (read as a leaf: no complete 256-leaf tile holds it)
+    std::fstream f(StreamDir() + "/leaves", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(32 * 900);
+    f.put('\x5a');
+  }
+  EXPECT_EQ(
+      Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--old-size", "400"},
+              &out),
+      1);
+  EXPECT_NE(out.find("altered"), std::string::npos) << out;
+}
+
 // `gapless verify` on the collector's store: clean (exit 0); after one byte of a stored
 // record changes, tampered (exit 2) and it says where.
 TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 
 #include "base/json_text.h"
 #include "checkpoint/checkpoint.h"
@@ -21,6 +22,102 @@ std::string B64(const Hash256& h) {
 
 Status Invalid(const std::string& why) { return DataLossError(why); }
 
+// One parsed JSON object and typed reads of its members, each failing with the member's
+// name. Members may be read in any order.
+class JsonDoc {
+ public:
+  static StatusOr<JsonDoc> Parse(std::string_view text) {
+    JsonDoc d;
+    d.padded_ = std::make_unique<simdjson::padded_string>(text);
+    d.parser_ = std::make_unique<simdjson::ondemand::parser>();
+    if (d.parser_->iterate(*d.padded_).get(d.doc_) != simdjson::SUCCESS) {
+      return InvalidArgumentError("not a JSON document");
+    }
+    return d;
+  }
+  Status Str(const char* key, std::string* out) {
+    std::string_view sv;
+    if (doc_[key].get_string().get(sv) != simdjson::SUCCESS) {
+      return InvalidArgumentError(std::string("missing or non-string \"") + key + "\"");
+    }
+    *out = std::string(sv);
+    return Status::Ok();
+  }
+  Status Num(const char* key, uint64_t* out) {
+    if (doc_[key].get_uint64().get(*out) != simdjson::SUCCESS) {
+      return InvalidArgumentError(std::string("missing or non-integer \"") + key + "\"");
+    }
+    return Status::Ok();
+  }
+  Status Hashes(const char* key, std::vector<Hash256>* out) {
+    simdjson::ondemand::array arr;
+    if (doc_[key].get_array().get(arr) != simdjson::SUCCESS) {
+      return InvalidArgumentError(std::string("missing \"") + key + "\" array");
+    }
+    for (auto el : arr) {
+      std::string_view sv;
+      if (el.get_string().get(sv) != simdjson::SUCCESS) {
+        return InvalidArgumentError(std::string(key) + " holds a non-string");
+      }
+      auto raw = identity::Base64Decode(sv);
+      if (!raw.ok() || raw->size() != 32) {
+        return InvalidArgumentError(std::string(key) +
+                                    " holds something other than base64 of 32 bytes");
+      }
+      Hash256 h;
+      std::copy(raw->begin(), raw->end(), h.begin());
+      out->push_back(h);
+    }
+    return Status::Ok();
+  }
+  Status Format(std::string_view want) {
+    std::string format;
+    RETURN_IF_ERROR(Str("format", &format));
+    if (format != want) return InvalidArgumentError("unknown proof format \"" + format + "\"");
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<simdjson::padded_string> padded_;
+  std::unique_ptr<simdjson::ondemand::parser> parser_;
+  simdjson::ondemand::document doc_;
+};
+
+std::string HashList(const std::vector<Hash256>& hashes) {
+  std::string j = "[";
+  for (size_t i = 0; i < hashes.size(); ++i) j += (i ? ", " : "") + JsonString(B64(hashes[i]));
+  return j + "]";
+}
+
+// The signed checkpoint in a note, checked: signed by the key, and a collector's
+// checkpoint of stream agent/epoch.
+StatusOr<checkpoint::Checkpoint> SignedStreamCheckpoint(std::string_view note_text,
+                                                        const checkpoint::Verifier& verifier,
+                                                        const std::string& agent,
+                                                        const std::string& epoch,
+                                                        const std::string& what) {
+  auto note = checkpoint::ParseNote(note_text);
+  if (!note.ok()) return Invalid(what + ": " + note.status().message());
+  if (Status s = checkpoint::VerifyNote(*note, verifier); !s.ok()) {
+    return Status(s.code(), what + " signature: " + s.message());
+  }
+  auto cp = checkpoint::ParseCheckpoint(note->text);
+  if (!cp.ok()) return Invalid(what + ": " + cp.status().message());
+  const std::string suffix = "/" + agent + "/" + epoch;
+  if (cp->origin.rfind("gapless/collector/", 0) != 0 || cp->origin.size() < suffix.size() ||
+      cp->origin.compare(cp->origin.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return Invalid("the " + what + " is of " + cp->origin + ", not of stream " + agent + "/" +
+                   epoch);
+  }
+  return *cp;
+}
+
+StatusOr<checkpoint::Verifier> ParseKey(std::string_view verifier_key) {
+  auto verifier = checkpoint::ParseVerifierKey(verifier_key);
+  if (!verifier.ok()) return InvalidArgumentError("verifier key: " + verifier.status().message());
+  return *verifier;
+}
+
 }  // namespace
 
 std::string FormatProofDoc(const ProofDoc& d) {
@@ -34,67 +131,32 @@ std::string FormatProofDoc(const ProofDoc& d) {
        JsonString(type == static_cast<uint8_t>(spool::FrameType::kLoss) ? "loss" : "data") + ",\n";
   j += "  \"leaf_input\": " + JsonString(identity::Base64Encode(d.leaf_input)) + ",\n";
   j += "  \"tree_size\": " + std::to_string(d.tree_size) + ",\n";
-  j += "  \"inclusion_path\": [";
-  for (size_t i = 0; i < d.inclusion_path.size(); ++i) {
-    j += (i ? ", " : "") + JsonString(B64(d.inclusion_path[i]));
-  }
-  j += "],\n";
+  j += "  \"inclusion_path\": " + HashList(d.inclusion_path) + ",\n";
   j += "  \"checkpoint\": " + JsonString(d.checkpoint) + ",\n";
   j += "  \"collector_key\": " + JsonString(d.collector_key) + "\n";
   j += "}\n";
   return j;
 }
 
-StatusOr<ProofDoc> ParseProofDoc(std::string_view text) {
-  namespace od = simdjson::ondemand;
-  od::parser parser;
-  simdjson::padded_string padded(text);
-  od::document doc;
-  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS) {
-    return InvalidArgumentError("not a JSON document");
-  }
-  ProofDoc p;
-  std::string_view sv;
-  auto str = [&](const char* key, std::string* out) -> Status {
-    if (doc[key].get_string().get(sv) != simdjson::SUCCESS) {
-      return InvalidArgumentError(std::string("missing or non-string \"") + key + "\"");
-    }
-    *out = std::string(sv);
-    return Status::Ok();
-  };
-  auto num = [&](const char* key, uint64_t* out) -> Status {
-    if (doc[key].get_uint64().get(*out) != simdjson::SUCCESS) {
-      return InvalidArgumentError(std::string("missing or non-integer \"") + key + "\"");
-    }
-    return Status::Ok();
-  };
+StatusOr<std::string> ProofFormat(std::string_view json) {
+  ASSIGN_OR_RETURN(JsonDoc d, JsonDoc::Parse(json));
   std::string format;
-  RETURN_IF_ERROR(str("format", &format));
-  if (format != kProofFormat)
-    return InvalidArgumentError("unknown proof format \"" + format + "\"");
-  RETURN_IF_ERROR(str("agent", &p.agent));
-  RETURN_IF_ERROR(str("epoch", &p.epoch));
-  RETURN_IF_ERROR(num("seq", &p.seq));
-  RETURN_IF_ERROR(str("leaf_input", &p.leaf_input));
-  RETURN_IF_ERROR(num("tree_size", &p.tree_size));
-  od::array arr;
-  if (doc["inclusion_path"].get_array().get(arr) != simdjson::SUCCESS) {
-    return InvalidArgumentError("missing \"inclusion_path\" array");
-  }
-  for (auto el : arr) {
-    if (el.get_string().get(sv) != simdjson::SUCCESS) {
-      return InvalidArgumentError("inclusion_path holds a non-string");
-    }
-    auto raw = identity::Base64Decode(sv);
-    if (!raw.ok() || raw->size() != 32) {
-      return InvalidArgumentError("inclusion_path holds something other than base64 of 32 bytes");
-    }
-    Hash256 h;
-    std::copy(raw->begin(), raw->end(), h.begin());
-    p.inclusion_path.push_back(h);
-  }
-  RETURN_IF_ERROR(str("checkpoint", &p.checkpoint));
-  RETURN_IF_ERROR(str("collector_key", &p.collector_key));
+  RETURN_IF_ERROR(d.Str("format", &format));
+  return format;
+}
+
+StatusOr<ProofDoc> ParseProofDoc(std::string_view json) {
+  ASSIGN_OR_RETURN(JsonDoc d, JsonDoc::Parse(json));
+  RETURN_IF_ERROR(d.Format(kProofFormat));
+  ProofDoc p;
+  RETURN_IF_ERROR(d.Str("agent", &p.agent));
+  RETURN_IF_ERROR(d.Str("epoch", &p.epoch));
+  RETURN_IF_ERROR(d.Num("seq", &p.seq));
+  RETURN_IF_ERROR(d.Str("leaf_input", &p.leaf_input));
+  RETURN_IF_ERROR(d.Num("tree_size", &p.tree_size));
+  RETURN_IF_ERROR(d.Hashes("inclusion_path", &p.inclusion_path));
+  RETURN_IF_ERROR(d.Str("checkpoint", &p.checkpoint));
+  RETURN_IF_ERROR(d.Str("collector_key", &p.collector_key));
   auto leaf = identity::Base64Decode(p.leaf_input);
   if (!leaf.ok() || leaf->empty()) return InvalidArgumentError("leaf_input is not base64");
   p.leaf_input = *leaf;
@@ -102,30 +164,67 @@ StatusOr<ProofDoc> ParseProofDoc(std::string_view text) {
 }
 
 Status VerifyProofDoc(const ProofDoc& doc, std::string_view verifier_key, std::string* who) {
-  auto verifier = checkpoint::ParseVerifierKey(verifier_key);
-  if (!verifier.ok()) return InvalidArgumentError("verifier key: " + verifier.status().message());
-  auto note = checkpoint::ParseNote(doc.checkpoint);
-  if (!note.ok()) return Invalid("checkpoint: " + note.status().message());
-  if (Status s = checkpoint::VerifyNote(*note, *verifier); !s.ok()) {
-    return Status(s.code(), "checkpoint signature: " + s.message());
-  }
-  auto cp = checkpoint::ParseCheckpoint(note->text);
-  if (!cp.ok()) return Invalid("checkpoint: " + cp.status().message());
-  const std::string suffix = "/" + doc.agent + "/" + doc.epoch;
-  if (cp->origin.rfind("gapless/collector/", 0) != 0 || cp->origin.size() < suffix.size() ||
-      cp->origin.compare(cp->origin.size() - suffix.size(), suffix.size(), suffix) != 0) {
-    return Invalid("the checkpoint is of " + cp->origin + ", not of stream " + doc.agent + "/" +
-                   doc.epoch);
-  }
-  if (cp->size != doc.tree_size) {
+  ASSIGN_OR_RETURN(checkpoint::Verifier verifier, ParseKey(verifier_key));
+  ASSIGN_OR_RETURN(
+      checkpoint::Checkpoint cp,
+      SignedStreamCheckpoint(doc.checkpoint, verifier, doc.agent, doc.epoch, "checkpoint"));
+  if (cp.size != doc.tree_size) {
     return Invalid("tree_size " + std::to_string(doc.tree_size) +
-                   " differs from the signed checkpoint's size " + std::to_string(cp->size));
+                   " differs from the signed checkpoint's size " + std::to_string(cp.size));
   }
   if (doc.leaf_input.empty()) return Invalid("empty leaf_input");
   const auto type = static_cast<spool::FrameType>(static_cast<uint8_t>(doc.leaf_input[0]));
   const Hash256 leaf = spool::RecordLeafHash(type, std::string_view(doc.leaf_input).substr(1));
-  RETURN_IF_ERROR(merkle::VerifyInclusion(leaf, doc.seq, cp->size, doc.inclusion_path, cp->root));
-  *who = verifier->name;
+  RETURN_IF_ERROR(merkle::VerifyInclusion(leaf, doc.seq, cp.size, doc.inclusion_path, cp.root));
+  *who = verifier.name;
+  return Status::Ok();
+}
+
+std::string FormatConsistencyDoc(const ConsistencyDoc& d) {
+  std::string j = "{\n";
+  j += "  \"format\": " + JsonString(kConsistencyFormat) + ",\n";
+  j += "  \"agent\": " + JsonString(d.agent) + ",\n";
+  j += "  \"epoch\": " + JsonString(d.epoch) + ",\n";
+  j += "  \"old_checkpoint\": " + JsonString(d.old_checkpoint) + ",\n";
+  j += "  \"new_checkpoint\": " + JsonString(d.new_checkpoint) + ",\n";
+  j += "  \"consistency_path\": " + HashList(d.consistency_path) + ",\n";
+  j += "  \"collector_key\": " + JsonString(d.collector_key) + "\n";
+  j += "}\n";
+  return j;
+}
+
+StatusOr<ConsistencyDoc> ParseConsistencyDoc(std::string_view json) {
+  ASSIGN_OR_RETURN(JsonDoc d, JsonDoc::Parse(json));
+  RETURN_IF_ERROR(d.Format(kConsistencyFormat));
+  ConsistencyDoc c;
+  RETURN_IF_ERROR(d.Str("agent", &c.agent));
+  RETURN_IF_ERROR(d.Str("epoch", &c.epoch));
+  RETURN_IF_ERROR(d.Str("old_checkpoint", &c.old_checkpoint));
+  RETURN_IF_ERROR(d.Str("new_checkpoint", &c.new_checkpoint));
+  RETURN_IF_ERROR(d.Hashes("consistency_path", &c.consistency_path));
+  RETURN_IF_ERROR(d.Str("collector_key", &c.collector_key));
+  return c;
+}
+
+Status VerifyConsistencyDoc(const ConsistencyDoc& doc, std::string_view verifier_key,
+                            std::string* who) {
+  ASSIGN_OR_RETURN(checkpoint::Verifier verifier, ParseKey(verifier_key));
+  ASSIGN_OR_RETURN(
+      checkpoint::Checkpoint old_cp,
+      SignedStreamCheckpoint(doc.old_checkpoint, verifier, doc.agent, doc.epoch, "old checkpoint"));
+  ASSIGN_OR_RETURN(
+      checkpoint::Checkpoint new_cp,
+      SignedStreamCheckpoint(doc.new_checkpoint, verifier, doc.agent, doc.epoch, "new checkpoint"));
+  if (old_cp.origin != new_cp.origin) {
+    return Invalid("the checkpoints are of two logs: " + old_cp.origin + " and " + new_cp.origin);
+  }
+  if (old_cp.size > new_cp.size) {
+    return Invalid("the old checkpoint (size " + std::to_string(old_cp.size) +
+                   ") is larger than the new one (size " + std::to_string(new_cp.size) + ")");
+  }
+  RETURN_IF_ERROR(merkle::VerifyConsistency(old_cp.size, new_cp.size, old_cp.root, new_cp.root,
+                                            doc.consistency_path));
+  *who = verifier.name;
   return Status::Ok();
 }
 

@@ -112,5 +112,85 @@ TEST(ProofDoc, MalformedDocumentsNameWhatIsWrong) {
   EXPECT_FALSE(ParseProofDoc("[1,2]").ok());
 }
 
+// Consistency between the checkpoints of sizes 6 and 11 of the fixture's log.
+struct ConsistencyFixture {
+  ConsistencyFixture() {
+    for (int i = 0; i < 11; ++i) {
+      leaves.push_back(
+          spool::RecordLeafHash(spool::FrameType::kData, "record " + std::to_string(i)));
+    }
+    merkle::MemoryHashSource source(leaves);
+    auto generated = identity::SigningKey::Generate();
+    key = std::move(*generated);
+    doc.agent = "web-01";
+    doc.epoch = "00ff";
+    doc.old_checkpoint = Signed(source, 6);
+    doc.new_checkpoint = Signed(source, 11);
+    doc.consistency_path = *merkle::ConsistencyProof(source, 6, 11);
+    vkey = checkpoint::FormatVerifierKey("gapless/collector/c1", key->public_key());
+    doc.collector_key = vkey;
+  }
+  std::string Signed(const merkle::HashSource& source, uint64_t size) {
+    checkpoint::Checkpoint cp;
+    cp.origin = checkpoint::CollectorOrigin("c1", "web-01", "00ff");
+    cp.size = size;
+    cp.root = *merkle::RangeRoot(source, 0, size);
+    return *checkpoint::SignNote(checkpoint::FormatCheckpoint(cp), "gapless/collector/c1", *key);
+  }
+  std::vector<Hash256> leaves;
+  std::unique_ptr<identity::SigningKey> key;
+  ConsistencyDoc doc;
+  std::string vkey;
+};
+
+TEST(ConsistencyDoc, FormatsParsesBackAndVerifies) {
+  ConsistencyFixture f;
+  const std::string text = FormatConsistencyDoc(f.doc);
+  EXPECT_EQ(*ProofFormat(text), kConsistencyFormat);
+  auto back = ParseConsistencyDoc(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->consistency_path, f.doc.consistency_path);
+  std::string who;
+  ASSERT_TRUE(VerifyConsistencyDoc(*back, f.vkey, &who).ok());
+  EXPECT_EQ(who, "gapless/collector/c1");
+  EXPECT_FALSE(ParseProofDoc(text).ok());  // one format is not taken for the other
+}
+
+TEST(ConsistencyDoc, ARewrittenHistoryIsRefused) {
+  ConsistencyFixture f;
+  std::string who;
+  auto expect_refused = [&](const ConsistencyDoc& d, const std::string& why) {
+    const Status s = VerifyConsistencyDoc(d, f.vkey, &who);
+    EXPECT_FALSE(s.ok()) << why;
+    EXPECT_NE(s.message().find(why), std::string::npos) << s.ToString();
+  };
+  // The log signs a new head over a history in which record 3 was rewritten.
+  std::vector<Hash256> forked = f.leaves;
+  forked[3] = spool::RecordLeafHash(spool::FrameType::kData, "record 3, rewritten");
+  merkle::MemoryHashSource fork_source(forked);
+  ConsistencyDoc d = f.doc;
+  d.new_checkpoint = f.Signed(fork_source, 11);
+  d.consistency_path = *merkle::ConsistencyProof(fork_source, 6, 11);
+  expect_refused(d, "root");
+  d = f.doc;
+  d.consistency_path[0][5] ^= 1;
+  expect_refused(d, "root");
+  d = f.doc;
+  std::swap(d.old_checkpoint, d.new_checkpoint);
+  expect_refused(d, "larger than the new one");
+  d = f.doc;
+  d.epoch = "00fe";
+  expect_refused(d, "not of stream web-01/00fe");
+  d = f.doc;
+  d.old_checkpoint[d.old_checkpoint.find("\n6\n") + 1] = '7';
+  expect_refused(d, "old checkpoint signature");
+  auto other = identity::SigningKey::Generate();
+  EXPECT_EQ(VerifyConsistencyDoc(
+                f.doc,
+                checkpoint::FormatVerifierKey("gapless/collector/c1", (*other)->public_key()), &who)
+                .code(),
+            StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace gapless::proof
