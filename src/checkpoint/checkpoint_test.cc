@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "base/sha256.h"
 #include "checkpoint/note.h"
+#include "identity/identity.h"
 
 namespace gapless::checkpoint {
 namespace {
@@ -118,6 +120,77 @@ TEST(SignedNote, OtherKeysAndNamesDoNotVerifyAndCosignaturesDo) {
   EXPECT_TRUE(
       VerifyNote(*cosigned, *ParseVerifierKey(FormatVerifierKey("witness", other->public_key())))
           .ok());
+}
+
+// tlog-cosignature/v1, checked byte by byte against the spec's layout (written out here,
+// not through the code under test): id = SHA-256(name || 0x0A || 0x04 || key)[:4],
+// then the big-endian timestamp, then Ed25519 over "cosignature/v1\ntime <t>\n" || text.
+TEST(Cosignature, HasTheSpecifiedLayoutAndVerifies) {
+  auto log_key = NewKey();
+  auto witness = NewKey();
+  const std::string text =
+      "gapless/collector/c/a/00\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+  const std::string note = *SignNote(text, "gapless/collector/c", *log_key);
+  auto line = CosignatureLine(text, "witness.example/w1", *witness, 1679315147);
+  ASSERT_TRUE(line.ok()) << line.status().ToString();
+  const std::string prefix = "\xE2\x80\x94 witness.example/w1 ";
+  ASSERT_EQ(line->substr(0, prefix.size()), prefix);
+  auto raw = identity::Base64Decode(line->substr(prefix.size(), line->size() - prefix.size() - 1));
+  ASSERT_TRUE(raw.ok());
+  ASSERT_EQ(raw->size(), 4u + 8u + 64u);
+  Sha256 h;
+  const uint8_t sep_type[2] = {'\n', 0x04};
+  h.Update("witness.example/w1").Update(sep_type, 2).Update(witness->public_key().data(), 32);
+  const Hash256 id = h.Finish();
+  EXPECT_EQ(raw->substr(0, 4), std::string(reinterpret_cast<const char*>(id.data()), 4));
+  uint64_t ts = 0;
+  for (int i = 4; i < 12; ++i)
+    ts = (ts << 8) | static_cast<uint8_t>((*raw)[static_cast<size_t>(i)]);
+  EXPECT_EQ(ts, 1679315147u);
+  EXPECT_TRUE(identity::Verify(witness->public_key(), "cosignature/v1\ntime 1679315147\n" + text,
+                               raw->substr(12)));
+  EXPECT_EQ(CosignerKeyId("witness.example/w1", witness->public_key()),
+            (uint32_t{id[0]} << 24) | (uint32_t{id[1]} << 16) | (uint32_t{id[2]} << 8) | id[3]);
+
+  auto cosigned = ParseNote(AddSignatureLine(note, *line));
+  ASSERT_TRUE(cosigned.ok());
+  const std::string vkey = FormatCosignerKey("witness.example/w1", witness->public_key());
+  auto v = ParseCosignerKey(vkey);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  auto got = VerifyCosignature(*cosigned, *v);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, 1679315147u);
+  // The log's own signature still verifies, and is not taken for a cosignature.
+  EXPECT_TRUE(VerifyNote(*cosigned, *ParseVerifierKey(FormatVerifierKey("gapless/collector/c",
+                                                                        log_key->public_key())))
+                  .ok());
+  // A cosigner key is not a note signer key and the other way round.
+  EXPECT_FALSE(ParseVerifierKey(vkey).ok());
+  EXPECT_FALSE(ParseCosignerKey(FormatVerifierKey("w", witness->public_key())).ok());
+  // A note signature by the witness key (type 0x01) is not a cosignature.
+  auto plain =
+      ParseNote(AddSignatureLine(note, *SignatureLine(text, "witness.example/w1", *witness)));
+  EXPECT_EQ(VerifyCosignature(*plain, *v).status().code(), StatusCode::kNotFound);
+}
+
+TEST(Cosignature, AnyChangeToTheTextTimestampOrSignatureIsRefused) {
+  auto witness = NewKey();
+  const std::string text = "origin\n7\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+  const std::string note = text + "\n" + *CosignatureLine(text, "w", *witness, 99);
+  const auto v = *ParseCosignerKey(FormatCosignerKey("w", witness->public_key()));
+  ASSERT_TRUE(VerifyCosignature(*ParseNote(note), v).ok());
+  size_t refused = 0, parsed_count = 0;
+  for (size_t i = 0; i < note.size(); ++i) {
+    std::string bad = note;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    auto n = ParseNote(bad);
+    if (!n.ok()) continue;
+    ++parsed_count;
+    if (!VerifyCosignature(*n, v).ok()) ++refused;
+  }
+  EXPECT_GT(parsed_count, 0u);
+  EXPECT_EQ(refused, parsed_count);
+  EXPECT_FALSE(CosignatureLine(text, "w", *witness, uint64_t{1} << 63).ok());
 }
 
 TEST(SignedNote, MalformedNotesAndKeysAreRefused) {

@@ -9,6 +9,8 @@ namespace {
 
 constexpr std::string_view kSigPrefix = "\xE2\x80\x94 ";  // U+2014 EM DASH, then a space
 constexpr uint8_t kEd25519 = 0x01;
+constexpr uint8_t kCosignatureV1 = 0x04;
+constexpr std::string_view kCosignatureHeader = "cosignature/v1\n";
 
 bool ValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
@@ -62,34 +64,22 @@ std::string_view KeyBytes(const identity::PublicKey& key) {
   return {reinterpret_cast<const char*>(key.data()), key.size()};
 }
 
-}  // namespace
-
-bool ValidKeyName(std::string_view name) {
-  if (name.empty() || !ValidUtf8(name)) return false;
-  for (char c : name) {
-    const auto u = static_cast<uint8_t>(c);
-    if (u <= 0x20 || u == 0x7F || c == '+') return false;
-  }
-  return true;
-}
-
-uint32_t KeyId(std::string_view name, const identity::PublicKey& key) {
+uint32_t TypedKeyId(std::string_view name, uint8_t type, const identity::PublicKey& key) {
   Sha256 h;
   const char sep = '\n';
-  const uint8_t type = kEd25519;
   h.Update(name).Update(&sep, 1).Update(&type, 1).Update(key.data(), key.size());
   const Hash256 d = h.Finish();
   return ReadKeyId(std::string_view(reinterpret_cast<const char*>(d.data()), 4));
 }
 
-std::string FormatVerifierKey(std::string_view name, const identity::PublicKey& key) {
-  const std::string id = KeyIdBytes(KeyId(name, key));
+std::string FormatTypedKey(std::string_view name, uint8_t type, const identity::PublicKey& key) {
+  const std::string id = KeyIdBytes(TypedKeyId(name, type, key));
   return std::string(name) + "+" + HexEncode(reinterpret_cast<const uint8_t*>(id.data()), 4) + "+" +
-         identity::Base64Encode(std::string(1, static_cast<char>(kEd25519)) +
+         identity::Base64Encode(std::string(1, static_cast<char>(type)) +
                                 std::string(KeyBytes(key)));
 }
 
-StatusOr<Verifier> ParseVerifierKey(std::string_view vkey) {
+StatusOr<Verifier> ParseTypedKey(std::string_view vkey, uint8_t type, const char* type_name) {
   const size_t a = vkey.find('+');
   const size_t b = a == std::string_view::npos ? a : vkey.find('+', a + 1);
   if (b == std::string_view::npos) {
@@ -106,15 +96,91 @@ StatusOr<Verifier> ParseVerifierKey(std::string_view vkey) {
   if (!raw.ok() || raw->size() != 1 + identity::kPublicKeySize) {
     return InvalidArgumentError("verifier key: key must be base64 of 33 bytes");
   }
-  if (static_cast<uint8_t>((*raw)[0]) != kEd25519) {
-    return InvalidArgumentError("verifier key: only Ed25519 keys (type 0x01) are supported");
+  if (static_cast<uint8_t>((*raw)[0]) != type) {
+    return InvalidArgumentError(std::string("verifier key: expected ") + type_name + " (type 0x" +
+                                HexEncode(&type, 1) + "), this key is of type 0x" +
+                                HexEncode(reinterpret_cast<const uint8_t*>(raw->data()), 1));
   }
   std::memcpy(v.key.data(), raw->data() + 1, v.key.size());
-  v.key_id = KeyId(v.name, v.key);
+  v.key_id = TypedKeyId(v.name, type, v.key);
   if (HexEncode(reinterpret_cast<const uint8_t*>(KeyIdBytes(v.key_id).data()), 4) != hex) {
     return InvalidArgumentError("verifier key: the key id does not match the name and key");
   }
   return v;
+}
+
+std::string CosignedMessage(std::string_view text, uint64_t timestamp) {
+  return std::string(kCosignatureHeader) + "time " + std::to_string(timestamp) + "\n" +
+         std::string(text);
+}
+
+}  // namespace
+
+bool ValidKeyName(std::string_view name) {
+  if (name.empty() || !ValidUtf8(name)) return false;
+  for (char c : name) {
+    const auto u = static_cast<uint8_t>(c);
+    if (u <= 0x20 || u == 0x7F || c == '+') return false;
+  }
+  return true;
+}
+
+uint32_t KeyId(std::string_view name, const identity::PublicKey& key) {
+  return TypedKeyId(name, kEd25519, key);
+}
+
+std::string FormatVerifierKey(std::string_view name, const identity::PublicKey& key) {
+  return FormatTypedKey(name, kEd25519, key);
+}
+
+StatusOr<Verifier> ParseVerifierKey(std::string_view vkey) {
+  return ParseTypedKey(vkey, kEd25519, "an Ed25519 note signer's key");
+}
+
+uint32_t CosignerKeyId(std::string_view name, const identity::PublicKey& key) {
+  return TypedKeyId(name, kCosignatureV1, key);
+}
+
+std::string FormatCosignerKey(std::string_view name, const identity::PublicKey& key) {
+  return FormatTypedKey(name, kCosignatureV1, key);
+}
+
+StatusOr<Verifier> ParseCosignerKey(std::string_view vkey) {
+  return ParseTypedKey(vkey, kCosignatureV1, "an Ed25519 cosigner's key");
+}
+
+StatusOr<std::string> CosignatureLine(std::string_view text, std::string_view name,
+                                      const identity::SigningKey& key, uint64_t timestamp) {
+  if (!ValidKeyName(name))
+    return InvalidArgumentError("bad key name \"" + std::string(name) + "\"");
+  RETURN_IF_ERROR(ValidText(text));
+  if (timestamp > (uint64_t{1} << 63) - 1) return InvalidArgumentError("timestamp too large");
+  std::string ts(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    ts[static_cast<size_t>(i)] = static_cast<char>(timestamp >> (56 - 8 * i));
+  const std::string sig = KeyIdBytes(CosignerKeyId(name, key.public_key())) + ts +
+                          key.Sign(CosignedMessage(text, timestamp));
+  return std::string(kSigPrefix) + std::string(name) + " " + identity::Base64Encode(sig) + "\n";
+}
+
+StatusOr<uint64_t> VerifyCosignature(const Note& note, const Verifier& v) {
+  for (const NoteSignature& s : note.signatures) {
+    if (s.name != v.name || s.key_id != v.key_id) continue;
+    if (s.signature.size() != 8 + identity::kSignatureSize) {
+      return DataLossError("the cosignature of " + v.name + " is not a timestamped signature");
+    }
+    uint64_t timestamp = 0;
+    for (size_t i = 0; i < 8; ++i)
+      timestamp = (timestamp << 8) | static_cast<uint8_t>(s.signature[i]);
+    if (timestamp > (uint64_t{1} << 63) - 1 ||
+        !identity::Verify(v.key, CosignedMessage(note.text, timestamp),
+                          std::string_view(s.signature).substr(8))) {
+      return DataLossError("the cosignature of " + v.name +
+                           " does not verify: the note was altered or forged");
+    }
+    return timestamp;
+  }
+  return NotFoundError("the note is not cosigned by " + v.name);
 }
 
 StatusOr<std::string> SignatureLine(std::string_view text, std::string_view name,

@@ -57,6 +57,23 @@ StatusOr<std::string> SignNote(std::string_view text, std::string_view name,
 // Appends a signature line (a cosignature) to a note's serialized form.
 std::string AddSignatureLine(std::string_view note, std::string_view line);
 
+// C2SP tlog-cosignature/v1 (Ed25519): a witness's timestamped statement that this is the
+// largest consistent tree it has seen of the origin. Its signature line carries
+//   key id = SHA-256(name || 0x0A || 0x04 || public key)[:4]
+//   signature = u64 big-endian timestamp || Ed25519 over
+//               "cosignature/v1\ntime <timestamp>\n" || note text
+// and its verifier key is "<name>+<hex id>+<base64(0x04 || public key)>".
+uint32_t CosignerKeyId(std::string_view name, const identity::PublicKey& key);
+std::string FormatCosignerKey(std::string_view name, const identity::PublicKey& key);
+// kInvalidArgument naming what is wrong (a note signer's key, type 0x01, is refused here,
+// and a cosigner's key is refused by ParseVerifierKey: the two statements differ).
+StatusOr<Verifier> ParseCosignerKey(std::string_view vkey);
+StatusOr<std::string> CosignatureLine(std::string_view text, std::string_view name,
+                                      const identity::SigningKey& key, uint64_t timestamp);
+// The timestamp of a valid cosignature by v on the note; kNotFound if it carries none by
+// that key, kDataLoss if one does not verify.
+StatusOr<uint64_t> VerifyCosignature(const Note& note, const Verifier& v);
+
 // Syntax only: kInvalidArgument with what is malformed. No signature is checked.
 StatusOr<Note> ParseNote(std::string_view bytes);
 // Ok if the note carries a valid signature by v; kNotFound if it carries none by that
