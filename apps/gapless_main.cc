@@ -7,6 +7,7 @@
 #include "proof_commands.h"
 #include "spool_commands.h"
 #include "verify_commands.h"
+#include "witness_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"gapless — security logs that cannot go missing quietly"};
@@ -65,22 +66,25 @@ int main(int argc, char** argv) {
   store_inspect->add_option("--data-dir", store_dir, "The collector's data_dir")->required();
   store_inspect->add_flag("--records", store_records, "Also print every record");
 
-  std::string prove_agent, prove_epoch, prove_out;
-  std::optional<uint64_t> prove_seq, prove_old_size;
+  gapless::cli::ProveFlags prove_flags;
   CLI::App* prove = app.add_subcommand(
       "prove",
       "Print one record's inclusion proof against the collector's latest signed checkpoint "
       "(--seq), or the consistency proof from an older signed checkpoint to it (--old-size); "
       "JSON, docs/formats/proof.md");
-  prove->add_option("--data-dir", store_dir, "The collector's data_dir")->required();
-  prove->add_option("--agent", prove_agent, "The agent id of the stream")->required();
-  prove->add_option("--epoch", prove_epoch, "The stream's epoch (hex; needed if it has several)");
-  auto* seq_opt = prove->add_option("--seq", prove_seq, "The record's seq (inclusion proof)");
+  prove->add_option("--data-dir", prove_flags.data_dir, "The collector's data_dir")->required();
+  prove->add_option("--agent", prove_flags.agent, "The agent id of the stream")->required();
+  prove->add_option("--epoch", prove_flags.epoch,
+                    "The stream's epoch (hex; needed if it has several)");
+  auto* seq_opt = prove->add_option("--seq", prove_flags.seq, "The record's seq (inclusion proof)");
   prove
-      ->add_option("--old-size", prove_old_size,
+      ->add_option("--old-size", prove_flags.old_size,
                    "The size of an earlier signed checkpoint (consistency proof)")
       ->excludes(seq_opt);
-  prove->add_option("--out", prove_out, "Write the proof here instead of standard output");
+  prove->add_flag("--witnessed", prove_flags.witnessed,
+                  "Against the newest checkpoint a witness cosigned (its cosignatures in the "
+                  "proof), not the newest signed");
+  prove->add_option("--out", prove_flags.out, "Write the proof here instead of standard output");
   std::string proof_file, proof_key;
   CLI::App* verify_proof = app.add_subcommand(
       "verify-proof",
@@ -88,6 +92,10 @@ int main(int argc, char** argv) {
       "record's inclusion or the two trees' consistency. Exit 0 valid, 1 invalid, 2 "
       "unreadable");
   verify_proof->add_option("proof", proof_file, "The proof (JSON)")->required();
+  std::vector<std::string> proof_witness_keys;
+  verify_proof->add_option("--witness-key", proof_witness_keys,
+                           "A witness's cosigner key: also require its valid cosignature on "
+                           "the checkpoint(s); repeatable");
   verify_proof->add_option("--key", proof_key,
                            "The collector's verifier key (data_dir/collector.vkey); without "
                            "it the key carried in the proof is used, with a warning");
@@ -132,6 +140,24 @@ int main(int argc, char** argv) {
                          "Encrypt to this recipient (gapless-x25519:..., from gapless keygen "
                          "--recipient); repeatable");
 
+  gapless::cli::WitnessFlags witness_flags;
+  CLI::App* witness = app.add_subcommand(
+      "witness",
+      "Run a C2SP tlog-witness for gapless collectors: it cosigns a collector's checkpoint "
+      "only if it extends the tree it cosigned before (docs/formats/witness.md)");
+  witness
+      ->add_option("--data-dir", witness_flags.data_dir,
+                   "Its state and key (witness.key, made on first start)")
+      ->required();
+  witness->add_option("--name", witness_flags.name, "Its cosigner name, e.g. witness.example/w1")
+      ->required();
+  witness->add_option("--listen", witness_flags.listen, "address:port")->capture_default_str();
+  witness
+      ->add_option("--collector", witness_flags.collectors,
+                   "A collector verifier key (its data_dir/collector.vkey) whose streams it "
+                   "witnesses; repeatable")
+      ->required();
+
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");
   spool->require_subcommand(1);
   std::string dir;
@@ -161,12 +187,13 @@ int main(int argc, char** argv) {
   if (store_inspect->parsed()) return gapless::cli::StoreInspect(store_dir, store_records);
   if (validate->parsed()) return gapless::cli::Validate(config_path);
   if (prove->parsed()) {
-    return gapless::cli::Prove(store_dir, prove_agent, prove_epoch, prove_seq, prove_old_size,
-                               prove_out);
+    return gapless::cli::Prove(prove_flags);
   }
-  if (verify_proof->parsed()) return gapless::cli::VerifyProof(proof_file, proof_key);
+  if (verify_proof->parsed())
+    return gapless::cli::VerifyProof(proof_file, proof_key, proof_witness_keys);
   if (verify->parsed()) return gapless::cli::Verify(verify_flags);
   if (export_cmd->parsed()) return gapless::cli::Export(export_flags);
+  if (witness->parsed()) return gapless::cli::RunWitness(witness_flags);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);
   return 2;

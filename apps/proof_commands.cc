@@ -1,7 +1,9 @@
 #include "proof_commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -58,9 +60,38 @@ struct SignedCheckpoint {
   checkpoint::Checkpoint cp;
 };
 
-// The latest signed checkpoint of a store, or with old_size set, the first of that size.
+// The cosignature lines the witnesses returned, by the checkpoint text they cosign
+// (dir/witnessed; a note may be there several times, with different witnesses' lines).
+std::map<std::string, std::string> Cosignatures(env::Env* env, const std::string& dir) {
+  std::map<std::string, std::string> lines;
+  // A torn last frame (a crash while appending) is skipped: the others are good.
+  (void)store::ForEachCheckpoint(
+      env, dir,
+      [&](std::string_view n) {
+        auto note = checkpoint::ParseNote(n);
+        if (!note.ok()) return;
+        const size_t sigs = n.rfind("\n\n") + 2;
+        std::string& have = lines[note->text];
+        // Skip the collector's own line (the first); keep each cosignature once.
+        std::string_view rest = n.substr(sigs);
+        rest.remove_prefix(std::min(rest.size(), rest.find('\n') + 1));
+        while (!rest.empty()) {
+          const std::string_view line = rest.substr(0, rest.find('\n') + 1);
+          rest.remove_prefix(line.size());
+          if (have.find(line) == std::string::npos) have += line;
+        }
+      },
+      store::kWitnessedFile);
+  return lines;
+}
+
+// The latest signed checkpoint of a store, or with old_size set, the first of that size;
+// with witnessed, only among those a witness cosigned. Carries the cosignatures kept for
+// it.
 StatusOr<SignedCheckpoint> StoredCheckpoint(env::Env* env, const std::string& dir,
-                                            std::optional<uint64_t> old_size) {
+                                            std::optional<uint64_t> old_size,
+                                            bool witnessed = false) {
+  const std::map<std::string, std::string> cosigned = Cosignatures(env, dir);
   SignedCheckpoint found;
   Status bad = Status::Ok();
   RETURN_IF_ERROR(store::ForEachCheckpoint(env, dir, [&](std::string_view n) {
@@ -72,15 +103,20 @@ StatusOr<SignedCheckpoint> StoredCheckpoint(env::Env* env, const std::string& di
                           cp.status().message() + "; run gapless verify");
       return;
     }
-    if (!old_size || cp->size == *old_size) found = {std::string(n), *cp};
+    auto it = cosigned.find(note->text);
+    if (witnessed && it == cosigned.end()) return;
+    if (!old_size || cp->size == *old_size) {
+      found = {std::string(n) + (it == cosigned.end() ? "" : it->second), *cp};
+    }
   }));
   RETURN_IF_ERROR(bad);
   if (found.note.empty()) {
+    const std::string which = witnessed ? " witnessed" : "";
     if (old_size) {
-      return NotFoundError("the collector signed no checkpoint of size " +
+      return NotFoundError("the collector signed no" + which + " checkpoint of size " +
                            std::to_string(*old_size) + " of this stream");
     }
-    return NotFoundError("the collector has not signed a checkpoint of this stream yet");
+    return NotFoundError("the collector has no" + which + " checkpoint of this stream yet");
   }
   return found;
 }
@@ -102,11 +138,12 @@ StatusOr<std::unique_ptr<store::StoredHashSource>> CheckedSource(env::Env* env,
 }
 
 Status ProveConsistencyTo(const std::string& data_dir, const std::string& agent,
-                          const std::string& epoch, uint64_t old_size, std::string* json) {
+                          const std::string& epoch, uint64_t old_size, bool witnessed,
+                          std::string* json) {
   env::Env* env = env::Env::Posix();
   ASSIGN_OR_RETURN(std::string dir, EpochDir(data_dir, agent, epoch));
   ASSIGN_OR_RETURN(SignedCheckpoint old_cp, StoredCheckpoint(env, dir, old_size));
-  ASSIGN_OR_RETURN(SignedCheckpoint new_cp, StoredCheckpoint(env, dir, std::nullopt));
+  ASSIGN_OR_RETURN(SignedCheckpoint new_cp, StoredCheckpoint(env, dir, std::nullopt, witnessed));
   ASSIGN_OR_RETURN(auto source, CheckedSource(env, dir, new_cp.cp));
   proof::ConsistencyDoc doc;
   ASSIGN_OR_RETURN(doc.consistency_path,
@@ -130,10 +167,10 @@ Status ProveConsistencyTo(const std::string& data_dir, const std::string& agent,
 }
 
 Status ProveTo(const std::string& data_dir, const std::string& agent, const std::string& epoch,
-               uint64_t seq, std::string* json) {
+               uint64_t seq, bool witnessed, std::string* json) {
   env::Env* env = env::Env::Posix();
   ASSIGN_OR_RETURN(std::string dir, EpochDir(data_dir, agent, epoch));
-  ASSIGN_OR_RETURN(SignedCheckpoint latest, StoredCheckpoint(env, dir, std::nullopt));
+  ASSIGN_OR_RETURN(SignedCheckpoint latest, StoredCheckpoint(env, dir, std::nullopt, witnessed));
   const checkpoint::Checkpoint& cp = latest.cp;
   if (seq >= cp.size) {
     return NotFoundError("seq " + std::to_string(seq) +
@@ -169,17 +206,17 @@ Status ProveTo(const std::string& data_dir, const std::string& agent, const std:
 
 }  // namespace
 
-int Prove(const std::string& data_dir, const std::string& agent, const std::string& epoch,
-          std::optional<uint64_t> seq, std::optional<uint64_t> old_size,
-          const std::string& out_path) {
+int Prove(const ProveFlags& f) {
+  const std::string &data_dir = f.data_dir, &agent = f.agent, &epoch = f.epoch, &out_path = f.out;
+  const std::optional<uint64_t>&seq = f.seq, &old_size = f.old_size;
   if (seq.has_value() == old_size.has_value()) {
     std::fprintf(stderr,
                  "gapless prove: give one of --seq (inclusion) or --old-size (consistency)\n");
     return 2;
   }
   std::string json;
-  const Status s = seq ? ProveTo(data_dir, agent, epoch, *seq, &json)
-                       : ProveConsistencyTo(data_dir, agent, epoch, *old_size, &json);
+  const Status s = seq ? ProveTo(data_dir, agent, epoch, *seq, f.witnessed, &json)
+                       : ProveConsistencyTo(data_dir, agent, epoch, *old_size, f.witnessed, &json);
   if (!s.ok()) {
     std::fprintf(stderr, "gapless prove: %s\n", s.message().c_str());
     return 1;
@@ -195,7 +232,24 @@ int Prove(const std::string& data_dir, const std::string& agent, const std::stri
   return 0;
 }
 
-int VerifyProof(const std::string& path, const std::string& verifier_key) {
+// Each witness key must have a valid cosignature on the note; appends "; cosigned by ..."
+// to *said. Returns the first failure's reason, or "".
+std::string CheckCosigned(const std::string& note_text, const std::vector<std::string>& keys,
+                          std::string* said) {
+  auto note = checkpoint::ParseNote(note_text);
+  if (!note.ok()) return "checkpoint: " + note.status().message();
+  for (const std::string& k : keys) {
+    auto v = checkpoint::ParseCosignerKey(k);
+    if (!v.ok()) return "witness key " + k + ": " + v.status().message();
+    auto ts = checkpoint::VerifyCosignature(*note, *v);
+    if (!ts.ok()) return ts.status().message();
+    *said += "; cosigned by " + v->name + " at " + std::to_string(*ts);
+  }
+  return "";
+}
+
+int VerifyProof(const std::string& path, const std::string& verifier_key,
+                const std::vector<std::string>& witness_keys) {
   auto text = env::ReadFileToString(env::Env::Posix(), path);
   if (!text.ok()) {
     std::fprintf(stderr, "gapless verify-proof: %s\n", text.status().ToString().c_str());
@@ -223,6 +277,11 @@ int VerifyProof(const std::string& path, const std::string& verifier_key) {
     if (Status s = proof::VerifyConsistencyDoc(*doc, vkey, &signer); !s.ok()) {
       return fail(s.message());
     }
+    std::string cosigned;
+    if (std::string why = CheckCosigned(doc->new_checkpoint, witness_keys, &cosigned);
+        !why.empty()) {
+      return fail(why);
+    }
     auto size_of = [](const std::string& note) {
       auto n = checkpoint::ParseNote(note);
       auto cp = n.ok() ? checkpoint::ParseCheckpoint(n->text) : n.status();
@@ -230,19 +289,23 @@ int VerifyProof(const std::string& path, const std::string& verifier_key) {
     };
     std::printf(
         "OK: the tree of size %llu of stream %s/%s extends the tree of size %llu unchanged; "
-        "both signed by %s\n",
+        "both signed by %s%s\n",
         static_cast<unsigned long long>(size_of(doc->new_checkpoint)), doc->agent.c_str(),
         doc->epoch.c_str(), static_cast<unsigned long long>(size_of(doc->old_checkpoint)),
-        signer.c_str());
+        signer.c_str(), cosigned.c_str());
     return 0;
   }
   auto doc = proof::ParseProofDoc(*text);
   if (!doc.ok()) return fail("malformed proof: " + doc.status().message());
   const std::string vkey = key_or_carried(doc->collector_key);
   if (Status s = proof::VerifyProofDoc(*doc, vkey, &signer); !s.ok()) return fail(s.message());
-  std::printf("OK: seq %llu of stream %s/%s is in the tree of size %llu signed by %s\n",
+  std::string cosigned;
+  if (std::string why = CheckCosigned(doc->checkpoint, witness_keys, &cosigned); !why.empty()) {
+    return fail(why);
+  }
+  std::printf("OK: seq %llu of stream %s/%s is in the tree of size %llu signed by %s%s\n",
               static_cast<unsigned long long>(doc->seq), doc->agent.c_str(), doc->epoch.c_str(),
-              static_cast<unsigned long long>(doc->tree_size), signer.c_str());
+              static_cast<unsigned long long>(doc->tree_size), signer.c_str(), cosigned.c_str());
   return 0;
 }
 

@@ -6,15 +6,24 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace gapless::cli {
 
 // Each returns the process exit status: 0 done / valid, 1 failed / invalid, 2 usage.
+struct ProveFlags {
+  std::string data_dir, agent, epoch, out;
+  std::optional<uint64_t> seq;       // an inclusion proof of this record
+  std::optional<uint64_t> old_size;  // a consistency proof from this signed size
+  bool witnessed = false;            // against the newest checkpoint a witness cosigned
+};
+
 // With seq: that record's inclusion proof against the latest signed checkpoint. With
 // old_size: the consistency proof from the signed checkpoint of that size to the latest.
-int Prove(const std::string& data_dir, const std::string& agent, const std::string& epoch,
-          std::optional<uint64_t> seq, std::optional<uint64_t> old_size,
-          const std::string& out_path);
-int VerifyProof(const std::string& path, const std::string& verifier_key);
+// The checkpoint carries the witnesses' cosignatures kept for it (dir/witnessed).
+int Prove(const ProveFlags& flags);
+// witness_keys: cosigner keys whose valid cosignature the checkpoint must carry.
+int VerifyProof(const std::string& path, const std::string& verifier_key,
+                const std::vector<std::string>& witness_keys);
 
 }  // namespace gapless::cli

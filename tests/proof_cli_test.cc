@@ -1,6 +1,7 @@
 // `gapless prove` and `gapless verify-proof`, the real binary, over a store the collector
 // filled: a proof verifies offline with the collector's key; any change to it, another
 // key, or a store altered after it was signed is refused.
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -170,6 +171,58 @@ TEST_F(ProofCliTest, AConsistencyProofShowsTheNewerTreeExtendsTheOlderUnchanged)
               &out),
       1);
   EXPECT_NE(out.find("altered"), std::string::npos) << out;
+}
+
+// `gapless witness` (the real binary) cosigns what the collector signs; `prove --witnessed`
+// carries the cosignature and `verify-proof --witness-key` requires it.
+TEST_F(ProofCliTest, AWitnessedProofCarriesTheWitnessCosignature) {
+  const std::string wdir = dir_ + "/witness";
+  const std::string log = dir_ + "/witness.log";
+  auto collector_key = identity::SigningKey::Load(copts_.signing_key);
+  ASSERT_TRUE(collector_key.ok());
+  const std::string collector_vkey = checkpoint::FormatVerifierKey(
+      collector::CheckpointKeyName(copts_.name), (*collector_key)->public_key());
+  gapless::testing::Subprocess witness;
+  ASSERT_TRUE(witness.Start({GAPLESS_BINARY, "witness", "--data-dir", wdir, "--name",
+                             "witness.test/w1", "--listen", "127.0.0.1:0", "--collector",
+                             collector_vkey},
+                            {}, "", log));
+  std::string port;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string text = Read(log);
+        const size_t at = text.find("on http://127.0.0.1:");
+        if (at == std::string::npos) return false;
+        port = text.substr(at + 20, text.find('/', at + 20) - at - 20);
+        return true;
+      },
+      10000))
+      << Read(log);
+  std::string wkey = Read(wdir + "/witness.vkey");
+  while (!wkey.empty() && wkey.back() == '\n') wkey.pop_back();
+  copts_.witnesses.push_back({"http://127.0.0.1:" + port + "/add-checkpoint", wkey, "", 5000});
+  const std::string vkey = FillStore();
+  witness.Signal(SIGTERM);
+  EXPECT_EQ(witness.Wait(10s), 0);
+
+  const std::string proof = dir_ + "/witnessed.json";
+  std::string out;
+  ASSERT_EQ(Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--seq", "999",
+                     "--witnessed", "--out", proof},
+                    &out),
+            0)
+      << out;
+  ASSERT_EQ(Gapless({"verify-proof", proof, "--key", vkey, "--witness-key", wkey}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("cosigned by witness.test/w1 at "), std::string::npos) << out;
+  // Another witness's key: not cosigned by it.
+  auto other = identity::SigningKey::Generate();
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(Gapless({"verify-proof", proof, "--key", vkey, "--witness-key",
+                     checkpoint::FormatCosignerKey("witness.test/w1", (*other)->public_key())},
+                    &out),
+            1);
+  EXPECT_NE(out.find("not cosigned by"), std::string::npos) << out;
 }
 
 // `gapless verify` on the collector's store: clean (exit 0); after one byte of a stored

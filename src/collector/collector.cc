@@ -117,6 +117,7 @@ struct Collector::Impl {
   std::set<Stream*> unsigned_streams;  // committer thread: committed, not yet checkpointed
   bool stop_committer = false;         // GUARDED_BY(dirty_mu)
   bool stopped = false;
+  std::unique_ptr<Witnessing> witnessing;  // null without witnesses
 
   void Accept(tcp::acceptor* acceptor);
   void MarkDirty(Stream* s) {
@@ -546,6 +547,7 @@ void Collector::Impl::SignCheckpoints(bool all) {
     }
     s->signed_size = size;
     s->signed_at_ns = now;
+    if (witnessing) witnessing->Offer(s->store->dir(), *note);
   }
 }
 
@@ -635,6 +637,9 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
     impl->acceptors.push_back(std::move(a));
   }
   for (auto& a : impl->acceptors) impl->Accept(a.get());
+  if (!o.witnesses.empty()) {
+    ASSIGN_OR_RETURN(impl->witnessing, Witnessing::Start(env, o.witnesses, o.witness_retry_ms));
+  }
   impl->work_guard.emplace(impl->io.get_executor());
   impl->io_thread = std::thread([impl] { impl->io.run(); });
   impl->committer = std::thread([impl] { impl->CommitterLoop(); });
@@ -662,6 +667,7 @@ void Collector::Stop() {
   }
   impl->dirty_cv.notify_one();
   impl->committer.join();
+  if (impl->witnessing) impl->witnessing->Stop();  // one last try for the final checkpoints
 }
 
 CollectorStats Collector::stats() const {
@@ -675,6 +681,7 @@ CollectorStats Collector::stats() const {
   s.equivocations = c.equivocations.load();
   s.enrolled = c.enrolled.load();
   for (size_t i = 0; i < s.rejected.size(); ++i) s.rejected[i] = c.rejected[i].load();
+  if (impl_->witnessing) s.witnessing = impl_->witnessing->stats();
   return s;
 }
 

@@ -8,7 +8,9 @@
 //   - the committer thread runs StreamStore::Commit for streams with queued records
 //     (many batches share one fsync) and then posts the acks to the network thread; it
 //     also signs each growing stream's checkpoint (at most every checkpoint_interval_ms,
-//     and at Stop).
+//     and at Stop) and offers it to the witnessing thread;
+//   - with witnesses configured, the witnessing thread (witnessing.h) sends checkpoints
+//     to them and keeps their cosignatures; it never blocks the other two.
 // They hand over through one mutex-guarded set of dirty streams, never held across I/O.
 #pragma once
 
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "collector/witnessing.h"
 #include "env/env.h"
 #include "store/stream_store.h"
 #include "wire/wire.h"
@@ -43,6 +46,10 @@ struct CollectorOptions {
   // first start; its verifier key is then written to data_dir/collector.vkey.
   std::string signing_key;
   int64_t checkpoint_interval_ms = 1000;  // a growing stream is checkpointed this often
+  // Witnesses each new checkpoint is sent to (collector/witnessing.h); their
+  // cosignatures are kept in each stream's dir/witnessed.
+  std::vector<WitnessTarget> witnesses;
+  int64_t witness_retry_ms = 2000;
   uint32_t max_frame = wire::kMaxFrameBytes;
   int64_t handshake_timeout_ms = 10000;
   store::StoreOptions store;
@@ -58,6 +65,7 @@ struct CollectorStats {
   uint64_t enrolled = 0;
   // Connections closed with an error frame, by wire::ErrorCode (index = code).
   std::array<uint64_t, 16> rejected{};
+  WitnessingStats witnessing;
 };
 
 // Where the store of (agent, epoch) lives under data_dir.

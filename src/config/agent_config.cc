@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "base/address.h"
+#include "checkpoint/note.h"
 #include "env/env.h"
 
 namespace gapless::config {
@@ -560,6 +561,41 @@ StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   return ParseAgentConfig(text, path);
 }
 
+namespace {
+
+// [[collector.witness]] url = "...", key = "<cosigner key>", ca_file, timeout_ms.
+void ParseWitnesses(Checker& c, const toml::table& collector, collector::CollectorOptions* o) {
+  const toml::node* n = collector.get("witness");
+  if (n == nullptr) return;
+  const toml::array* list = n->as_array();
+  if (list == nullptr || !list->is_array_of_tables()) {
+    c.Error(n->source(), "witness must be an array of tables: write each as [[collector.witness]]");
+    return;
+  }
+  for (const toml::node& el : *list) {
+    const toml::table& t = *el.as_table();
+    collector::WitnessTarget w;
+    c.OnlyKeys(t, {"url", "key", "ca_file", "timeout_ms"}, "[[collector.witness]]");
+    if (!c.String(t, "url", &w.url) ||
+        (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0)) {
+      c.Error(t.source(),
+              "this [[collector.witness]] needs url = \"http(s)://host:port/.../add-checkpoint\"");
+    }
+    if (!c.String(t, "key", &w.key)) {
+      c.Error(t.source(),
+              "this [[collector.witness]] needs key: the witness's cosigner key "
+              "(\"<name>+<id>+<base64>\", printed by `gapless witness`)");
+    } else if (auto k = checkpoint::ParseCosignerKey(w.key); !k.ok()) {
+      c.Error(t.get("key")->source(), k.status().message());
+    }
+    c.String(t, "ca_file", &w.ca_file);
+    c.Int(t, "timeout_ms", 100, 600'000, &w.timeout_ms);
+    o->witnesses.push_back(std::move(w));
+  }
+}
+
+}  // namespace
+
 StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
                                                const std::string& file_name) {
   ASSIGN_OR_RETURN(const toml::table root, ParseToml(text, file_name));
@@ -574,7 +610,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   }
   c.OnlyKeys(*t,
              {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
-              "signing_key", "checkpoint_interval_ms"},
+              "signing_key", "checkpoint_interval_ms", "witness"},
              "[collector]");
   c.String(*t, "name", &o.name);
   if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
@@ -608,6 +644,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   c.String(*t, "enroll_tokens", &o.enroll_tokens);
   c.String(*t, "signing_key", &o.signing_key);
   c.Int(*t, "checkpoint_interval_ms", 100, 3'600'000, &o.checkpoint_interval_ms);
+  ParseWitnesses(c, *t, &o);
   if (!c.ok()) return InvalidArgumentError(c.errors());
   return cfg;
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "checkpoint/note.h"
+
 namespace gapless::config {
 namespace {
 
@@ -285,6 +287,40 @@ enrolled_keys = "/c/enrolled"
   EXPECT_NE(bad.status().message().find("needs enrolled_keys"), std::string::npos);
   EXPECT_NE(bad.status().message().find("d.toml:2:10: listen address"), std::string::npos)
       << bad.status().message();
+}
+
+TEST(CollectorConfig, WitnessesNeedAUrlAndACosignerKey) {
+  const std::string base = R"([collector]
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)";
+  identity::PublicKey k;
+  k.fill(7);
+  const std::string key = checkpoint::FormatCosignerKey("witness.example/w1", k);
+  auto ok = ParseCollectorConfig(base + R"(
+[[collector.witness]]
+url = "https://witness.example/add-checkpoint"
+key = ")" + key + R"("
+timeout_ms = 3000
+)",
+                                 "w.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->options.witnesses.size(), 1u);
+  EXPECT_EQ(ok->options.witnesses[0].key, key);
+  EXPECT_EQ(ok->options.witnesses[0].timeout_ms, 3000);
+  auto bad = ParseCollectorConfig(base + R"(
+[[collector.witness]]
+url = "witness.example"
+key = ")" + checkpoint::FormatVerifierKey("witness.example/w1", k) + R"("
+colour = 1
+)",
+                                  "x.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("needs url"), std::string::npos) << m;
+  EXPECT_NE(m.find("expected an Ed25519 cosigner's key"), std::string::npos) << m;
+  EXPECT_NE(m.find("colour"), std::string::npos) << m;
 }
 
 }  // namespace

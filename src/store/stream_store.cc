@@ -365,6 +365,25 @@ Status StreamStore::RecoverCheckpoints() {
   return checkpoints_->Sync();
 }
 
+Status AppendNoteFrame(env::Env* env, const std::string& path, std::string_view note,
+                       bool repair_tail) {
+  if (repair_tail && env->FileExists(path)) {
+    ASSIGN_OR_RETURN(std::string data, env::ReadFileToString(env, path));
+    const uint64_t good = WalkCheckpoints(data, [](std::string_view) {});
+    if (good != data.size()) {
+      LogWarning(path + ": cutting " + std::to_string(data.size() - good) +
+                 " bytes of a torn note");
+      RETURN_IF_ERROR(env->TruncateFile(path, good));
+    }
+  }
+  ASSIGN_OR_RETURN(auto file, env->NewAppendableFile(path));
+  std::string frame = std::to_string(note.size()) + "\n";
+  frame.append(note);
+  RETURN_IF_ERROR(file->Append(frame));
+  RETURN_IF_ERROR(file->Sync());
+  return file->Close();
+}
+
 Status StreamStore::AppendCheckpoint(std::string_view note) {
   std::string frame = std::to_string(note.size()) + "\n";
   frame.append(note);
@@ -412,15 +431,15 @@ StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, u
 }
 
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
-                         const std::function<void(std::string_view)>& fn) {
-  const std::string path = env::JoinPath(dir, "checkpoints");
+                         const std::function<void(std::string_view)>& fn, const std::string& file) {
+  const std::string path = env::JoinPath(dir, file);
   if (!env->FileExists(path)) return Status::Ok();
   ASSIGN_OR_RETURN(std::string data, env::ReadFileToString(env, path));
   const uint64_t good = WalkCheckpoints(data, fn);
   if (good != data.size()) {
     return DataLossError(std::to_string(data.size() - good) + " bytes at offset " +
-                         std::to_string(good) +
-                         " of the checkpoints file are not a complete checkpoint (damaged, or "
+                         std::to_string(good) + " of the " + file +
+                         " file are not a complete checkpoint (damaged, or "
                          "cut off by a crash the collector has not recovered from yet)");
   }
   return Status::Ok();

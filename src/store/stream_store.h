@@ -10,6 +10,7 @@
 //   dir/evidence.seg records that arrived with a seq already stored but other bytes
 //   dir/FLAGGED      one line per equivocation: the stream can no longer be trusted
 //   dir/checkpoints  the collector's signed checkpoints over the stored leaves, in order
+//   dir/witnessed    some of them again, with the witnesses' cosignatures (collector/witnessing.h)
 //
 // What it promises (store_test.cc):
 //   - a seq is stored at most once; a re-sent record with the same bytes is counted as a
@@ -191,11 +192,19 @@ struct StoredRecord {
 };
 StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq);
 
-// Calls fn(note) for every complete checkpoint note in dir/checkpoints, oldest first.
+// Calls fn(note) for every complete checkpoint note in dir/<file>, oldest first.
 // Framing: "<decimal byte length>\n<note bytes>" each. kDataLoss (after the calls) if
 // bytes follow that are not a complete frame.
+inline constexpr char kCheckpointsFile[] = "checkpoints";
+// The collector's checkpoints with the cosignatures witnesses returned for them.
+inline constexpr char kWitnessedFile[] = "witnessed";
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
-                         const std::function<void(std::string_view)>& fn);
+                         const std::function<void(std::string_view)>& fn,
+                         const std::string& file = kCheckpointsFile);
+// Appends one framed note to the file at path and syncs it; with repair_tail, first cuts
+// a torn frame a crash left at its end. For logs one writer owns (dir/witnessed).
+Status AppendNoteFrame(env::Env* env, const std::string& path, std::string_view note,
+                       bool repair_tail);
 
 // "0123…ef" for an epoch, as used in store paths.
 std::string EpochHex(const spool::Epoch& epoch);
