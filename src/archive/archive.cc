@@ -176,7 +176,8 @@ Status ExportStream(const StreamDirRef& s, const ExportOptions& o, const identit
           inner = w->Add(kRecords, frames);
           frames.clear();
         }
-      }));
+      },
+      from));
   RETURN_IF_ERROR(inner);
   if (!frames.empty()) RETURN_IF_ERROR(w->Add(kRecords, frames));
   ASSIGN_OR_RETURN(auto right, merkle::RangeSubtrees(*source, to, cp.size));

@@ -118,6 +118,7 @@ struct Collector::Impl {
   bool stop_committer = false;         // GUARDED_BY(dirty_mu)
   bool stopped = false;
   std::unique_ptr<Witnessing> witnessing;  // null without witnesses
+  std::unique_ptr<Archiving> archiving;    // null without an archive destination
 
   void Accept(tcp::acceptor* acceptor);
   void MarkDirty(Stream* s) {
@@ -640,6 +641,10 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
   if (!o.witnesses.empty()) {
     ASSIGN_OR_RETURN(impl->witnessing, Witnessing::Start(env, o.witnesses, o.witness_retry_ms));
   }
+  if (!o.archive.dir.empty()) {
+    ASSIGN_OR_RETURN(impl->archiving,
+                     Archiving::Start(o.data_dir, o.signing_key, c->verifier_key_, o.archive));
+  }
   impl->work_guard.emplace(impl->io.get_executor());
   impl->io_thread = std::thread([impl] { impl->io.run(); });
   impl->committer = std::thread([impl] { impl->CommitterLoop(); });
@@ -668,6 +673,7 @@ void Collector::Stop() {
   impl->dirty_cv.notify_one();
   impl->committer.join();
   if (impl->witnessing) impl->witnessing->Stop();  // one last try for the final checkpoints
+  if (impl->archiving) impl->archiving->Stop();    // one last round, final checkpoints included
 }
 
 CollectorStats Collector::stats() const {
@@ -682,6 +688,7 @@ CollectorStats Collector::stats() const {
   s.enrolled = c.enrolled.load();
   for (size_t i = 0; i < s.rejected.size(); ++i) s.rejected[i] = c.rejected[i].load();
   if (impl_->witnessing) s.witnessing = impl_->witnessing->stats();
+  if (impl_->archiving) s.archiving = impl_->archiving->stats();
   return s;
 }
 

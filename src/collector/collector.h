@@ -10,7 +10,9 @@
 //     also signs each growing stream's checkpoint (at most every checkpoint_interval_ms,
 //     and at Stop) and offers it to the witnessing thread;
 //   - with witnesses configured, the witnessing thread (witnessing.h) sends checkpoints
-//     to them and keeps their cosignatures; it never blocks the other two.
+//     to them and keeps their cosignatures; it never blocks the other two;
+//   - with an archive destination, the archiving thread (archiving.h) exports what was
+//     signed into rolling archives, reading the store files only.
 // They hand over through one mutex-guarded set of dirty streams, never held across I/O.
 #pragma once
 
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "collector/archiving.h"
 #include "collector/witnessing.h"
 #include "env/env.h"
 #include "store/stream_store.h"
@@ -50,6 +53,9 @@ struct CollectorOptions {
   // cosignatures are kept in each stream's dir/witnessed.
   std::vector<WitnessTarget> witnesses;
   int64_t witness_retry_ms = 2000;
+  // The rolling archive destination (collector/archiving.h); off while archive.dir is
+  // empty.
+  ArchiveDestination archive;
   uint32_t max_frame = wire::kMaxFrameBytes;
   int64_t handshake_timeout_ms = 10000;
   store::StoreOptions store;
@@ -66,6 +72,7 @@ struct CollectorStats {
   // Connections closed with an error frame, by wire::ErrorCode (index = code).
   std::array<uint64_t, 16> rejected{};
   WitnessingStats witnessing;
+  ArchivingStats archiving;
 };
 
 // Where the store of (agent, epoch) lives under data_dir.

@@ -594,6 +594,45 @@ void ParseWitnesses(Checker& c, const toml::table& collector, collector::Collect
   }
 }
 
+// [collector.archive] dir, interval_seconds, min_records, recipients, identity.
+void ParseArchive(Checker& c, const toml::table& collector, collector::CollectorOptions* o) {
+  const toml::table* t = c.Table(collector, "archive");
+  if (t == nullptr) return;
+  collector::ArchiveDestination& a = o->archive;
+  c.OnlyKeys(*t, {"dir", "interval_seconds", "min_records", "recipients", "identity"},
+             "[collector.archive]");
+  if (!c.String(*t, "dir", &a.dir) || a.dir.empty() || a.dir[0] != '/') {
+    c.Error(t->source(),
+            "[collector.archive] needs dir: an absolute path to an existing directory (for "
+            "example a mounted off-site volume)");
+  }
+  int64_t seconds = 3600;
+  c.Int(*t, "interval_seconds", 1, 7 * 86400, &seconds);
+  a.interval_ms = seconds * 1000;
+  int64_t min_records = 1;
+  c.Int(*t, "min_records", 1, int64_t{1} << 40, &min_records);
+  a.min_records = static_cast<uint64_t>(min_records);
+  if (const toml::node* n = t->get("recipients")) {
+    const toml::array* list = n->as_array();
+    if (list == nullptr)
+      c.Error(n->source(), "recipients must be a list of \"gapless-x25519:...\"");
+    for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+      auto v = (*list)[i].value<std::string>();
+      if (!v || v->rfind("gapless-x25519:", 0) != 0) {
+        c.Error((*list)[i].source(),
+                "a recipient is \"gapless-x25519:...\", from gapless keygen --recipient");
+      } else {
+        a.recipients.push_back(*v);
+      }
+    }
+  }
+  if (!c.String(*t, "identity", &a.identity) && !a.recipients.empty()) {
+    c.Error(t->source(),
+            "[collector.archive] with recipients needs identity: one recipient's identity "
+            "file, so each archive can be verified after it is written");
+  }
+}
+
 }  // namespace
 
 StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
@@ -610,7 +649,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   }
   c.OnlyKeys(*t,
              {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
-              "signing_key", "checkpoint_interval_ms", "witness"},
+              "signing_key", "checkpoint_interval_ms", "witness", "archive"},
              "[collector]");
   c.String(*t, "name", &o.name);
   if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
@@ -645,6 +684,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   c.String(*t, "signing_key", &o.signing_key);
   c.Int(*t, "checkpoint_interval_ms", 100, 3'600'000, &o.checkpoint_interval_ms);
   ParseWitnesses(c, *t, &o);
+  ParseArchive(c, *t, &o);
   if (!c.ok()) return InvalidArgumentError(c.errors());
   return cfg;
 }

@@ -312,7 +312,8 @@ timeout_ms = 3000
   auto bad = ParseCollectorConfig(base + R"(
 [[collector.witness]]
 url = "witness.example"
-key = ")" + checkpoint::FormatVerifierKey("witness.example/w1", k) + R"("
+key = ")" + checkpoint::FormatVerifierKey("witness.example/w1", k) +
+                                      R"("
 colour = 1
 )",
                                   "x.toml");
@@ -321,6 +322,35 @@ colour = 1
   EXPECT_NE(m.find("needs url"), std::string::npos) << m;
   EXPECT_NE(m.find("expected an Ed25519 cosigner's key"), std::string::npos) << m;
   EXPECT_NE(m.find("colour"), std::string::npos) << m;
+}
+
+TEST(CollectorConfig, ArchiveDestination) {
+  const std::string base = R"([collector]
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)";
+  auto ok = ParseCollectorConfig(base + R"(
+[collector.archive]
+dir = "/mnt/offsite/gapless"
+interval_seconds = 600
+min_records = 1000
+)",
+                                 "a.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->options.archive.dir, "/mnt/offsite/gapless");
+  EXPECT_EQ(ok->options.archive.interval_ms, 600'000);
+  EXPECT_EQ(ok->options.archive.min_records, 1000u);
+  auto bad = ParseCollectorConfig(base + R"(
+[collector.archive]
+dir = "relative"
+recipients = ["age1xyz"]
+)",
+                                  "b.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("needs dir: an absolute path"), std::string::npos) << m;
+  EXPECT_NE(m.find("a recipient is"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/stream_store.h"
 
 #include <algorithm>
+#include <iterator>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -500,9 +501,13 @@ StatusOr<std::map<uint64_t, std::string>> ListSegments(env::Env* env, const std:
 
 Status ForEachStoredRecord(
     env::Env* env, const std::string& dir,
-    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn) {
+    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn,
+    uint64_t from_seq) {
   ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
-  for (const auto& [base, name] : segments) {
+  for (auto it = segments.begin(); it != segments.end(); ++it) {
+    const auto& [base, name] = *it;
+    // A segment holds seqs from its base up to the next one's: skip those wholly below.
+    if (auto next = std::next(it); next != segments.end() && next->first <= from_seq) continue;
     RETURN_IF_ERROR(ScanSegment(env, env::JoinPath(dir, name),
                                 [&](uint64_t seq, spool::FrameType type, std::string_view p) {
                                   fn(seq, type, p);

@@ -177,9 +177,11 @@ class StreamStore {
 
 // Calls fn(seq, type, payload) for every intact record of a store directory (not
 // evidence), in seq order. For tests, `verify` and tools; the store may not be open.
+// Segments wholly below from_seq are not read (records below it may still be passed).
 Status ForEachStoredRecord(
     env::Env* env, const std::string& dir,
-    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn);
+    const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn,
+    uint64_t from_seq = 0);
 
 // The segment files of a store directory by base seq (also the spool's naming).
 StatusOr<std::map<uint64_t, std::string>> ListSegments(env::Env* env, const std::string& dir);
