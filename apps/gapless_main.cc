@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
   verify->add_option("--key", verify_flags.key,
                      "The collector's verifier key (default: data_dir/collector.vkey, with a "
                      "warning)");
+  verify->add_option("--witness-key", verify_flags.witness_keys,
+                     "A witness's cosigner key: check its cosignatures kept in the store "
+                     "(--data-dir); repeatable");
   verify->add_flag("--json", verify_flags.json, "One JSON document instead of text");
   verify->add_option("--identity", verify_flags.identity,
                      "For an encrypted archive: the identity file of one of its recipients");

@@ -48,6 +48,11 @@ void PrintText(const std::string& agent, const std::string& epoch, const verify:
               static_cast<unsigned long long>(r.signed_size),
               signatures ? (std::to_string(r.checkpoints_verified) + " signatures verified").c_str()
                          : "signatures NOT checked (no key)");
+  if (r.witnessed > 0) {
+    std::printf("  %llu checkpoints cosigned by a given witness (largest size %llu)\n",
+                static_cast<unsigned long long>(r.witnessed),
+                static_cast<unsigned long long>(r.witnessed_size));
+  }
   if (!r.missing.empty()) std::printf("  missing: %s\n", Ranges(r.missing, false).c_str());
   if (!r.declared_losses.empty()) {
     std::printf("  declared lost (LOSS records): %s\n", Ranges(r.declared_losses, false).c_str());
@@ -78,6 +83,8 @@ std::string JsonReport(const std::string& agent, const std::string& epoch,
          ", \"checkpoints_verified\": " + std::to_string(r.checkpoints_verified) +
          ", \"signatures_checked\": " + (signatures ? "true" : "false") +
          ", \"signed_size\": " + std::to_string(r.signed_size) +
+         ", \"witnessed\": " + std::to_string(r.witnessed) +
+         ", \"witnessed_size\": " + std::to_string(r.witnessed_size) +
          ", \"missing\": " + Ranges(r.missing, true) +
          ", \"declared_losses\": " + Ranges(r.declared_losses, true) +
          ", \"losses_without_range\": " + std::to_string(r.losses_without_range) +
@@ -245,6 +252,15 @@ int Verify(const VerifyFlags& f) {
   }
   verify::Options options;
   if (!ResolveKey(f.key, f.data_dir, &options.collector_key)) return 3;
+  for (const std::string& k : f.witness_keys) {
+    auto v = checkpoint::ParseCosignerKey(k);
+    if (!v.ok()) {
+      std::fprintf(stderr, "gapless verify: --witness-key %s: %s\n", k.c_str(),
+                   v.status().message().c_str());
+      return 3;
+    }
+    options.witness_keys.push_back(*v);
+  }
   int worst = -1;
   std::vector<std::string> json;
   for (const auto& agent_dir : fs::directory_iterator(streams, ec)) {

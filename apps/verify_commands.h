@@ -15,6 +15,7 @@ struct VerifyFlags {
   std::string epoch;     // empty: every epoch of the agent(s)
   std::string key;       // the collector's verifier key; empty: data_dir/collector.vkey
   std::string identity;  // for an encrypted archive: a recipient's identity file
+  std::vector<std::string> witness_keys;  // --data-dir: cosigner keys to check
   bool json = false;
 };
 

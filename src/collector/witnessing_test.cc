@@ -7,6 +7,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "transport/transport_test_util.h"
+#include "verify/verify.h"
 #include "witness/server.h"
 #include "witness/witness.h"
 
@@ -144,6 +145,44 @@ TEST_F(WitnessingTest, AnUnreachableWitnessDelaysNothingAndIsRetried) {
   collector_->Stop();
   ASSERT_FALSE(Witnessed().empty());
   EXPECT_EQ(Witnessed().back().first, 200u);
+}
+
+// `verify` checks the witnessed file against the checkpoint log and the witness's key.
+TEST_F(WitnessingTest, VerifyChecksTheCosignaturesKeptInTheStore) {
+  OpenSpool();
+  Ship(500, "record");
+  verify::Options o;
+  o.collector_key = *checkpoint::ParseVerifierKey(collector_->verifier_key());
+  o.witness_keys.push_back(*checkpoint::ParseCosignerKey(witness_->cosigner_key()));
+  auto r = verify::VerifyStream(env::Env::Posix(), StreamDir(), o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->problems.empty()) << r->problems.front();
+  EXPECT_GE(r->witnessed, 1u);
+  EXPECT_EQ(r->witnessed_size, 500u);
+
+  // A cosignature byte changed: refused as forged.
+  const std::string path = StreamDir() + "/" + store::kWitnessedFile;
+  std::string text = *env::ReadFileToString(env::Env::Posix(), path);
+  const size_t line = text.rfind("\xE2\x80\x94 witness.test/w1 ");
+  ASSERT_NE(line, std::string::npos);
+  std::string bad = text;
+  char& c = bad[line + 50];  // inside the Ed25519 signature, past the key id and time
+  c = c == 'A' ? 'B' : 'A';
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), path, bad).ok());
+  r = verify::VerifyStream(env::Env::Posix(), StreamDir(), o);
+  ASSERT_TRUE(r.ok());
+  ASSERT_FALSE(r->problems.empty());
+  EXPECT_NE(r->problems.front().find("witness.test/w1"), std::string::npos) << r->problems.front();
+
+  // The checkpoint log cut before the witnessed checkpoint: the cut is found.
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), path, text).ok());
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), StreamDir() + "/checkpoints", "").ok());
+  r = verify::VerifyStream(env::Env::Posix(), StreamDir(), o);
+  ASSERT_TRUE(r.ok());
+  bool found = false;
+  for (const auto& p : r->problems)
+    found = found || p.find("not in the collector's checkpoint log") != std::string::npos;
+  EXPECT_TRUE(found);
 }
 
 }  // namespace

@@ -51,6 +51,8 @@ struct StreamReport {
   uint64_t checkpoints_verified = 0;  // signature checked with the given key
   uint64_t signed_size = 0;           // the largest checkpoint
   bool flagged = false;
+  uint64_t witnessed = 0;       // notes in dir/witnessed with a valid cosignature by a given key
+  uint64_t witnessed_size = 0;  // the largest of them
   std::vector<std::string> problems;  // each one makes the stream tampered
   std::vector<std::string> notes;     // worth knowing, not wrong (e.g. a write in progress)
   Verdict verdict = Verdict::kClean;
@@ -60,6 +62,8 @@ struct Options {
   // The collector's checkpoint key. Without it signatures are not checked (and the
   // report says so); roots are still compared.
   std::optional<checkpoint::Verifier> collector_key;
+  // Witnesses' cosigner keys: their cosignatures in dir/witnessed are checked.
+  std::vector<checkpoint::Verifier> witness_keys;
 };
 
 // The parts of [first, last] that none of `declared` covers.
