@@ -25,6 +25,14 @@ class ArchivingTest : public TransportFixture {
     dest_.interval_ms = 3'600'000;  // rounds are run by the test
     fs::create_directories(dest_.dir);
   }
+  // A collector fed by a sender from a new spool, and an archiver over its store whose
+  // rounds the test runs.
+  std::unique_ptr<collector::Archiving> StartAll() {
+    OpenSpool();
+    StartCollector();
+    StartSender(Destination(), key_);
+    return StartArchiving();
+  }
   std::unique_ptr<collector::Archiving> StartArchiving() {
     auto a = collector::Archiving::Start(copts_.data_dir, copts_.signing_key,
                                          collector_->verifier_key(), dest_);
@@ -74,10 +82,7 @@ class ArchivingTest : public TransportFixture {
 };
 
 TEST_F(ArchivingTest, RollingArchivesTileTheStreamAndEachVerifiesAlone) {
-  OpenSpool();
-  StartCollector();
-  StartSender(Destination(), key_);
-  auto archiving = StartArchiving();
+  auto archiving = StartAll();
   ASSERT_NE(archiving, nullptr);
   Ship(300);
   archiving->RunOnce();
@@ -93,10 +98,7 @@ TEST_F(ArchivingTest, RollingArchivesTileTheStreamAndEachVerifiesAlone) {
 
 TEST_F(ArchivingTest, AMissingVolumeIsAnErrorAndTheNextRoundCatchesUp) {
   dest_.dir = dir_ + "/not-mounted";
-  OpenSpool();
-  StartCollector();
-  StartSender(Destination(), key_);
-  auto archiving = StartArchiving();
+  auto archiving = StartAll();
   ASSERT_NE(archiving, nullptr);
   Ship(250);
   archiving->RunOnce();
@@ -111,10 +113,7 @@ TEST_F(ArchivingTest, AMissingVolumeIsAnErrorAndTheNextRoundCatchesUp) {
 }
 
 TEST_F(ArchivingTest, AnArchiveThatFailsVerificationIsKeptAsFailedAndRedone) {
-  OpenSpool();
-  StartCollector();
-  StartSender(Destination(), key_);
-  auto archiving = StartArchiving();
+  auto archiving = StartAll();
   ASSERT_NE(archiving, nullptr);
   Ship(300);
   std::string damaged;
