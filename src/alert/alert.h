@@ -1,0 +1,105 @@
+// Alerts: how gapless tells people that something is wrong, through the channels they
+// already watch. docs/alerts.md is the contract.
+//
+// An alert is identified by (name, subject) — e.g. ("archive_failed", "/mnt/offsite") —
+// and is either firing or resolved. Fire on an alert already firing with the same
+// summary is a repeat and says nothing new; with another summary it is an update.
+// Every firing, update and resolution is one line in the journal: an append-only,
+// synced JSON-lines file (one object per line, docs/alerts.md). The journal is the
+// truth: on Open the firing set is rebuilt from it, and every other output (webhooks,
+// Alertmanager) delivers from it with its own cursor file, retrying with backoff until
+// the receiver takes each event — so an event is never lost while a receiver is down,
+// also across restarts. Every event is also written to the process log.
+//
+// Thread-safe: Fire/Resolve/Firing from any thread (one mutex, held across the journal
+// append and its sync: alerts are rare). Each output has its own delivery thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "env/env.h"
+
+namespace gapless::alert {
+
+struct AlertEvent {
+  uint64_t id = 0;  // position in the journal, from 1
+  std::string name;
+  std::string subject;
+  std::string severity = "critical";  // "critical" | "warning"
+  bool firing = true;                 // false: resolved
+  std::string summary;
+  std::vector<std::pair<std::string, std::string>> evidence;  // ranges, counts, thresholds
+  int64_t started_ns = 0;                                     // when the alert began firing
+  int64_t at_ns = 0;                                          // when this event happened
+};
+
+// One JSON object, no newline. Parse accepts exactly what Format writes (and ignores
+// members it does not know); kInvalidArgument otherwise.
+std::string FormatEvent(const AlertEvent& e);
+StatusOr<AlertEvent> ParseEvent(std::string_view line);
+
+struct WebhookOptions {
+  std::string url;
+  // A file (mode 0600) holding the HMAC-SHA256 key; empty: requests are not signed.
+  std::string secret_file;
+  std::string ca_file;
+  int64_t timeout_ms = 10000;
+};
+
+struct AlertOptions {
+  std::string journal;  // the JSON-lines alert file; required
+  std::vector<WebhookOptions> webhooks;
+  std::vector<std::string> alertmanagers;  // base URLs: events go to <url>/api/v2/alerts
+  int64_t retry_initial_ms = 500;
+  int64_t retry_max_ms = 60000;
+  env::Clock* clock = nullptr;  // times of events; null: the env's
+};
+
+struct OutputStats {
+  std::string url;
+  uint64_t delivered = 0;      // events the receiver took (2xx)
+  uint64_t failures = 0;       // attempts that failed (each retried)
+  uint64_t pending_bytes = 0;  // of the journal, not yet delivered
+};
+
+class Output;
+
+class Alerts {
+ public:
+  static StatusOr<std::unique_ptr<Alerts>> Open(env::Env* env, const AlertOptions& o);
+  ~Alerts();
+  Alerts(const Alerts&) = delete;
+  Alerts& operator=(const Alerts&) = delete;
+
+  void Fire(const std::string& name, const std::string& subject, const std::string& severity,
+            const std::string& summary,
+            std::vector<std::pair<std::string, std::string>> evidence = {});
+  // Resolves a firing alert; nothing if it is not firing.
+  void Resolve(const std::string& name, const std::string& subject, const std::string& summary);
+  std::vector<AlertEvent> Firing() const;
+  std::vector<OutputStats> output_stats() const;
+  // Stops the delivery threads (what is undelivered stays in the journal). Idempotent.
+  void Stop();
+
+ private:
+  Alerts() = default;
+  void Append(AlertEvent e);  // mu_ held
+
+  env::Env* env_ = nullptr;
+  env::Clock* clock_ = nullptr;
+  AlertOptions options_;
+  mutable std::mutex mu_;
+  std::unique_ptr<env::WritableFile> journal_;                        // GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;                                              // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, AlertEvent> firing_;  // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<Output>> outputs_;
+};
+
+}  // namespace gapless::alert
