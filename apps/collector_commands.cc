@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "alert/alert.h"
 #include "base/log.h"
 #include "collector/collector.h"
 #include "config/agent_config.h"
@@ -47,6 +48,12 @@ int RunCollector(const std::string& config_path) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
   }
+  auto alerts = alert::Alerts::Open(env::Env::Posix(), cfg->alerts);
+  if (!alerts.ok()) {
+    std::fprintf(stderr, "gapless collector: %s\n", alerts.status().ToString().c_str());
+    return 1;
+  }
+  cfg->options.alerts = alerts->get();
   auto c = collector::Collector::Start(env::Env::Posix(), cfg->options);
   if (!c.ok()) {
     std::fprintf(stderr, "gapless collector: %s\n", c.status().ToString().c_str());
@@ -60,6 +67,7 @@ int RunCollector(const std::string& config_path) {
   sigwait(&set, &sig);
   LogInfo("stopping");
   (*c)->Stop();
+  (*alerts)->Stop();
   return 0;
 }
 

@@ -59,7 +59,8 @@ StatusOr<uint64_t> SignedSize(const std::string& stream_dir) {
 StatusOr<std::unique_ptr<Archiving>> Archiving::Start(const std::string& data_dir,
                                                       const std::string& signing_key,
                                                       const std::string& verifier_key,
-                                                      const ArchiveDestination& dest) {
+                                                      const ArchiveDestination& dest,
+                                                      alert::Alerts* alerts) {
   if (dest.dir.empty()) return InvalidArgumentError("archive: dir is required");
   for (const std::string& r : dest.recipients) {
     if (auto k = archive::ParseRecipient(r); !k.ok()) {
@@ -80,6 +81,7 @@ StatusOr<std::unique_ptr<Archiving>> Archiving::Start(const std::string& data_di
     return InvalidArgumentError("archive: " + v.status().message());
   }
   std::unique_ptr<Archiving> a(new Archiving);
+  a->alerts_ = alerts;
   a->data_dir_ = data_dir;
   a->signing_key_ = signing_key;
   a->verifier_key_ = verifier_key;
@@ -143,6 +145,12 @@ void Archiving::Round(bool final) {
     }
   }
   for (const std::string& e : errors) LogError("archive: " + e);
+  if (alerts_ != nullptr && !errors.empty()) {
+    alerts_->Fire("archive_failed", dest_.dir, "critical", errors.back(),
+                  {{"errors_this_round", std::to_string(errors.size())}});
+  } else if (alerts_ != nullptr) {
+    alerts_->Resolve("archive_failed", dest_.dir, "archives are written and verified again");
+  }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.archives += archives;
   stats_.records += records;

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "alert/alert.h"
 #include "base/status.h"
 
 namespace gapless::collector {
@@ -51,10 +52,13 @@ class Archiving {
   // kInvalidArgument naming a bad recipient or identity.
   // signing_key: the collector's key file (empty: data_dir/collector.key), which seals
   // the archives; verifier_key: its verifier key, which checks them.
+  // alerts (may be null, else must outlive this): archive_failed (critical, subject the
+  // directory) while rounds fail, resolved by the next round without an error.
   static StatusOr<std::unique_ptr<Archiving>> Start(const std::string& data_dir,
                                                     const std::string& signing_key,
                                                     const std::string& verifier_key,
-                                                    const ArchiveDestination& dest);
+                                                    const ArchiveDestination& dest,
+                                                    alert::Alerts* alerts = nullptr);
   ~Archiving();
   Archiving(const Archiving&) = delete;
   Archiving& operator=(const Archiving&) = delete;
@@ -75,6 +79,7 @@ class Archiving {
   Status ArchiveStream(const std::string& agent, const std::string& epoch,
                        const std::string& stream_dir, bool final, uint64_t* records);
 
+  alert::Alerts* alerts_ = nullptr;
   std::string data_dir_;
   std::string signing_key_;
   std::string verifier_key_;

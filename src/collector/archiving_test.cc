@@ -34,8 +34,13 @@ class ArchivingTest : public TransportFixture {
     return StartArchiving();
   }
   std::unique_ptr<collector::Archiving> StartArchiving() {
+    alert::AlertOptions ao;
+    ao.journal = dir_ + "/alerts.jsonl";
+    auto alerts = alert::Alerts::Open(env::Env::Posix(), ao);
+    EXPECT_TRUE(alerts.ok());
+    alerts_ = std::move(*alerts);
     auto a = collector::Archiving::Start(copts_.data_dir, copts_.signing_key,
-                                         collector_->verifier_key(), dest_);
+                                         collector_->verifier_key(), dest_, alerts_.get());
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     return a.ok() ? std::move(*a) : nullptr;
   }
@@ -79,6 +84,7 @@ class ArchivingTest : public TransportFixture {
   }
 
   collector::ArchiveDestination dest_;
+  std::unique_ptr<alert::Alerts> alerts_;
 };
 
 TEST_F(ArchivingTest, RollingArchivesTileTheStreamAndEachVerifiesAlone) {
@@ -105,10 +111,14 @@ TEST_F(ArchivingTest, AMissingVolumeIsAnErrorAndTheNextRoundCatchesUp) {
   EXPECT_EQ(archiving->stats().failed, 1u);
   EXPECT_NE(archiving->stats().last_error.find("does not exist"), std::string::npos);
   EXPECT_FALSE(fs::exists(dest_.dir));  // never made on the local disk
+  ASSERT_EQ(alerts_->Firing().size(), 1u);
+  EXPECT_EQ(alerts_->Firing()[0].name, "archive_failed");
+  EXPECT_EQ(alerts_->Firing()[0].subject, dest_.dir);
   Ship(250);
   fs::create_directories(dest_.dir);  // the volume is back
   archiving->RunOnce();
   EXPECT_EQ(archiving->stats().archives, 1u);
+  EXPECT_TRUE(alerts_->Firing().empty());  // resolved
   ExpectArchivesTile(500);
 }
 
@@ -126,6 +136,8 @@ TEST_F(ArchivingTest, AnArchiveThatFailsVerificationIsKeptAsFailedAndRedone) {
   archiving->RunOnce();
   EXPECT_EQ(archiving->stats().failed, 1u);
   EXPECT_EQ(archiving->stats().archives, 0u);
+  ASSERT_EQ(alerts_->Firing().size(), 1u);
+  EXPECT_NE(alerts_->Firing()[0].summary.find("failed verification"), std::string::npos);
   ASSERT_EQ(damaged.substr(damaged.size() - 11), ".unverified");
   const std::string name = damaged.substr(0, damaged.size() - 11);
   EXPECT_TRUE(fs::exists(name + ".failed"));

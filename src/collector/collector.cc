@@ -639,11 +639,12 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
   }
   for (auto& a : impl->acceptors) impl->Accept(a.get());
   if (!o.witnesses.empty()) {
-    ASSIGN_OR_RETURN(impl->witnessing, Witnessing::Start(env, o.witnesses, o.witness_retry_ms));
+    ASSIGN_OR_RETURN(impl->witnessing,
+                     Witnessing::Start(env, o.witnesses, o.witness_retry_ms, o.alerts));
   }
   if (!o.archive.dir.empty()) {
-    ASSIGN_OR_RETURN(impl->archiving,
-                     Archiving::Start(o.data_dir, o.signing_key, c->verifier_key_, o.archive));
+    ASSIGN_OR_RETURN(impl->archiving, Archiving::Start(o.data_dir, o.signing_key, c->verifier_key_,
+                                                       o.archive, o.alerts));
   }
   impl->work_guard.emplace(impl->io.get_executor());
   impl->io_thread = std::thread([impl] { impl->io.run(); });

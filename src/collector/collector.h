@@ -56,6 +56,9 @@ struct CollectorOptions {
   // The rolling archive destination (collector/archiving.h); off while archive.dir is
   // empty.
   ArchiveDestination archive;
+  // Where witnessing and archiving raise their alerts; not owned, may be null, must
+  // outlive the collector.
+  alert::Alerts* alerts = nullptr;
   uint32_t max_frame = wire::kMaxFrameBytes;
   int64_t handshake_timeout_ms = 10000;
   store::StoreOptions store;

@@ -34,9 +34,10 @@ std::string VerifiedLines(const std::string& note, std::string_view body,
 
 StatusOr<std::unique_ptr<Witnessing>> Witnessing::Start(env::Env* env,
                                                         const std::vector<WitnessTarget>& targets,
-                                                        int64_t retry_ms) {
+                                                        int64_t retry_ms, alert::Alerts* alerts) {
   std::unique_ptr<Witnessing> w(new Witnessing);
   w->env_ = env;
+  w->alerts_ = alerts;
   w->retry_ms_ = retry_ms;
   for (const WitnessTarget& t : targets) {
     if (auto url = http::ParseUrl(t.url); !url.ok()) {
@@ -140,15 +141,42 @@ void Witnessing::Report(Target& t, bool error, const std::string& what) {
   }
 }
 
+// The alerts change before the counters, so whoever sees a counter move sees the alert.
+void Witnessing::Refused(Target& t, const Pending& p, const std::string& what) {
+  Report(t, true, what);
+  if (alerts_ != nullptr) {
+    alerts_->Fire("witness_refused", p.origin + " @ " + t.config.url, "critical", what,
+                  {{"witness", t.config.url}, {"size", std::to_string(p.size)}});
+  }
+  ++refused_;
+}
+
+void Witnessing::Failing(Target& t, const std::string& what) {
+  Report(t, true, what);
+  if (alerts_ != nullptr) {
+    alerts_->Fire("witness_failing", t.config.url, "warning", what, {{"witness", t.config.url}});
+  }
+  ++failed_;
+}
+
+void Witnessing::Cosigned(Target& t, const Pending& p) {
+  Report(t, false, "cosigning");
+  if (alerts_ != nullptr) {
+    alerts_->Resolve("witness_failing", t.config.url, "the witness cosigns again");
+    alerts_->Resolve("witness_refused", p.origin + " @ " + t.config.url,
+                     t.config.url + " cosigned size " + std::to_string(p.size));
+  }
+  ++cosigned_;
+}
+
 bool Witnessing::Submit(Target& t, const std::string& dir, const Pending& p, std::string* lines) {
   uint64_t old = t.cosigned_size[p.origin];
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (old > p.size) {
-      ++refused_;
-      Report(t, true,
-             "the witness cosigned size " + std::to_string(old) + " of " + p.origin +
-                 ", more than the collector's newest signed size " + std::to_string(p.size) +
-                 ": the store was rolled back, or someone else signs this stream");
+      Refused(t, p,
+              "the witness cosigned size " + std::to_string(old) + " of " + p.origin +
+                  ", more than the collector's newest signed size " + std::to_string(p.size) +
+                  ": the store was rolled back, or someone else signs this stream");
       return true;
     }
     witness::AddCheckpointRequest req;
@@ -158,10 +186,8 @@ bool Witnessing::Submit(Target& t, const std::string& dir, const Pending& p, std
       auto source = store::StoredHashSource::Open(env_, dir);
       auto proof = source.ok() ? merkle::ConsistencyProof(**source, old, p.size) : source.status();
       if (!proof.ok()) {
-        ++failed_;
-        Report(
-            t, true,
-            "cannot build the consistency proof of " + p.origin + ": " + proof.status().ToString());
+        Failing(t, "cannot build the consistency proof of " + p.origin + ": " +
+                       proof.status().ToString());
         return false;
       }
       req.proof = std::move(*proof);
@@ -174,8 +200,7 @@ bool Witnessing::Submit(Target& t, const std::string& dir, const Pending& p, std
     options.ca_file = t.config.ca_file;
     auto res = http::Send(request, options);
     if (!res.ok()) {
-      ++failed_;
-      Report(t, true, "unreachable, will retry: " + res.status().message());
+      Failing(t, "unreachable, will retry: " + res.status().message());
       return false;
     }
     std::string_view body = res->body;
@@ -183,16 +208,13 @@ bool Witnessing::Submit(Target& t, const std::string& dir, const Pending& p, std
     if (res->status == 200) {
       const std::string kept = VerifiedLines(p.note, res->body, t.key);
       if (kept.empty()) {
-        ++failed_;
-        Report(t, true,
-               "answered without a cosignature by " + t.key.name +
-                   " that verifies: is its key configured right?");
+        Failing(t, "answered without a cosignature by " + t.key.name +
+                       " that verifies: is its key configured right?");
         return false;
       }
       *lines += kept;
       t.cosigned_size[p.origin] = p.size;
-      ++cosigned_;
-      Report(t, false, "cosigning");
+      Cosigned(t, p);
       return true;
     }
     if (res->status == 409 && res->content_type.rfind("text/x.tlog.size", 0) == 0) {
@@ -209,19 +231,17 @@ bool Witnessing::Submit(Target& t, const std::string& dir, const Pending& p, std
       }
     }
     if (res->status == 409 || res->status == 422) {
-      ++refused_;
-      Report(t, true,
-             "refused " + p.origin + " size " + std::to_string(p.size) + " (HTTP " +
-                 std::to_string(res->status) + ": " + std::string(body) +
-                 "): the witness saw another history of this stream");
+      Refused(t, p,
+              "refused " + p.origin + " size " + std::to_string(p.size) + " (HTTP " +
+                  std::to_string(res->status) + ": " + std::string(body) +
+                  "): the witness saw another history of this stream");
       return true;
     }
-    ++failed_;
-    Report(t, true,
-           "HTTP " + std::to_string(res->status) + " for " + p.origin + ": " + std::string(body) +
-               (res->status == 404 || res->status == 403
-                    ? " (the witness must trust this collector's key for its origins)"
-                    : ""));
+    Failing(t, "HTTP " + std::to_string(res->status) + " for " + p.origin + ": " +
+                   std::string(body) +
+                   (res->status == 404 || res->status == 403
+                        ? " (the witness must trust this collector's key for its origins)"
+                        : ""));
     return res->status == 404 || res->status == 403;
   }
   return false;

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "alert/alert.h"
 #include "base/status.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
@@ -46,9 +47,12 @@ struct WitnessingStats {
 class Witnessing {
  public:
   // kInvalidArgument naming the bad URL or key.
+  // alerts (may be null, else must outlive this): witness_refused (critical, per
+  // origin) and witness_failing (warning, per witness), resolved by the next cosignature.
   static StatusOr<std::unique_ptr<Witnessing>> Start(env::Env* env,
                                                      const std::vector<WitnessTarget>& targets,
-                                                     int64_t retry_ms = 2000);
+                                                     int64_t retry_ms = 2000,
+                                                     alert::Alerts* alerts = nullptr);
   ~Witnessing();
   Witnessing(const Witnessing&) = delete;
   Witnessing& operator=(const Witnessing&) = delete;
@@ -78,8 +82,13 @@ class Witnessing {
   bool Submit(Target& t, const std::string& dir, const Pending& p, std::string* lines);
   // Thread only: logs what happened with a target, once until something else happens.
   void Report(Target& t, bool error, const std::string& what);
+  // Thread only: raises or resolves the alerts (no-op without alerts).
+  void Refused(Target& t, const Pending& p, const std::string& what);
+  void Failing(Target& t, const std::string& what);
+  void Cosigned(Target& t, const Pending& p);
 
   env::Env* env_ = nullptr;
+  alert::Alerts* alerts_ = nullptr;
   std::vector<Target> targets_;
   int64_t retry_ms_ = 2000;
   std::thread thread_;

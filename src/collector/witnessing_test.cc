@@ -39,10 +39,17 @@ class WitnessingTest : public TransportFixture {
          witness_->cosigner_key(), "", 5000});
     copts_.checkpoint_interval_ms = 50;
     copts_.witness_retry_ms = 50;
+    alert::AlertOptions ao;
+    ao.journal = dir_ + "/alerts.jsonl";
+    auto alerts = alert::Alerts::Open(env::Env::Posix(), ao);
+    ASSERT_TRUE(alerts.ok());
+    alerts_ = std::move(*alerts);
+    copts_.alerts = alerts_.get();
   }
   void TearDown() override {
     TransportFixture::TearDown();
     server_.reset();
+    alerts_.reset();
   }
   // Sends `n` records with payload prefix `what`, waits for their acks, stops the
   // collector (which signs the last checkpoint and has it witnessed).
@@ -80,6 +87,7 @@ class WitnessingTest : public TransportFixture {
 
   std::unique_ptr<witness::Witness> witness_;
   std::unique_ptr<witness::Server> server_;
+  std::unique_ptr<alert::Alerts> alerts_;
 };
 
 TEST_F(WitnessingTest, CheckpointsAreCosignedAndKeptBesideTheStore) {
@@ -124,6 +132,12 @@ TEST_F(WitnessingTest, AForkOfTheSameStreamIsRefusedByTheWitness) {
   EXPECT_GE(st.witnessing.refused, 1u);  // a consistency proof from the witness's size fails
   EXPECT_EQ(st.witnessing.cosigned, 0u);
   EXPECT_TRUE(Witnessed().empty());  // nothing of the fork was cosigned
+  // A critical alert names the stream and the witness.
+  const auto firing = alerts_->Firing();
+  ASSERT_EQ(firing.size(), 1u);
+  EXPECT_EQ(firing[0].name, "witness_refused");
+  EXPECT_EQ(firing[0].severity, "critical");
+  EXPECT_NE(firing[0].subject.find("/agent-1/"), std::string::npos) << firing[0].subject;
 }
 
 TEST_F(WitnessingTest, AnUnreachableWitnessDelaysNothingAndIsRetried) {
@@ -136,11 +150,14 @@ TEST_F(WitnessingTest, AnUnreachableWitnessDelaysNothingAndIsRetried) {
   ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 200; }, 10000));  // acks flow
   ASSERT_TRUE(WaitFor([&] { return collector_->stats().witnessing.failed >= 2; }, 10000));
   EXPECT_EQ(collector_->stats().witnessing.cosigned, 0u);
+  ASSERT_EQ(alerts_->Firing().size(), 1u);
+  EXPECT_EQ(alerts_->Firing()[0].name, "witness_failing");
   // It comes back on the same port: the pending checkpoint is cosigned without new records.
   auto server = witness::Server::Start(witness_.get(), "127.0.0.1:" + std::to_string(port));
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   server_ = std::move(*server);
   EXPECT_TRUE(WaitFor([&] { return collector_->stats().witnessing.cosigned >= 1; }, 10000));
+  EXPECT_TRUE(alerts_->Firing().empty());  // resolved by the cosignature
   senders_.clear();
   collector_->Stop();
   ASSERT_FALSE(Witnessed().empty());

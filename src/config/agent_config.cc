@@ -633,6 +633,47 @@ void ParseArchive(Checker& c, const toml::table& collector, collector::Collector
   }
 }
 
+// [alerts] journal, alertmanager = [...], [[alerts.webhook]] url, secret_file, ca_file,
+// timeout_ms.
+void ParseAlerts(Checker& c, const toml::table& root, alert::AlertOptions* a) {
+  const toml::table* t = c.Table(root, "alerts");
+  if (t == nullptr) return;
+  c.OnlyKeys(*t, {"journal", "alertmanager", "webhook"}, "[alerts]");
+  c.String(*t, "journal", &a->journal);
+  if (const toml::node* n = t->get("alertmanager")) {
+    const toml::array* list = n->as_array();
+    for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+      auto v = (*list)[i].value<std::string>();
+      if (!v || (v->rfind("http://", 0) != 0 && v->rfind("https://", 0) != 0)) {
+        c.Error((*list)[i].source(), "an alertmanager is its base URL, e.g. \"http://am:9093\"");
+      } else {
+        a->alertmanagers.push_back(*v);
+      }
+    }
+    if (list == nullptr) c.Error(n->source(), "alertmanager must be a list of base URLs");
+  }
+  const toml::node* n = t->get("webhook");
+  if (n == nullptr) return;
+  const toml::array* list = n->as_array();
+  if (list == nullptr || !list->is_array_of_tables()) {
+    c.Error(n->source(), "webhook must be an array of tables: write each as [[alerts.webhook]]");
+    return;
+  }
+  for (const toml::node& el : *list) {
+    const toml::table& w = *el.as_table();
+    alert::WebhookOptions o;
+    c.OnlyKeys(w, {"url", "secret_file", "ca_file", "timeout_ms"}, "[[alerts.webhook]]");
+    if (!c.String(w, "url", &o.url) ||
+        (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0)) {
+      c.Error(w.source(), "this [[alerts.webhook]] needs url = \"http(s)://...\"");
+    }
+    c.String(w, "secret_file", &o.secret_file);
+    c.String(w, "ca_file", &o.ca_file);
+    c.Int(w, "timeout_ms", 100, 600'000, &o.timeout_ms);
+    a->webhooks.push_back(std::move(o));
+  }
+}
+
 }  // namespace
 
 StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
@@ -641,7 +682,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   Checker c(file_name);
   CollectorConfig cfg;
   collector::CollectorOptions& o = cfg.options;
-  c.OnlyKeys(root, {"collector"}, "the top level");
+  c.OnlyKeys(root, {"collector", "alerts"}, "the top level");
   const toml::table* t = c.Table(root, "collector");
   if (t == nullptr) {
     c.ErrorAt(1, 1, "a [collector] table is required");
@@ -685,6 +726,8 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   c.Int(*t, "checkpoint_interval_ms", 100, 3'600'000, &o.checkpoint_interval_ms);
   ParseWitnesses(c, *t, &o);
   ParseArchive(c, *t, &o);
+  ParseAlerts(c, root, &cfg.alerts);
+  if (cfg.alerts.journal.empty()) cfg.alerts.journal = o.data_dir + "/alerts.jsonl";
   if (!c.ok()) return InvalidArgumentError(c.errors());
   return cfg;
 }

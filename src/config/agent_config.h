@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alert/alert.h"
 #include "base/status.h"
 #include "collector/collector.h"
 #include "input/input.h"
@@ -49,6 +50,8 @@ struct AgentConfig {
 
 struct CollectorConfig {
   collector::CollectorOptions options;
+  // [alerts]; journal defaults to <data_dir>/alerts.jsonl (docs/alerts.md).
+  alert::AlertOptions alerts;
 };
 
 // Parses and validates. On error: kInvalidArgument whose message has one line per

@@ -353,5 +353,41 @@ recipients = ["age1xyz"]
   EXPECT_NE(m.find("a recipient is"), std::string::npos) << m;
 }
 
+TEST(CollectorConfig, AlertOutputs) {
+  const std::string base = R"([collector]
+data_dir = "/c"
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)";
+  auto plain = ParseCollectorConfig(base, "p.toml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->alerts.journal, "/c/alerts.jsonl");  // always journaled
+  auto ok = ParseCollectorConfig(base + R"(
+[alerts]
+alertmanager = ["http://am:9093"]
+[[alerts.webhook]]
+url = "https://hooks.example/gapless"
+secret_file = "/etc/gapless/hook.secret"
+)",
+                                 "a.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->alerts.webhooks.size(), 1u);
+  EXPECT_EQ(ok->alerts.webhooks[0].secret_file, "/etc/gapless/hook.secret");
+  EXPECT_EQ(ok->alerts.alertmanagers, std::vector<std::string>{"http://am:9093"});
+  auto bad = ParseCollectorConfig(base + R"(
+[alerts]
+alertmanager = ["am:9093"]
+[[alerts.webhook]]
+secret = "inline secrets are refused"
+)",
+                                  "b.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("base URL"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs url"), std::string::npos) << m;
+  EXPECT_NE(m.find("secret"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace gapless::config
