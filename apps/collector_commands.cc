@@ -12,6 +12,7 @@
 #include "config/agent_config.h"
 #include "event/event.h"
 #include "identity/identity.h"
+#include "monitor/monitor.h"
 #include "spool/loss_record.h"
 #include "store/stream_store.h"
 
@@ -48,12 +49,16 @@ int RunCollector(const std::string& config_path) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
   }
+  std::error_code ec;
+  std::filesystem::create_directories(cfg->options.data_dir, ec);  // the journal lives there
   auto alerts = alert::Alerts::Open(env::Env::Posix(), cfg->alerts);
   if (!alerts.ok()) {
     std::fprintf(stderr, "gapless collector: %s\n", alerts.status().ToString().c_str());
     return 1;
   }
+  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock());
   cfg->options.alerts = alerts->get();
+  cfg->options.monitors = &monitors;
   auto c = collector::Collector::Start(env::Env::Posix(), cfg->options);
   if (!c.ok()) {
     std::fprintf(stderr, "gapless collector: %s\n", c.status().ToString().c_str());
@@ -62,9 +67,10 @@ int RunCollector(const std::string& config_path) {
   std::string ports;
   for (uint16_t p : (*c)->ports()) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
   LogInfo("collector " + cfg->options.name + " listening (TLS 1.3) on port(s) " + ports +
-          "; data in " + cfg->options.data_dir + "; SIGTERM stops");
-  int sig = 0;
-  sigwait(&set, &sig);
+          "; data in " + cfg->options.data_dir + "; alerts in " + cfg->alerts.journal +
+          "; SIGTERM stops");
+  const timespec second{1, 0};
+  while (sigtimedwait(&set, nullptr, &second) < 0) monitors.Tick();  // each second
   LogInfo("stopping");
   (*c)->Stop();
   (*alerts)->Stop();

@@ -18,6 +18,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "identity/identity.h"
+#include "spool/loss_record.h"
 
 namespace gapless::collector {
 namespace asio = boost::asio;
@@ -89,6 +90,7 @@ struct Stream {
   std::unique_ptr<store::StreamStore> store;
   std::vector<std::weak_ptr<Connection>> connections;
   std::string agent_id;
+  std::string epoch_hex;
   std::string origin;  // of its checkpoints; set before the committer sees the stream
   // Committer thread only.
   uint64_t signed_size = 0;
@@ -331,6 +333,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
              s.message());
       return;
     }
+    const uint64_t before = stream_ptr_->store->next_seq();
     auto r = stream_ptr_->store->Append(h, records_, leaves_);
     if (!r.ok()) {
       Reject(r.status().code() == StatusCode::kNotFound          ? wire::ErrorCode::kSequenceGap
@@ -347,7 +350,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
       LogWarning("collector: agent " + agent_ + " declared seqs before " +
                  std::to_string(h.first_seq) + " gone from its spool (see the LOSS records)");
     }
+    if (c_->options.monitors != nullptr) ReportLosses(h, before);
     c_->MarkDirty(stream_ptr_);
+  }
+
+  // Each new LOSS record of the batch (not a re-sent one) goes to the monitors.
+  void ReportLosses(const wire::BatchHeader& h, uint64_t stored_before) {
+    for (size_t i = 0; i < records_.size(); ++i) {
+      if (records_[i].type != spool::FrameType::kLoss || h.first_seq + i < stored_before) continue;
+      auto loss = spool::LossRecord::Decode(records_[i].payload);
+      if (!loss.ok()) continue;  // stored as it came; `verify` reports it
+      const uint64_t first = loss->has_seq_range ? loss->first_seq : h.first_seq + i;
+      const uint64_t last = loss->has_seq_range ? loss->last_seq : first;
+      c_->options.monitors->OnDeclaredLoss(
+          stream_ptr_->agent_id, stream_ptr_->epoch_hex, first, last,
+          std::string(spool::LossReasonName(loss->reason)) +
+              (loss->has_seq_range
+                   ? ""
+                   : " (" + std::to_string(loss->record_count) + " records, no seqs)"));
+    }
   }
 
   Collector::Impl* const c_;
@@ -484,7 +505,8 @@ StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
   auto stream = std::make_unique<Stream>();
   stream->store = std::move(st);
   stream->agent_id = h.agent_id;
-  stream->origin = checkpoint::CollectorOrigin(options.name, h.agent_id, store::EpochHex(h.epoch));
+  stream->epoch_hex = store::EpochHex(h.epoch);
+  stream->origin = checkpoint::CollectorOrigin(options.name, h.agent_id, stream->epoch_hex);
   Stream* raw = stream.get();
   streams.emplace(key, std::move(stream));
   return raw;
@@ -516,6 +538,9 @@ void Collector::Impl::CommitterLoop() {
       if (Status st = s->store->Commit(); !st.ok()) continue;  // logged by the store
       asio::post(io, [this, s] { SendAcks(s); });
       unsigned_streams.insert(s);
+      if (options.monitors != nullptr) {
+        options.monitors->OnStored(s->agent_id, s->epoch_hex, s->store->durable_next());
+      }
     }
     SignCheckpoints(/*all=*/stop && work.empty());
     if (stop && work.empty()) return;

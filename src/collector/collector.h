@@ -27,6 +27,7 @@
 #include "collector/archiving.h"
 #include "collector/witnessing.h"
 #include "env/env.h"
+#include "monitor/monitor.h"
 #include "store/stream_store.h"
 #include "wire/wire.h"
 
@@ -59,6 +60,9 @@ struct CollectorOptions {
   // Where witnessing and archiving raise their alerts; not owned, may be null, must
   // outlive the collector.
   alert::Alerts* alerts = nullptr;
+  // Fed with each stream's durable point and every new LOSS record; not owned, may be
+  // null, must outlive the collector.
+  monitor::Monitors* monitors = nullptr;
   uint32_t max_frame = wire::kMaxFrameBytes;
   int64_t handshake_timeout_ms = 10000;
   store::StoreOptions store;

@@ -256,11 +256,32 @@ TEST_F(TransportFixture, CollectorDownPastTheQuotaWithDropOldestIsAccountedExact
   ASSERT_TRUE(spool_->Sync().ok());
   const uint64_t n = spool_->next_seq();
   ASSERT_GT(spool_->stats().dropped_records, 0u);
+  // The collector's monitors raise a declared_loss alert per LOSS record.
+  alert::AlertOptions ao;
+  ao.journal = dir_ + "/alerts.jsonl";
+  auto alerts = alert::Alerts::Open(env::Env::Posix(), ao);
+  ASSERT_TRUE(alerts.ok());
+  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock());
+  copts_.alerts = alerts->get();
+  copts_.monitors = &monitors;
   StartCollector();
   s->Reconfigure(Destination());
   ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == n; }, 20000));
   senders_.clear();
   collector_->Stop();
+  std::vector<bool> alerted(n, false);
+  for (const auto& e : (*alerts)->Firing()) {
+    if (e.name != "declared_loss" ||
+        e.summary.find("spool_full_drop_oldest") == std::string::npos) {
+      continue;
+    }
+    uint64_t first = 0, last = 0;
+    for (const auto& [k, v] : e.evidence) {
+      if (k == "first") first = std::stoull(v);
+      if (k == "last") last = std::stoull(v);
+    }
+    for (uint64_t q = first; q <= last && q < n; ++q) alerted[q] = true;
+  }
   const auto stored = ReadStored();
   std::vector<bool> have(n, false), declared(n, false);
   for (const auto& r : stored) {
@@ -282,6 +303,7 @@ TEST_F(TransportFixture, CollectorDownPastTheQuotaWithDropOldestIsAccountedExact
     EXPECT_NE(have[q], declared[q])
         << "seq " << q
         << (have[q] ? " stored but declared lost" : " missing without a LOSS record");
+    EXPECT_EQ(alerted[q], declared[q]) << "seq " << q << ": the declared_loss alerts disagree";
     missing += have[q] ? 0 : 1;
   }
   EXPECT_GT(missing, 0u);
