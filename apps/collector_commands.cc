@@ -56,7 +56,7 @@ int RunCollector(const std::string& config_path) {
     std::fprintf(stderr, "gapless collector: %s\n", alerts.status().ToString().c_str());
     return 1;
   }
-  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock());
+  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock(), cfg->monitors);
   cfg->options.alerts = alerts->get();
   cfg->options.monitors = &monitors;
   auto c = collector::Collector::Start(env::Env::Posix(), cfg->options);

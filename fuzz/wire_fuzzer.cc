@@ -4,7 +4,8 @@
 //   - a frame longer than the limit is refused before its body is looked at;
 //   - a batch that decodes re-encodes to a batch that decodes to the same records, seqs
 //     and leaves (so nothing in a decoded batch depends on bytes the decoder skipped);
-//   - a decoded challenge / hello / welcome / ack / error re-encodes to bytes that decode
+//   - a decoded challenge / hello / welcome / ack / error / heartbeat re-encodes to bytes that
+//   decode
 //     to the same message (not to the same bytes: a varint may arrive non-minimal).
 #include <cstddef>
 #include <cstdint>
@@ -91,6 +92,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case w::MessageType::kError: {
         RoundTrip(body, w::DecodeError, w::EncodeError);
+        break;
+      }
+      case w::MessageType::kHeartbeat: {
+        RoundTrip(body, w::DecodeHeartbeat, w::EncodeHeartbeat);
         break;
       }
       case w::MessageType::kBatch:

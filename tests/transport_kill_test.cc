@@ -19,6 +19,8 @@
 #include <set>
 #include <thread>
 
+#include "alert/alert.h"
+#include "alert/webhook_receiver_test_util.h"
 #include "collector/collector.h"
 #include "event/event.h"
 #include "identity/identity.h"
@@ -199,6 +201,49 @@ TEST_F(TransportKillTest, CollectorKilledRepeatedlyUnderLoad) {
   testing::Subprocess collector;
   ASSERT_TRUE(collector.Start(CollectorArgv(), {}, "", Log("collector")));
   ExpectCompleteStream(agent, collector);
+}
+
+// SIGKILL the agent for good: the collector stops hearing its heartbeats and reports
+// agent_silent through the webhook (threshold 3 s here; 60 s by default).
+TEST_F(TransportKillTest, AnAgentKilledForGoodIsReportedSilentThroughTheWebhook) {
+  alert::testing::Receiver receiver;
+  const std::string d = dir_.string();
+  std::ofstream(d + "/collector.toml", std::ios::app)
+      << "[alerts]\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:" << receiver.port()
+      << "/hook\"\n[monitors]\nagent_silent_seconds = 3\n";
+  {  // heartbeats every half second
+    std::ifstream in(d + "/agent.toml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.replace(text.find("[agent]\n"), 8, "[agent]\nheartbeat_interval_ms = 500\n");
+    std::ofstream(d + "/agent.toml") << text;
+  }
+  testing::Subprocess collector, agent;
+  ASSERT_TRUE(collector.Start(CollectorArgv(), {}, "", Log("collector")));
+  ASSERT_TRUE(agent.Start(AgentArgv(), {}, "", Log("agent")));
+  StartWriter();
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (StoredLines().size() < 500 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_GE(StoredLines().size(), 500u) << "see " << Log("agent");
+  std::this_thread::sleep_for(1s);  // heartbeats flow
+  agent.Signal(SIGKILL);
+  agent.Wait(10s);
+  const auto killed = std::chrono::steady_clock::now();
+  bool silent = false;
+  while (!silent && std::chrono::steady_clock::now() - killed < 90s) {
+    for (const auto& g : receiver.got()) {
+      auto e = alert::ParseEvent(g.body);
+      silent = silent || (e.ok() && e->name == "agent_silent" && e->firing &&
+                          e->subject.rfind("kill-test/", 0) == 0);
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(silent) << "no agent_silent within 90 s; see " << Log("collector");
+  std::printf("agent_silent: SIGKILL to webhook %.2f s (threshold 3 s, heartbeat 0.5 s)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
+  collector.Signal(SIGTERM);
+  EXPECT_EQ(collector.Wait(30s), 0) << "see " << Log("collector");
 }
 
 }  // namespace

@@ -74,11 +74,36 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
 
 Status Agent::StartSender(const transport::DestinationOptions& d) {
   ASSIGN_OR_RETURN(auto sender, transport::Sender::Start(spool_.get(), identity_, d));
+  ASSIGN_OR_RETURN(auto heartbeat, StartHeartbeat(d));
   LogInfo("destination " + d.name + " → " + d.address +
           (d.required ? " (required)" : " (optional)"));
   std::lock_guard<std::mutex> lock(watch_mu_);
-  senders_.push_back(Watched{std::move(sender), d, 0, 0});
+  senders_.push_back(Watched{std::move(sender), d, 0, 0, std::move(heartbeat)});
   return Status::Ok();
+}
+
+StatusOr<std::shared_ptr<transport::Heartbeater>> Agent::StartHeartbeat(
+    const transport::DestinationOptions& d) {
+  if (cfg_.heartbeat_interval_ms <= 0) return std::shared_ptr<transport::Heartbeater>();
+  ASSIGN_OR_RETURN(auto h, transport::Heartbeater::Start(
+                               d, identity_, spool_->epoch(),
+                               [this] { return HeartbeatSnapshot(); }, cfg_.heartbeat_interval_ms));
+  return std::shared_ptr<transport::Heartbeater>(std::move(h));
+}
+
+wire::Heartbeat Agent::HeartbeatSnapshot() const {
+  wire::Heartbeat hb;
+  hb.agent_wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  hb.head_seq = spool_->durable_size_lock_free();
+  hb.spool_bytes = spool_->bytes_used_lock_free();
+  hb.spool_quota = spool_->quota_bytes();
+  hb.dropped_records = spool_->dropped_records_lock_free();
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  for (const Watched& w : senders_)
+    hb.destinations.push_back({w.options.name, w.sender->stats().acked_next});
+  return hb;
 }
 
 // A cursor whose destination left the configuration would hold the spool's segments for
@@ -219,7 +244,8 @@ Status Agent::Reload(const config::AgentConfig& cfg) {
 void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>& next,
                                std::string* problems) {
   std::vector<std::shared_ptr<transport::Sender>> stopping;
-  std::vector<transport::DestinationOptions> starting;
+  std::vector<std::shared_ptr<transport::Heartbeater>> stopping_heartbeats;
+  std::vector<transport::DestinationOptions> starting, reconfigured;
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
     for (auto it = senders_.begin(); it != senders_.end();) {
@@ -228,6 +254,7 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
       if (same == next.end()) {
         LogWarning("reload: destination " + it->options.name + " removed");
         stopping.push_back(std::move(it->sender));
+        if (it->heartbeat) stopping_heartbeats.push_back(std::move(it->heartbeat));
         it = senders_.erase(it);
         continue;
       }
@@ -236,6 +263,8 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
                 ": reconnecting; unacknowledged records are sent again");
         it->sender->Reconfigure(*same);
         it->options = *same;
+        if (it->heartbeat) stopping_heartbeats.push_back(std::move(it->heartbeat));
+        reconfigured.push_back(*same);
       }
       ++it;
     }
@@ -246,6 +275,18 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
     }
   }
   for (auto& s : stopping) s->Stop();  // outside the watchdog's lock: Stop joins a thread
+  for (auto& h : stopping_heartbeats) h->Stop();
+  for (const auto& d : reconfigured) {  // the heartbeat follows its destination
+    auto h = StartHeartbeat(d);
+    if (!h.ok()) {
+      *problems += h.status().message() + "; ";
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    for (Watched& w : senders_) {
+      if (w.options.name == d.name) w.heartbeat = *h;
+    }
+  }
   ForgetRemovedDestinations(next);
   if (!starting.empty() && identity_.key == nullptr) {
     *problems +=
@@ -290,7 +331,10 @@ void Agent::Stop() {
     std::lock_guard<std::mutex> lock(watch_mu_);
     senders.swap(senders_);
   }
-  for (Watched& w : senders) w.sender->Stop();
+  for (Watched& w : senders) {
+    if (w.heartbeat) w.heartbeat->Stop();
+    w.sender->Stop();
+  }
   senders.clear();
   if (spool_) {
     if (Status s = spool_->Close(); !s.ok()) LogError("closing the spool: " + s.ToString());

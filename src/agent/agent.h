@@ -20,6 +20,7 @@
 #include "ingest/ingest.h"
 #include "input/input.h"
 #include "spool/spool.h"
+#include "transport/heartbeat.h"
 #include "transport/sender.h"
 
 namespace gapless::agent {
@@ -82,7 +83,15 @@ class Agent {
     transport::DestinationOptions options;
     uint64_t restarts = 0;
     int64_t last_restart_ns = 0;
+    // Its own connection to the same collector (transport/heartbeat.h); null when
+    // heartbeats are off.
+    std::shared_ptr<transport::Heartbeater> heartbeat;
   };
+  // The heartbeat's snapshot: atomics, and the watchdog's lock for the list (no sender
+  // ever takes it).
+  wire::Heartbeat HeartbeatSnapshot() const;
+  StatusOr<std::shared_ptr<transport::Heartbeater>> StartHeartbeat(
+      const transport::DestinationOptions& d);
 
   config::AgentConfig cfg_;
   std::unique_ptr<env::Env> env_holder_;

@@ -46,7 +46,7 @@ using TlsStream = ssl::stream<tcp::socket>;
 
 struct Counters {
   std::atomic<uint64_t> connections{0}, authenticated{0}, batches{0}, records{0}, duplicates{0},
-      equivocations{0}, enrolled{0};
+      equivocations{0}, enrolled{0}, heartbeats{0};
   std::array<std::atomic<uint64_t>, 16> rejected{};
 };
 
@@ -280,11 +280,39 @@ class Connection : public std::enable_shared_from_this<Connection> {
       HandleHello();
       return;
     }
+    if (type == wire::MessageType::kHeartbeat) {
+      HandleHeartbeat();
+      return;
+    }
     if (type != wire::MessageType::kBatch) {
-      Reject(wire::ErrorCode::kUnexpectedMessage, "expected batches after the welcome");
+      Reject(wire::ErrorCode::kUnexpectedMessage,
+             "expected batches or heartbeats after the welcome");
       return;
     }
     HandleBatch();
+  }
+
+  // A heartbeat connection (transport/heartbeat.h) gets no acks: it is taken off the
+  // stream's list at its first heartbeat.
+  void HandleHeartbeat() {
+    auto hb = wire::DecodeHeartbeat(body_);
+    if (!hb.ok()) {
+      Reject(wire::ErrorCode::kMalformed, hb.status().message());
+      return;
+    }
+    if (!heartbeat_only_) {
+      heartbeat_only_ = true;
+      std::erase_if(stream_ptr_->connections, [this](const auto& w) {
+        auto c = w.lock();
+        return c == nullptr || c.get() == this;
+      });
+    }
+    c_->counters.heartbeats++;
+    if (c_->options.monitors != nullptr) {
+      c_->options.monitors->OnHeartbeat({stream_ptr_->agent_id, stream_ptr_->epoch_hex,
+                                         hb->agent_wall_ns, hb->head_seq, hb->spool_bytes,
+                                         hb->spool_quota});
+    }
   }
 
   void HandleHello() {
@@ -379,6 +407,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::array<char, wire::kFrameHeaderSize> header_{};
   std::string body_;
   std::deque<std::string> out_;
+  bool heartbeat_only_ = false;
   bool writing_ = false;
   bool closed_ = false;
   bool closing_ = false;
@@ -712,6 +741,7 @@ CollectorStats Collector::stats() const {
   s.duplicates = c.duplicates.load();
   s.equivocations = c.equivocations.load();
   s.enrolled = c.enrolled.load();
+  s.heartbeats = c.heartbeats.load();
   for (size_t i = 0; i < s.rejected.size(); ++i) s.rejected[i] = c.rejected[i].load();
   if (impl_->witnessing) s.witnessing = impl_->witnessing->stats();
   if (impl_->archiving) s.archiving = impl_->archiving->stats();

@@ -76,6 +76,7 @@ struct CollectorStats {
   uint64_t duplicates = 0;
   uint64_t equivocations = 0;
   uint64_t enrolled = 0;
+  uint64_t heartbeats = 0;
   // Connections closed with an error frame, by wire::ErrorCode (index = code).
   std::array<uint64_t, 16> rejected{};
   WitnessingStats witnessing;

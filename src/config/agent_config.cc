@@ -143,13 +143,16 @@ std::string HostName() {
 void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   const toml::table* agent = c.Table(root, "agent");
   if (agent == nullptr) return;
-  c.OnlyKeys(*agent, {"id", "data_dir", "key_file", "enroll_token_file", "watchdog_stall_seconds"},
+  c.OnlyKeys(*agent,
+             {"id", "data_dir", "key_file", "enroll_token_file", "watchdog_stall_seconds",
+              "heartbeat_interval_ms"},
              "[agent]");
   c.String(*agent, "key_file", &cfg->key_file);
   c.String(*agent, "enroll_token_file", &cfg->enroll_token_file);
   int64_t stall = cfg->watchdog_stall_ms / 1000;
   if (c.Int(*agent, "watchdog_stall_seconds", 1, 86400, &stall))
     cfg->watchdog_stall_ms = stall * 1000;
+  c.Int(*agent, "heartbeat_interval_ms", 0, 600'000, &cfg->heartbeat_interval_ms);
   if (c.String(*agent, "id", &cfg->id) && cfg->id.empty()) {
     c.Error(agent->get("id")->source(),
             "[agent] id must not be empty (leave it out for the host name)");
@@ -682,7 +685,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   Checker c(file_name);
   CollectorConfig cfg;
   collector::CollectorOptions& o = cfg.options;
-  c.OnlyKeys(root, {"collector", "alerts"}, "the top level");
+  c.OnlyKeys(root, {"collector", "alerts", "monitors"}, "the top level");
   const toml::table* t = c.Table(root, "collector");
   if (t == nullptr) {
     c.ErrorAt(1, 1, "a [collector] table is required");
@@ -727,6 +730,18 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   ParseWitnesses(c, *t, &o);
   ParseArchive(c, *t, &o);
   ParseAlerts(c, root, &cfg.alerts);
+  if (const toml::table* m = c.Table(root, "monitors")) {
+    c.OnlyKeys(*m,
+               {"agent_silent_seconds", "delivery_stalled_seconds", "clock_skew_seconds",
+                "gap_open_seconds", "declared_loss_hold_seconds"},
+               "[monitors]");
+    monitor::MonitorOptions& mo = cfg.monitors;
+    c.Int(*m, "agent_silent_seconds", 1, 86400, &mo.agent_silent_s);
+    c.Int(*m, "delivery_stalled_seconds", 1, 86400, &mo.delivery_stalled_s);
+    c.Int(*m, "clock_skew_seconds", 1, 86400, &mo.clock_skew_s);
+    c.Int(*m, "gap_open_seconds", 1, 86400, &mo.gap_open_s);
+    c.Int(*m, "declared_loss_hold_seconds", 1, 30 * 86400, &mo.declared_loss_hold_s);
+  }
   if (cfg.alerts.journal.empty()) cfg.alerts.journal = o.data_dir + "/alerts.jsonl";
   if (!c.ok()) return InvalidArgumentError(c.errors());
   return cfg;

@@ -45,6 +45,8 @@ struct AgentConfig {
   // The watchdog restarts a destination's sender when the spool head moved and its acked
   // seq did not for this long.
   int64_t watchdog_stall_ms = 30000;
+  // Each destination also gets a heartbeat connection (transport/heartbeat.h); 0: none.
+  int64_t heartbeat_interval_ms = 5000;
   std::vector<transport::DestinationOptions> destinations;
 };
 
@@ -52,6 +54,8 @@ struct CollectorConfig {
   collector::CollectorOptions options;
   // [alerts]; journal defaults to <data_dir>/alerts.jsonl (docs/alerts.md).
   alert::AlertOptions alerts;
+  // [monitors]: the thresholds of the completeness rules.
+  monitor::MonitorOptions monitors;
 };
 
 // Parses and validates. On error: kInvalidArgument whose message has one line per

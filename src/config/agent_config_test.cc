@@ -364,6 +364,9 @@ enrolled_keys = "/c/enrolled"
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->alerts.journal, "/c/alerts.jsonl");  // always journaled
   auto ok = ParseCollectorConfig(base + R"(
+[monitors]
+agent_silent_seconds = 30
+delivery_stalled_seconds = 45
 [alerts]
 alertmanager = ["http://am:9093"]
 [[alerts.webhook]]
@@ -375,6 +378,9 @@ secret_file = "/etc/gapless/hook.secret"
   ASSERT_EQ(ok->alerts.webhooks.size(), 1u);
   EXPECT_EQ(ok->alerts.webhooks[0].secret_file, "/etc/gapless/hook.secret");
   EXPECT_EQ(ok->alerts.alertmanagers, std::vector<std::string>{"http://am:9093"});
+  EXPECT_EQ(ok->monitors.agent_silent_s, 30);
+  EXPECT_EQ(ok->monitors.delivery_stalled_s, 45);
+  EXPECT_EQ(ok->monitors.clock_skew_s, 30);  // the default
   auto bad = ParseCollectorConfig(base + R"(
 [alerts]
 alertmanager = ["am:9093"]

@@ -356,6 +356,8 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
   }
   durable_size_ = new_size;
   durable_size_atomic_.store(new_size, std::memory_order_release);
+  bytes_used_atomic_.store(bytes_used_, std::memory_order_relaxed);
+  dropped_atomic_.store(counters_.dropped_records, std::memory_order_relaxed);
   durable_range_ = snapshot;
   ++counters_.syncs;
   return Status::Ok();

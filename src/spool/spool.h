@@ -162,6 +162,15 @@ class Spool {
   uint64_t durable_size_lock_free() const {
     return durable_size_atomic_.load(std::memory_order_acquire);
   }
+  // Bytes used and records dropped by the full policy, as of the last group commit;
+  // without the mutex, for heartbeats.
+  uint64_t quota_bytes() const { return options_.quota_bytes; }  // fixed at Open
+  uint64_t bytes_used_lock_free() const {
+    return bytes_used_atomic_.load(std::memory_order_relaxed);
+  }
+  uint64_t dropped_records_lock_free() const {
+    return dropped_atomic_.load(std::memory_order_relaxed);
+  }
   uint64_t next_seq() const;
   uint64_t oldest_seq() const;  // seqs below were removed (consumed or dropped)
   const Epoch& epoch() const { return epoch_; }
@@ -247,12 +256,14 @@ class Spool {
   uint64_t next_seq_ = 0;                         // GUARDED_BY(mu_)
   uint64_t durable_size_ = 0;                     // GUARDED_BY(mu_)
   std::atomic<uint64_t> durable_size_atomic_{0};  // a copy of durable_size_, written under mu_
-  merkle::CompactRange range_;                    // after next_seq_ records; GUARDED_BY(mu_)
-  merkle::CompactRange durable_range_;            // after durable_size_ records; GUARDED_BY(mu_)
-  bool merkle_known_ = true;                      // GUARDED_BY(mu_)
-  uint64_t records_since_frontier_ = 0;           // GUARDED_BY(mu_)
-  std::vector<Chunk> pending_;                    // GUARDED_BY(mu_)
-  uint64_t pending_bytes_ = 0;                    // GUARDED_BY(mu_)
+  std::atomic<uint64_t> bytes_used_atomic_{0};    // copies at each commit, written under mu_
+  std::atomic<uint64_t> dropped_atomic_{0};
+  merkle::CompactRange range_;                  // after next_seq_ records; GUARDED_BY(mu_)
+  merkle::CompactRange durable_range_;          // after durable_size_ records; GUARDED_BY(mu_)
+  bool merkle_known_ = true;                    // GUARDED_BY(mu_)
+  uint64_t records_since_frontier_ = 0;         // GUARDED_BY(mu_)
+  std::vector<Chunk> pending_;                  // GUARDED_BY(mu_)
+  uint64_t pending_bytes_ = 0;                  // GUARDED_BY(mu_)
   std::string spare_buffer_;                    // a written chunk's buffer, reused; GUARDED_BY(mu_)
   std::deque<SegmentInfo> segments_;            // oldest first; back() is active; GUARDED_BY(mu_)
   uint64_t bytes_used_ = 0;                     // GUARDED_BY(mu_)

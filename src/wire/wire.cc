@@ -107,7 +107,7 @@ StatusOr<FrameHeader> DecodeFrameHeader(std::string_view header, uint32_t max_fr
                                                       " bytes exceeds the limit of " +
                                                       std::to_string(max_frame));
   }
-  if (type < 1 || type > 6) return Malformed("frame header: unknown type " + std::to_string(type));
+  if (type < 1 || type > 7) return Malformed("frame header: unknown type " + std::to_string(type));
   return FrameHeader{static_cast<MessageType>(type), length - 1};
 }
 
@@ -202,6 +202,42 @@ StatusOr<ErrorMessage> DecodeError(std::string_view in) {
   }
   e.code = static_cast<ErrorCode>(code);
   return e;
+}
+
+std::string EncodeHeartbeat(const Heartbeat& h) {
+  std::string out;
+  PutFixed64(&out, static_cast<uint64_t>(h.agent_wall_ns));
+  PutFixed64(&out, h.head_seq);
+  PutFixed64(&out, h.spool_bytes);
+  PutFixed64(&out, h.spool_quota);
+  PutFixed64(&out, h.dropped_records);
+  const size_t n = std::min(h.destinations.size(), kMaxHeartbeatDestinations);
+  PutFixed16(&out, static_cast<uint16_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    PutLengthPrefixed(&out, h.destinations[i].name.substr(0, kMaxStringBytes));
+    PutFixed64(&out, h.destinations[i].acked_next);
+  }
+  return out;
+}
+
+StatusOr<Heartbeat> DecodeHeartbeat(std::string_view in) {
+  Heartbeat h;
+  uint64_t wall = 0;
+  uint16_t n = 0;
+  if (!GetFixed64(&in, &wall) || !GetFixed64(&in, &h.head_seq) ||
+      !GetFixed64(&in, &h.spool_bytes) || !GetFixed64(&in, &h.spool_quota) ||
+      !GetFixed64(&in, &h.dropped_records) || !GetFixed16(&in, &n) ||
+      n > kMaxHeartbeatDestinations) {
+    return Malformed("heartbeat");
+  }
+  h.agent_wall_ns = static_cast<int64_t>(wall);
+  for (uint16_t i = 0; i < n; ++i) {
+    Heartbeat::Destination d;
+    if (!GetString(&in, &d.name) || !GetFixed64(&in, &d.acked_next)) return Malformed("heartbeat");
+    h.destinations.push_back(std::move(d));
+  }
+  if (!in.empty()) return Malformed("heartbeat");
+  return h;
 }
 
 BatchEncoder::BatchEncoder() : cctx_(ZSTD_createCCtx()) {

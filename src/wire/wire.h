@@ -40,6 +40,7 @@ enum class MessageType : uint8_t {
   kBatch = 4,      // agent → collector: records
   kAck = 5,        // collector → agent: every seq below N is durable
   kError = 6,      // either way: why the connection is being closed
+  kHeartbeat = 7,  // agent → collector, after the welcome, on its own connection
 };
 
 enum class ErrorCode : uint16_t {
@@ -82,6 +83,24 @@ struct Welcome {
 struct ErrorMessage {
   ErrorCode code = ErrorCode::kMalformed;
   std::string message;
+};
+
+// The agent's state every few seconds, sent on a connection of its own (transport/
+// heartbeat.h) so that it arrives while the senders are stuck. docs/protocol.md.
+inline constexpr size_t kMaxHeartbeatDestinations = 64;
+struct Heartbeat {
+  int64_t agent_wall_ns = 0;  // the agent's clock when it was sent
+  uint64_t head_seq = 0;      // one past the spool's newest durable record
+  uint64_t spool_bytes = 0;
+  uint64_t spool_quota = 0;
+  uint64_t dropped_records = 0;  // by the spool's full policy, since the spool was made
+  struct Destination {
+    std::string name;
+    uint64_t acked_next = 0;
+    friend bool operator==(const Destination&, const Destination&) = default;
+  };
+  std::vector<Destination> destinations;
+  friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
 // One spool record on the wire: type, the unmasked CRC32C of the payload as the spool
@@ -128,6 +147,8 @@ std::string EncodeAck(uint64_t durable_next);
 StatusOr<uint64_t> DecodeAck(std::string_view body);
 std::string EncodeError(const ErrorMessage& e);
 StatusOr<ErrorMessage> DecodeError(std::string_view body);
+std::string EncodeHeartbeat(const Heartbeat& h);
+StatusOr<Heartbeat> DecodeHeartbeat(std::string_view body);
 
 // Builds batch bodies. Reusable; one thread.
 class BatchEncoder {

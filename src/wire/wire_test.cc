@@ -83,6 +83,27 @@ TEST(Wire, FrameHeaderEnforcesLimitsAndTypes) {
   EXPECT_FALSE(DecodeFrameHeader("abc", kMaxFrameBytes).ok());
 }
 
+TEST(Wire, HeartbeatsRoundTripAndTruncationsAreRejected) {
+  Heartbeat h;
+  h.agent_wall_ns = -5;  // a clock before 1970 is a value, not an error
+  h.head_seq = 12345;
+  h.spool_bytes = 1 << 20;
+  h.spool_quota = 1 << 30;
+  h.dropped_records = 7;
+  h.destinations = {{"main", 12000}, {"backup", 11000}};
+  const std::string body = EncodeHeartbeat(h);
+  auto back = DecodeHeartbeat(body);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, h);
+  for (size_t cut = 0; cut < body.size(); ++cut) {
+    EXPECT_FALSE(DecodeHeartbeat(body.substr(0, cut)).ok()) << cut;
+  }
+  EXPECT_FALSE(DecodeHeartbeat(body + "x").ok());
+  std::string f;
+  AppendFrame(&f, MessageType::kHeartbeat, body);
+  EXPECT_EQ(DecodeFrameHeader(f, kMaxFrameBytes)->type, MessageType::kHeartbeat);
+}
+
 TEST(Wire, TruncatedOrPaddedMessagesAreRejected) {
   Hello h;
   h.agent_id = "web-1";

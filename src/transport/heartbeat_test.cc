@@ -1,0 +1,135 @@
+// Heartbeats end to end, in process over real TLS: an agent whose sender is stopped while
+// it keeps collecting is reported `delivery_stalled` through a webhook within the
+// threshold and resolved after recovery, with nothing lost; an agent that stops talking
+// is reported `agent_silent`. Thresholds are seconds here, not minutes; the latency from
+// fault to webhook is measured and printed.
+#include "transport/heartbeat.h"
+
+#include "alert/alert.h"
+#include "alert/webhook_receiver_test_util.h"
+#include "monitor/monitor.h"
+#include "transport/transport_test_util.h"
+
+namespace gapless::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class HeartbeatTest : public TransportFixture {
+ protected:
+  void SetUp() override {
+    TransportFixture::SetUp();
+    alert::AlertOptions ao;
+    ao.journal = dir_ + "/alerts.jsonl";
+    ao.retry_initial_ms = 50;
+    ao.webhooks.push_back(
+        {"http://127.0.0.1:" + std::to_string(receiver_.port()) + "/hook", "", "", 2000});
+    auto alerts = alert::Alerts::Open(env::Env::Posix(), ao);
+    ASSERT_TRUE(alerts.ok());
+    alerts_ = std::move(*alerts);
+    monitor::MonitorOptions mo;
+    mo.agent_silent_s = 2;
+    mo.delivery_stalled_s = 2;
+    monitors_ = std::make_unique<monitor::Monitors>(alerts_.get(), env::Env::Posix()->clock(), mo);
+    copts_.alerts = alerts_.get();
+    copts_.monitors = monitors_.get();
+    ticker_ = std::thread([this] {
+      while (!stop_ticker_) {
+        monitors_->Tick();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  void TearDown() override {
+    heartbeat_.reset();
+    TransportFixture::TearDown();
+    stop_ticker_ = true;
+    ticker_.join();
+    alerts_.reset();
+  }
+  void StartHeartbeat(const std::vector<Sender*>& senders) {
+    auto h = Heartbeater::Start(
+        Destination(), AgentIdentity{"agent-1", key_, ""}, spool_->epoch(),
+        [this, senders] {
+          wire::Heartbeat hb;
+          hb.agent_wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+          hb.head_seq = spool_->durable_size_lock_free();
+          return hb;
+        },
+        200);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    heartbeat_ = std::move(*h);
+  }
+  // The webhook events so far, as "name state" strings.
+  std::vector<std::string> Hooked() {
+    std::vector<std::string> out;
+    for (const auto& g : receiver_.got()) {
+      auto e = alert::ParseEvent(g.body);
+      if (e.ok()) out.push_back(e->name + (e->firing ? " firing" : " resolved"));
+    }
+    return out;
+  }
+  bool HookedHas(const std::string& what) {
+    const auto h = Hooked();
+    return std::find(h.begin(), h.end(), what) != h.end();
+  }
+
+  alert::testing::Receiver receiver_;
+  std::unique_ptr<alert::Alerts> alerts_;
+  std::unique_ptr<monitor::Monitors> monitors_;
+  std::unique_ptr<Heartbeater> heartbeat_;
+  std::atomic<bool> stop_ticker_{false};
+  std::thread ticker_;
+};
+
+// 2024: the sender is stuck (here: stopped) while the agent keeps collecting and stays
+// alive. The collector hears the heartbeats, sees the head run ahead of what it stored,
+// and says so through the webhook.
+TEST_F(HeartbeatTest, AStoppedSenderIsReportedAsStalledAndRecoveryResolvesIt) {
+  OpenSpool();
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  StartHeartbeat({});
+  AppendRecords(100);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 100; }, 10000));
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().heartbeats >= 2; }, 10000));
+  EXPECT_TRUE(Hooked().empty());
+
+  senders_.clear();  // the sender stops; collection goes on
+  const auto fault = Clock::now();
+  for (int i = 0; i < 10; ++i) {
+    AppendRecords(20);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(WaitFor([&] { return HookedHas("delivery_stalled firing"); }, 15000))
+      << "alerts firing: " << alerts_->Firing().size();
+  const double latency = std::chrono::duration<double>(Clock::now() - fault).count();
+  std::printf("delivery_stalled: fault to webhook %.2f s (threshold 2 s, heartbeat 0.2 s)\n",
+              latency);
+  EXPECT_FALSE(HookedHas("agent_silent firing"));  // the agent is alive
+
+  StartSender(Destination(), key_);  // recovery
+  ASSERT_TRUE(WaitFor([&] { return HookedHas("delivery_stalled resolved"); }, 15000));
+  ExpectStoredExactly(300);  // nothing lost
+}
+
+TEST_F(HeartbeatTest, AnAgentThatStopsTalkingIsReportedSilent) {
+  OpenSpool();
+  StartCollector();
+  StartSender(Destination(), key_);
+  StartHeartbeat({});
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().heartbeats >= 2; }, 10000));
+  senders_.clear();
+  heartbeat_.reset();  // as if the agent were killed
+  const auto fault = Clock::now();
+  ASSERT_TRUE(WaitFor([&] { return HookedHas("agent_silent firing"); }, 15000));
+  std::printf("agent_silent: fault to webhook %.2f s (threshold 2 s)\n",
+              std::chrono::duration<double>(Clock::now() - fault).count());
+  StartHeartbeat({});
+  ASSERT_TRUE(WaitFor([&] { return HookedHas("agent_silent resolved"); }, 15000));
+}
+
+}  // namespace
+}  // namespace gapless::transport
