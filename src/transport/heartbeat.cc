@@ -8,6 +8,7 @@
 
 #include "base/address.h"
 #include "base/log.h"
+#include "transport/frames.h"
 
 namespace gapless::transport {
 
@@ -102,7 +103,7 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
                                       if (self->conn != c) return;
                                       if (he)
                                         return self->Fail(c, "TLS handshake: " + he.message());
-                                      self->ReadHeader(c);
+                                      ReadFrames(self, c);
                                     });
         });
   }
@@ -129,39 +130,12 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
                       });
   }
 
-  void ReadHeader(const std::shared_ptr<Conn>& c) {
-    auto self = shared_from_this();
-    asio::async_read(
-        c->stream, asio::buffer(c->header), [self, c](const boost::system::error_code& e, size_t) {
-          if (self->conn != c) return;
-          if (e) return self->Fail(c, "read: " + e.message());
-          auto h = wire::DecodeFrameHeader(std::string_view(c->header.data(), c->header.size()),
-                                           wire::kMaxFrameBytes);
-          if (!h.ok()) return self->Fail(c, "from the collector: " + h.status().message());
-          c->body.resize(h->body_bytes);
-          asio::async_read(c->stream, asio::buffer(c->body),
-                           [self, c, type = h->type](const boost::system::error_code& be, size_t) {
-                             if (self->conn != c) return;
-                             if (be) return self->Fail(c, "read: " + be.message());
-                             self->Handle(c, type);
-                             if (self->conn == c) self->ReadHeader(c);
-                           });
-        });
-  }
-
   void Handle(const std::shared_ptr<Conn>& c, wire::MessageType type) {
     switch (type) {
       case wire::MessageType::kChallenge: {
-        auto ch = wire::DecodeChallenge(c->body);
-        if (!ch.ok()) return Fail(c, ch.status().message());
-        wire::Hello h;
-        h.agent_id = id.agent_id;
-        h.public_key = id.key->public_key();
-        h.epoch = epoch;
-        h.signature = id.key->Sign(wire::SignedHelloBytes(ch->nonce, h));
-        std::string frame;
-        wire::AppendFrame(&frame, wire::MessageType::kHello, wire::EncodeHello(h));
-        return Send(c, std::move(frame));
+        auto frame = HelloFrame(c->body, id, epoch);
+        if (!frame.ok()) return Fail(c, frame.status().message());
+        return Send(c, std::move(*frame));
       }
       case wire::MessageType::kWelcome: {
         c->welcomed = true;

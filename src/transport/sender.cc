@@ -12,6 +12,7 @@
 #include "base/address.h"
 #include "base/crc32c.h"
 #include "base/log.h"
+#include "transport/frames.h"
 #include "wire/wire.h"
 
 namespace gapless::transport {
@@ -133,7 +134,7 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
                                         self->Fail(c, "TLS handshake: " + he.message());
                                         return;
                                       }
-                                      self->ReadHeader(c);
+                                      ReadFrames(self, c);
                                     });
         });
   }
@@ -228,49 +229,12 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
                       });
   }
 
-  void ReadHeader(const std::shared_ptr<Conn>& c) {
-    auto self = shared_from_this();
-    asio::async_read(
-        c->stream, asio::buffer(c->header), [self, c](const boost::system::error_code& e, size_t) {
-          if (self->conn != c) return;
-          if (e) {
-            self->Fail(c, "read: " + e.message());
-            return;
-          }
-          auto h = wire::DecodeFrameHeader(std::string_view(c->header.data(), c->header.size()),
-                                           wire::kMaxFrameBytes);
-          if (!h.ok()) {
-            self->Fail(c, "from the collector: " + h.status().message());
-            return;
-          }
-          c->body.resize(h->body_bytes);
-          asio::async_read(c->stream, asio::buffer(c->body),
-                           [self, c, type = h->type](const boost::system::error_code& be, size_t) {
-                             if (self->conn != c) return;
-                             if (be) {
-                               self->Fail(c, "read: " + be.message());
-                               return;
-                             }
-                             self->Handle(c, type);
-                             if (self->conn == c) self->ReadHeader(c);
-                           });
-        });
-  }
-
   void Handle(const std::shared_ptr<Conn>& c, wire::MessageType type) {
     switch (type) {
       case wire::MessageType::kChallenge: {
-        auto ch = wire::DecodeChallenge(c->body);
-        if (!ch.ok()) return Fail(c, ch.status().message());
-        wire::Hello h;
-        h.agent_id = id.agent_id;
-        h.public_key = id.key->public_key();
-        h.epoch = spool->epoch();
-        h.enroll_token = id.enroll_token;
-        h.signature = id.key->Sign(wire::SignedHelloBytes(ch->nonce, h));
-        std::string frame;
-        wire::AppendFrame(&frame, wire::MessageType::kHello, wire::EncodeHello(h));
-        Send(c, std::move(frame));
+        auto frame = HelloFrame(c->body, id, spool->epoch());
+        if (!frame.ok()) return Fail(c, frame.status().message());
+        Send(c, std::move(*frame));
         return;
       }
       case wire::MessageType::kWelcome: {
