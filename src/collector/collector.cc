@@ -379,6 +379,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
                  std::to_string(h.first_seq) + " gone from its spool (see the LOSS records)");
     }
     if (c_->options.monitors != nullptr) ReportLosses(h, before);
+    if (r->equivocations > 0 && c_->options.alerts != nullptr) {
+      c_->options.alerts->Fire(
+          "equivocation", stream_ptr_->agent_id + "/" + stream_ptr_->epoch_hex, "critical",
+          "the agent sent other bytes for seqs already stored: both versions are kept (other "
+          "bytes in evidence.seg) and the stream is flagged",
+          {{"batch_first_seq", std::to_string(h.first_seq)},
+           {"records_in_batch", std::to_string(h.count)},
+           {"equivocations_in_batch", std::to_string(r->equivocations)}});
+    }
     c_->MarkDirty(stream_ptr_);
   }
 

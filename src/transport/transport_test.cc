@@ -4,7 +4,9 @@
 
 #include <random>
 
+#include "alert/alert.h"
 #include "base/coding.h"
+#include "base/crc32c.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "env/fault_injection_env.h"
@@ -155,6 +157,50 @@ class RawClient {
   boost::asio::ssl::context ctx_;
   boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
 };
+
+// An authenticated agent that sends other bytes for seqs the collector stored: both
+// versions are kept, the stream is flagged, and an `equivocation` alert fires.
+TEST_F(TransportFixture, AnEquivocatingAgentRaisesAnAlert) {
+  alert::AlertOptions ao;
+  ao.journal = dir_ + "/alerts.jsonl";
+  auto alerts = alert::Alerts::Open(env::Env::Posix(), ao);
+  ASSERT_TRUE(alerts.ok());
+  copts_.alerts = alerts->get();
+  OpenSpool();
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  AppendRecords(20);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 20; }, 10000));
+  senders_.clear();
+  EXPECT_TRUE((*alerts)->Firing().empty());
+
+  RawClient c(dir_ + "/tls.crt", collector_->ports()[0]);
+  auto [type, body] = c.Read();
+  ASSERT_EQ(type, wire::MessageType::kChallenge);
+  wire::Hello hello;
+  hello.agent_id = "agent-1";
+  hello.public_key = key_->public_key();
+  hello.epoch = spool_->epoch();
+  hello.signature = key_->Sign(wire::SignedHelloBytes(wire::DecodeChallenge(body)->nonce, hello));
+  c.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
+  ASSERT_EQ(c.Read().first, wire::MessageType::kWelcome);
+  wire::BatchEncoder enc;
+  enc.Reset(5, 0);
+  for (int i = 0; i < 3; ++i) {
+    const std::string p = "another history " + std::to_string(i);
+    enc.Add(spool::FrameType::kData, crc32c::Value(p), p);
+  }
+  std::string frame;
+  ASSERT_TRUE(enc.Finish(&frame).ok());
+  c.WriteRaw(frame);
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().equivocations == 3; }, 10000));
+  const auto firing = (*alerts)->Firing();
+  ASSERT_EQ(firing.size(), 1u);
+  EXPECT_EQ(firing[0].name, "equivocation");
+  EXPECT_EQ(firing[0].subject, "agent-1/" + store::EpochHex(spool_->epoch()));
+  collector_->Stop();
+  collector_.reset();
+}
 
 TEST_F(TransportFixture, AReplayedHelloIsRejected) {
   OpenSpool();

@@ -1,8 +1,8 @@
-// Heartbeats end to end, in process over real TLS: an agent whose sender is stopped while
-// it keeps collecting is reported `delivery_stalled` through a webhook within the
-// threshold and resolved after recovery, with nothing lost; an agent that stops talking
-// is reported `agent_silent`. Thresholds are seconds here, not minutes; the latency from
-// fault to webhook is measured and printed.
+// The completeness alerts end to end, in process over real TLS, with heartbeats and a
+// webhook receiver: an agent whose sender is stopped while it keeps collecting is
+// reported `delivery_stalled` within the threshold and resolved after recovery, with
+// nothing lost; an agent that stops talking is reported `agent_silent`. Thresholds are
+// seconds here, not minutes; the latency from fault to webhook is measured and printed.
 #include "transport/heartbeat.h"
 
 #include "alert/alert.h"
@@ -15,7 +15,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class HeartbeatTest : public TransportFixture {
+class MonitorsE2eTest : public TransportFixture {
  protected:
   void SetUp() override {
     TransportFixture::SetUp();
@@ -87,7 +87,7 @@ class HeartbeatTest : public TransportFixture {
 // 2024: the sender is stuck (here: stopped) while the agent keeps collecting and stays
 // alive. The collector hears the heartbeats, sees the head run ahead of what it stored,
 // and says so through the webhook.
-TEST_F(HeartbeatTest, AStoppedSenderIsReportedAsStalledAndRecoveryResolvesIt) {
+TEST_F(MonitorsE2eTest, AStoppedSenderIsReportedAsStalledAndRecoveryResolvesIt) {
   OpenSpool();
   StartCollector();
   Sender* s = StartSender(Destination(), key_);
@@ -115,7 +115,7 @@ TEST_F(HeartbeatTest, AStoppedSenderIsReportedAsStalledAndRecoveryResolvesIt) {
   ExpectStoredExactly(300);  // nothing lost
 }
 
-TEST_F(HeartbeatTest, AnAgentThatStopsTalkingIsReportedSilent) {
+TEST_F(MonitorsE2eTest, AnAgentThatStopsTalkingIsReportedSilent) {
   OpenSpool();
   StartCollector();
   StartSender(Destination(), key_);
