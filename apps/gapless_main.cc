@@ -4,6 +4,7 @@
 
 #include "agent_commands.h"
 #include "collector_commands.h"
+#include "gaps_commands.h"
 #include "proof_commands.h"
 #include "spool_commands.h"
 #include "verify_commands.h"
@@ -143,6 +144,20 @@ int main(int argc, char** argv) {
                          "Encrypt to this recipient (gapless-x25519:..., from gapless keygen "
                          "--recipient); repeatable");
 
+  gapless::cli::GapsFlags gaps_flags;
+  CLI::App* gaps = app.add_subcommand(
+      "gaps",
+      "The completeness report of a collector's store: per stream, the seqs expected and "
+      "received in a time window, the missing ranges and whether and why the agent declared "
+      "them lost. Exit 0 complete, 1 incomplete but all declared, 2 undeclared gaps, 3 error");
+  gaps->add_option("--data-dir", gaps_flags.data_dir, "The collector's data_dir")->required();
+  gaps->add_option("--agent", gaps_flags.agent, "Only this agent's streams");
+  gaps->add_option("--from", gaps_flags.from,
+                   "Start of the window, by the agent's observed time: RFC 3339 UTC "
+                   "(2026-11-22T10:00:00Z) or unix seconds");
+  gaps->add_option("--to", gaps_flags.to, "End of the window (exclusive), same forms");
+  gaps->add_flag("--json", gaps_flags.json, "One JSON document instead of text");
+
   gapless::cli::WitnessFlags witness_flags;
   CLI::App* witness = app.add_subcommand(
       "witness",
@@ -197,6 +212,7 @@ int main(int argc, char** argv) {
   if (verify->parsed()) return gapless::cli::Verify(verify_flags);
   if (export_cmd->parsed()) return gapless::cli::Export(export_flags);
   if (witness->parsed()) return gapless::cli::RunWitness(witness_flags);
+  if (gaps->parsed()) return gapless::cli::Gaps(gaps_flags);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);
   return 2;

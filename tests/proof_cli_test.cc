@@ -183,10 +183,10 @@ TEST_F(ProofCliTest, AWitnessedProofCarriesTheWitnessCosignature) {
   const std::string collector_vkey = checkpoint::FormatVerifierKey(
       collector::CheckpointKeyName(copts_.name), (*collector_key)->public_key());
   gapless::testing::Subprocess witness;
-  ASSERT_TRUE(witness.Start({GAPLESS_BINARY, "witness", "--data-dir", wdir, "--name",
-                             "witness.test/w1", "--listen", "127.0.0.1:0", "--collector",
-                             collector_vkey},
-                            {}, "", log));
+  ASSERT_TRUE(
+      witness.Start({GAPLESS_BINARY, "witness", "--data-dir", wdir, "--name", "witness.test/w1",
+                     "--listen", "127.0.0.1:0", "--collector", collector_vkey},
+                    {}, "", log));
   std::string port;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -212,8 +212,7 @@ TEST_F(ProofCliTest, AWitnessedProofCarriesTheWitnessCosignature) {
                     &out),
             0)
       << out;
-  ASSERT_EQ(Gapless({"verify-proof", proof, "--key", vkey, "--witness-key", wkey}, &out), 0)
-      << out;
+  ASSERT_EQ(Gapless({"verify-proof", proof, "--key", vkey, "--witness-key", wkey}, &out), 0) << out;
   EXPECT_NE(out.find("cosigned by witness.test/w1 at "), std::string::npos) << out;
   // Another witness's key: not cosigned by it.
   auto other = identity::SigningKey::Generate();
@@ -223,6 +222,54 @@ TEST_F(ProofCliTest, AWitnessedProofCarriesTheWitnessCosignature) {
                     &out),
             1);
   EXPECT_NE(out.find("not cosigned by"), std::string::npos) << out;
+}
+
+// `gapless gaps`: a drop_oldest outage is reported as declared loss with its reason
+// (exit 1); a store segment removed afterwards is an undeclared gap (exit 2); a window
+// before everything has nothing in it (exit 0).
+TEST_F(ProofCliTest, GapsReportsDeclaredLossesAndUndeclaredGaps) {
+  spool::Options so;
+  so.segment_bytes = 64 << 10;
+  so.quota_bytes = 256 << 10;
+  so.full_policy = spool::FullPolicy::kDropOldest;
+  so.max_record_bytes = 16 << 10;
+  OpenSpool(so);
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_TRUE(spool_->Append("record " + std::to_string(i) + std::string(200, 'x')).ok());
+    if (i % 16 == 15) {
+      ASSERT_TRUE(spool_->Sync().ok());
+    }
+  }
+  ASSERT_TRUE(spool_->Sync().ok());
+  const uint64_t n = spool_->next_seq();
+  copts_.store.segment_bytes = 32 << 10;
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == n; }, 20000));
+  senders_.clear();
+  collector_->Stop();
+  std::string out;
+  EXPECT_EQ(Gapless({"gaps", "--data-dir", copts_.data_dir}, &out), 1) << out;
+  EXPECT_NE(out.find("incomplete (declared)"), std::string::npos) << out;
+  EXPECT_NE(out.find("declared lost: spool_full_drop_oldest"), std::string::npos) << out;
+  EXPECT_EQ(out.find("NOT declared"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"gaps", "--data-dir", copts_.data_dir, "--json"}, &out), 1) << out;
+  EXPECT_NE(out.find("\"declared\": true, \"reason\": \"spool_full_drop_oldest\""),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(Gapless({"gaps", "--data-dir", copts_.data_dir, "--to", "2001-01-01T00:00:00Z"}, &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("no records in the window"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"gaps", "--data-dir", copts_.data_dir, "--from", "yesterday"}, &out), 3);
+
+  // Remove the store's last segment but one: its seqs are gone and nobody declared them.
+  auto segments = store::ListSegments(env::Env::Posix(), StreamDir());
+  ASSERT_TRUE(segments.ok());
+  ASSERT_GE(segments->size(), 3u);
+  std::filesystem::remove(StreamDir() + "/" + std::prev(segments->end(), 2)->second);
+  EXPECT_EQ(Gapless({"gaps", "--data-dir", copts_.data_dir}, &out), 2) << out;
+  EXPECT_NE(out.find("NOT declared by the agent"), std::string::npos) << out;
 }
 
 // `gapless verify` on the collector's store: clean (exit 0); after one byte of a stored
