@@ -5,6 +5,9 @@
 #include <future>
 
 #include "base/log.h"
+#include "base/sha256.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/note.h"
 #include "identity/identity.h"
 
 namespace gapless::agent {
@@ -91,6 +94,32 @@ StatusOr<std::shared_ptr<transport::Heartbeater>> Agent::StartHeartbeat(
   return std::shared_ptr<transport::Heartbeater>(std::move(h));
 }
 
+void Agent::MaybeSignCheckpoint() {
+  if (identity_.key == nullptr || cfg_.heartbeat_interval_ms <= 0) return;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  const uint64_t size = spool_->durable_size_lock_free();
+  if (size == checkpoint_size_ ||
+      now - checkpoint_signed_ns_ < cfg_.heartbeat_interval_ms * 1'000'000) {
+    return;
+  }
+  auto tree = spool_->DurableCheckpoint();
+  if (!tree.ok()) return;  // the Merkle state was lost to corruption: nothing to sign
+  checkpoint::Checkpoint cp;
+  cp.origin = checkpoint::AgentOrigin(identity_.agent_id,
+                                      HexEncode(spool_->epoch().data(), spool_->epoch().size()));
+  cp.size = tree->size;
+  cp.root = tree->root;
+  auto note = checkpoint::SignNote(checkpoint::FormatCheckpoint(cp),
+                                   checkpoint::AgentKeyName(identity_.agent_id), *identity_.key);
+  if (!note.ok()) return;
+  checkpoint_size_ = tree->size;
+  checkpoint_signed_ns_ = now;
+  std::lock_guard<std::mutex> lock(checkpoint_mu_);
+  latest_checkpoint_ = std::move(*note);
+}
+
 wire::Heartbeat Agent::HeartbeatSnapshot() const {
   wire::Heartbeat hb;
   hb.agent_wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -100,6 +129,10 @@ wire::Heartbeat Agent::HeartbeatSnapshot() const {
   hb.spool_bytes = spool_->bytes_used_lock_free();
   hb.spool_quota = spool_->quota_bytes();
   hb.dropped_records = spool_->dropped_records_lock_free();
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    hb.checkpoint = latest_checkpoint_;
+  }
   std::lock_guard<std::mutex> lock(watch_mu_);
   for (const Watched& w : senders_)
     hb.destinations.push_back({w.options.name, w.sender->stats().acked_next});
@@ -131,6 +164,9 @@ void Agent::WatchdogLoop() {
   const auto tick = milliseconds(std::clamp<int64_t>(cfg_.watchdog_stall_ms / 10, 10, 1000));
   std::unique_lock<std::mutex> lock(watch_mu_);
   while (!watch_cv_.wait_for(lock, tick, [&] { return stop_watchdog_; })) {
+    lock.unlock();
+    MaybeSignCheckpoint();
+    lock.lock();
     const uint64_t head = spool_->durable_size_lock_free();
     const int64_t now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
     for (Watched& w : senders_) {

@@ -90,6 +90,10 @@ class Agent {
   // The heartbeat's snapshot: atomics, and the watchdog's lock for the list (no sender
   // ever takes it).
   wire::Heartbeat HeartbeatSnapshot() const;
+  // Watchdog thread, outside its lock: signs the spool's durable tree (a C2SP checkpoint
+  // over "gapless/agent/<id>/<epoch>") when it grew and the last one is a heartbeat
+  // interval old; heartbeats carry the latest.
+  void MaybeSignCheckpoint();
   StatusOr<std::shared_ptr<transport::Heartbeater>> StartHeartbeat(
       const transport::DestinationOptions& d);
 
@@ -106,6 +110,11 @@ class Agent {
   bool stop_watchdog_ = false;    // GUARDED_BY(watch_mu_)
   std::thread watchdog_;
   bool stopped_ = false;
+  // The latest signed checkpoint; this mutex is only ever held to copy the string.
+  mutable std::mutex checkpoint_mu_;
+  std::string latest_checkpoint_;     // GUARDED_BY(checkpoint_mu_)
+  uint64_t checkpoint_size_ = 0;      // watchdog thread
+  int64_t checkpoint_signed_ns_ = 0;  // watchdog thread
 };
 
 }  // namespace gapless::agent

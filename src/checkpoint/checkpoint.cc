@@ -6,6 +6,10 @@
 
 namespace gapless::checkpoint {
 
+std::string AgentKeyName(std::string_view agent_id) {
+  return "gapless/agent/" + std::string(agent_id);
+}
+
 std::string AgentOrigin(std::string_view agent_id, std::string_view epoch_hex) {
   return "gapless/agent/" + std::string(agent_id) + "/" + std::string(epoch_hex);
 }

@@ -30,6 +30,8 @@ struct Checkpoint {
 };
 
 std::string AgentOrigin(std::string_view agent_id, std::string_view epoch_hex);
+// The signed-note key name of an agent's checkpoints: "gapless/agent/<agent id>".
+std::string AgentKeyName(std::string_view agent_id);
 std::string CollectorOrigin(std::string_view collector, std::string_view agent_id,
                             std::string_view epoch_hex);
 

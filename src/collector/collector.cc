@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -18,7 +19,9 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "identity/identity.h"
+#include "merkle/proof.h"
 #include "spool/loss_record.h"
+#include "store/hash_levels.h"
 
 namespace gapless::collector {
 namespace asio = boost::asio;
@@ -46,7 +49,8 @@ using TlsStream = ssl::stream<tcp::socket>;
 
 struct Counters {
   std::atomic<uint64_t> connections{0}, authenticated{0}, batches{0}, records{0}, duplicates{0},
-      equivocations{0}, enrolled{0}, heartbeats{0};
+      equivocations{0}, enrolled{0}, heartbeats{0}, agent_checkpoints_verified{0},
+      agent_checkpoints_invalid{0};
   std::array<std::atomic<uint64_t>, 16> rejected{};
 };
 
@@ -95,6 +99,12 @@ struct Stream {
   // Committer thread only.
   uint64_t signed_size = 0;
   int64_t signed_at_ns = 0;
+  // The agent's latest signed checkpoint, verified, waiting to be compared with the
+  // store once it holds that many records. GUARDED_BY(Impl::dirty_mu).
+  std::optional<checkpoint::Checkpoint> agent_checkpoint;
+  std::string agent_checkpoint_note;  // GUARDED_BY(Impl::dirty_mu)
+  std::string agent_checkpoint_seen;  // network thread: the last note handed over
+  bool agent_log_repaired = false;    // committer thread
 };
 
 struct Collector::Impl {
@@ -114,10 +124,12 @@ struct Collector::Impl {
   std::mutex dirty_mu;
   std::condition_variable dirty_cv;
   std::set<Stream*> dirty;                            // GUARDED_BY(dirty_mu)
+  std::set<Stream*> agent_checkpoints;                // GUARDED_BY(dirty_mu): to compare
   std::unique_ptr<identity::SigningKey> signing_key;  // read-only after Start
   std::string key_name;
-  std::set<Stream*> unsigned_streams;  // committer thread: committed, not yet checkpointed
-  bool stop_committer = false;         // GUARDED_BY(dirty_mu)
+  std::set<Stream*> unsigned_streams;           // committer thread: committed, not yet checkpointed
+  std::set<Stream*> waiting_agent_checkpoints;  // committer thread
+  bool stop_committer = false;                  // GUARDED_BY(dirty_mu)
   bool stopped = false;
   std::unique_ptr<Witnessing> witnessing;  // null without witnesses
   std::unique_ptr<Archiving> archiving;    // null without an archive destination
@@ -132,6 +144,13 @@ struct Collector::Impl {
   }
   void CommitterLoop();
   void SignCheckpoints(bool all);
+  // Network thread: checks an agent checkpoint from a heartbeat (signature by the key the
+  // connection authenticated with, origin) and hands it to the committer.
+  void OnAgentCheckpoint(Stream* s, const identity::PublicKey& key, const std::string& note);
+  // Committer thread: compares the agent's signed roots with the store's, once the store
+  // holds that many records; a match is kept in dir/agent-checkpoints.
+  void CompareAgentCheckpoints(std::set<Stream*>* waiting);
+  void CheckpointInvalid(const Stream* s, const std::string& why);
   void SendAcks(Stream* s);
   Status ReloadEnrolled();
   // Network thread. kOk, or the error code and message to reject with.
@@ -308,6 +327,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       });
     }
     c_->counters.heartbeats++;
+    if (!hb->checkpoint.empty()) c_->OnAgentCheckpoint(stream_ptr_, agent_key_, hb->checkpoint);
     if (c_->options.monitors != nullptr) {
       c_->options.monitors->OnHeartbeat({stream_ptr_->agent_id, stream_ptr_->epoch_hex,
                                          hb->agent_wall_ns, hb->head_seq, hb->spool_bytes,
@@ -336,6 +356,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     stream_ptr_ = *stream;
+    agent_key_ = hello->public_key;
     std::erase_if(stream_ptr_->connections, [](const auto& w) { return w.expired(); });
     stream_ptr_->connections.push_back(weak_from_this());
     authenticated_ = true;
@@ -417,6 +438,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string body_;
   std::deque<std::string> out_;
   bool heartbeat_only_ = false;
+  identity::PublicKey agent_key_{};  // the key the hello proved
   bool writing_ = false;
   bool closed_ = false;
   bool closing_ = false;
@@ -563,13 +585,15 @@ void Collector::Impl::CommitterLoop() {
     bool stop = false;
     {
       std::unique_lock<std::mutex> lock(dirty_mu);
-      auto ready = [&] { return stop_committer || !dirty.empty(); };
+      auto ready = [&] { return stop_committer || !dirty.empty() || !agent_checkpoints.empty(); };
       if (unsigned_streams.empty()) {
         dirty_cv.wait(lock, ready);
       } else {
         dirty_cv.wait_for(lock, interval, ready);
       }
       work.swap(dirty);
+      waiting_agent_checkpoints.insert(agent_checkpoints.begin(), agent_checkpoints.end());
+      agent_checkpoints.clear();
       stop = stop_committer;
     }
     for (Stream* s : work) {
@@ -581,6 +605,7 @@ void Collector::Impl::CommitterLoop() {
       }
     }
     SignCheckpoints(/*all=*/stop && work.empty());
+    CompareAgentCheckpoints(&waiting_agent_checkpoints);
     if (stop && work.empty()) return;
   }
 }
@@ -612,6 +637,82 @@ void Collector::Impl::SignCheckpoints(bool all) {
     s->signed_size = size;
     s->signed_at_ns = now;
     if (witnessing) witnessing->Offer(s->store->dir(), *note);
+  }
+}
+
+void Collector::Impl::CheckpointInvalid(const Stream* s, const std::string& why) {
+  counters.agent_checkpoints_invalid++;
+  LogError("collector: agent checkpoint of " + s->agent_id + "/" + s->epoch_hex + ": " + why);
+  if (options.alerts != nullptr) {
+    options.alerts->Fire("checkpoint_invalid", s->agent_id + "/" + s->epoch_hex, "critical", why);
+  }
+}
+
+void Collector::Impl::OnAgentCheckpoint(Stream* s, const identity::PublicKey& key,
+                                        const std::string& note_text) {
+  if (note_text == s->agent_checkpoint_seen) return;  // heartbeats repeat the latest one
+  s->agent_checkpoint_seen = note_text;
+  auto note = checkpoint::ParseNote(note_text);
+  auto cp = note.ok() ? checkpoint::ParseCheckpoint(note->text) : note.status();
+  if (!cp.ok()) return CheckpointInvalid(s, "malformed: " + cp.status().message());
+  const std::string name = checkpoint::AgentKeyName(s->agent_id);
+  const checkpoint::Verifier v{name, checkpoint::KeyId(name, key), key};
+  if (Status st = checkpoint::VerifyNote(*note, v); !st.ok()) {
+    return CheckpointInvalid(s, "signature: " + st.message());
+  }
+  if (cp->origin != checkpoint::AgentOrigin(s->agent_id, s->epoch_hex)) {
+    return CheckpointInvalid(s, "signed for " + cp->origin + ", not for this stream");
+  }
+  {
+    std::lock_guard<std::mutex> lock(dirty_mu);
+    s->agent_checkpoint = *cp;
+    s->agent_checkpoint_note = note_text;
+    agent_checkpoints.insert(s);
+  }
+  dirty_cv.notify_one();
+}
+
+void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
+  for (auto it = waiting->begin(); it != waiting->end();) {
+    Stream* s = *it;
+    std::optional<checkpoint::Checkpoint> cp;
+    std::string note;
+    {
+      std::lock_guard<std::mutex> lock(dirty_mu);
+      cp = s->agent_checkpoint;
+      note = s->agent_checkpoint_note;
+    }
+    if (!cp || cp->size > s->store->committed_size()) {  // not all stored yet: later
+      ++it;
+      continue;
+    }
+    it = waiting->erase(it);
+    // A declared gap is zero leaves in the collector's tree: the roots cannot be equal.
+    if (s->store->stats().declared_gap_records > 0) continue;
+    auto source = store::StoredHashSource::Open(env, s->store->dir());
+    auto root = source.ok() ? merkle::RangeRoot(**source, 0, cp->size) : source.status();
+    if (!root.ok()) {
+      LogError("collector: cannot compare the agent checkpoint of " + s->origin + ": " +
+               root.status().ToString());
+      continue;
+    }
+    if (*root != cp->root) {
+      CheckpointInvalid(s, "the agent signed another root for its first " +
+                               std::to_string(cp->size) +
+                               " records than the collector stored: records were changed "
+                               "between the agent's spool and the store");
+      continue;
+    }
+    counters.agent_checkpoints_verified++;
+    if (options.alerts != nullptr) {
+      options.alerts->Resolve("checkpoint_invalid", s->agent_id + "/" + s->epoch_hex,
+                              "the agent's signed root matches the store again");
+    }
+    const std::string path = env::JoinPath(s->store->dir(), "agent-checkpoints");
+    if (Status st = store::AppendNoteFrame(env, path, note, !s->agent_log_repaired); !st.ok()) {
+      LogError("collector: cannot keep the agent checkpoint in " + path + ": " + st.ToString());
+    }
+    s->agent_log_repaired = true;
   }
 }
 
@@ -751,6 +852,8 @@ CollectorStats Collector::stats() const {
   s.equivocations = c.equivocations.load();
   s.enrolled = c.enrolled.load();
   s.heartbeats = c.heartbeats.load();
+  s.agent_checkpoints_verified = c.agent_checkpoints_verified.load();
+  s.agent_checkpoints_invalid = c.agent_checkpoints_invalid.load();
   for (size_t i = 0; i < s.rejected.size(); ++i) s.rejected[i] = c.rejected[i].load();
   if (impl_->witnessing) s.witnessing = impl_->witnessing->stats();
   if (impl_->archiving) s.archiving = impl_->archiving->stats();

@@ -77,6 +77,8 @@ struct CollectorStats {
   uint64_t equivocations = 0;
   uint64_t enrolled = 0;
   uint64_t heartbeats = 0;
+  uint64_t agent_checkpoints_verified = 0;  // agent roots equal to the stored ones
+  uint64_t agent_checkpoints_invalid = 0;   // bad signature, other stream, other root
   // Connections closed with an error frame, by wire::ErrorCode (index = code).
   std::array<uint64_t, 16> rejected{};
   WitnessingStats witnessing;

@@ -7,6 +7,8 @@
 
 #include "alert/alert.h"
 #include "alert/webhook_receiver_test_util.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/note.h"
 #include "monitor/monitor.h"
 #include "transport/transport_test_util.h"
 
@@ -47,15 +49,29 @@ class MonitorsE2eTest : public TransportFixture {
     ticker_.join();
     alerts_.reset();
   }
-  void StartHeartbeat(const std::vector<Sender*>& senders) {
+  // Heartbeats every 0.2 s; with `sign`, each carries a checkpoint of the spool's durable
+  // tree signed by `sign` (as the agent does), its root passed through `root_filter`.
+  void StartHeartbeat(const std::vector<Sender*>& senders,
+                      std::shared_ptr<const identity::SigningKey> sign = nullptr,
+                      std::function<void(Hash256*)> root_filter = nullptr) {
     auto h = Heartbeater::Start(
         Destination(), AgentIdentity{"agent-1", key_, ""}, spool_->epoch(),
-        [this, senders] {
+        [this, senders, sign, root_filter] {
           wire::Heartbeat hb;
           hb.agent_wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
           hb.head_seq = spool_->durable_size_lock_free();
+          if (sign != nullptr) {
+            auto tree = spool_->DurableCheckpoint();
+            checkpoint::Checkpoint cp;
+            cp.origin = checkpoint::AgentOrigin("agent-1", store::EpochHex(spool_->epoch()));
+            cp.size = tree->size;
+            cp.root = tree->root;
+            if (root_filter) root_filter(&cp.root);
+            hb.checkpoint = *checkpoint::SignNote(checkpoint::FormatCheckpoint(cp),
+                                                  checkpoint::AgentKeyName("agent-1"), *sign);
+          }
           return hb;
         },
         200);
@@ -129,6 +145,53 @@ TEST_F(MonitorsE2eTest, AnAgentThatStopsTalkingIsReportedSilent) {
               std::chrono::duration<double>(Clock::now() - fault).count());
   StartHeartbeat({});
   ASSERT_TRUE(WaitFor([&] { return HookedHas("agent_silent resolved"); }, 15000));
+}
+
+// The agent's signed checkpoints travel with its heartbeats; the collector checks the
+// signature and, once it holds the records, that its own root is the same.
+TEST_F(MonitorsE2eTest, AgentCheckpointsAreVerifiedAgainstTheStore) {
+  OpenSpool();
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  StartHeartbeat({}, key_);
+  AppendRecords(300);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 300; }, 10000));
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().agent_checkpoints_verified >= 1; }, 10000));
+  EXPECT_EQ(collector_->stats().agent_checkpoints_invalid, 0u);
+  EXPECT_TRUE(alerts_->Firing().empty());
+  collector_->Stop();
+  // The verified agent checkpoints are kept beside the store.
+  uint64_t kept = 0;
+  ASSERT_TRUE(
+      store::ForEachCheckpoint(
+          env::Env::Posix(), StreamDir(), [&](std::string_view) { ++kept; }, "agent-checkpoints")
+          .ok());
+  EXPECT_GE(kept, 1u);
+}
+
+TEST_F(MonitorsE2eTest, AForgedOrDisagreeingAgentCheckpointIsCheckpointInvalid) {
+  OpenSpool();
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  AppendRecords(100);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 100; }, 10000));
+  // Signed by a key that is not the agent's.
+  auto other = identity::SigningKey::Generate();
+  ASSERT_TRUE(other.ok());
+  StartHeartbeat({}, std::shared_ptr<const identity::SigningKey>(std::move(*other)));
+  ASSERT_TRUE(WaitFor([&] { return HookedHas("checkpoint_invalid firing"); }, 10000));
+  EXPECT_NE(alerts_->Firing()[0].summary.find("signature"), std::string::npos);
+  heartbeat_.reset();
+  alerts_->Resolve("checkpoint_invalid", alerts_->Firing()[0].subject, "test");
+  // Signed by the agent's key, over another root than the records the collector holds.
+  StartHeartbeat({}, key_, [](Hash256* root) { (*root)[0] ^= 1; });
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto f = alerts_->Firing();
+        return !f.empty() && f[0].summary.find("another root") != std::string::npos;
+      },
+      10000));
+  EXPECT_GE(collector_->stats().agent_checkpoints_invalid, 2u);
 }
 
 }  // namespace

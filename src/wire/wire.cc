@@ -217,6 +217,7 @@ std::string EncodeHeartbeat(const Heartbeat& h) {
     PutLengthPrefixed(&out, h.destinations[i].name.substr(0, kMaxStringBytes));
     PutFixed64(&out, h.destinations[i].acked_next);
   }
+  PutLengthPrefixed(&out, h.checkpoint.size() <= kMaxStringBytes ? h.checkpoint : "");
   return out;
 }
 
@@ -236,7 +237,7 @@ StatusOr<Heartbeat> DecodeHeartbeat(std::string_view in) {
     if (!GetString(&in, &d.name) || !GetFixed64(&in, &d.acked_next)) return Malformed("heartbeat");
     h.destinations.push_back(std::move(d));
   }
-  if (!in.empty()) return Malformed("heartbeat");
+  if (!GetString(&in, &h.checkpoint) || !in.empty()) return Malformed("heartbeat");
   return h;
 }
 

@@ -100,6 +100,9 @@ struct Heartbeat {
     friend bool operator==(const Destination&, const Destination&) = default;
   };
   std::vector<Destination> destinations;
+  // The agent's latest signed checkpoint of its spool (a C2SP signed note over
+  // "gapless/agent/<id>/<epoch>"), or empty.
+  std::string checkpoint;
   friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
