@@ -106,11 +106,14 @@ class AgentKillTest : public ::testing::Test {
     // connections) or waits out a session timeout for frames it sent just before a stop
     // may deliver its tail late: keep going while lines still arrive, and give up only
     // after twelve rounds without a new one.
+    // Each idle round runs the agent longer: rsyslog stretches its retry interval after
+    // many failed attempts (every clean stop here is one), and a short run can fall
+    // between two of its retries every time (CI saw a 44-line tail missed that way).
     size_t before = 0;
     for (int attempt = 0, idle = 0; attempt < 60 && idle < 12; ++attempt) {
       testing::Subprocess agent;
       EXPECT_TRUE(agent.Start(argv_, {}, "", agent_log_));
-      std::this_thread::sleep_for(run_for);
+      std::this_thread::sleep_for(run_for * (1 + idle));
       agent.Signal(SIGTERM);
       EXPECT_EQ(agent.Wait(30s), 0) << "agent did not stop cleanly; see " << agent_log_;
       auto spool = spool::Spool::Open(env::Env::Posix(), (dir_ / "data" / "spool").string(), {});
