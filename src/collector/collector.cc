@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
+#include "event/event.h"
 #include "identity/identity.h"
 #include "merkle/proof.h"
 #include "spool/loss_record.h"
@@ -384,6 +385,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     const uint64_t before = stream_ptr_->store->next_seq();
     auto r = stream_ptr_->store->Append(h, records_, leaves_);
+    if (!r.ok() && r.status().code() == StatusCode::kNotFound && h.first_seq > before &&
+        c_->options.monitors != nullptr) {  // the agent skipped seqs it still owes
+      c_->options.monitors->OnGapOpened(stream_ptr_->agent_id, stream_ptr_->epoch_hex, before,
+                                        h.first_seq - 1);
+    }
     if (!r.ok()) {
       Reject(r.status().code() == StatusCode::kNotFound          ? wire::ErrorCode::kSequenceGap
              : r.status().code() == StatusCode::kInvalidArgument ? wire::ErrorCode::kMalformed
@@ -399,7 +405,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       LogWarning("collector: agent " + agent_ + " declared seqs before " +
                  std::to_string(h.first_seq) + " gone from its spool (see the LOSS records)");
     }
-    if (c_->options.monitors != nullptr) ReportLosses(h, before);
+    if (c_->options.monitors != nullptr) Report(h, before);
     if (r->equivocations > 0 && c_->options.alerts != nullptr) {
       c_->options.alerts->Fire(
           "equivocation", stream_ptr_->agent_id + "/" + stream_ptr_->epoch_hex, "critical",
@@ -412,10 +418,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
     c_->MarkDirty(stream_ptr_);
   }
 
-  // Each new LOSS record of the batch (not a re-sent one) goes to the monitors.
-  void ReportLosses(const wire::BatchHeader& h, uint64_t stored_before) {
+  // The new records of the batch (not re-sent ones) go to the monitors: each DATA
+  // record's source and times, each LOSS record as a declared loss.
+  void Report(const wire::BatchHeader& h, uint64_t stored_before) {
+    std::vector<monitor::RecordSeen> seen;
     for (size_t i = 0; i < records_.size(); ++i) {
-      if (records_[i].type != spool::FrameType::kLoss || h.first_seq + i < stored_before) continue;
+      if (h.first_seq + i < stored_before) continue;
+      if (records_[i].type == spool::FrameType::kData) {
+        event::Event e;
+        if (event::DecodeEvent(records_[i].payload, &e).ok()) {
+          seen.push_back(
+              {e.source, e.observed_unix_ns, e.has(event::kEventTime) ? e.event_unix_ns : 0});
+        } else {
+          seen.push_back({"(undecodable)", 0, 0});  // stored as it came; `verify` reports it
+        }
+        continue;
+      }
+      if (records_[i].type != spool::FrameType::kLoss) continue;
       auto loss = spool::LossRecord::Decode(records_[i].payload);
       if (!loss.ok()) continue;  // stored as it came; `verify` reports it
       const uint64_t first = loss->has_seq_range ? loss->first_seq : h.first_seq + i;
@@ -427,6 +446,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                    ? ""
                    : " (" + std::to_string(loss->record_count) + " records, no seqs)"));
     }
+    if (!seen.empty()) c_->options.monitors->OnRecords(stream_ptr_->agent_id, seen);
   }
 
   Collector::Impl* const c_;

@@ -733,7 +733,9 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   if (const toml::table* m = c.Table(root, "monitors")) {
     c.OnlyKeys(*m,
                {"agent_silent_seconds", "delivery_stalled_seconds", "clock_skew_seconds",
-                "gap_open_seconds", "declared_loss_hold_seconds"},
+                "gap_open_seconds", "declared_loss_hold_seconds", "volume_window_minutes",
+                "volume_drop_percent", "source_silent_seconds", "ingestion_lag_seconds",
+                "future_timestamps_seconds"},
                "[monitors]");
     monitor::MonitorOptions& mo = cfg.monitors;
     c.Int(*m, "agent_silent_seconds", 1, 86400, &mo.agent_silent_s);
@@ -741,6 +743,14 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
     c.Int(*m, "clock_skew_seconds", 1, 86400, &mo.clock_skew_s);
     c.Int(*m, "gap_open_seconds", 1, 86400, &mo.gap_open_s);
     c.Int(*m, "declared_loss_hold_seconds", 1, 30 * 86400, &mo.declared_loss_hold_s);
+    c.Int(*m, "volume_window_minutes", 1, 24 * 60, &mo.volume_window_minutes);
+    int64_t percent = static_cast<int64_t>(mo.volume_drop_ratio * 100);
+    if (c.Int(*m, "volume_drop_percent", 1, 49, &percent)) {
+      mo.volume_drop_ratio = static_cast<double>(percent) / 100;
+    }
+    c.Int(*m, "source_silent_seconds", 60, 86400, &mo.source_silent_s);
+    c.Int(*m, "ingestion_lag_seconds", 1, 7 * 86400, &mo.ingestion_lag_s);
+    c.Int(*m, "future_timestamps_seconds", 1, 86400, &mo.future_timestamps_s);
   }
   if (cfg.alerts.journal.empty()) cfg.alerts.journal = o.data_dir + "/alerts.jsonl";
   if (!c.ok()) return InvalidArgumentError(c.errors());

@@ -367,6 +367,7 @@ enrolled_keys = "/c/enrolled"
 [monitors]
 agent_silent_seconds = 30
 delivery_stalled_seconds = 45
+volume_drop_percent = 10
 [alerts]
 alertmanager = ["http://am:9093"]
 [[alerts.webhook]]
@@ -380,6 +381,7 @@ secret_file = "/etc/gapless/hook.secret"
   EXPECT_EQ(ok->alerts.alertmanagers, std::vector<std::string>{"http://am:9093"});
   EXPECT_EQ(ok->monitors.agent_silent_s, 30);
   EXPECT_EQ(ok->monitors.delivery_stalled_s, 45);
+  EXPECT_DOUBLE_EQ(ok->monitors.volume_drop_ratio, 0.10);
   EXPECT_EQ(ok->monitors.clock_skew_s, 30);  // the default
   auto bad = ParseCollectorConfig(base + R"(
 [alerts]

@@ -1,11 +1,13 @@
 #include "monitor/monitor.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace gapless::monitor {
 namespace {
 
 constexpr int64_t kSecond = 1'000'000'000;
+constexpr int64_t kMinute = 60 * kSecond;
 
 std::string Secs(int64_t ns) { return std::to_string(ns / kSecond) + " s"; }
 
@@ -18,6 +20,30 @@ Monitors::Stream& Monitors::At(const std::string& agent, const std::string& epoc
   auto [it, added] = streams_.try_emplace(agent + "/" + epoch);
   if (added) it->second.stored_moved_ns = clock_->NowNanos();
   return it->second;
+}
+
+// mu_ held. A stream of a new epoch of `agent`: its previous epoch is over, and what the
+// collector never stored of it is gone with the old spool.
+std::optional<Monitors::Change> Monitors::NoteEpoch(const std::string& agent,
+                                                    const std::string& epoch) {
+  auto [it, first] = epochs_.try_emplace(agent, epoch);
+  if (first || it->second == epoch) return std::nullopt;
+  const std::string old = it->second;
+  it->second = epoch;
+  const Stream& s = At(agent, old);
+  if (s.head <= s.stored) return std::nullopt;
+  return Change{true,
+                "epoch_reset",
+                agent + "/" + old,
+                "critical",
+                "the agent started epoch " + epoch + " while seqs " + std::to_string(s.stored) +
+                    "-" + std::to_string(s.head - 1) + " of epoch " + old +
+                    " were never stored: its spool was lost or replaced",
+                {{"old_epoch", old},
+                 {"new_epoch", epoch},
+                 {"stored", std::to_string(s.stored)},
+                 {"agent_head", std::to_string(s.head)},
+                 {"missing", std::to_string(s.head - s.stored)}}};
 }
 
 void Monitors::Apply(const std::vector<Change>& changes) {
@@ -36,6 +62,7 @@ void Monitors::OnHeartbeat(const Heartbeat& hb) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const std::string subject = hb.agent + "/" + hb.epoch;
+    if (auto reset = NoteEpoch(hb.agent, hb.epoch)) changes.push_back(std::move(*reset));
     Stream& s = At(hb.agent, hb.epoch);
     const int64_t now = clock_->NowNanos();
     s.last_heartbeat_ns = now;
@@ -66,18 +93,41 @@ void Monitors::OnStored(const std::string& agent, const std::string& epoch, uint
   std::vector<Change> changes;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto reset = NoteEpoch(agent, epoch)) changes.push_back(std::move(*reset));
     Stream& s = At(agent, epoch);
-    if (stored_next == s.stored) return;
-    s.stored = stored_next;
-    s.stored_moved_ns = clock_->NowNanos();
-    changes.push_back({false,
-                       "delivery_stalled",
-                       agent + "/" + epoch,
-                       "",
-                       "records arrive again (stored up to " + std::to_string(stored_next) + ")",
-                       {}});
+    if (stored_next != s.stored) Moved(agent + "/" + epoch, &s, stored_next, &changes);
   }
   Apply(changes);
+}
+
+// mu_ held. The stored point of `subject` moved to stored_next.
+void Monitors::Moved(const std::string& subject, Stream* s, uint64_t stored_next,
+                     std::vector<Change>* changes) {
+  s->stored = stored_next;
+  s->stored_moved_ns = clock_->NowNanos();
+  changes->push_back({false,
+                      "delivery_stalled",
+                      subject,
+                      "",
+                      "records arrive again (stored up to " + std::to_string(stored_next) + ")",
+                      {}});
+  if (s->head > 0 && stored_next >= s->head) {
+    changes->push_back({false, "epoch_reset", subject, "", "every seq was stored after all", {}});
+  }
+  // A missing range is filled once the stored point passes it.
+  for (auto it = s->gaps.begin(); it != s->gaps.end();) {
+    if (it->second.first >= stored_next) {
+      ++it;
+      continue;
+    }
+    changes->push_back({false,
+                        "gap_open",
+                        subject + "/" + std::to_string(it->first),
+                        "",
+                        "the missing range was filled",
+                        {}});
+    it = s->gaps.erase(it);
+  }
 }
 
 void Monitors::OnGapOpened(const std::string& agent, const std::string& epoch, uint64_t first,
@@ -119,11 +169,156 @@ void Monitors::OnDeclaredLoss(const std::string& agent, const std::string& epoch
            {"reason", reason}}}});
 }
 
+void Monitors::OnRecords(const std::string& agent, const std::vector<RecordSeen>& records) {
+  std::vector<Change> changes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = clock_->NowNanos();
+    Source* src = nullptr;
+    std::string_view name;
+    for (const RecordSeen& r : records) {
+      if (src == nullptr || r.source != name) {
+        name = r.source;
+        const std::string subject = agent + "/" + std::string(name);
+        src = &sources_[subject];
+        if (src->silent) {
+          src->silent = false;
+          changes.push_back({false, "source_silent", subject, "", "records arrive again", {}});
+        }
+      }
+      // Counted in the minute the agent read it; never in the collector's future.
+      const int64_t observed = r.observed_ns > 0 ? std::min(r.observed_ns, now) : now;
+      src->history.Add(observed / kMinute, 1);
+      src->minute_records++;
+      const int64_t event = r.event_ns != 0 ? r.event_ns : observed;
+      src->minute_min_lag_ns = std::min(src->minute_min_lag_ns, now - event);
+      if (event - now > options_.future_timestamps_s * kSecond) {
+        src->minute_future++;
+        src->minute_max_ahead_ns = std::max(src->minute_max_ahead_ns, event - now);
+      }
+    }
+  }
+  Apply(changes);
+}
+
+void Monitors::LoadHistory(const std::string& agent, const std::string& source, int64_t minute,
+                           uint64_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sources_[agent + "/" + source].history.Add(minute, count);
+}
+
+// mu_ held. Once a minute: the per-source rules over the minutes before `minute`.
+void Monitors::EvaluateSources(int64_t minute, std::vector<Change>* changes) {
+  const MonitorOptions& o = options_;
+  const int64_t keep_from = minute - (o.baseline.history_days + 1) * kMinutesPerDay - 60;
+  for (auto& [subject, s] : sources_) {
+    s.history.Trim(keep_from);
+    // The window ends a minute ago: records of the last minute may still be in flight.
+    const int64_t to = minute - 1, from = to - o.volume_window_minutes;
+    const auto base = s.history.Expected(from, to, o.baseline);
+    const uint64_t n = s.history.Count(from, to);
+    const double floor = 2 * o.volume_drop_ratio;  // a plausible low: a weekend night
+    if (base && base->expected > 0) {
+      const double ratio = static_cast<double>(n) / base->expected;
+      if (!s.dropping && ratio < o.volume_drop_ratio && Implausible(n, floor * base->expected)) {
+        s.dropping = true;
+        changes->push_back(
+            {true,
+             "volume_drop",
+             subject,
+             "warning",
+             "the source sends far less than its baseline: under " +
+                 std::to_string(static_cast<int>(o.volume_drop_ratio * 100)) + "% for " +
+                 std::to_string(o.volume_window_minutes) + " minutes",
+             {{"records", std::to_string(n)},
+              {"expected", std::to_string(static_cast<int64_t>(base->expected))},
+              {"percent_of_baseline", std::to_string(static_cast<int>(ratio * 100))},
+              {"baseline", base->method + " (" + std::to_string(base->samples) + ")"},
+              {"window_minutes", std::to_string(o.volume_window_minutes)},
+              {"window_end_ns", std::to_string(to * kMinute)}}});
+      } else if (s.dropping && ratio >= floor) {
+        s.dropping = false;
+        changes->push_back(
+            {false,
+             "volume_drop",
+             subject,
+             "",
+             "back to " + std::to_string(static_cast<int>(ratio * 100)) + "% of the baseline",
+             {}});
+      }
+    }
+    const int64_t silent = std::max<int64_t>(1, o.source_silent_s / 60);
+    for (int64_t len : {silent, std::max<int64_t>(silent, 10), std::max<int64_t>(silent, 20),
+                        std::max<int64_t>(silent, 40), std::max<int64_t>(silent, 60)}) {
+      if (s.silent || s.minute_records > 0 || s.history.Count(minute - len, minute + 1) > 0) {
+        break;
+      }
+      const auto quiet = s.history.Expected(minute - len, minute, o.baseline);
+      if (!quiet || !Implausible(0, floor * quiet->expected)) continue;  // try longer
+      s.silent = true;
+      changes->push_back(
+          {true,
+           "source_silent",
+           subject,
+           "critical",
+           "nothing from the source for " + Secs(len * kMinute) +
+               ", where its baseline expects records",
+           {{"silent_minutes", std::to_string(len)},
+            {"expected", std::to_string(static_cast<int64_t>(quiet->expected))},
+            {"baseline", quiet->method + " (" + std::to_string(quiet->samples) + ")"},
+            {"threshold_s", std::to_string(o.source_silent_s)}}});
+    }
+    if (s.minute_records > 0) {
+      const bool lagging = s.minute_min_lag_ns > o.ingestion_lag_s * kSecond;
+      if (lagging && !s.lagging) {
+        changes->push_back({true,
+                            "ingestion_lag",
+                            subject,
+                            "warning",
+                            "even the freshest record of the last minute arrived more than " +
+                                Secs(o.ingestion_lag_s * kSecond) + " after its time",
+                            {{"freshest_lag_ms", std::to_string(s.minute_min_lag_ns / 1'000'000)},
+                             {"records", std::to_string(s.minute_records)},
+                             {"threshold_s", std::to_string(o.ingestion_lag_s)}}});
+      } else if (!lagging && s.lagging) {
+        changes->push_back({false, "ingestion_lag", subject, "", "records arrive in time", {}});
+      }
+      s.lagging = lagging;
+      const bool future = s.minute_future > 0;
+      if (future && !s.future) {
+        changes->push_back({true,
+                            "future_timestamps",
+                            subject,
+                            "warning",
+                            "records carry event times more than " +
+                                Secs(o.future_timestamps_s * kSecond) +
+                                " ahead of the collector's clock",
+                            {{"records", std::to_string(s.minute_future)},
+                             {"of_records", std::to_string(s.minute_records)},
+                             {"max_ahead_ms", std::to_string(s.minute_max_ahead_ns / 1'000'000)},
+                             {"threshold_s", std::to_string(o.future_timestamps_s)}}});
+      } else if (!future && s.future) {
+        changes->push_back(
+            {false, "future_timestamps", subject, "", "event times are plausible again", {}});
+      }
+      s.future = future;
+    }
+    s.minute_records = 0;
+    s.minute_min_lag_ns = INT64_MAX;
+    s.minute_future = 0;
+    s.minute_max_ahead_ns = 0;
+  }
+}
+
 void Monitors::Tick() {
   std::vector<Change> changes;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t now = clock_->NowNanos();
+    if (now / kMinute != evaluated_minute_) {
+      if (evaluated_minute_ != 0) EvaluateSources(now / kMinute, &changes);
+      evaluated_minute_ = now / kMinute;
+    }
     for (auto& [subject, s] : streams_) {
       if (s.last_heartbeat_ns != 0 &&
           now - s.last_heartbeat_ns > options_.agent_silent_s * kSecond) {

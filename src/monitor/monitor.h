@@ -11,10 +11,20 @@
 //   gap_open          a missing range not filled within 60 s
 //   declared_loss     the agent declared records lost (a LOSS record); fires at once,
 //                     resolves after declared_loss_hold_s (1 h) — it is an event to see
-// Each alert's subject is "<agent>/<epoch>"; gap_open's is "<agent>/<epoch>/<first>".
-//
-// Status: the rules and their tests are built; heartbeats (their only source for the
-// first three rules) are not sent by agents yet (issue 5).
+//   epoch_reset       an agent started a new epoch while its old one still had records
+//                     the collector never stored (the old spool was lost)
+// Per source (records counted by the minute the agent read them, volume.h):
+//   volume_drop       the last 10 minutes hold under 20% of the source's baseline, and
+//                     so few records would be implausible even at 40% of it (volume.h);
+//                     resolves at 40%
+//   source_silent     nothing at all from the source for 300 s, or for the shortest of
+//                     10, 20, 40, 60 minutes in which silence is implausible at 40% of
+//                     its baseline (a quiet source needs longer to be judged silent)
+//   ingestion_lag     in a minute, even the freshest record of the source arrived more
+//                     than 300 s after its event time (its read time without one)
+//   future_timestamps records whose event time is more than 60 s ahead of the collector
+// Subjects: "<agent>/<epoch>"; gap_open's and declared_loss's add "/<first>"; per
+// source "<agent>/<source>". Per-source rules are evaluated once a minute.
 //
 // Thread-safe: one mutex; alerts are raised outside it.
 #pragma once
@@ -22,11 +32,14 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "alert/alert.h"
 #include "env/env.h"
+#include "monitor/volume.h"
 
 namespace gapless::monitor {
 
@@ -36,6 +49,19 @@ struct MonitorOptions {
   int64_t clock_skew_s = 30;
   int64_t gap_open_s = 60;
   int64_t declared_loss_hold_s = 3600;
+  int64_t volume_window_minutes = 10;
+  double volume_drop_ratio = 0.2;
+  int64_t source_silent_s = 300;
+  int64_t ingestion_lag_s = 300;
+  int64_t future_timestamps_s = 60;
+  BaselineOptions baseline;
+};
+
+// One record of a batch, as the collector decoded it.
+struct RecordSeen {
+  std::string_view source;
+  int64_t observed_ns = 0;  // the agent's clock when it read the record
+  int64_t event_ns = 0;     // from the message; 0: none
 };
 
 struct Heartbeat {
@@ -60,8 +86,13 @@ class Monitors {
   void OnGapClosed(const std::string& agent, const std::string& epoch, uint64_t first);
   void OnDeclaredLoss(const std::string& agent, const std::string& epoch, uint64_t first,
                       uint64_t last, const std::string& reason);
+  // New DATA records of a stream arrived (after they were appended).
+  void OnRecords(const std::string& agent, const std::vector<RecordSeen>& records);
   // Evaluates the time-based rules.
   void Tick();
+  // Seeds a source's history (from the ledger, at start).
+  void LoadHistory(const std::string& agent, const std::string& source, int64_t minute,
+                   uint64_t count);
 
  private:
   struct Stream {
@@ -72,19 +103,35 @@ class Monitors {
     std::map<uint64_t, std::pair<uint64_t, int64_t>> gaps;  // first -> (last, opened_ns)
     std::map<uint64_t, int64_t> losses;                     // first -> fired_ns
   };
+  struct Source {
+    SourceHistory history;
+    uint64_t minute_records = 0;            // arrived in the current minute
+    int64_t minute_min_lag_ns = INT64_MAX;  // the freshest record's lag, this minute
+    uint64_t minute_future = 0;             // records too far ahead, this minute
+    int64_t minute_max_ahead_ns = 0;
+    bool silent = false, dropping = false, lagging = false, future = false;  // firing
+  };
   struct Change {
     bool fire = false;
     std::string name, subject, severity, summary;
     std::vector<std::pair<std::string, std::string>> evidence;
   };
   Stream& At(const std::string& agent, const std::string& epoch);  // mu_ held
-  void Apply(const std::vector<Change>& changes);                  // mu_ not held
+  // mu_ held, each of them.
+  std::optional<Change> NoteEpoch(const std::string& agent, const std::string& epoch);
+  void Moved(const std::string& subject, Stream* s, uint64_t stored_next,
+             std::vector<Change>* changes);
+  void EvaluateSources(int64_t minute, std::vector<Change>* changes);
+  void Apply(const std::vector<Change>& changes);  // mu_ not held
 
   alert::Alerts* const alerts_;
   env::Clock* const clock_;
   const MonitorOptions options_;
   std::mutex mu_;
-  std::map<std::string, Stream> streams_;  // GUARDED_BY(mu_), by "<agent>/<epoch>"
+  std::map<std::string, Stream> streams_;      // GUARDED_BY(mu_), by "<agent>/<epoch>"
+  std::map<std::string, std::string> epochs_;  // GUARDED_BY(mu_), agent -> newest epoch
+  std::map<std::string, Source> sources_;      // GUARDED_BY(mu_), by "<agent>/<source>"
+  int64_t evaluated_minute_ = 0;               // GUARDED_BY(mu_)
 };
 
 }  // namespace gapless::monitor

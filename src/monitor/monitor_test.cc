@@ -5,7 +5,12 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 
 #include "env/fake_clock.h"
 
@@ -138,6 +143,181 @@ TEST_F(MonitorTest, ADeclaredLossFiresAtOnceWithItsRangeAndReason) {
   monitors_->Tick();
   EXPECT_EQ(Firing().size(), 1u);  // held for an hour
   Run(1);
+  EXPECT_TRUE(Firing().empty());
+}
+
+TEST_F(MonitorTest, AGapIsFilledWhenTheStoredPointPassesIt) {
+  monitors_->OnStored("web-01", "00ff", 100);
+  monitors_->OnGapOpened("web-01", "00ff", 100, 149);  // the agent jumped ahead to 150
+  Run(61);
+  EXPECT_EQ(Firing(), std::vector<std::string>{"gap_open web-01/00ff/100"});
+  monitors_->OnStored("web-01", "00ff", 149);  // not yet past it
+  EXPECT_EQ(Firing().size(), 1u);
+  monitors_->OnStored("web-01", "00ff", 150);
+  EXPECT_TRUE(Firing().empty());
+}
+
+TEST_F(MonitorTest, ANewEpochWhileTheOldOneWasIncompleteIsAnEpochReset) {
+  monitors_->OnStored("web-01", "00aa", 60);
+  monitors_->OnHeartbeat({"web-01", "00aa", clock_.NowNanos(), 100, 0, 0});
+  monitors_->OnHeartbeat({"web-01", "00bb", clock_.NowNanos(), 5, 0, 0});  // spool replaced
+  EXPECT_EQ(Firing(), std::vector<std::string>{"epoch_reset web-01/00aa"});
+  EXPECT_EQ(Evidence("epoch_reset", "missing"), "40");
+  EXPECT_EQ(Evidence("epoch_reset", "new_epoch"), "00bb");
+  // Another agent whose old epoch was complete: nothing.
+  monitors_->OnStored("db-01", "0011", 80);
+  monitors_->OnHeartbeat({"db-01", "0011", clock_.NowNanos(), 80, 0, 0});
+  monitors_->OnStored("db-01", "0022", 0);
+  EXPECT_EQ(Firing().size(), 1u);
+}
+
+// ---- per-source rules: a simulated source over days of fake time ----
+
+constexpr int64_t kMin = 60 * kS;
+constexpr int64_t kMonday = 1'699'833'600LL * kS;  // 2023-11-13 00:00 UTC, a Monday
+
+// Records per minute of a busy source with a day/night rhythm (lowest at 03:00, 30% of
+// the peak at 15:00), office hours 30% busier, weekends at 35%.
+double Rhythm(int64_t now_ns, double peak) {
+  const int64_t minute_of_week = ((now_ns - kMonday) / kMin) % (7 * kMinutesPerDay);
+  const double hour = static_cast<double>(minute_of_week % kMinutesPerDay) / 60.0;
+  double rate = peak * (0.3 + 0.35 * (1 - std::cos(2 * M_PI * (hour - 3) / 24)));
+  if (hour >= 9 && hour < 17) rate *= 1.3;
+  if (minute_of_week >= 5 * kMinutesPerDay) rate *= 0.35;
+  return rate;
+}
+
+class SourceMonitorTest : public MonitorTest {
+ protected:
+  void SetUp() override {
+    clock_.Set(kMonday);
+    MonitorTest::SetUp();
+  }
+  // One minute of fake time: each source sends Poisson(rate) records read during the
+  // minute, delivered at its end; then the monitors tick.
+  void Minute(const std::vector<std::pair<std::string, double>>& rates) {
+    std::vector<RecordSeen> seen;
+    for (const auto& [source, rate] : rates) {
+      std::poisson_distribution<int> poisson(rate);
+      const int n = rate > 0 ? poisson(rng_) : 0;
+      for (int i = 0; i < n; ++i) {
+        seen.push_back({source, clock_.NowNanos() + i * (kMin / (n + 1)), 0});
+      }
+    }
+    clock_.Advance(kMin);
+    monitors_->OnRecords("web-01", seen);
+    monitors_->Tick();
+  }
+  size_t JournalLines() {
+    std::ifstream in(dir_ + "/alerts.jsonl");
+    return static_cast<size_t>(
+        std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+  }
+  // A week of the rhythm for a busy and a quiet source.
+  void NormalWeek() {
+    for (int m = 0; m < 7 * kMinutesPerDay; ++m) {
+      const int64_t now = clock_.NowNanos();
+      Minute({{"syslog:tcp:6514", Rhythm(now, 200)}, {"file:/var/log/auth.log", Rhythm(now, 4)}});
+    }
+  }
+
+  std::mt19937 rng_{20261122};
+};
+
+TEST_F(SourceMonitorTest, ANormalWeekWithNightsAndAWeekendRaisesNothing) {
+  NormalWeek();
+  EXPECT_EQ(JournalLines(), 0u) << std::ifstream(dir_ + "/alerts.jsonl").rdbuf();
+}
+
+TEST_F(SourceMonitorTest, ASourceFallingToFivePercentOfItsBaselineIsAVolumeDrop) {
+  NormalWeek();
+  ASSERT_EQ(JournalLines(), 0u);
+  // Monday again, 10:00: the busy source falls to 5% of its rhythm.
+  auto minute = [&](double busy) {
+    const int64_t now = clock_.NowNanos();
+    Minute(
+        {{"syslog:tcp:6514", busy * Rhythm(now, 200)}, {"file:/var/log/auth.log", Rhythm(now, 4)}});
+  };
+  for (int m = 0; m < 10 * 60; ++m) minute(1);
+  ASSERT_TRUE(Firing().empty());
+  int minutes = 0;
+  while (Firing().empty() && minutes < 30) {
+    minute(0.05);
+    ++minutes;
+  }
+  ASSERT_EQ(Firing(), std::vector<std::string>{"volume_drop web-01/syslog:tcp:6514"});
+  EXPECT_LE(minutes, 12);  // the 10-minute window, a minute to settle, the tick
+  EXPECT_EQ(Evidence("volume_drop", "baseline"), "same time on past days (7)");
+  EXPECT_LT(std::stoi(Evidence("volume_drop", "percent_of_baseline")), 20);
+  for (int m = 0; m < 12; ++m) minute(1);
+  EXPECT_TRUE(Firing().empty()) << "resolves once the volume is back";
+}
+
+TEST_F(SourceMonitorTest, WithoutDaysOfHistoryTheTrailingWindowsAreTheBaseline) {
+  for (int m = 0; m < 90; ++m) Minute({{"syslog:tcp:6514", 100}});
+  for (int m = 0; m < 12; ++m) Minute({{"syslog:tcp:6514", 5}});
+  ASSERT_EQ(Firing(), std::vector<std::string>{"volume_drop web-01/syslog:tcp:6514"});
+  EXPECT_EQ(Evidence("volume_drop", "baseline"), "trailing windows (6)");
+}
+
+TEST_F(SourceMonitorTest, ANewSourceIsNotJudgedBeforeItHasHistory) {
+  for (int m = 0; m < 20; ++m) Minute({{"new", 100}});
+  for (int m = 0; m < 14; ++m) Minute({{"new", 0}});
+  EXPECT_EQ(JournalLines(), 0u);
+  // The 5 silent minutes now have 6 windows of 5 before them: a baseline, judged.
+  Minute({{"new", 0}});
+  EXPECT_EQ(Firing(), std::vector<std::string>{"source_silent web-01/new"});
+}
+
+TEST_F(SourceMonitorTest, ASparseSourceIsNotMistakenForADropOrSilence) {
+  for (int m = 0; m < 3 * kMinutesPerDay; ++m) Minute({{"sparse", m % 30 == 0 ? 2 : 0}});
+  EXPECT_EQ(JournalLines(), 0u);
+}
+
+TEST_F(SourceMonitorTest, AQuietSourceIsSilentOnceSilenceIsImplausible) {
+  for (int m = 0; m < 3 * 60; ++m) Minute({{"file:/var/log/auth.log", 2.5}});
+  int minutes = 0;
+  while (Firing().empty() && minutes < 90) {
+    Minute({{"file:/var/log/auth.log", 0}});
+    ++minutes;
+  }
+  // 2.5 a minute: 5 or 10 silent minutes are plausible at 40% of that, 20 are not.
+  ASSERT_EQ(Firing(), std::vector<std::string>{"source_silent web-01/file:/var/log/auth.log"});
+  EXPECT_GE(std::stoi(Evidence("source_silent", "silent_minutes")), 20);
+  EXPECT_GT(minutes, 10);  // (its last records may have ended a minute or two early)
+  EXPECT_LE(minutes, 40);
+}
+
+TEST_F(SourceMonitorTest, ASourceThatStopsIsSilentWithinSixMinutes) {
+  for (int m = 0; m < 60; ++m) Minute({{"syslog:udp:514", 20}});
+  int minutes = 0;
+  while (Firing().empty() && minutes < 20) {
+    Minute({{"syslog:udp:514", 0}});
+    ++minutes;
+  }
+  ASSERT_EQ(Firing(), std::vector<std::string>{"source_silent web-01/syslog:udp:514"});
+  EXPECT_EQ(minutes, 5);  // five silent minutes, judged at the end of the fifth
+  monitors_->OnRecords("web-01", {{"syslog:udp:514", clock_.NowNanos(), 0}});
+  for (const auto& f : Firing()) EXPECT_NE(f, "source_silent web-01/syslog:udp:514");
+}
+
+TEST_F(SourceMonitorTest, StaleAndFutureEventTimes) {
+  const int64_t now = clock_.NowNanos();
+  monitors_->OnRecords("web-01", {{"file:/a", now, now - 400 * kS},
+                                  {"file:/a", now, now - 301 * kS},
+                                  {"file:/b", now, now + 61 * kS},
+                                  {"file:/b", now, now}});
+  monitors_->Tick();  // sets the minute
+  clock_.Advance(kMin);
+  monitors_->Tick();
+  EXPECT_EQ(Firing(), (std::vector<std::string>{"future_timestamps web-01/file:/b",
+                                                "ingestion_lag web-01/file:/a"}));
+  EXPECT_EQ(Evidence("ingestion_lag", "freshest_lag_ms"), "301000");
+  EXPECT_EQ(Evidence("future_timestamps", "records"), "1");
+  const int64_t later = clock_.NowNanos();
+  monitors_->OnRecords("web-01", {{"file:/a", later, later - 10 * kS}, {"file:/b", later, later}});
+  clock_.Advance(kMin);
+  monitors_->Tick();
   EXPECT_TRUE(Firing().empty());
 }
 

@@ -9,6 +9,8 @@
 #include "alert/webhook_receiver_test_util.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
+#include "env/fake_clock.h"
+#include "event/event.h"
 #include "monitor/monitor.h"
 #include "transport/transport_test_util.h"
 
@@ -192,6 +194,43 @@ TEST_F(MonitorsE2eTest, AForgedOrDisagreeingAgentCheckpointIsCheckpointInvalid) 
       },
       10000));
   EXPECT_GE(collector_->stats().agent_checkpoints_invalid, 2u);
+}
+
+// Every new DATA record reaches the monitors with its source and times: records read
+// now with event times ten minutes old, and others an hour in the future, raise
+// ingestion_lag and future_timestamps for their sources at the minute's evaluation.
+TEST_F(MonitorsE2eTest, EachRecordsSourceAndTimesReachTheMonitors) {
+  const int64_t now = env::Env::Posix()->clock()->NowNanos();
+  env::FakeClock fake(now);
+  monitor::Monitors minute_monitors(alerts_.get(), &fake);
+  copts_.monitors = &minute_monitors;
+  OpenSpool();
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  minute_monitors.Tick();  // the minute starts
+  auto append = [&](std::string_view source, int64_t event_ns) {
+    event::Event e;
+    e.source = source;
+    e.observed_unix_ns = now;
+    e.event_unix_ns = event_ns;
+    e.flags = event::kEventTime;
+    e.raw = "a message";
+    std::string payload;
+    event::EncodeEvent(e, &payload);
+    ASSERT_TRUE(spool_->Append(payload).ok());
+  };
+  for (int i = 0; i < 3; ++i) append("file:/var/log/stale.log", now - 600'000'000'000);
+  append("syslog:udp:514", now + 3'600'000'000'000);
+  ASSERT_TRUE(spool_->Sync().ok());
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 4; }, 10000));
+  EXPECT_TRUE(alerts_->Firing().empty());
+  fake.Advance(60'000'000'000);
+  minute_monitors.Tick();
+  std::vector<std::string> firing;
+  for (const auto& e : alerts_->Firing()) firing.push_back(e.name + " " + e.subject);
+  EXPECT_EQ(firing, (std::vector<std::string>{"future_timestamps agent-1/syslog:udp:514",
+                                              "ingestion_lag agent-1/file:/var/log/stale.log"}));
+  collector_->Stop();  // before minute_monitors go
 }
 
 }  // namespace
