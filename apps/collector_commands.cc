@@ -12,6 +12,7 @@
 #include "config/agent_config.h"
 #include "event/event.h"
 #include "identity/identity.h"
+#include "ledger/ledger.h"
 #include "monitor/monitor.h"
 #include "spool/loss_record.h"
 #include "store/stream_store.h"
@@ -56,7 +57,17 @@ int RunCollector(const std::string& config_path) {
     std::fprintf(stderr, "gapless collector: %s\n", alerts.status().ToString().c_str());
     return 1;
   }
-  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock(), cfg->monitors);
+  auto ledger = ledger::Ledger::Open(cfg->options.data_dir + "/ledger.db");
+  if (!ledger.ok()) {
+    std::fprintf(stderr, "gapless collector: %s\n", ledger.status().ToString().c_str());
+    return 1;
+  }
+  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock(), cfg->monitors,
+                             ledger->get());
+  if (Status st = monitors.Load(); !st.ok()) {
+    // Derived state: without it the baselines start over, nothing else is lost.
+    LogError("collector: the ledger could not be read, monitors start empty: " + st.ToString());
+  }
   cfg->options.alerts = alerts->get();
   cfg->options.monitors = &monitors;
   auto c = collector::Collector::Start(env::Env::Posix(), cfg->options);
@@ -73,6 +84,7 @@ int RunCollector(const std::string& config_path) {
   while (sigtimedwait(&set, nullptr, &second) < 0) monitors.Tick();  // each second
   LogInfo("stopping");
   (*c)->Stop();
+  monitors.Tick();  // the last word to the ledger
   (*alerts)->Stop();
   return 0;
 }

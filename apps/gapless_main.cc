@@ -7,6 +7,7 @@
 #include "gaps_commands.h"
 #include "proof_commands.h"
 #include "spool_commands.h"
+#include "status_commands.h"
 #include "verify_commands.h"
 #include "witness_commands.h"
 
@@ -144,6 +145,16 @@ int main(int argc, char** argv) {
                          "Encrypt to this recipient (gapless-x25519:..., from gapless keygen "
                          "--recipient); repeatable");
 
+  gapless::cli::StatusFlags status_flags;
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "What a collector knows now, from its ledger (readable while it runs): per agent "
+      "stream the last heartbeat, head, stored, lag, open gaps and alerts; per source the "
+      "records of the last 10 and 60 minutes; the alerts firing. Exit 0 all quiet, 1 "
+      "something firing or an open gap, 2 no readable ledger");
+  status->add_option("--data-dir", status_flags.data_dir, "The collector's data_dir")->required();
+  status->add_flag("--json", status_flags.json, "One JSON document instead of tables");
+
   gapless::cli::GapsFlags gaps_flags;
   CLI::App* gaps = app.add_subcommand(
       "gaps",
@@ -213,6 +224,7 @@ int main(int argc, char** argv) {
   if (export_cmd->parsed()) return gapless::cli::Export(export_flags);
   if (witness->parsed()) return gapless::cli::RunWitness(witness_flags);
   if (gaps->parsed()) return gapless::cli::Gaps(gaps_flags);
+  if (status->parsed()) return gapless::cli::ShowStatus(status_flags);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);
   if (inspect->parsed()) return gapless::cli::SpoolInspect(dir, records);
   return 2;

@@ -14,6 +14,7 @@ packages=(
   libtomlplusplus-dev                                 # agent config (TOML with line numbers)
   libsimdjson-dev                                     # HTTP/JSON ingest
   libzstd-dev                                         # compressed batches on the wire
+  libsqlite3-dev                                      # the collector's ledger
   libsystemd-dev                                      # journald input
   # Real peers the tests drive (they are never started as system services by us):
   util-linux rsyslog rsyslog-relp openssl curl         # rsyslog-relp: omrelp (librelp)

@@ -6,8 +6,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "alert/alert.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
+#include "event/event.h"
+#include "ledger/ledger.h"
+#include "monitor/monitor.h"
 #include "subprocess.h"
 #include "transport/transport_test_util.h"
 
@@ -270,6 +274,60 @@ TEST_F(ProofCliTest, GapsReportsDeclaredLossesAndUndeclaredGaps) {
   std::filesystem::remove(StreamDir() + "/" + std::prev(segments->end(), 2)->second);
   EXPECT_EQ(Gapless({"gaps", "--data-dir", copts_.data_dir}, &out), 2) << out;
   EXPECT_NE(out.find("NOT declared by the agent"), std::string::npos) << out;
+}
+
+// `gapless status` reads the ledger the monitors write, while the collector runs: the
+// stream with what it stored and the sources' counts (exit 0); after a declared loss,
+// the alert and exit 1; with no ledger, exit 2 and what to check.
+TEST_F(ProofCliTest, StatusShowsStreamsSourcesAndFiringAlertsFromTheLedger) {
+  std::string out;
+  EXPECT_EQ(Gapless({"status", "--data-dir", dir_ + "/nowhere"}, &out), 2) << out;
+  EXPECT_NE(out.find("data_dir of a collector"), std::string::npos) << out;
+
+  std::filesystem::create_directories(copts_.data_dir);
+  alert::AlertOptions ao;
+  ao.journal = copts_.data_dir + "/alerts.jsonl";
+  auto alerts = alert::Alerts::Open(env::Env::Posix(), ao);
+  ASSERT_TRUE(alerts.ok());
+  auto ledger = ledger::Ledger::Open(copts_.data_dir + "/ledger.db");
+  ASSERT_TRUE(ledger.ok());
+  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock(), {}, ledger->get());
+  copts_.monitors = &monitors;
+  copts_.alerts = alerts->get();
+  OpenSpool();
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  for (int i = 0; i < 40; ++i) {
+    event::Event e;
+    e.source = "syslog:udp:514";
+    e.observed_unix_ns = env::Env::Posix()->clock()->NowNanos();
+    e.raw = "a message";
+    std::string payload;
+    event::EncodeEvent(e, &payload);
+    ASSERT_TRUE(spool_->Append(payload).ok());
+  }
+  ASSERT_TRUE(spool_->Sync().ok());
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 40; }, 10000));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        monitors.Tick();
+        auto c = (*ledger)->Read(0);
+        return c.ok() && !c->streams.empty() && c->streams[0].stored == 40;
+      },
+      10000));
+  const std::string stream = "agent-1/" + store::EpochHex(spool_->epoch());
+  ASSERT_EQ(Gapless({"status", "--data-dir", copts_.data_dir}, &out), 0) << out;
+  EXPECT_NE(out.find(stream), std::string::npos) << out;
+  EXPECT_NE(out.find("agent-1 syslog:udp:514"), std::string::npos) << out;
+  EXPECT_NE(out.find("0 alert(s) firing"), std::string::npos) << out;
+
+  monitors.OnDeclaredLoss("agent-1", store::EpochHex(spool_->epoch()), 3, 9, "test_reason");
+  monitors.Tick();
+  ASSERT_EQ(Gapless({"status", "--data-dir", copts_.data_dir, "--json"}, &out), 1) << out;
+  EXPECT_NE(out.find("\"stored\": 40"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"name\": \"declared_loss\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"last_10_min\": 40"), std::string::npos) << out;
+  collector_->Stop();  // before the monitors go
 }
 
 // `gapless verify` on the collector's store: clean (exit 0); after one byte of a stored

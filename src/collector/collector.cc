@@ -151,7 +151,7 @@ struct Collector::Impl {
   // Committer thread: compares the agent's signed roots with the store's, once the store
   // holds that many records; a match is kept in dir/agent-checkpoints.
   void CompareAgentCheckpoints(std::set<Stream*>* waiting);
-  void CheckpointInvalid(const Stream* s, const std::string& why);
+  void CheckpointInvalid(const Stream* s, const std::string& why, uint64_t size = 0);
   void SendAcks(Stream* s);
   Status ReloadEnrolled();
   // Network thread. kOk, or the error code and message to reject with.
@@ -660,8 +660,11 @@ void Collector::Impl::SignCheckpoints(bool all) {
   }
 }
 
-void Collector::Impl::CheckpointInvalid(const Stream* s, const std::string& why) {
+void Collector::Impl::CheckpointInvalid(const Stream* s, const std::string& why, uint64_t size) {
   counters.agent_checkpoints_invalid++;
+  if (options.monitors != nullptr) {
+    options.monitors->OnAgentCheckpoint(s->agent_id, s->epoch_hex, size, false, why);
+  }
   LogError("collector: agent checkpoint of " + s->agent_id + "/" + s->epoch_hex + ": " + why);
   if (options.alerts != nullptr) {
     options.alerts->Fire("checkpoint_invalid", s->agent_id + "/" + s->epoch_hex, "critical", why);
@@ -717,13 +720,17 @@ void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
       continue;
     }
     if (*root != cp->root) {
-      CheckpointInvalid(s, "the agent signed another root for its first " +
-                               std::to_string(cp->size) +
-                               " records than the collector stored: records were changed "
-                               "between the agent's spool and the store");
+      CheckpointInvalid(s,
+                        "the agent signed another root for its first " + std::to_string(cp->size) +
+                            " records than the collector stored: records were changed "
+                            "between the agent's spool and the store",
+                        cp->size);
       continue;
     }
     counters.agent_checkpoints_verified++;
+    if (options.monitors != nullptr) {
+      options.monitors->OnAgentCheckpoint(s->agent_id, s->epoch_hex, cp->size, true, "");
+    }
     if (options.alerts != nullptr) {
       options.alerts->Resolve("checkpoint_invalid", s->agent_id + "/" + s->epoch_hex,
                               "the agent's signed root matches the store again");

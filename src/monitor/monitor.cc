@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
+
+#include "base/log.h"
 
 namespace gapless::monitor {
 namespace {
@@ -13,13 +16,47 @@ std::string Secs(int64_t ns) { return std::to_string(ns / kSecond) + " s"; }
 
 }  // namespace
 
-Monitors::Monitors(alert::Alerts* alerts, env::Clock* clock, MonitorOptions options)
-    : alerts_(alerts), clock_(clock), options_(options) {}
+Monitors::Monitors(alert::Alerts* alerts, env::Clock* clock, MonitorOptions options,
+                   ledger::Ledger* ledger)
+    : alerts_(alerts), clock_(clock), options_(options), ledger_(ledger) {}
 
 Monitors::Stream& Monitors::At(const std::string& agent, const std::string& epoch) {
   auto [it, added] = streams_.try_emplace(agent + "/" + epoch);
-  if (added) it->second.stored_moved_ns = clock_->NowNanos();
+  if (added) it->second.stored_moved_ns = it->second.first_seen_ns = clock_->NowNanos();
+  if (ledger_ != nullptr) dirty_streams_.insert(it->first);
   return it->second;
+}
+
+Status Monitors::Load() {
+  if (ledger_ == nullptr) return Status::Ok();
+  const int64_t now = clock_->NowNanos();
+  auto c = ledger_->Read(now / kMinute - (options_.baseline.history_days + 1) * kMinutesPerDay);
+  if (!c.ok()) return c.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const ledger::CountRow& r : c->counts) {
+    sources_[r.agent + "/" + r.source].history.Add(r.minute, r.count);
+  }
+  std::map<std::string, int64_t> newest;  // agent -> when its newest epoch was last heard
+  for (const ledger::StreamRow& r : c->streams) {
+    Stream& s = streams_[r.agent + "/" + r.epoch];
+    s.first_seen_ns = r.first_seen_ns;
+    s.last_heartbeat_ns = r.last_heartbeat_ns != 0 ? now : 0;
+    s.agent_wall_ns = r.agent_wall_ns;
+    s.spool_bytes = r.spool_bytes;
+    s.spool_quota = r.spool_quota;
+    s.head = r.head;
+    s.stored = r.stored;
+    s.stored_moved_ns = now;
+    const int64_t heard = std::max(r.first_seen_ns, r.last_heartbeat_ns);
+    if (auto [it, added] = newest.try_emplace(r.agent, heard); added || heard > it->second) {
+      it->second = heard;
+      epochs_[r.agent] = r.epoch;
+    }
+  }
+  for (const ledger::GapRow& g : c->gaps) {
+    if (g.closed_ns == 0) streams_[g.agent + "/" + g.epoch].gaps[g.first] = {g.last, g.opened_ns};
+  }
+  return Status::Ok();
 }
 
 // mu_ held. A stream of a new epoch of `agent`: its previous epoch is over, and what the
@@ -66,6 +103,9 @@ void Monitors::OnHeartbeat(const Heartbeat& hb) {
     Stream& s = At(hb.agent, hb.epoch);
     const int64_t now = clock_->NowNanos();
     s.last_heartbeat_ns = now;
+    s.agent_wall_ns = hb.agent_wall_ns;
+    s.spool_bytes = hb.spool_bytes;
+    s.spool_quota = hb.spool_quota;
     s.head = hb.head_seq;
     changes.push_back({false, "agent_silent", subject, "", "heartbeats arrive again", {}});
     const int64_t skew = hb.agent_wall_ns - now;
@@ -126,21 +166,37 @@ void Monitors::Moved(const std::string& subject, Stream* s, uint64_t stored_next
                         "",
                         "the missing range was filled",
                         {}});
+    LedgerGap(subject, it->first, it->second.first, it->second.second, clock_->NowNanos());
     it = s->gaps.erase(it);
   }
+}
+
+// mu_ held. `stream` is "<agent>/<epoch>" (agent ids have no '/').
+void Monitors::LedgerGap(const std::string& stream, uint64_t first, uint64_t last,
+                         int64_t opened_ns, int64_t closed_ns) {
+  if (ledger_ == nullptr) return;
+  const size_t slash = stream.find('/');
+  unwritten_.gaps.push_back(
+      {stream.substr(0, slash), stream.substr(slash + 1), first, last, opened_ns, closed_ns});
 }
 
 void Monitors::OnGapOpened(const std::string& agent, const std::string& epoch, uint64_t first,
                            uint64_t last) {
   std::lock_guard<std::mutex> lock(mu_);
-  At(agent, epoch).gaps.try_emplace(first, last, clock_->NowNanos());
+  if (At(agent, epoch).gaps.try_emplace(first, last, clock_->NowNanos()).second) {
+    LedgerGap(agent + "/" + epoch, first, last, clock_->NowNanos(), 0);
+  }
 }
 
 void Monitors::OnGapClosed(const std::string& agent, const std::string& epoch, uint64_t first) {
   std::vector<Change> changes;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (At(agent, epoch).gaps.erase(first) == 0) return;
+    auto& gaps = At(agent, epoch).gaps;
+    auto it = gaps.find(first);
+    if (it == gaps.end()) return;
+    LedgerGap(agent + "/" + epoch, first, it->second.first, it->second.second, clock_->NowNanos());
+    gaps.erase(it);
     changes.push_back({false,
                        "gap_open",
                        agent + "/" + epoch + "/" + std::to_string(first),
@@ -156,6 +212,9 @@ void Monitors::OnDeclaredLoss(const std::string& agent, const std::string& epoch
   {
     std::lock_guard<std::mutex> lock(mu_);
     At(agent, epoch).losses[first] = clock_->NowNanos();
+    if (ledger_ != nullptr) {
+      unwritten_.losses.push_back({agent, epoch, first, last, reason, clock_->NowNanos()});
+    }
   }
   Apply({{true,
           "declared_loss",
@@ -175,7 +234,8 @@ void Monitors::OnRecords(const std::string& agent, const std::vector<RecordSeen>
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t now = clock_->NowNanos();
     Source* src = nullptr;
-    std::string_view name;
+    std::string_view name, marked_source;
+    int64_t marked_minute = -1;
     for (const RecordSeen& r : records) {
       if (src == nullptr || r.source != name) {
         name = r.source;
@@ -189,6 +249,11 @@ void Monitors::OnRecords(const std::string& agent, const std::vector<RecordSeen>
       // Counted in the minute the agent read it; never in the collector's future.
       const int64_t observed = r.observed_ns > 0 ? std::min(r.observed_ns, now) : now;
       src->history.Add(observed / kMinute, 1);
+      if (ledger_ != nullptr && (observed / kMinute != marked_minute || name != marked_source)) {
+        marked_minute = observed / kMinute;
+        marked_source = name;
+        dirty_minutes_.emplace(agent + "/" + std::string(name), marked_minute);
+      }
       src->minute_records++;
       const int64_t event = r.event_ns != 0 ? r.event_ns : observed;
       src->minute_min_lag_ns = std::min(src->minute_min_lag_ns, now - event);
@@ -310,6 +375,70 @@ void Monitors::EvaluateSources(int64_t minute, std::vector<Change>* changes) {
   }
 }
 
+void Monitors::OnAgentCheckpoint(const std::string& agent, const std::string& epoch, uint64_t size,
+                                 bool valid, const std::string& detail) {
+  if (ledger_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  unwritten_.checkpoints.push_back({agent, epoch, size, clock_->NowNanos(), valid, detail});
+}
+
+namespace {
+
+template <typename T>
+void Prepend(std::vector<T>* older, std::vector<T>* newer) {
+  older->insert(older->end(), std::make_move_iterator(newer->begin()),
+                std::make_move_iterator(newer->end()));
+  newer->swap(*older);
+}
+
+}  // namespace
+
+void Monitors::WriteLedger() {
+  if (ledger_ == nullptr) return;
+  ledger::Delta d;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& key : dirty_streams_) {
+      const Stream& s = streams_.at(key);
+      const size_t slash = key.find('/');
+      unwritten_.streams.push_back({key.substr(0, slash), key.substr(slash + 1), s.first_seen_ns,
+                                    s.last_heartbeat_ns, s.agent_wall_ns, s.head, s.stored,
+                                    s.stored_moved_ns, s.spool_bytes, s.spool_quota});
+    }
+    for (const auto& [key, minute] : dirty_minutes_) {
+      const size_t slash = key.find('/');
+      unwritten_.counts.push_back({key.substr(0, slash), key.substr(slash + 1), minute,
+                                   sources_.at(key).history.Count(minute, minute + 1)});
+    }
+    dirty_streams_.clear();
+    dirty_minutes_.clear();
+    unwritten_.forget_counts_before =
+        clock_->NowNanos() / kMinute - (options_.baseline.history_days + 1) * kMinutesPerDay;
+    d = std::move(unwritten_);
+    unwritten_ = {};
+  }
+  d.replace_alerts = alerts_ != nullptr;
+  if (alerts_ != nullptr) {
+    for (const alert::AlertEvent& e : alerts_->Firing()) {
+      d.alerts.push_back({e.name, e.subject, e.severity, e.summary, e.started_ns});
+    }
+  }
+  const Status st = ledger_->Write(d);
+  if (st.ok()) {
+    if (ledger_failing_) LogInfo("monitors: the ledger is written again");
+    ledger_failing_ = false;
+    return;
+  }
+  if (!ledger_failing_) LogError("monitors: " + st.ToString() + " (kept, retried each second)");
+  ledger_failing_ = true;
+  std::lock_guard<std::mutex> lock(mu_);  // older rows first: the newest of a key wins
+  Prepend(&d.streams, &unwritten_.streams);
+  Prepend(&d.gaps, &unwritten_.gaps);
+  Prepend(&d.losses, &unwritten_.losses);
+  Prepend(&d.checkpoints, &unwritten_.checkpoints);
+  Prepend(&d.counts, &unwritten_.counts);
+}
+
 void Monitors::Tick() {
   std::vector<Change> changes;
   {
@@ -373,6 +502,7 @@ void Monitors::Tick() {
     }
   }
   Apply(changes);
+  WriteLedger();
 }
 
 }  // namespace gapless::monitor

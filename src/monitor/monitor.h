@@ -26,19 +26,26 @@
 // Subjects: "<agent>/<epoch>"; gap_open's and declared_loss's add "/<first>"; per
 // source "<agent>/<source>". Per-source rules are evaluated once a minute.
 //
-// Thread-safe: one mutex; alerts are raised outside it.
+// With a ledger (ledger.h), Tick writes what changed since the last write — streams,
+// gaps, declared losses, agent checkpoints, the firing alerts, per-source minute counts
+// — in one transaction, and Load seeds the monitors from it at start.
+//
+// Thread-safe: one mutex; alerts are raised and the ledger written outside it. Tick and
+// Load from one thread.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "alert/alert.h"
 #include "env/env.h"
+#include "ledger/ledger.h"
 #include "monitor/volume.h"
 
 namespace gapless::monitor {
@@ -75,7 +82,14 @@ struct Heartbeat {
 
 class Monitors {
  public:
-  Monitors(alert::Alerts* alerts, env::Clock* clock, MonitorOptions options = {});
+  // `ledger` may be null; not owned, must outlive the monitors.
+  Monitors(alert::Alerts* alerts, env::Clock* clock, MonitorOptions options = {},
+           ledger::Ledger* ledger = nullptr);
+
+  // Seeds per-source history (the last 8 days), streams and open gaps from the ledger.
+  // A stream's agent gets a fresh silence clock: a restart is not a missed heartbeat,
+  // but an agent that does not come back is reported after agent_silent_s.
+  Status Load();
 
   void OnHeartbeat(const Heartbeat& hb);
   // The collector's durable point of a stream moved (or was first seen).
@@ -88,7 +102,10 @@ class Monitors {
                       uint64_t last, const std::string& reason);
   // New DATA records of a stream arrived (after they were appended).
   void OnRecords(const std::string& agent, const std::vector<RecordSeen>& records);
-  // Evaluates the time-based rules.
+  // An agent checkpoint of a stream was compared with the store (size 0: unreadable).
+  void OnAgentCheckpoint(const std::string& agent, const std::string& epoch, uint64_t size,
+                         bool valid, const std::string& detail);
+  // Evaluates the time-based rules, then writes the ledger.
   void Tick();
   // Seeds a source's history (from the ledger, at start).
   void LoadHistory(const std::string& agent, const std::string& source, int64_t minute,
@@ -96,7 +113,10 @@ class Monitors {
 
  private:
   struct Stream {
+    int64_t first_seen_ns = 0;
     int64_t last_heartbeat_ns = 0;  // collector clock; 0: never
+    int64_t agent_wall_ns = 0;
+    uint64_t spool_bytes = 0, spool_quota = 0;
     uint64_t head = 0;
     uint64_t stored = 0;
     int64_t stored_moved_ns = 0;  // when `stored` last changed (or was first seen)
@@ -116,8 +136,12 @@ class Monitors {
     std::string name, subject, severity, summary;
     std::vector<std::pair<std::string, std::string>> evidence;
   };
-  Stream& At(const std::string& agent, const std::string& epoch);  // mu_ held
+  // mu_ held; marks the stream for the ledger.
+  Stream& At(const std::string& agent, const std::string& epoch);
   // mu_ held, each of them.
+  void WriteLedger();
+  void LedgerGap(const std::string& stream, uint64_t first, uint64_t last, int64_t opened_ns,
+                 int64_t closed_ns);
   std::optional<Change> NoteEpoch(const std::string& agent, const std::string& epoch);
   void Moved(const std::string& subject, Stream* s, uint64_t stored_next,
              std::vector<Change>* changes);
@@ -132,6 +156,12 @@ class Monitors {
   std::map<std::string, std::string> epochs_;  // GUARDED_BY(mu_), agent -> newest epoch
   std::map<std::string, Source> sources_;      // GUARDED_BY(mu_), by "<agent>/<source>"
   int64_t evaluated_minute_ = 0;               // GUARDED_BY(mu_)
+  ledger::Ledger* const ledger_;
+  // What the ledger has not yet taken. GUARDED_BY(mu_)
+  std::set<std::string> dirty_streams_;
+  std::set<std::pair<std::string, int64_t>> dirty_minutes_;  // (agent/source, minute)
+  ledger::Delta unwritten_;                                  // rows of a failed write too
+  bool ledger_failing_ = false;                              // only the Tick thread
 };
 
 }  // namespace gapless::monitor

@@ -321,5 +321,79 @@ TEST_F(SourceMonitorTest, StaleAndFutureEventTimes) {
   EXPECT_TRUE(Firing().empty());
 }
 
+// ---- the ledger: written each tick, and what a restarted collector starts from ----
+
+class LedgerMonitorTest : public SourceMonitorTest {
+ protected:
+  void SetUp() override {
+    SourceMonitorTest::SetUp();
+    Restart();
+  }
+  // A new Monitors over the same ledger, as after a collector restart.
+  void Restart() {
+    monitors_.reset();
+    ledger_.reset();
+    auto l = ledger::Ledger::Open(dir_ + "/ledger.db");
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    ledger_ = std::move(*l);
+    monitors_ = std::make_unique<Monitors>(alerts_.get(), &clock_, MonitorOptions{}, ledger_.get());
+    ASSERT_TRUE(monitors_->Load().ok());
+  }
+  ledger::Contents Read() {
+    auto c = ledger_->Read(0);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? *c : ledger::Contents{};
+  }
+
+  std::unique_ptr<ledger::Ledger> ledger_;
+};
+
+TEST_F(LedgerMonitorTest, EachTickWritesWhatChanged) {
+  monitors_->OnStored("web-01", "00ff", 100);
+  monitors_->OnHeartbeat({"web-01", "00ff", clock_.NowNanos(), 180, 4096, 1 << 20});
+  monitors_->OnGapOpened("web-01", "00ff", 100, 149);
+  monitors_->OnDeclaredLoss("web-01", "00ff", 7, 19, "spool_full_drop_oldest");
+  monitors_->OnAgentCheckpoint("web-01", "00ff", 100, true, "");
+  monitors_->OnRecords("web-01", {{"syslog:udp:514", clock_.NowNanos(), 0},
+                                  {"syslog:udp:514", clock_.NowNanos(), 0}});
+  EXPECT_TRUE(Read().streams.empty()) << "nothing before the tick";
+  monitors_->Tick();
+  ledger::Contents c = Read();
+  ASSERT_EQ(c.streams.size(), 1u);
+  EXPECT_EQ(c.streams[0].head, 180u);
+  EXPECT_EQ(c.streams[0].stored, 100u);
+  EXPECT_EQ(c.streams[0].spool_bytes, 4096u);
+  ASSERT_EQ(c.gaps.size(), 1u);
+  EXPECT_EQ(c.gaps[0].closed_ns, 0);
+  ASSERT_EQ(c.losses.size(), 1u);
+  EXPECT_EQ(c.losses[0].last, 19u);
+  ASSERT_EQ(c.checkpoints.size(), 1u);
+  ASSERT_EQ(c.counts.size(), 1u);
+  EXPECT_EQ(c.counts[0].source, "syslog:udp:514");
+  EXPECT_EQ(c.counts[0].count, 2u);
+  ASSERT_EQ(c.alerts.size(), 1u);  // the declared loss
+  EXPECT_EQ(c.alerts[0].name, "declared_loss");
+
+  monitors_->OnStored("web-01", "00ff", 150);  // fills the gap
+  monitors_->OnRecords("web-01", {{"syslog:udp:514", clock_.NowNanos(), 0}});
+  monitors_->Tick();
+  c = Read();
+  EXPECT_EQ(c.streams[0].stored, 150u);
+  EXPECT_NE(c.gaps[0].closed_ns, 0);
+  EXPECT_EQ(c.counts[0].count, 3u);
+}
+
+TEST_F(LedgerMonitorTest, ARestartKeepsTheBaselinesAndWatchesTheAgentsItKnew) {
+  for (int m = 0; m < 90; ++m) Minute({{"syslog:tcp:6514", 100}});
+  monitors_->OnHeartbeat({"web-01", "00ff", clock_.NowNanos(), 0, 0, 0});
+  monitors_->Tick();
+  Restart();
+  // The history came back: a drop right after the restart is judged on it.
+  for (int m = 0; m < 12; ++m) Minute({{"syslog:tcp:6514", 5}});
+  // And the agent heard before the restart, and not since, is reported silent.
+  EXPECT_EQ(Firing(), (std::vector<std::string>{"agent_silent web-01/00ff",
+                                                "volume_drop web-01/syslog:tcp:6514"}));
+}
+
 }  // namespace
 }  // namespace gapless::monitor
