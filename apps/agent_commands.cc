@@ -8,7 +8,7 @@
 
 #include "agent/agent.h"
 #include "base/log.h"
-#include "collector/collector.h"
+#include "collector/service.h"
 #include "config/agent_config.h"
 #include "event/event.h"
 #include "identity/identity.h"
@@ -128,13 +128,19 @@ int RunDemo(const RunFlags& flags) {
   const sigset_t signals = BlockSignals();
   config::AgentConfig cfg = config::DemoConfig(flags.data_dir, flags.port);
   if (Status s = PrepareDemo(flags.data_dir, cfg.id); !s.ok()) return Fail(s);
-  collector::CollectorOptions co;
+  collector::ServiceOptions so;
+  collector::CollectorOptions& co = so.collector;
   co.data_dir = flags.data_dir + "/collector";
   co.listen = {"127.0.0.1:" + std::to_string(flags.collector_port)};
   co.tls_cert = co.data_dir + "/tls.crt";
   co.tls_key = co.data_dir + "/tls.key";
   co.enrolled_keys = co.data_dir + "/enrolled";
-  auto collector = collector::Collector::Start(env::Env::Posix(), co);
+  so.alerts.journal = co.data_dir + "/alerts.jsonl";
+  if (flags.metrics_port != 0) {
+    so.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port);
+    cfg.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port + 1);
+  }
+  auto collector = collector::Service::Start(so);
   if (!collector.ok()) return Fail(collector.status());
   transport::DestinationOptions dest;
   dest.name = "local-collector";
@@ -158,16 +164,31 @@ int RunDemo(const RunFlags& flags) {
       "Check it against the collector's signed checkpoints (signed each second):\n"
       "  gapless verify --data-dir %s/collector\n"
       "  gapless prove --data-dir %s/collector --agent %s --seq 0\n"
-      "Ctrl-C stops.\n\n",
+      "What the collector knows of its agents, and any alert:  gapless status --data-dir "
+      "%s/collector\n"
+      "(alerts are also appended to %s/collector/alerts.jsonl)\n",
       cfg.id.c_str(), flags.data_dir.c_str(), flags.collector_port, flags.data_dir.c_str(),
       flags.port, flags.port, flags.port, flags.data_dir.c_str(), flags.data_dir.c_str(),
-      flags.data_dir.c_str(), cfg.id.c_str());
+      flags.data_dir.c_str(), cfg.id.c_str(), flags.data_dir.c_str(), flags.data_dir.c_str());
+  if (flags.metrics_port != 0) {
+    std::printf(
+        "Metrics and health: curl http://%s/metrics  (collector), http://%s/health\n"
+        "                    curl http://%s/metrics  (agent), http://%s/health\n",
+        so.metrics_listen.c_str(), so.metrics_listen.c_str(), cfg.metrics_listen.c_str(),
+        cfg.metrics_listen.c_str());
+  }
+  std::printf("Ctrl-C stops.\n\n");
   std::fflush(stdout);
   uint64_t next = 0;
   if (auto d = agent->Destinations(); !d.empty()) next = d[0].stats.acked_next;
   const auto start = std::chrono::steady_clock::now();
+  auto ticked = start;
   for (;;) {
     if (WaitForSignal(signals, 200) != 0) break;
+    if (std::chrono::steady_clock::now() - ticked >= std::chrono::seconds(1)) {
+      ticked = std::chrono::steady_clock::now();
+      (*collector)->Tick();  // the monitors' second
+    }
     const auto dests = agent->Destinations();
     const uint64_t acked = dests.empty() ? 0 : dests[0].stats.acked_next;
     auto reader = spool->NewReader(std::max(next, spool->oldest_seq()));

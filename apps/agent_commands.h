@@ -10,7 +10,8 @@ struct RunFlags {
   std::string data_dir = "./gapless-data";
   uint16_t port = 5514;
   uint16_t collector_port = 7514;
-  double duration_s = 0;  // 0: until SIGINT / SIGTERM
+  uint16_t metrics_port = 9514;  // collector's /metrics; the agent's is the next; 0: off
+  double duration_s = 0;         // 0: until SIGINT / SIGTERM
 };
 
 // Each returns the process exit status.

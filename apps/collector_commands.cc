@@ -9,6 +9,7 @@
 #include "alert/alert.h"
 #include "base/log.h"
 #include "collector/collector.h"
+#include "collector/service.h"
 #include "config/agent_config.h"
 #include "event/event.h"
 #include "identity/identity.h"
@@ -50,42 +51,24 @@ int RunCollector(const std::string& config_path) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(cfg->options.data_dir, ec);  // the journal lives there
-  auto alerts = alert::Alerts::Open(env::Env::Posix(), cfg->alerts);
-  if (!alerts.ok()) {
-    std::fprintf(stderr, "gapless collector: %s\n", alerts.status().ToString().c_str());
-    return 1;
-  }
-  auto ledger = ledger::Ledger::Open(cfg->options.data_dir + "/ledger.db");
-  if (!ledger.ok()) {
-    std::fprintf(stderr, "gapless collector: %s\n", ledger.status().ToString().c_str());
-    return 1;
-  }
-  monitor::Monitors monitors(alerts->get(), env::Env::Posix()->clock(), cfg->monitors,
-                             ledger->get());
-  if (Status st = monitors.Load(); !st.ok()) {
-    // Derived state: without it the baselines start over, nothing else is lost.
-    LogError("collector: the ledger could not be read, monitors start empty: " + st.ToString());
-  }
-  cfg->options.alerts = alerts->get();
-  cfg->options.monitors = &monitors;
-  auto c = collector::Collector::Start(env::Env::Posix(), cfg->options);
-  if (!c.ok()) {
-    std::fprintf(stderr, "gapless collector: %s\n", c.status().ToString().c_str());
+  collector::ServiceOptions so{cfg->options, cfg->alerts, cfg->monitors, cfg->metrics_listen};
+  auto service = collector::Service::Start(std::move(so));
+  if (!service.ok()) {
+    std::fprintf(stderr, "gapless collector: %s\n", service.status().ToString().c_str());
     return 1;
   }
   std::string ports;
-  for (uint16_t p : (*c)->ports()) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+  for (uint16_t p : (*service)->collector()->ports()) {
+    ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+  }
   LogInfo("collector " + cfg->options.name + " listening (TLS 1.3) on port(s) " + ports +
           "; data in " + cfg->options.data_dir + "; alerts in " + cfg->alerts.journal +
+          (cfg->metrics_listen.empty() ? "" : "; /metrics and /health on " + cfg->metrics_listen) +
           "; SIGTERM stops");
   const timespec second{1, 0};
-  while (sigtimedwait(&set, nullptr, &second) < 0) monitors.Tick();  // each second
+  while (sigtimedwait(&set, nullptr, &second) < 0) (*service)->Tick();  // each second
   LogInfo("stopping");
-  (*c)->Stop();
-  monitors.Tick();  // the last word to the ledger
-  (*alerts)->Stop();
+  (*service)->Stop();
   return 0;
 }
 

@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--port", run_flags.port, "Syslog port (TCP and UDP) on 127.0.0.1")
       ->capture_default_str();
+  run->add_option("--metrics-port", run_flags.metrics_port,
+                  "The collector's /metrics and /health on 127.0.0.1 (the agent's on the next "
+                  "port); 0: off")
+      ->capture_default_str();
   run->add_option("--duration", run_flags.duration_s, "Stop after this many seconds (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

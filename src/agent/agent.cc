@@ -72,6 +72,17 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
     }
     a->watchdog_ = std::thread([p = a.get()] { p->WatchdogLoop(); });
   }
+  if (!cfg.metrics_listen.empty()) {
+    Agent* p = a.get();
+    auto m = metrics::StartEndpoint(
+        cfg.metrics_listen, [p] { return p->MetricsText(); }, [p] { return p->CheckHealth(); },
+        "agent");
+    if (!m.ok()) {
+      a->Stop();
+      return m.status();
+    }
+    a->metrics_ = std::move(*m);
+  }
   return a;
 }
 
@@ -187,7 +198,9 @@ void Agent::WatchdogLoop() {
 std::vector<DestinationStatus> Agent::Destinations() const {
   std::lock_guard<std::mutex> lock(watch_mu_);
   std::vector<DestinationStatus> out;
-  for (const Watched& w : senders_) out.push_back({w.options.name, w.sender->stats(), w.restarts});
+  for (const Watched& w : senders_) {
+    out.push_back({w.options.name, w.options.required, w.sender->stats(), w.restarts});
+  }
   return out;
 }
 
@@ -339,6 +352,7 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
 void Agent::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (metrics_) metrics_->Stop();  // first: its handlers read everything below
   if (watchdog_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(watch_mu_);

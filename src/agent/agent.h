@@ -17,8 +17,10 @@
 
 #include "base/status.h"
 #include "config/agent_config.h"
+#include "http/server.h"
 #include "ingest/ingest.h"
 #include "input/input.h"
+#include "metrics/metrics.h"
 #include "spool/spool.h"
 #include "transport/heartbeat.h"
 #include "transport/sender.h"
@@ -27,6 +29,7 @@ namespace gapless::agent {
 
 struct DestinationStatus {
   std::string name;
+  bool required = true;
   transport::SenderStats stats;
   uint64_t watchdog_restarts = 0;
 };
@@ -64,6 +67,14 @@ class Agent {
   std::vector<InputStatus> Inputs() const;
   std::vector<DestinationStatus> Destinations() const;
   spool::Spool* spool() const { return spool_.get(); }
+  // The Prometheus text of /metrics and the verdict of /health (agent_metrics.cc,
+  // docs/metrics.md); served on cfg.metrics_listen when set. Health reads only atomics
+  // and the watchdog's list, never the spool's or a sender's lock; call it from one
+  // thread (it remembers when the spool last refused a write).
+  std::string MetricsText() const;
+  metrics::Health CheckHealth();
+  // The metrics endpoint's port; 0 when it is off.
+  uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   const config::AgentConfig& config() const { return cfg_; }
 
  private:
@@ -115,6 +126,8 @@ class Agent {
   std::string latest_checkpoint_;     // GUARDED_BY(checkpoint_mu_)
   uint64_t checkpoint_size_ = 0;      // watchdog thread
   int64_t checkpoint_signed_ns_ = 0;  // watchdog thread
+  metrics::RecentIncrease refusals_;  // CheckHealth's thread
+  std::unique_ptr<http::Server> metrics_;
 };
 
 }  // namespace gapless::agent

@@ -1,6 +1,8 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -8,6 +10,7 @@
 #include <thread>
 
 #include "event/event.h"
+#include "http/client.h"
 #include "identity/identity.h"
 
 namespace gapless::agent {
@@ -162,6 +165,82 @@ TEST_F(AgentTest, RemovedDestinationsLoseTheirSpoolCursor) {
   auto again = Agent::Start(cfg);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE((*again)->spool()->CursorNames().empty());
+}
+
+// /health turns 503 while a required destination holds unacknowledged records and has
+// acknowledged nothing for longer than the watchdog's stall time, and while the spool
+// (policy block) refuses writes; /metrics shows the backlog.
+TEST_F(AgentTest, HealthSaysWhenADestinationStallsOrTheSpoolRefusesWrites) {
+  config::AgentConfig cfg = Config(false);
+  fs::create_directories(dir_);
+  const std::string d = dir_.string();
+  ASSERT_TRUE(identity::MakeSelfSignedTls(d + "/tls.key", d + "/tls.crt", "c.test").ok());
+  auto key = identity::SigningKey::Generate();
+  ASSERT_TRUE(key.ok());
+  cfg.key_file = d + "/agent.key";
+  ASSERT_TRUE((*key)->Save(cfg.key_file).ok());
+  transport::DestinationOptions dest;
+  dest.name = "central";
+  dest.address = "127.0.0.1:1";  // nothing listens
+  dest.ca_file = d + "/tls.crt";
+  dest.server_name = "c.test";
+  cfg.destinations.push_back(dest);
+  cfg.watchdog_stall_ms = 1000;
+  cfg.heartbeat_interval_ms = 0;
+  cfg.spool.quota_bytes = 256 << 10;
+  cfg.spool.segment_bytes = 64 << 10;
+  cfg.spool.max_record_bytes = 16 << 10;
+  cfg.metrics_listen = "127.0.0.1:0";
+  auto started = Agent::Start(cfg);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  Agent& agent = **started;
+  const std::string base = "http://127.0.0.1:" + std::to_string(agent.metrics_port());
+  auto get = [&](const std::string& path) {
+    http::Request r;
+    r.method = "GET";
+    r.url = base + path;
+    auto res = http::Send(r);
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    return res.ok() ? *res : http::Response{};
+  };
+  EXPECT_EQ(get("/health").status, 200) << "nothing to deliver yet";
+
+  // A writer that sends far more than the quota; the input pauses when the spool is full.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(agent.Inputs().at(0).port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::thread writer([fd] {
+    const std::string line = "<13>1 - h app - - - " + std::string(1000, 'x') + "\n";
+    for (int i = 0; i < 2000; ++i) {
+      if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) return;
+    }
+  });
+  bool full = false, stalled = false;
+  for (int i = 0; i < 200 && !(full && stalled); ++i) {
+    std::this_thread::sleep_for(50ms);
+    const auto h = get("/health");
+    EXPECT_TRUE(h.status == 200 || h.status == 503) << h.status;
+    full = full || h.body.find("the spool is full and refused writes") != std::string::npos;
+    stalled = stalled || h.body.find("destination central is stalled") != std::string::npos;
+  }
+  EXPECT_TRUE(full);
+  EXPECT_TRUE(stalled);
+  EXPECT_EQ(get("/health").status, 503);
+  const std::string m = get("/metrics").body;
+  EXPECT_NE(
+      m.find("gapless_agent_destination_backlog_records{agent=\"test\",destination=\"central\"}"),
+      std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("gapless_agent_spool_full_refusals_total{agent=\"test\"} 0\n"),
+            std::string::npos)
+      << m;
+  agent.Stop();  // closes the input's connection: the writer's send fails
+  ::shutdown(fd, SHUT_RDWR);
+  writer.join();
+  ::close(fd);
 }
 
 }  // namespace

@@ -145,7 +145,7 @@ void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   if (agent == nullptr) return;
   c.OnlyKeys(*agent,
              {"id", "data_dir", "key_file", "enroll_token_file", "watchdog_stall_seconds",
-              "heartbeat_interval_ms"},
+              "heartbeat_interval_ms", "metrics_listen"},
              "[agent]");
   c.String(*agent, "key_file", &cfg->key_file);
   c.String(*agent, "enroll_token_file", &cfg->enroll_token_file);
@@ -153,6 +153,7 @@ void ParseAgentTable(Checker& c, const toml::table& root, AgentConfig* cfg) {
   if (c.Int(*agent, "watchdog_stall_seconds", 1, 86400, &stall))
     cfg->watchdog_stall_ms = stall * 1000;
   c.Int(*agent, "heartbeat_interval_ms", 0, 600'000, &cfg->heartbeat_interval_ms);
+  c.String(*agent, "metrics_listen", &cfg->metrics_listen);
   if (c.String(*agent, "id", &cfg->id) && cfg->id.empty()) {
     c.Error(agent->get("id")->source(),
             "[agent] id must not be empty (leave it out for the host name)");
@@ -693,9 +694,10 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   }
   c.OnlyKeys(*t,
              {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
-              "signing_key", "checkpoint_interval_ms", "witness", "archive"},
+              "signing_key", "checkpoint_interval_ms", "witness", "archive", "metrics_listen"},
              "[collector]");
   c.String(*t, "name", &o.name);
+  c.String(*t, "metrics_listen", &cfg.metrics_listen);
   if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
   if (const toml::node* n = t->get("listen")) {
     o.listen.clear();

@@ -47,6 +47,8 @@ struct AgentConfig {
   int64_t watchdog_stall_ms = 30000;
   // Each destination also gets a heartbeat connection (transport/heartbeat.h); 0: none.
   int64_t heartbeat_interval_ms = 5000;
+  // "address:port" serving /metrics and /health (docs/metrics.md); empty: off.
+  std::string metrics_listen;
   std::vector<transport::DestinationOptions> destinations;
 };
 
@@ -56,6 +58,8 @@ struct CollectorConfig {
   alert::AlertOptions alerts;
   // [monitors]: the thresholds of the completeness rules.
   monitor::MonitorOptions monitors;
+  // "address:port" serving /metrics and /health (docs/metrics.md); empty: off.
+  std::string metrics_listen;
 };
 
 // Parses and validates. On error: kInvalidArgument whose message has one line per

@@ -393,17 +393,35 @@ void Prepend(std::vector<T>* older, std::vector<T>* newer) {
 
 }  // namespace
 
+// `key` is "<agent>/<epoch>".
+ledger::StreamRow Monitors::Row(const std::string& key, const Stream& s) {
+  const size_t slash = key.find('/');
+  return {key.substr(0, slash),
+          key.substr(slash + 1),
+          s.first_seen_ns,
+          s.last_heartbeat_ns,
+          s.agent_wall_ns,
+          s.head,
+          s.stored,
+          s.stored_moved_ns,
+          s.spool_bytes,
+          s.spool_quota};
+}
+
+std::vector<ledger::StreamRow> Monitors::Streams() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ledger::StreamRow> out;
+  for (const auto& [key, s] : streams_) out.push_back(Row(key, s));
+  return out;
+}
+
 void Monitors::WriteLedger() {
   if (ledger_ == nullptr) return;
   ledger::Delta d;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const std::string& key : dirty_streams_) {
-      const Stream& s = streams_.at(key);
-      const size_t slash = key.find('/');
-      unwritten_.streams.push_back({key.substr(0, slash), key.substr(slash + 1), s.first_seen_ns,
-                                    s.last_heartbeat_ns, s.agent_wall_ns, s.head, s.stored,
-                                    s.stored_moved_ns, s.spool_bytes, s.spool_quota});
+      unwritten_.streams.push_back(Row(key, streams_.at(key)));
     }
     for (const auto& [key, minute] : dirty_minutes_) {
       const size_t slash = key.find('/');

@@ -34,6 +34,7 @@
 // Load from one thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -107,6 +108,10 @@ class Monitors {
                          bool valid, const std::string& detail);
   // Evaluates the time-based rules, then writes the ledger.
   void Tick();
+  // What the monitors know of each stream now (as the ledger's rows).
+  std::vector<ledger::StreamRow> Streams() const;
+  // The last ledger write failed.
+  bool ledger_failing() const { return ledger_failing_.load(std::memory_order_relaxed); }
   // Seeds a source's history (from the ledger, at start).
   void LoadHistory(const std::string& agent, const std::string& source, int64_t minute,
                    uint64_t count);
@@ -140,6 +145,7 @@ class Monitors {
   Stream& At(const std::string& agent, const std::string& epoch);
   // mu_ held, each of them.
   void WriteLedger();
+  static ledger::StreamRow Row(const std::string& key, const Stream& s);
   void LedgerGap(const std::string& stream, uint64_t first, uint64_t last, int64_t opened_ns,
                  int64_t closed_ns);
   std::optional<Change> NoteEpoch(const std::string& agent, const std::string& epoch);
@@ -151,7 +157,7 @@ class Monitors {
   alert::Alerts* const alerts_;
   env::Clock* const clock_;
   const MonitorOptions options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, Stream> streams_;      // GUARDED_BY(mu_), by "<agent>/<epoch>"
   std::map<std::string, std::string> epochs_;  // GUARDED_BY(mu_), agent -> newest epoch
   std::map<std::string, Source> sources_;      // GUARDED_BY(mu_), by "<agent>/<source>"
@@ -161,7 +167,7 @@ class Monitors {
   std::set<std::string> dirty_streams_;
   std::set<std::pair<std::string, int64_t>> dirty_minutes_;  // (agent/source, minute)
   ledger::Delta unwritten_;                                  // rows of a failed write too
-  bool ledger_failing_ = false;                              // only the Tick thread
+  std::atomic<bool> ledger_failing_{false};                  // written by the Tick thread
 };
 
 }  // namespace gapless::monitor

@@ -9,8 +9,10 @@
 #include "alert/webhook_receiver_test_util.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
+#include "collector/service.h"
 #include "env/fake_clock.h"
 #include "event/event.h"
+#include "http/client.h"
 #include "monitor/monitor.h"
 #include "transport/transport_test_util.h"
 
@@ -231,6 +233,55 @@ TEST_F(MonitorsE2eTest, EachRecordsSourceAndTimesReachTheMonitors) {
   EXPECT_EQ(firing, (std::vector<std::string>{"future_timestamps agent-1/syslog:udp:514",
                                               "ingestion_lag agent-1/file:/var/log/stale.log"}));
   collector_->Stop();  // before minute_monitors go
+}
+
+// The collector as `gapless collector` runs it: /metrics counts what an agent sent and
+// shows its stream; /health is 200 until alerts cannot reach their webhook, then 503.
+TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
+  collector::ServiceOptions so;
+  so.collector = copts_;
+  so.alerts.journal = copts_.data_dir + "/alerts.jsonl";
+  so.alerts.retry_initial_ms = 20;
+  so.alerts.webhooks.push_back({"http://127.0.0.1:1/hook", "", "", 500});  // nothing listens
+  so.metrics_listen = "127.0.0.1:0";
+  auto service = collector::Service::Start(so);
+  ASSERT_TRUE(service.ok()) << service.status().ToString();
+  OpenSpool();
+  DestinationOptions d = Destination();
+  d.address = "127.0.0.1:" + std::to_string((*service)->collector()->ports()[0]);
+  Sender* s = StartSender(d, key_);
+  AppendRecords(25);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 25; }, 10000));
+  (*service)->Tick();
+  const std::string base = "http://127.0.0.1:" + std::to_string((*service)->metrics_port());
+  auto get = [&](const std::string& path) {
+    http::Request r;
+    r.method = "GET";
+    r.url = base + path;
+    auto res = http::Send(r);
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    return res.ok() ? *res : http::Response{};
+  };
+  const std::string m = get("/metrics").body;
+  EXPECT_NE(m.find("\ngapless_collector_records_total 25\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("gapless_stream_stored_seq{agent=\"agent-1\",epoch=\"" +
+                   store::EpochHex(spool_->epoch()) + "\"} 25\n"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(get("/health").status, 200);
+  (*service)->alerts()->Fire("test_alert", "x", "warning", "for the test");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto h = get("/health");
+        return h.status == 503 &&
+               h.body.find("alerts are not reaching http://127.0.0.1:1/hook") != std::string::npos;
+      },
+      10000));
+  EXPECT_NE(get("/metrics")
+                .body.find("gapless_alerts_firing{name=\"test_alert\",severity=\"warning\"} 1"),
+            std::string::npos);
+  senders_.clear();
+  (*service)->Stop();
 }
 
 }  // namespace

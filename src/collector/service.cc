@@ -1,0 +1,62 @@
+#include "collector/service.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "base/log.h"
+
+namespace gapless::collector {
+
+StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
+  std::unique_ptr<Service> s(new Service);
+  std::error_code ec;
+  std::filesystem::create_directories(o.collector.data_dir, ec);  // the journal lives there
+  if (ec) {
+    return UnavailableError("cannot create data_dir " + o.collector.data_dir + ": " + ec.message());
+  }
+  ASSIGN_OR_RETURN(s->alerts_, alert::Alerts::Open(env::Env::Posix(), o.alerts));
+  ASSIGN_OR_RETURN(s->ledger_, ledger::Ledger::Open(o.collector.data_dir + "/ledger.db"));
+  s->monitors_ = std::make_unique<monitor::Monitors>(s->alerts_.get(), env::Env::Posix()->clock(),
+                                                     o.monitors, s->ledger_.get());
+  if (Status st = s->monitors_->Load(); !st.ok()) {
+    // Derived state: without it the baselines start over, nothing else is lost.
+    LogError("collector: the ledger could not be read, monitors start empty: " + st.ToString());
+  }
+  o.collector.alerts = s->alerts_.get();
+  o.collector.monitors = s->monitors_.get();
+  ASSIGN_OR_RETURN(s->collector_, Collector::Start(env::Env::Posix(), o.collector));
+  if (!o.metrics_listen.empty()) {
+    Service* p = s.get();
+    auto m = metrics::StartEndpoint(
+        o.metrics_listen,
+        [p] { return MetricsText(*p->collector_, p->monitors_.get(), p->alerts_.get()); },
+        [p] {
+          const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+          return p->health_.Check(*p->collector_, p->monitors_.get(), p->alerts_.get(), now);
+        },
+        "collector");
+    if (!m.ok()) {
+      s->Stop();
+      return m.status();
+    }
+    s->metrics_ = std::move(*m);
+  }
+  return s;
+}
+
+void Service::Tick() { monitors_->Tick(); }
+
+void Service::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (metrics_) metrics_->Stop();
+  if (collector_) collector_->Stop();
+  if (monitors_) monitors_->Tick();  // the last word to the ledger
+  if (alerts_) alerts_->Stop();
+}
+
+Service::~Service() { Stop(); }
+
+}  // namespace gapless::collector
