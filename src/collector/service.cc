@@ -25,6 +25,15 @@ StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
   o.collector.alerts = s->alerts_.get();
   o.collector.monitors = s->monitors_.get();
   ASSIGN_OR_RETURN(s->collector_, Collector::Start(env::Env::Posix(), o.collector));
+  if (o.audit_interval_ms > 0) {
+    auto audit = Auditing::Start(o.collector.data_dir, s->collector_->verifier_key(),
+                                 o.audit_interval_ms, s->alerts_.get());
+    if (!audit.ok()) {
+      s->Stop();
+      return audit.status();
+    }
+    s->audit_ = std::move(*audit);
+  }
   if (!o.metrics_listen.empty()) {
     Service* p = s.get();
     auto m = metrics::StartEndpoint(
@@ -52,6 +61,7 @@ void Service::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (metrics_) metrics_->Stop();
+  if (audit_) audit_->Stop();
   if (collector_) collector_->Stop();
   if (monitors_) monitors_->Tick();  // the last word to the ledger
   if (alerts_) alerts_->Stop();

@@ -1,6 +1,7 @@
 // Service: a collector as `gapless collector` and `gapless run` run it — the Collector
 // with its alert journal and outputs, the monitors and their ledger (data_dir/ledger.db),
-// and, when metrics_listen is set, the /metrics and /health endpoint.
+// the store's self-audit, and, when metrics_listen is set, the /metrics and /health
+// endpoint.
 //
 // Thread contract: Start, Tick and Stop from one thread (the process's main loop, which
 // calls Tick each second); the parts run their own threads as their headers say.
@@ -11,6 +12,7 @@
 
 #include "alert/alert.h"
 #include "base/status.h"
+#include "collector/auditing.h"
 #include "collector/collector.h"
 #include "collector/collector_metrics.h"
 #include "http/server.h"
@@ -24,6 +26,8 @@ struct ServiceOptions {
   alert::AlertOptions alerts;  // journal: required
   monitor::MonitorOptions monitors;
   std::string metrics_listen;  // empty: no endpoint
+  // The store's self-audit (auditing.h) every this often; 0: off.
+  int64_t audit_interval_ms = 3'600'000;
 };
 
 class Service {
@@ -47,6 +51,7 @@ class Service {
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<monitor::Monitors> monitors_;
   std::unique_ptr<Collector> collector_;
+  std::unique_ptr<Auditing> audit_;
   HealthCheck health_;  // the endpoint's thread
   std::unique_ptr<http::Server> metrics_;
   bool stopped_ = false;

@@ -694,10 +694,15 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   }
   c.OnlyKeys(*t,
              {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
-              "signing_key", "checkpoint_interval_ms", "witness", "archive", "metrics_listen"},
+              "signing_key", "checkpoint_interval_ms", "witness", "archive", "metrics_listen",
+              "audit_interval_seconds"},
              "[collector]");
   c.String(*t, "name", &o.name);
   c.String(*t, "metrics_listen", &cfg.metrics_listen);
+  int64_t audit_s = cfg.audit_interval_ms / 1000;
+  if (c.Int(*t, "audit_interval_seconds", 0, 30 * 86400, &audit_s)) {
+    cfg.audit_interval_ms = audit_s * 1000;
+  }
   if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
   if (const toml::node* n = t->get("listen")) {
     o.listen.clear();

@@ -60,6 +60,8 @@ struct CollectorConfig {
   monitor::MonitorOptions monitors;
   // "address:port" serving /metrics and /health (docs/metrics.md); empty: off.
   std::string metrics_listen;
+  // The store's self-audit (collector/auditing.h) every this often; 0: off.
+  int64_t audit_interval_ms = 3'600'000;
 };
 
 // Parses and validates. On error: kInvalidArgument whose message has one line per
