@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -246,6 +247,8 @@ TEST_F(SourceMonitorTest, ASourceFallingToFivePercentOfItsBaselineIsAVolumeDrop)
     ++minutes;
   }
   ASSERT_EQ(Firing(), std::vector<std::string>{"volume_drop web-01/syslog:tcp:6514"});
+  std::printf("volume_drop: drop to 5%% to alert %d simulated minutes (10-minute window)\n",
+              minutes);
   EXPECT_LE(minutes, 12);  // the 10-minute window, a minute to settle, the tick
   EXPECT_EQ(Evidence("volume_drop", "baseline"), "same time on past days (7)");
   EXPECT_LT(std::stoi(Evidence("volume_drop", "percent_of_baseline")), 20);
@@ -296,6 +299,7 @@ TEST_F(SourceMonitorTest, ASourceThatStopsIsSilentWithinSixMinutes) {
     ++minutes;
   }
   ASSERT_EQ(Firing(), std::vector<std::string>{"source_silent web-01/syslog:udp:514"});
+  std::printf("source_silent: stop to alert %d simulated minutes (20 records/min)\n", minutes);
   EXPECT_EQ(minutes, 5);  // five silent minutes, judged at the end of the fifth
   monitors_->OnRecords("web-01", {{"syslog:udp:514", clock_.NowNanos(), 0}});
   for (const auto& f : Firing()) EXPECT_NE(f, "source_silent web-01/syslog:udp:514");

@@ -182,8 +182,11 @@ TEST_F(MonitorsE2eTest, AForgedOrDisagreeingAgentCheckpointIsCheckpointInvalid) 
   // Signed by a key that is not the agent's.
   auto other = identity::SigningKey::Generate();
   ASSERT_TRUE(other.ok());
+  const auto forged = Clock::now();
   StartHeartbeat({}, std::shared_ptr<const identity::SigningKey>(std::move(*other)));
   ASSERT_TRUE(WaitFor([&] { return HookedHas("checkpoint_invalid firing"); }, 10000));
+  std::printf("checkpoint_invalid: forged checkpoint sent to webhook %.2f s (heartbeat 0.2 s)\n",
+              std::chrono::duration<double>(Clock::now() - forged).count());
   EXPECT_NE(alerts_->Firing()[0].summary.find("signature"), std::string::npos);
   heartbeat_.reset();
   alerts_->Resolve("checkpoint_invalid", alerts_->Firing()[0].subject, "test");
