@@ -105,14 +105,14 @@ StatusOr<std::shared_ptr<transport::Heartbeater>> Agent::StartHeartbeat(
   return std::shared_ptr<transport::Heartbeater>(std::move(h));
 }
 
-void Agent::MaybeSignCheckpoint() {
+void Agent::MaybeSignCheckpoint(bool force) {
   if (identity_.key == nullptr || cfg_.heartbeat_interval_ms <= 0) return;
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();
   const uint64_t size = spool_->durable_size_lock_free();
   if (size == checkpoint_size_ ||
-      now - checkpoint_signed_ns_ < cfg_.heartbeat_interval_ms * 1'000'000) {
+      (!force && now - checkpoint_signed_ns_ < cfg_.heartbeat_interval_ms * 1'000'000)) {
     return;
   }
   auto tree = spool_->DurableCheckpoint();
@@ -381,8 +381,11 @@ void Agent::Stop() {
     std::lock_guard<std::mutex> lock(watch_mu_);
     senders.swap(senders_);
   }
+  // Everything appended is durable now: its signed tree goes out with one last heartbeat
+  // per destination (at most a second each), so the collector can check the whole run.
+  MaybeSignCheckpoint(/*force=*/true);
   for (Watched& w : senders) {
-    if (w.heartbeat) w.heartbeat->Stop();
+    if (w.heartbeat) w.heartbeat->Stop(/*last_beat_ms=*/1000);
     w.sender->Stop();
   }
   senders.clear();

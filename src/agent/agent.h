@@ -104,7 +104,8 @@ class Agent {
   // Watchdog thread, outside its lock: signs the spool's durable tree (a C2SP checkpoint
   // over "gapless/agent/<id>/<epoch>") when it grew and the last one is a heartbeat
   // interval old; heartbeats carry the latest.
-  void MaybeSignCheckpoint();
+  // force: sign now if the tree grew, whatever the interval (at Stop).
+  void MaybeSignCheckpoint(bool force = false);
   StatusOr<std::shared_ptr<transport::Heartbeater>> StartHeartbeat(
       const transport::DestinationOptions& d);
 

@@ -60,6 +60,32 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
     conn = nullptr;  // the beat timer reconnects
   }
 
+  void SendBeat() {
+    std::string frame;
+    wire::AppendFrame(&frame, wire::MessageType::kHeartbeat, wire::EncodeHeartbeat(snapshot()));
+    Send(conn, std::move(frame));
+    ++sent;
+  }
+
+  void Close() {
+    if (conn != nullptr) {
+      boost::system::error_code ignored;
+      conn->stream.lowest_layer().close(ignored);
+      conn = nullptr;
+    }
+    work_guard.reset();
+  }
+
+  // Stop: closes once the last beat is written (or failed), or at the deadline.
+  void CloseWhenFlushed(int64_t deadline_ms) {
+    if (conn == nullptr || conn->out.empty() || NowMs() >= deadline_ms) return Close();
+    auto self = shared_from_this();
+    beat_timer.expires_after(std::chrono::milliseconds(5));
+    beat_timer.async_wait([self, deadline_ms](const boost::system::error_code&) {
+      self->CloseWhenFlushed(deadline_ms);
+    });
+  }
+
   // Every interval: (re)connect if needed, else send one heartbeat. A connection that
   // has not been welcomed within the connect timeout is dropped.
   void Beat() {
@@ -67,10 +93,7 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
     if (conn == nullptr) {
       Connect();
     } else if (conn->welcomed) {
-      std::string frame;
-      wire::AppendFrame(&frame, wire::MessageType::kHeartbeat, wire::EncodeHeartbeat(snapshot()));
-      Send(conn, std::move(frame));
-      ++sent;
+      SendBeat();
     } else if (NowMs() - connect_started_ms > opt.connect_timeout_ms) {
       Fail(conn, "connect/handshake timed out");
     }
@@ -194,18 +217,18 @@ StatusOr<std::unique_ptr<Heartbeater>> Heartbeater::Start(const DestinationOptio
 
 Heartbeater::~Heartbeater() { Stop(); }
 
-void Heartbeater::Stop() {
+void Heartbeater::Stop(int64_t last_beat_ms) {
   if (impl_ == nullptr || !impl_->thread.joinable()) return;
   auto impl = impl_;
-  asio::post(impl->io, [impl] {
+  asio::post(impl->io, [impl, last_beat_ms] {
     impl->stopping = true;
     impl->beat_timer.cancel();
-    if (impl->conn != nullptr) {
-      boost::system::error_code ignored;
-      impl->conn->stream.lowest_layer().close(ignored);
-      impl->conn = nullptr;
+    if (last_beat_ms > 0 && impl->conn != nullptr && impl->conn->welcomed) {
+      impl->SendBeat();
+      impl->CloseWhenFlushed(Impl::NowMs() + last_beat_ms);
+    } else {
+      impl->Close();
     }
-    impl->work_guard.reset();
   });
   impl->thread.join();
 }

@@ -36,7 +36,9 @@ class Heartbeater {
   ~Heartbeater();
   Heartbeater(const Heartbeater&) = delete;
   Heartbeater& operator=(const Heartbeater&) = delete;
-  void Stop();  // idempotent
+  // With last_beat_ms > 0 and a welcomed connection, one last heartbeat (a fresh
+  // snapshot) is sent first, waiting at most that long for it to be written. Idempotent.
+  void Stop(int64_t last_beat_ms = 0);
   HeartbeatStats stats() const;
 
   struct Impl;

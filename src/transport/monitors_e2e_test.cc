@@ -5,6 +5,10 @@
 // seconds here, not minutes; the latency from fault to webhook is measured and printed.
 #include "transport/heartbeat.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "agent/agent.h"
 #include "alert/alert.h"
 #include "alert/webhook_receiver_test_util.h"
 #include "checkpoint/checkpoint.h"
@@ -199,6 +203,55 @@ TEST_F(MonitorsE2eTest, AForgedOrDisagreeingAgentCheckpointIsCheckpointInvalid) 
       },
       10000));
   EXPECT_GE(collector_->stats().agent_checkpoints_invalid, 2u);
+}
+
+// The agent signs its spool's tree once more when it stops, and sends it with a last
+// heartbeat: with heartbeats a minute apart, the only checkpoint the collector gets is
+// that one, and it covers every record of the run.
+TEST_F(MonitorsE2eTest, TheAgentSendsItsLastSignedTreeWhenItStops) {
+  StartCollector();
+  config::AgentConfig cfg;
+  cfg.id = "agent-1";
+  cfg.data_dir = dir_ + "/agent";
+  cfg.key_file = dir_ + "/agent.key";
+  ASSERT_TRUE(key_->Save(cfg.key_file).ok());
+  config::InputConfig in;
+  in.syslog.listen = "127.0.0.1:0";
+  cfg.inputs.push_back(in);
+  cfg.destinations.push_back(Destination());
+  cfg.heartbeat_interval_ms = 60'000;
+  auto agent = agent::Agent::Start(cfg);
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((*agent)->Inputs().at(0).port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  for (int i = 0; i < 30; ++i) {
+    const std::string line = "<13>1 - h app - - - line " + std::to_string(i) + "\n";
+    ASSERT_EQ(::send(fd, line.data(), line.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(line.size()));
+  }
+  ::close(fd);
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().records == 30; }, 10000));
+  EXPECT_EQ(collector_->stats().agent_checkpoints_verified, 0u);
+  const std::string stream_dir =
+      collector::StreamDir(copts_.data_dir, "agent-1", (*agent)->spool()->epoch());
+  (*agent)->Stop();
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().agent_checkpoints_verified == 1; }, 10000));
+  collector_->Stop();
+  std::vector<uint64_t> sizes;
+  ASSERT_TRUE(store::ForEachCheckpoint(
+                  env::Env::Posix(), stream_dir,
+                  [&](std::string_view note) {
+                    auto n = checkpoint::ParseNote(note);
+                    auto c = n.ok() ? checkpoint::ParseCheckpoint(n->text) : n.status();
+                    if (c.ok()) sizes.push_back(c->size);
+                  },
+                  "agent-checkpoints")
+                  .ok());
+  EXPECT_EQ(sizes, std::vector<uint64_t>{30});
 }
 
 // Every new DATA record reaches the monitors with its source and times: records read
