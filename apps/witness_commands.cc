@@ -60,7 +60,7 @@ int RunWitness(const WitnessFlags& flags) {
     std::fprintf(stderr, "gapless witness: %s\n", w.status().ToString().c_str());
     return 1;
   }
-  auto server = witness::Server::Start(w->get(), flags.listen);
+  auto server = witness::StartServer(w->get(), flags.listen);
   if (!server.ok()) {
     std::fprintf(stderr, "gapless witness: %s\n", server.status().ToString().c_str());
     return 1;

@@ -45,6 +45,29 @@ class AgentTest : public ::testing::Test {
     return cfg;
   }
 
+  // Config(false) with an agent key and destinations where nothing listens.
+  config::AgentConfig WithUnreachableDestinations(const std::vector<std::string>& names) {
+    config::AgentConfig cfg = Config(false);
+    fs::create_directories(dir_);
+    const std::string d = dir_.string();
+    EXPECT_TRUE(identity::MakeSelfSignedTls(d + "/tls.key", d + "/tls.crt", "c.test").ok());
+    auto key = identity::SigningKey::Generate();
+    EXPECT_TRUE(key.ok());
+    cfg.key_file = d + "/agent.key";
+    if (key.ok()) {
+      EXPECT_TRUE((*key)->Save(cfg.key_file).ok());
+    }
+    for (const std::string& name : names) {
+      transport::DestinationOptions dest;
+      dest.name = name;
+      dest.address = "127.0.0.1:1";
+      dest.ca_file = d + "/tls.crt";
+      dest.server_name = "c.test";
+      cfg.destinations.push_back(dest);
+    }
+    return cfg;
+  }
+
   static std::vector<std::string> Messages(spool::Spool* spool, size_t n) {
     std::vector<std::string> out;
     for (int i = 0; i < 1000 && out.size() < n; ++i) {
@@ -135,22 +158,7 @@ TEST_F(AgentTest, StartFailsCleanlyWhenAPortIsTaken) {
 // A destination taken out of the configuration (by a reload, or between runs) must not
 // keep its cursor: a required one would hold the spool's segments until it is full.
 TEST_F(AgentTest, RemovedDestinationsLoseTheirSpoolCursor) {
-  config::AgentConfig cfg = Config(false);
-  fs::create_directories(dir_);
-  const std::string d = dir_.string();
-  ASSERT_TRUE(identity::MakeSelfSignedTls(d + "/tls.key", d + "/tls.crt", "c.test").ok());
-  auto key = identity::SigningKey::Generate();
-  ASSERT_TRUE(key.ok());
-  cfg.key_file = d + "/agent.key";
-  ASSERT_TRUE((*key)->Save(cfg.key_file).ok());
-  for (const char* name : {"kept", "gone"}) {
-    transport::DestinationOptions dest;
-    dest.name = name;
-    dest.address = "127.0.0.1:1";  // nothing listens: the cursors stay at 0
-    dest.ca_file = d + "/tls.crt";
-    dest.server_name = "c.test";
-    cfg.destinations.push_back(dest);
-  }
+  config::AgentConfig cfg = WithUnreachableDestinations({"kept", "gone"});  // cursors stay at 0
   {
     auto started = Agent::Start(cfg);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
@@ -171,20 +179,7 @@ TEST_F(AgentTest, RemovedDestinationsLoseTheirSpoolCursor) {
 // acknowledged nothing for longer than the watchdog's stall time, and while the spool
 // (policy block) refuses writes; /metrics shows the backlog.
 TEST_F(AgentTest, HealthSaysWhenADestinationStallsOrTheSpoolRefusesWrites) {
-  config::AgentConfig cfg = Config(false);
-  fs::create_directories(dir_);
-  const std::string d = dir_.string();
-  ASSERT_TRUE(identity::MakeSelfSignedTls(d + "/tls.key", d + "/tls.crt", "c.test").ok());
-  auto key = identity::SigningKey::Generate();
-  ASSERT_TRUE(key.ok());
-  cfg.key_file = d + "/agent.key";
-  ASSERT_TRUE((*key)->Save(cfg.key_file).ok());
-  transport::DestinationOptions dest;
-  dest.name = "central";
-  dest.address = "127.0.0.1:1";  // nothing listens
-  dest.ca_file = d + "/tls.crt";
-  dest.server_name = "c.test";
-  cfg.destinations.push_back(dest);
+  config::AgentConfig cfg = WithUnreachableDestinations({"central"});
   cfg.watchdog_stall_ms = 1000;
   cfg.heartbeat_interval_ms = 0;
   cfg.spool.quota_bytes = 256 << 10;
@@ -196,10 +191,7 @@ TEST_F(AgentTest, HealthSaysWhenADestinationStallsOrTheSpoolRefusesWrites) {
   Agent& agent = **started;
   const std::string base = "http://127.0.0.1:" + std::to_string(agent.metrics_port());
   auto get = [&](const std::string& path) {
-    http::Request r;
-    r.method = "GET";
-    r.url = base + path;
-    auto res = http::Send(r);
+    auto res = http::Get(base + path);
     EXPECT_TRUE(res.ok()) << res.status().ToString();
     return res.ok() ? *res : http::Response{};
   };

@@ -146,4 +146,11 @@ StatusOr<Response> Send(const Request& request, const ClientOptions& options) {
   return Exchange(ioc, tls, request, url, options);
 }
 
+StatusOr<Response> Get(const std::string& url, const ClientOptions& options) {
+  Request r;
+  r.method = "GET";
+  r.url = url;
+  return Send(r, options);
+}
+
 }  // namespace gapless::http

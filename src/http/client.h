@@ -46,5 +46,7 @@ struct Response {
 // kInvalidArgument for a bad URL; kUnavailable when no answer came (resolve, connect,
 // TLS, timeout, a malformed answer): worth retrying. Any HTTP status is a Response.
 StatusOr<Response> Send(const Request& request, const ClientOptions& options = {});
+// Send of a GET with no body.
+StatusOr<Response> Get(const std::string& url, const ClientOptions& options = {});
 
 }  // namespace gapless::http

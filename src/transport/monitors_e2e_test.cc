@@ -311,10 +311,7 @@ TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
   (*service)->Tick();
   const std::string base = "http://127.0.0.1:" + std::to_string((*service)->metrics_port());
   auto get = [&](const std::string& path) {
-    http::Request r;
-    r.method = "GET";
-    r.url = base + path;
-    auto res = http::Send(r);
+    auto res = http::Get(base + path);
     EXPECT_TRUE(res.ok()) << res.status().ToString();
     return res.ok() ? *res : http::Response{};
   };

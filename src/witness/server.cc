@@ -2,7 +2,6 @@
 
 #include <chrono>
 
-#include "http/server.h"
 #include "witness/protocol.h"
 
 namespace gapless::witness {
@@ -38,29 +37,12 @@ http::ServerResponse Handle(Witness* witness, const http::ServerRequest& req) {
 
 }  // namespace
 
-struct Server::Impl {
-  std::unique_ptr<http::Server> http;
-};
-
-StatusOr<std::unique_ptr<Server>> Server::Start(Witness* witness, const std::string& listen) {
+StatusOr<std::unique_ptr<http::Server>> StartServer(Witness* witness, const std::string& listen) {
   http::ServerOptions o;
   o.max_body = kMaxRequestBytes;
   o.what = "witness";
-  auto h = http::Server::Start(
+  return http::Server::Start(
       listen, [witness](const http::ServerRequest& r) { return Handle(witness, r); }, o);
-  if (!h.ok()) return h.status();
-  std::unique_ptr<Server> s(new Server);
-  s->impl_ = std::make_unique<Impl>();
-  s->impl_->http = std::move(*h);
-  return s;
 }
-
-uint16_t Server::port() const { return impl_->http->port(); }
-
-void Server::Stop() {
-  if (impl_) impl_->http->Stop();
-}
-
-Server::~Server() { Stop(); }
 
 }  // namespace gapless::witness

@@ -151,7 +151,7 @@ TEST_F(WitnessTest, StateSurvivesARestartAndDamagedStateIsRefused) {
 }
 
 TEST_F(WitnessTest, ServesTheProtocolOverHttp) {
-  auto server = Server::Start(witness_.get(), "127.0.0.1:0");
+  auto server = StartServer(witness_.get(), "127.0.0.1:0");
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   const std::string base = "http://127.0.0.1:" + std::to_string((*server)->port());
   http::Request req;
