@@ -31,7 +31,7 @@ class WitnessingTest : public TransportFixture {
     auto w = witness::Witness::Open(env::Env::Posix(), wo, std::move(*wkey));
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     witness_ = std::move(*w);
-    auto server = witness::Server::Start(witness_.get(), "127.0.0.1:0");
+    auto server = witness::StartServer(witness_.get(), "127.0.0.1:0");
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
     copts_.witnesses.push_back(
@@ -86,7 +86,7 @@ class WitnessingTest : public TransportFixture {
   }
 
   std::unique_ptr<witness::Witness> witness_;
-  std::unique_ptr<witness::Server> server_;
+  std::unique_ptr<http::Server> server_;
   std::unique_ptr<alert::Alerts> alerts_;
 };
 
@@ -153,7 +153,7 @@ TEST_F(WitnessingTest, AnUnreachableWitnessDelaysNothingAndIsRetried) {
   ASSERT_EQ(alerts_->Firing().size(), 1u);
   EXPECT_EQ(alerts_->Firing()[0].name, "witness_failing");
   // It comes back on the same port: the pending checkpoint is cosigned without new records.
-  auto server = witness::Server::Start(witness_.get(), "127.0.0.1:" + std::to_string(port));
+  auto server = witness::StartServer(witness_.get(), "127.0.0.1:" + std::to_string(port));
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   server_ = std::move(*server);
   EXPECT_TRUE(WaitFor([&] { return collector_->stats().witnessing.cosigned >= 1; }, 10000));
