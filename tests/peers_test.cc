@@ -297,11 +297,11 @@ TEST_F(PeersTest, CurlPostsNdjsonAndJsonArrays) {
   }
   const std::string url = "http://127.0.0.1:" + std::to_string(http_port_) + "/ingest";
   const std::string answer = (dir_ / "answer").string();
-  for (const auto& [file, type] : {std::pair{ndjson, "application/x-ndjson"},
-                                   std::pair{array, "application/json"}}) {
-    const std::string cmd = "curl -sS -o " + answer + " -w '%{http_code}' -H 'Content-Type: " +
-                            type + "' --data-binary @" + file + " " + url + " > " + answer +
-                            ".code";
+  for (const auto& [file, type] :
+       {std::pair{ndjson, "application/x-ndjson"}, std::pair{array, "application/json"}}) {
+    const std::string cmd = "curl -sS -o " + answer +
+                            " -w '%{http_code}' -H 'Content-Type: " + type + "' --data-binary @" +
+                            file + " " + url + " > " + answer + ".code";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     std::ifstream code(answer + ".code");
     std::string status((std::istreambuf_iterator<char>(code)), {});

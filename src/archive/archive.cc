@@ -168,7 +168,8 @@ Status ExportStream(const StreamDirRef& s, const ExportOptions& o, const identit
   uint64_t records = 0;
   Status inner;
   RETURN_IF_ERROR(store::ForEachStoredRecord(
-      env, s.dir, [&](uint64_t seq, spool::FrameType type, std::string_view payload) {
+      env, s.dir,
+      [&](uint64_t seq, spool::FrameType type, std::string_view payload) {
         if (!inner.ok() || seq < from || seq >= to) return;
         spool::AppendFrame(&frames, type, seq, payload, crc32c::Value(payload));
         ++records;

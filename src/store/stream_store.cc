@@ -1,8 +1,8 @@
 #include "store/stream_store.h"
 
 #include <algorithm>
-#include <iterator>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <optional>
 

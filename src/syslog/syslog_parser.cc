@@ -312,7 +312,6 @@ size_t ParseRfc3339(std::string_view s, int64_t* unix_ns, bool* has_offset) {
   return pos;
 }
 
-
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day) {
   year -= month <= 2 ? 1 : 0;
   const int64_t era = (year >= 0 ? year : year - 399) / 400;
