@@ -74,10 +74,10 @@ std::string MetricsText(const Collector& c, const monitor::Monitors* monitors,
          [](const ledger::StreamRow& r) { return D(r.spool_quota); });
   }
   if (alerts != nullptr) {
+    const std::vector<alert::AlertEvent> now_firing = alerts->Firing();
     std::map<std::pair<std::string, std::string>, int> firing;
-    for (const alert::AlertEvent& a : alerts->Firing()) ++firing[{a.name, a.severity}];
-    e.Gauge("gapless_alerts_firing_total", "Alerts firing now, all names.",
-            D(alerts->Firing().size()));
+    for (const alert::AlertEvent& a : now_firing) ++firing[{a.name, a.severity}];
+    e.Gauge("gapless_alerts_firing_total", "Alerts firing now, all names.", D(now_firing.size()));
     for (const auto& [k, n] : firing) {
       e.Gauge("gapless_alerts_firing", "Alerts firing now, by name and severity.", n,
               {{"name", k.first}, {"severity", k.second}});

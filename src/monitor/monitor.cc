@@ -266,12 +266,6 @@ void Monitors::OnRecords(const std::string& agent, const std::vector<RecordSeen>
   Apply(changes);
 }
 
-void Monitors::LoadHistory(const std::string& agent, const std::string& source, int64_t minute,
-                           uint64_t count) {
-  std::lock_guard<std::mutex> lock(mu_);
-  sources_[agent + "/" + source].history.Add(minute, count);
-}
-
 // mu_ held. Once a minute: the per-source rules over the minutes before `minute`.
 void Monitors::EvaluateSources(int64_t minute, std::vector<Change>* changes) {
   const MonitorOptions& o = options_;

@@ -112,9 +112,6 @@ class Monitors {
   std::vector<ledger::StreamRow> Streams() const;
   // The last ledger write failed.
   bool ledger_failing() const { return ledger_failing_.load(std::memory_order_relaxed); }
-  // Seeds a source's history (from the ledger, at start).
-  void LoadHistory(const std::string& agent, const std::string& source, int64_t minute,
-                   uint64_t count);
 
  private:
   struct Stream {
