@@ -711,7 +711,7 @@ void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
     }
     it = waiting->erase(it);
     // A declared gap is zero leaves in the collector's tree: the roots cannot be equal.
-    if (s->store->stats().declared_gap_records > 0) continue;
+    if (s->store->declared_gap_records() > 0) continue;
     auto source = store::StoredHashSource::Open(env, s->store->dir());
     auto root = source.ok() ? merkle::RangeRoot(**source, 0, cp->size) : source.status();
     if (!root.ok()) {

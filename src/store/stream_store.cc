@@ -212,7 +212,7 @@ StatusOr<AppendResult> StreamStore::Append(const wire::BatchHeader& header,
     std::lock_guard<std::mutex> lock(mu_);
     if (first > next_seq_) {
       pending_.gaps += std::to_string(next_seq_) + " " + std::to_string(first - 1) + "\n";
-      gap_records_ += first - next_seq_;
+      gap_records_.fetch_add(first - next_seq_, std::memory_order_release);
       for (; next_seq_ < first; ++next_seq_) {
         pending_.leaves.append(kLeafSize, '\0');
         recent_leaves_.push_back(Hash256{});
@@ -472,7 +472,7 @@ StreamStats StreamStore::stats() const {
   st.durable_next = durable_next();
   st.duplicates = duplicates_;
   st.equivocations = equivocations_;
-  st.declared_gap_records = gap_records_;
+  st.declared_gap_records = declared_gap_records();
   st.merkle_known = merkle_known_;
   st.flagged = flagged_;
   return st;

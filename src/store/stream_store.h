@@ -111,6 +111,8 @@ class StreamStore {
   Status AppendCheckpoint(std::string_view note);
 
   StreamStats stats() const;
+  // Any thread: seqs the agent declared gone (zero leaves in the collector's tree).
+  uint64_t declared_gap_records() const { return gap_records_.load(std::memory_order_acquire); }
   // RFC 9162 root over seqs [0, next_seq()); kFailedPrecondition after a declared gap.
   StatusOr<Hash256> Root() const;
   const std::string& dir() const { return dir_; }
@@ -141,7 +143,7 @@ class StreamStore {
   std::unique_ptr<env::RandomAccessFile> leaves_reader_;
   uint64_t duplicates_ = 0;
   uint64_t equivocations_ = 0;
-  uint64_t gap_records_ = 0;
+  std::atomic<uint64_t> gap_records_{0};  // written by the owner, read by any thread
   bool flagged_ = false;
   uint64_t segment_fill_ = 0;  // bytes in the active segment, queued ones included
   uint64_t segment_base_ = 0;  // base of the active segment, as the owner sees it
