@@ -3,6 +3,7 @@
 #include "monitor/monitor.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -397,6 +398,38 @@ TEST_F(LedgerMonitorTest, ARestartKeepsTheBaselinesAndWatchesTheAgentsItKnew) {
   // And the agent heard before the restart, and not since, is reported silent.
   EXPECT_EQ(Firing(), (std::vector<std::string>{"agent_silent web-01/00ff",
                                                 "volume_drop web-01/syslog:tcp:6514"}));
+}
+
+// A ledger that cannot be written (here: its streams table dropped behind its back) is
+// reported by ledger_failing() — what /health reads — while the alerts go on; the rows
+// are kept and written once the table is back.
+TEST_F(LedgerMonitorTest, AFailingLedgerIsReportedAndTheAlertsGoOn) {
+  monitors_->OnStored("web-01", "00ff", 10);
+  monitors_->Tick();
+  ASSERT_FALSE(monitors_->ledger_failing());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE streams", nullptr, nullptr, nullptr), SQLITE_OK);
+  monitors_->OnStored("web-01", "00ff", 20);
+  monitors_->OnDeclaredLoss("web-01", "00ff", 3, 4, "test");
+  monitors_->Tick();
+  EXPECT_TRUE(monitors_->ledger_failing());
+  EXPECT_EQ(Firing(), std::vector<std::string>{"declared_loss web-01/00ff/3"});
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE streams(agent TEXT NOT NULL, epoch TEXT NOT NULL, "
+                         "first_seen_ns INTEGER NOT NULL, last_heartbeat_ns INTEGER NOT NULL, "
+                         "agent_wall_ns INTEGER NOT NULL, head INTEGER NOT NULL, stored INTEGER "
+                         "NOT NULL, stored_moved_ns INTEGER NOT NULL, spool_bytes INTEGER NOT "
+                         "NULL, spool_quota INTEGER NOT NULL, PRIMARY KEY(agent, epoch))",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  monitors_->Tick();
+  EXPECT_FALSE(monitors_->ledger_failing());
+  const ledger::Contents c = Read();
+  ASSERT_EQ(c.streams.size(), 1u);
+  EXPECT_EQ(c.streams[0].stored, 20u);
+  ASSERT_EQ(c.losses.size(), 1u) << "kept from the failed write";
 }
 
 }  // namespace
