@@ -292,7 +292,8 @@ TEST_F(MonitorsE2eTest, EachRecordsSourceAndTimesReachTheMonitors) {
 }
 
 // The collector as `gapless collector` runs it: /metrics counts what an agent sent and
-// shows its stream; /health is 200 until alerts cannot reach their webhook, then 503.
+// shows its stream; /health is 200 until alerts cannot reach their webhook, then 503,
+// and says so too when the store cannot take an agent's stream.
 TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
   collector::ServiceOptions so;
   so.collector = copts_;
@@ -332,6 +333,16 @@ TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
       10000));
   EXPECT_NE(get("/metrics")
                 .body.find("gapless_alerts_firing{name=\"test_alert\",severity=\"warning\"} 1"),
+            std::string::npos);
+  // A stream the store cannot open (a file where agent-2's directory should be) is a
+  // store failure: the batch is refused, and health says so.
+  Enroll("agent-2", key_->public_key());
+  std::ofstream(copts_.data_dir + "/streams/agent-2") << "not a directory";
+  StartSender(d, key_, "agent-2");
+  ASSERT_TRUE(WaitFor(
+      [&] { return get("/health").body.find("the store failed a write") != std::string::npos; },
+      10000));
+  EXPECT_NE(get("/metrics").body.find("gapless_collector_rejected_total{code=\"store_failure\"} "),
             std::string::npos);
   senders_.clear();
   (*service)->Stop();
