@@ -844,7 +844,8 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
 }
 
 void Collector::Stop() {
-  if (impl_ == nullptr || impl_->stopped) return;
+  // A Start that failed part way has no threads to stop (and joining them would throw).
+  if (impl_ == nullptr || impl_->stopped || !impl_->io_thread.joinable()) return;
   impl_->stopped = true;
   Impl* impl = impl_.get();
   asio::post(impl->io, [impl] {

@@ -75,6 +75,20 @@ TEST_F(TransportFixture, UnenrolledAgentIsRejectedWithAReason) {
   EXPECT_TRUE(ReadStored("agent-2").empty());
 }
 
+// A start that fails after the collector took shape (here: its port is taken) returns the
+// error; it once aborted the process instead, joining threads that never started.
+TEST_F(TransportFixture, ACollectorWhosePortIsTakenSaysSo) {
+  StartCollector();
+  collector::CollectorOptions o = copts_;
+  o.data_dir = copts_.data_dir + "-second";
+  o.listen = {"127.0.0.1:" + std::to_string(collector_->ports()[0])};
+  auto second = collector::Collector::Start(env::Env::Posix(), o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("cannot listen on " + o.listen[0]), std::string::npos)
+      << second.status().ToString();
+}
+
 TEST_F(TransportFixture, AnAgentCannotWriteAnotherAgentsStream) {
   OpenSpool();
   AppendRecords(10);
