@@ -123,6 +123,10 @@ int main(int argc, char** argv) {
   verify->add_option("--witness-key", verify_flags.witness_keys,
                      "A witness's cosigner key: check its cosignatures kept in the store "
                      "(--data-dir); repeatable");
+  verify->add_option("--agent-keys", verify_flags.agent_keys,
+                     "The collector's enrolled_keys file (\"agent_id public-key\" lines): check "
+                     "the agents' signatures on the checkpoints kept in the store (--data-dir); "
+                     "without it their roots are still compared");
   verify->add_flag("--json", verify_flags.json, "One JSON document instead of text");
   verify->add_option("--identity", verify_flags.identity,
                      "For an encrypted archive: the identity file of one of its recipients");

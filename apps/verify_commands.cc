@@ -48,6 +48,15 @@ void PrintText(const std::string& agent, const std::string& epoch, const verify:
               static_cast<unsigned long long>(r.signed_size),
               signatures ? (std::to_string(r.checkpoints_verified) + " signatures verified").c_str()
                          : "signatures NOT checked (no key)");
+  if (r.agent_checkpoints > 0) {
+    std::printf(
+        "  %llu agent checkpoints (largest size %llu), %s\n",
+        static_cast<unsigned long long>(r.agent_checkpoints),
+        static_cast<unsigned long long>(r.agent_signed_size),
+        r.agent_checkpoints_verified > 0
+            ? (std::to_string(r.agent_checkpoints_verified) + " agent signatures verified").c_str()
+            : "agent signatures NOT checked (no --agent-keys entry)");
+  }
   if (r.witnessed > 0) {
     std::printf("  %llu checkpoints cosigned by a given witness (largest size %llu)\n",
                 static_cast<unsigned long long>(r.witnessed),
@@ -85,6 +94,9 @@ std::string JsonReport(const std::string& agent, const std::string& epoch,
          ", \"signed_size\": " + std::to_string(r.signed_size) +
          ", \"witnessed\": " + std::to_string(r.witnessed) +
          ", \"witnessed_size\": " + std::to_string(r.witnessed_size) +
+         ", \"agent_checkpoints\": " + std::to_string(r.agent_checkpoints) +
+         ", \"agent_checkpoints_verified\": " + std::to_string(r.agent_checkpoints_verified) +
+         ", \"agent_signed_size\": " + std::to_string(r.agent_signed_size) +
          ", \"missing\": " + Ranges(r.missing, true) +
          ", \"declared_losses\": " + Ranges(r.declared_losses, true) +
          ", \"losses_without_range\": " + std::to_string(r.losses_without_range) +
@@ -224,6 +236,12 @@ int Verify(const VerifyFlags& f) {
     return 3;
   }
   if (!f.archive.empty()) {
+    if (!f.agent_keys.empty()) {
+      std::fprintf(stderr,
+                   "gapless verify: --agent-keys checks a store (--data-dir); archives do not "
+                   "carry the agents' checkpoints yet\n");
+      return 3;
+    }
     if (f.key.empty()) {
       std::fprintf(stderr,
                    "gapless verify: an archive is checked against the collector's verifier key: "
@@ -260,6 +278,21 @@ int Verify(const VerifyFlags& f) {
       return 3;
     }
     options.witness_keys.push_back(*v);
+  }
+  if (!f.agent_keys.empty()) {
+    auto text = env::ReadFileToString(env, f.agent_keys);
+    if (!text.ok()) {
+      std::fprintf(stderr, "gapless verify: --agent-keys: %s\n", text.status().ToString().c_str());
+      return 3;
+    }
+    std::vector<int> bad_lines;
+    options.agent_keys = identity::ParseEnrolledKeys(*text, &bad_lines);
+    for (int n : bad_lines) {
+      std::fprintf(stderr,
+                   "gapless verify: %s:%d: expected \"agent_id base64-public-key\"; line "
+                   "ignored\n",
+                   f.agent_keys.c_str(), n);
+    }
   }
   int worst = -1;
   std::vector<std::string> json;

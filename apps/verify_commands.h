@@ -16,6 +16,7 @@ struct VerifyFlags {
   std::string key;       // the collector's verifier key; empty: data_dir/collector.vkey
   std::string identity;  // for an encrypted archive: a recipient's identity file
   std::vector<std::string> witness_keys;  // --data-dir: cosigner keys to check
+  std::string agent_keys;  // --data-dir: the enrolled keys file; agents' signatures checked
   bool json = false;
 };
 

@@ -4,9 +4,11 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "alert/alert.h"
+#include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
 #include "event/event.h"
@@ -340,6 +342,31 @@ TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {
   EXPECT_NE(out.find("1000 records"), std::string::npos) << out;
   ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey, "--json"}, &out), 0);
   EXPECT_NE(out.find("\"verdict\": \"clean\""), std::string::npos) << out;
+  // The agent's own checkpoint of the same tree, kept as the collector keeps one that
+  // matched: checked with the enrolled keys file.
+  std::optional<checkpoint::Checkpoint> signed_tree;
+  ASSERT_TRUE(store::ForEachCheckpoint(env::Env::Posix(), StreamDir(), [&](std::string_view text) {
+                auto note = checkpoint::ParseNote(text);
+                if (note.ok()) signed_tree = *checkpoint::ParseCheckpoint(note->text);
+              }).ok());
+  ASSERT_TRUE(signed_tree.has_value());
+  signed_tree->origin =
+      checkpoint::AgentOrigin("agent-1", std::filesystem::path(StreamDir()).filename().string());
+  auto agent_note = checkpoint::SignNote(checkpoint::FormatCheckpoint(*signed_tree),
+                                         checkpoint::AgentKeyName("agent-1"), *key_);
+  ASSERT_TRUE(agent_note.ok());
+  ASSERT_TRUE(store::AppendNoteFrame(env::Env::Posix(),
+                                     StreamDir() + "/" + store::kAgentCheckpointsFile, *agent_note,
+                                     true)
+                  .ok());
+  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey, "--agent-keys",
+                     dir_ + "/enrolled"},
+                    &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("1 agent checkpoints (largest size 1000), 1 agent signatures verified"),
+            std::string::npos)
+      << out;
   std::string segment;
   for (const auto& e : std::filesystem::directory_iterator(StreamDir())) {
     if (e.path().extension() == ".seg") segment = e.path().string();
@@ -376,6 +403,12 @@ TEST_F(ProofCliTest, ExportedArchiveVerifiesOfflineAndAChangedByteIsTampering) {
   ASSERT_EQ(Gapless({"verify", archive, "--key", vkey.substr(0, vkey.size() - 1)}, &out), 0) << out;
   EXPECT_NE(out.find("clean, seal verified"), std::string::npos) << out;
   EXPECT_EQ(Gapless({"verify", archive}, &out), 3) << "an archive needs --key";
+  EXPECT_EQ(Gapless({"verify", archive, "--key", vkey.substr(0, vkey.size() - 1), "--agent-keys",
+                     dir_ + "/enrolled"},
+                    &out),
+            3);
+  EXPECT_NE(out.find("archives do not carry the agents' checkpoints yet"), std::string::npos)
+      << out;
   {
     std::fstream f(archive, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(3000);

@@ -34,16 +34,6 @@ std::string StreamDir(const std::string& data_dir, const std::string& agent_id,
   return data_dir + "/streams/" + agent_id + "/" + store::EpochHex(epoch);
 }
 
-bool ValidAgentId(std::string_view id) {
-  if (id.empty() || id.size() > 64 || id[0] == '.') return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 namespace {
 
 using TlsStream = ssl::stream<tcp::socket>;
@@ -54,31 +44,6 @@ struct Counters {
       agent_checkpoints_invalid{0};
   std::array<std::atomic<uint64_t>, 16> rejected{};
 };
-
-// "agent_id key" lines → map. Bad lines are logged and skipped.
-std::map<std::string, identity::PublicKey> ParseEnrolled(const std::string& text,
-                                                         const std::string& file) {
-  std::map<std::string, identity::PublicKey> out;
-  std::istringstream in(text);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::string id, key;
-    fields >> id >> key;
-    auto parsed = identity::ParsePublicKey(key);
-    if (!ValidAgentId(id) || !parsed.ok()) {
-      LogError(file + ":" + std::to_string(n) +
-               ": expected \"agent_id base64-public-key\" (as printed by gapless keygen); line "
-               "ignored");
-      continue;
-    }
-    out[id] = *parsed;
-  }
-  return out;
-}
 
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
@@ -345,7 +310,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
              hello.status().message());
       return;
     }
-    agent_ = ValidAgentId(hello->agent_id) ? hello->agent_id : "";
+    agent_ = identity::ValidAgentId(hello->agent_id) ? hello->agent_id : "";
     auto [code, message] = c_->Authenticate(*hello, nonce_);
     if (!message.empty()) {
       Reject(code, message);
@@ -497,13 +462,19 @@ Status Collector::Impl::ReloadEnrolled() {
     return Status::Ok();
   }
   ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env, options.enrolled_keys));
-  enrolled = ParseEnrolled(text, options.enrolled_keys);
+  std::vector<int> bad_lines;
+  enrolled = identity::ParseEnrolledKeys(text, &bad_lines);
+  for (int n : bad_lines) {
+    LogError(options.enrolled_keys + ":" + std::to_string(n) +
+             ": expected \"agent_id base64-public-key\" (as printed by gapless keygen); line "
+             "ignored");
+  }
   return Status::Ok();
 }
 
 std::pair<wire::ErrorCode, std::string> Collector::Impl::Authenticate(
     const wire::Hello& h, const std::array<uint8_t, 32>& nonce) {
-  if (!ValidAgentId(h.agent_id)) {
+  if (!identity::ValidAgentId(h.agent_id)) {
     return {wire::ErrorCode::kMalformed,
             "agent id must be 1-64 characters of [A-Za-z0-9._-], not starting with '.'"};
   }
@@ -735,7 +706,7 @@ void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
       options.alerts->Resolve("checkpoint_invalid", s->agent_id + "/" + s->epoch_hex,
                               "the agent's signed root matches the store again");
     }
-    const std::string path = env::JoinPath(s->store->dir(), "agent-checkpoints");
+    const std::string path = env::JoinPath(s->store->dir(), store::kAgentCheckpointsFile);
     if (Status st = store::AppendNoteFrame(env, path, note, !s->agent_log_repaired); !st.ok()) {
       LogError("collector: cannot keep the agent checkpoint in " + path + ": " + st.ToString());
     }

@@ -88,8 +88,6 @@ struct CollectorStats {
 // Where the store of (agent, epoch) lives under data_dir.
 std::string StreamDir(const std::string& data_dir, const std::string& agent_id,
                       const spool::Epoch& epoch);
-// Agent ids are path components: 1-64 of [A-Za-z0-9._-], not starting with '.'.
-bool ValidAgentId(std::string_view id);
 
 class Collector {
  public:

@@ -15,6 +15,7 @@
 #include "base/address.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
+#include "identity/identity.h"
 
 namespace gapless::config {
 namespace {
@@ -537,7 +538,7 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
   ParseInputs(c, root, &cfg);
   ParseDestinations(c, root, &cfg);
   if (cfg.id.empty()) cfg.id = HostName();
-  if (!collector::ValidAgentId(cfg.id)) {
+  if (!identity::ValidAgentId(cfg.id)) {
     c.ErrorAt(1, 1, "agent id \"" + cfg.id + "\" must be 1-64 characters of [A-Za-z0-9._-]");
   }
   if (cfg.data_dir.empty()) cfg.data_dir = "/var/lib/gapless";

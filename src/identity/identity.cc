@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 
 namespace gapless::identity {
 namespace {
@@ -227,6 +228,38 @@ StatusOr<PublicKey> ParsePublicKey(std::string_view base64) {
   PublicKey key;
   std::memcpy(key.data(), raw->data(), key.size());
   return key;
+}
+
+bool ValidAgentId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id[0] == '.') return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::map<std::string, PublicKey> ParseEnrolledKeys(std::string_view text,
+                                                   std::vector<int>* bad_lines) {
+  std::map<std::string, PublicKey> out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string id, key;
+    fields >> id >> key;
+    auto parsed = ParsePublicKey(key);
+    if (!ValidAgentId(id) || !parsed.ok()) {
+      bad_lines->push_back(n);
+      continue;
+    }
+    out[id] = *parsed;
+  }
+  return out;
 }
 
 Status MakeSelfSignedTls(const std::string& key_path, const std::string& cert_path,

@@ -10,9 +10,11 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -57,6 +59,15 @@ StatusOr<PublicKey> ParsePublicKey(std::string_view base64);
 inline std::string FormatPublicKey(const PublicKey& key) {
   return Base64Encode(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
 }
+
+// Agent ids are path components: 1-64 of [A-Za-z0-9._-], not starting with '.'.
+bool ValidAgentId(std::string_view id);
+
+// The enrolled agents' keys: "agent_id base64-public-key" lines (as gapless keygen prints
+// them), '#' comments and blank lines. The numbers of lines that are neither go to
+// bad_lines; they are skipped.
+std::map<std::string, PublicKey> ParseEnrolledKeys(std::string_view text,
+                                                   std::vector<int>* bad_lines);
 
 // Writes a new file of mode 0600 and syncs it; fails if it exists (secrets are never
 // overwritten).

@@ -121,5 +121,24 @@ TEST(SelfSignedTls, WritesAnOwnerOnlyKeyAndACertificate) {
   EXPECT_EQ(first, "-----BEGIN CERTIFICATE-----");
 }
 
+TEST(EnrolledKeys, ParsesAgentKeyLinesAndNamesTheLinesItSkips) {
+  auto a = SigningKey::Generate();
+  auto b = SigningKey::Generate();
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string text = "# enrolled agents\n\nweb-01 " + FormatPublicKey((*a)->public_key()) +
+                           "\n../etc " + FormatPublicKey((*b)->public_key()) +
+                           "\ndb-02 not-a-key\ndb-03 " + FormatPublicKey((*b)->public_key()) + "\n";
+  std::vector<int> bad;
+  const auto keys = ParseEnrolledKeys(text, &bad);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys.at("web-01"), (*a)->public_key());
+  EXPECT_EQ(keys.at("db-03"), (*b)->public_key());
+  EXPECT_EQ(bad, (std::vector<int>{4, 5}));  // a path as an id, a key that is not one
+  EXPECT_FALSE(ValidAgentId(""));
+  EXPECT_FALSE(ValidAgentId(".hidden"));
+  EXPECT_FALSE(ValidAgentId(std::string(65, 'a')));
+  EXPECT_TRUE(ValidAgentId(std::string(64, 'a')));
+}
+
 }  // namespace
 }  // namespace gapless::identity

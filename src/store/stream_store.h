@@ -202,6 +202,8 @@ StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, u
 inline constexpr char kCheckpointsFile[] = "checkpoints";
 // The collector's checkpoints with the cosignatures witnesses returned for them.
 inline constexpr char kWitnessedFile[] = "witnessed";
+// The agent's signed checkpoints that matched the store when they arrived.
+inline constexpr char kAgentCheckpointsFile[] = "agent-checkpoints";
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
                          const std::function<void(std::string_view)>& fn,
                          const std::string& file = kCheckpointsFile);

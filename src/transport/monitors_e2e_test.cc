@@ -19,6 +19,7 @@
 #include "http/client.h"
 #include "monitor/monitor.h"
 #include "transport/transport_test_util.h"
+#include "verify/verify.h"
 
 namespace gapless::transport {
 namespace {
@@ -170,11 +171,20 @@ TEST_F(MonitorsE2eTest, AgentCheckpointsAreVerifiedAgainstTheStore) {
   collector_->Stop();
   // The verified agent checkpoints are kept beside the store.
   uint64_t kept = 0;
-  ASSERT_TRUE(
-      store::ForEachCheckpoint(
-          env::Env::Posix(), StreamDir(), [&](std::string_view) { ++kept; }, "agent-checkpoints")
-          .ok());
+  ASSERT_TRUE(store::ForEachCheckpoint(
+                  env::Env::Posix(), StreamDir(), [&](std::string_view) { ++kept; },
+                  store::kAgentCheckpointsFile)
+                  .ok());
   EXPECT_GE(kept, 1u);
+  // ...where an auditor's verify checks them with the agent's enrolled key.
+  verify::Options o;
+  o.agent_keys["agent-1"] = key_->public_key();
+  auto r = verify::VerifyStream(env::Env::Posix(), StreamDir(), o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->verdict, verify::Verdict::kClean);
+  EXPECT_EQ(r->agent_checkpoints, kept);
+  EXPECT_EQ(r->agent_checkpoints_verified, kept);
+  EXPECT_GT(r->agent_signed_size, 0u);
 }
 
 TEST_F(MonitorsE2eTest, AForgedOrDisagreeingAgentCheckpointIsCheckpointInvalid) {

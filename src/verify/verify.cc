@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "checkpoint/checkpoint.h"
@@ -174,6 +175,53 @@ void ReadWitnessed(env::Env* env, const std::string& dir, const Options& o,
   if (!s.ok()) r->notes.push_back("witnessed: " + s.message());
 }
 
+// Reads dir/agent-checkpoints: the agent's signed trees the collector found equal to its
+// own and kept. Each must be of this stream and, when the agent's key is given, signed by
+// it; returns them by size.
+std::vector<SignedCheckpoint> ReadAgentCheckpoints(env::Env* env, const std::string& dir,
+                                                   const Options& o, StreamReport* r) {
+  const std::string agent = BaseName(env::DirName(dir));
+  const std::string origin = checkpoint::AgentOrigin(agent, BaseName(dir));
+  std::optional<checkpoint::Verifier> key;
+  if (auto k = o.agent_keys.find(agent); k != o.agent_keys.end()) {
+    const std::string name = checkpoint::AgentKeyName(agent);
+    key = checkpoint::Verifier{name, checkpoint::KeyId(name, k->second), k->second};
+  }
+  std::vector<SignedCheckpoint> out;
+  size_t index = 0;
+  Status s = store::ForEachCheckpoint(
+      env, dir,
+      [&](std::string_view text) {
+        ++r->agent_checkpoints;
+        const std::string where = "agent checkpoint " + std::to_string(++index);
+        auto note = checkpoint::ParseNote(text);
+        auto cp = note.ok() ? checkpoint::ParseCheckpoint(note->text) : note.status();
+        if (!cp.ok()) {
+          r->problems.push_back(where + " is malformed: " + cp.status().message());
+          return;
+        }
+        if (key) {
+          if (Status v = checkpoint::VerifyNote(*note, *key); !v.ok()) {
+            r->problems.push_back(where + ": " + v.message());
+            return;
+          }
+          ++r->agent_checkpoints_verified;
+        }
+        if (cp->origin != origin) {
+          r->problems.push_back(where + " is of " + cp->origin + ", another stream");
+          return;
+        }
+        r->agent_signed_size = std::max(r->agent_signed_size, cp->size);
+        out.push_back({cp->size, cp->root, index});
+      },
+      store::kAgentCheckpointsFile);
+  // A torn last frame is a crash while appending, which the next append repairs.
+  if (!s.ok()) r->notes.push_back("agent checkpoints: " + s.message());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.size < b.size; });
+  return out;
+}
+
 std::vector<SeqRange> ReadGaps(env::Env* env, const std::string& dir, StreamReport* r) {
   std::vector<SeqRange> gaps;
   const std::string path = env::JoinPath(dir, "gaps");
@@ -234,19 +282,34 @@ StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const
         "FLAGGED and evidence.seg)");
   }
 
+  const std::vector<SignedCheckpoint> agent_checkpoints = ReadAgentCheckpoints(env, dir, o, &r);
+
+  // Records below this were signed by someone: none may be missing or cut.
+  const uint64_t signed_size = std::max(r.signed_size, r.agent_signed_size);
+
   LeafReader stored(env, env::JoinPath(dir, "leaves"));
   merkle::CompactRange range;
-  size_t next_checkpoint = 0;
+  // Compares the root at every checkpoint's size as the range reaches it.
+  struct Pending {
+    const std::vector<SignedCheckpoint>* list;
+    size_t next;
+    const char* whose;  // for messages
+    const char* meaning;
+  };
+  Pending pending[] = {
+      {&checkpoints, 0, "checkpoint ", "records below it were changed, removed or added"},
+      {&agent_checkpoints, 0, "agent checkpoint ",
+       "records below it differ from what the agent sent, though the collector's own "
+       "checkpoints may agree with them (rewritten and re-signed)"}};
   auto check_checkpoints = [&] {
-    for (;
-         next_checkpoint < checkpoints.size() && checkpoints[next_checkpoint].size <= range.size();
-         ++next_checkpoint) {
-      const SignedCheckpoint& c = checkpoints[next_checkpoint];
-      if (c.size == range.size() && range.Root() != c.root) {
-        r.problems.push_back("checkpoint " + std::to_string(c.index) + " signed a root of size " +
-                             std::to_string(c.size) +
-                             " that the stored records do not give: records below it were "
-                             "changed, removed or added");
+    for (Pending& p : pending) {
+      for (; p.next < p.list->size() && (*p.list)[p.next].size <= range.size(); ++p.next) {
+        const SignedCheckpoint& c = (*p.list)[p.next];
+        if (c.size == range.size() && range.Root() != c.root) {
+          r.problems.push_back(p.whose + std::to_string(c.index) + " signed a root of size " +
+                               std::to_string(c.size) +
+                               " that the stored records do not give: " + p.meaning);
+        }
       }
     }
   };
@@ -265,7 +328,7 @@ StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const
     ASSIGN_OR_RETURN(size_t got, file->Read(0, header.size(), header.data()));
     spool::SegmentHeader h;
     bool version_mismatch = false;
-    if (got < header.size() && name == segments.rbegin()->second && base >= r.signed_size) {
+    if (got < header.size() && name == segments.rbegin()->second && base >= signed_size) {
       // The newest segment, past every signed record, whose header is still being
       // written (a store being filled), or was cut by a crash at its creation.
       r.notes.push_back("segment " + name + " is being created (its header is incomplete)");
@@ -310,7 +373,7 @@ StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const
       const Hash256 leaf = spool::RecordLeafHash(ev.type, ev.payload);
       Hash256 kept;
       if (!stored.Get(ev.seq, &kept)) {
-        if (ev.seq < r.signed_size) {
+        if (ev.seq < signed_size) {
           r.problems.push_back("seq " + std::to_string(ev.seq) + " has no stored leaf");
         } else if (unsigned_without_leaf++ == 0) {
           r.notes.push_back("records from seq " + std::to_string(ev.seq) +
@@ -341,7 +404,7 @@ StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const
   }
   r.root = range.Root();
   if (!torn.empty()) {
-    if (r.signed_size <= r.next_seq) {
+    if (signed_size <= r.next_seq) {
       r.notes.push_back(torn +
                         ", beyond every signed checkpoint: being written, or cut by a "
                         "crash the collector repairs when it reopens the stream");
@@ -358,6 +421,13 @@ StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const
     r.problems.push_back("the collector signed " + std::to_string(r.signed_size) +
                          " records but only seqs below " + std::to_string(r.next_seq) +
                          " are stored: records at the end were removed");
+  }
+  if (r.agent_signed_size > r.next_seq) {
+    r.problems.push_back("the agent signed " + std::to_string(r.agent_signed_size) +
+                         " records that the collector had stored, but only seqs below " +
+                         std::to_string(r.next_seq) +
+                         " are stored: records at the end were "
+                         "removed");
   }
   std::vector<SeqRange> declared = r.declared_gaps;
   declared.insert(declared.end(), r.declared_losses.begin(), r.declared_losses.end());

@@ -9,6 +9,10 @@
 //   - the Merkle root at the size of every signed checkpoint, compared with the signed
 //     root, and the signature itself (a record removed, added or reordered anywhere
 //     below a checkpoint is found); checkpoints that shrink or fork are found;
+//   - the agent's own signed checkpoints the collector kept (dir/agent-checkpoints): each
+//     signed by the enrolled agent's key, of this stream, and with the root the stored
+//     records give at its size (a collector that rewrites records and re-signs them with
+//     its own key is found below the agent's signed size);
 //   - equivocation evidence (FLAGGED).
 //
 // The verdict: clean (complete, nothing wrong), incomplete (seqs missing, every one
@@ -17,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +30,7 @@
 #include "base/status.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
+#include "identity/identity.h"
 
 namespace gapless::verify {
 
@@ -51,10 +57,13 @@ struct StreamReport {
   uint64_t checkpoints_verified = 0;  // signature checked with the given key
   uint64_t signed_size = 0;           // the largest checkpoint
   bool flagged = false;
-  uint64_t witnessed = 0;       // notes in dir/witnessed with a valid cosignature by a given key
-  uint64_t witnessed_size = 0;  // the largest of them
-  std::vector<std::string> problems;  // each one makes the stream tampered
-  std::vector<std::string> notes;     // worth knowing, not wrong (e.g. a write in progress)
+  uint64_t witnessed = 0;          // notes in dir/witnessed with a valid cosignature by a given key
+  uint64_t witnessed_size = 0;     // the largest of them
+  uint64_t agent_checkpoints = 0;  // notes in dir/agent-checkpoints
+  uint64_t agent_checkpoints_verified = 0;  // signature checked with the agent's key
+  uint64_t agent_signed_size = 0;           // the largest of them
+  std::vector<std::string> problems;        // each one makes the stream tampered
+  std::vector<std::string> notes;           // worth knowing, not wrong (e.g. a write in progress)
   Verdict verdict = Verdict::kClean;
 };
 
@@ -64,6 +73,9 @@ struct Options {
   std::optional<checkpoint::Verifier> collector_key;
   // Witnesses' cosigner keys: their cosignatures in dir/witnessed are checked.
   std::vector<checkpoint::Verifier> witness_keys;
+  // Enrolled agents' keys by agent id (identity::ParseEnrolledKeys). The signatures of an
+  // agent's checkpoints are checked when its key is here; their roots always are.
+  std::map<std::string, identity::PublicKey> agent_keys;
 };
 
 // The parts of [first, last] that none of `declared` covers.

@@ -261,5 +261,115 @@ TEST_F(VerifyTest, ARecordBeingWrittenAtTheEndIsNotTampering) {
   EXPECT_NE(Problems(r).find("hides signed records"), std::string::npos) << Problems(r);
 }
 
+// The agent signs its own tree; the collector keeps each one that matched its store. A
+// collector (or anyone with its key) that rewrites a record and re-signs its checkpoints
+// passes every collector-key check, but not the agent's.
+class AgentCheckpointTest : public VerifyTest {
+ protected:
+  void SetUp() override {
+    VerifyTest::SetUp();
+    auto k = identity::SigningKey::Generate();
+    ASSERT_TRUE(k.ok());
+    agent_key_ = std::move(*k);
+  }
+
+  // Keeps an agent checkpoint of (size, root) as the collector does.
+  void KeepAgentCheckpoint(uint64_t size, const Hash256& root,
+                           const std::string& origin = checkpoint::AgentOrigin("web-01", "0102")) {
+    checkpoint::Checkpoint c;
+    c.origin = origin;
+    c.size = size;
+    c.root = root;
+    auto note = checkpoint::SignNote(checkpoint::FormatCheckpoint(c),
+                                     checkpoint::AgentKeyName("web-01"), *agent_key_);
+    ASSERT_TRUE(note.ok());
+    ASSERT_TRUE(
+        store::AppendNoteFrame(&env_, std::string(kDir) + "/agent-checkpoints", *note, true).ok());
+  }
+
+  StreamReport VerifyWithAgentKey() {
+    Options o;
+    o.collector_key = verifier_;
+    o.agent_keys["web-01"] = agent_key_->public_key();
+    auto r = VerifyStream(&env_, kDir, o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : StreamReport{};
+  }
+
+  std::unique_ptr<identity::SigningKey> agent_key_;
+};
+
+TEST_F(AgentCheckpointTest, TheAgentsCheckpointsVerifyAgainstAnIntactStore) {
+  Store(0, 30);
+  KeepAgentCheckpoint(30, store_->committed_root());
+  Store(30, 20);
+  StreamReport r = VerifyWithAgentKey();
+  EXPECT_EQ(r.verdict, Verdict::kClean) << Problems(r);
+  EXPECT_EQ(r.agent_checkpoints, 1u);
+  EXPECT_EQ(r.agent_checkpoints_verified, 1u);
+  EXPECT_EQ(r.agent_signed_size, 30u);
+  // Without the agent's key the root is still compared, the signature is not.
+  r = Verify();
+  EXPECT_EQ(r.verdict, Verdict::kClean) << Problems(r);
+  EXPECT_EQ(r.agent_checkpoints_verified, 0u);
+}
+
+TEST_F(AgentCheckpointTest, ARecordRewrittenAndReSignedByTheCollectorIsFound) {
+  // What the agent sent and signed: records 0..39.
+  Store(0, 40);
+  const Hash256 agent_root = store_->committed_root();
+  // The collector's store rebuilt with record 7 changed, leaves and checkpoints re-signed
+  // with the collector's own key: every collector-side check passes.
+  auto forged = store::StreamStore::Open(&env_, "/forged/streams/web-01/0102", epoch_, {});
+  ASSERT_TRUE(forged.ok());
+  std::vector<std::pair<FrameType, std::string>> records;
+  for (uint64_t i = 0; i < 40; ++i) {
+    records.emplace_back(FrameType::kData, i == 7 ? "record 7, quietly edited" : Payload(i));
+  }
+  store::StoreAndSign(forged->get(), 0, records, *key_,
+                      checkpoint::CollectorOrigin("c1", "web-01", "0102"), "gapless/collector/c1");
+  for (const std::string& name :
+       {spool::SegmentFileName(0), std::string("leaves"), std::string(store::kCheckpointsFile)}) {
+    env_.SetDurableContents(std::string(kDir) + "/" + name,
+                            env_.Contents("/forged/streams/web-01/0102/" + name));
+  }
+  StreamReport r = Verify();
+  ASSERT_EQ(r.verdict, Verdict::kClean) << "the forgery should pass the collector's checks\n"
+                                        << Problems(r);
+  KeepAgentCheckpoint(40, agent_root);
+  r = VerifyWithAgentKey();
+  EXPECT_EQ(r.verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(r).find("agent checkpoint 1 signed a root of size 40 that the stored "
+                             "records do not give"),
+            std::string::npos)
+      << Problems(r);
+}
+
+TEST_F(AgentCheckpointTest, AnotherKeyAnotherStreamOrACutEndIsFound) {
+  Store(0, 20);
+  KeepAgentCheckpoint(20, store_->committed_root(), checkpoint::AgentOrigin("web-01", "0a0b"));
+  StreamReport r = VerifyWithAgentKey();
+  EXPECT_EQ(r.verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(r).find("another stream"), std::string::npos) << Problems(r);
+
+  env_.SetDurableContents(std::string(kDir) + "/agent-checkpoints", "");
+  KeepAgentCheckpoint(20, store_->committed_root());
+  Options o;
+  o.collector_key = verifier_;
+  o.agent_keys["web-01"] = key_->public_key();  // not the agent's
+  auto other = VerifyStream(&env_, kDir, o);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(*other).find("agent checkpoint 1"), std::string::npos) << Problems(*other);
+
+  // The agent signed 25 records that the collector had stored; only 20 are there now,
+  // and the collector's own checkpoints were cut back to match.
+  env_.SetDurableContents(std::string(kDir) + "/agent-checkpoints", "");
+  KeepAgentCheckpoint(25, Hash256{});
+  r = VerifyWithAgentKey();
+  EXPECT_EQ(r.verdict, Verdict::kTampered);
+  EXPECT_NE(Problems(r).find("the agent signed 25 records"), std::string::npos) << Problems(r);
+}
+
 }  // namespace
 }  // namespace gapless::verify
