@@ -44,6 +44,7 @@ void FuzzBatch(std::string_view body) {
   for (const auto& r : recs) copies.emplace_back(r.payload);
   w::BatchEncoder enc;
   enc.Reset(h.first_seq, h.flags);
+  if (!h.checkpoint.empty()) Check(enc.SetCheckpoint(h.checkpoint));
   for (size_t i = 0; i < recs.size(); ++i) {
     Check(gapless::crc32c::Value(copies[i]) == recs[i].crc);
     enc.Add(recs[i].type, recs[i].crc, copies[i]);
@@ -56,7 +57,8 @@ void FuzzBatch(std::string_view body) {
   std::vector<gapless::Hash256> leaves2;
   Check(
       dec2.Decode(std::string_view(frame).substr(w::kFrameHeaderSize), &h2, &recs2, &leaves2).ok());
-  Check(h2.first_seq == h.first_seq && h2.count == h.count && leaves2 == leaves);
+  Check(h2.first_seq == h.first_seq && h2.count == h.count && h2.flags == h.flags &&
+        h2.checkpoint == h.checkpoint && leaves2 == leaves);
   for (size_t i = 0; i < recs.size(); ++i) Check(recs2[i].payload == copies[i]);
 }
 

@@ -87,7 +87,10 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
 }
 
 Status Agent::StartSender(const transport::DestinationOptions& d) {
-  ASSIGN_OR_RETURN(auto sender, transport::Sender::Start(spool_.get(), identity_, d));
+  ASSIGN_OR_RETURN(auto sender, transport::Sender::Start(spool_.get(), identity_, d, [this] {
+                     std::lock_guard<std::mutex> lock(checkpoint_mu_);
+                     return latest_checkpoint_;
+                   }));
   ASSIGN_OR_RETURN(auto heartbeat, StartHeartbeat(d));
   LogInfo("destination " + d.name + " → " + d.address +
           (d.required ? " (required)" : " (optional)"));

@@ -381,6 +381,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
            {"equivocations_in_batch", std::to_string(r->equivocations)}});
     }
     c_->MarkDirty(stream_ptr_);
+    // Compared once the store holds every record it covers, as one from a heartbeat.
+    if (!h.checkpoint.empty()) c_->OnAgentCheckpoint(stream_ptr_, agent_key_, h.checkpoint);
   }
 
   // The new records of the batch (not re-sent ones) go to the monitors: each DATA

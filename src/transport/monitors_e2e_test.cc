@@ -58,6 +58,22 @@ class MonitorsE2eTest : public TransportFixture {
     ticker_.join();
     alerts_.reset();
   }
+  // A checkpoint of the spool's durable tree signed by `sign` (as the agent signs it), its
+  // root passed through `root_filter`. Any thread.
+  std::string SignedSpoolCheckpoint(const identity::SigningKey& sign,
+                                    const std::function<void(Hash256*)>& root_filter = nullptr) {
+    auto tree = spool_->DurableCheckpoint();
+    EXPECT_TRUE(tree.ok()) << tree.status().ToString();
+    if (!tree.ok()) return "";
+    checkpoint::Checkpoint cp;
+    cp.origin = checkpoint::AgentOrigin("agent-1", store::EpochHex(spool_->epoch()));
+    cp.size = tree->size;
+    cp.root = tree->root;
+    if (root_filter) root_filter(&cp.root);
+    return *checkpoint::SignNote(checkpoint::FormatCheckpoint(cp),
+                                 checkpoint::AgentKeyName("agent-1"), sign);
+  }
+
   // Heartbeats every 0.2 s; with `sign`, each carries a checkpoint of the spool's durable
   // tree signed by `sign` (as the agent does), its root passed through `root_filter`.
   void StartHeartbeat(const std::vector<Sender*>& senders,
@@ -71,16 +87,7 @@ class MonitorsE2eTest : public TransportFixture {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
           hb.head_seq = spool_->durable_size_lock_free();
-          if (sign != nullptr) {
-            auto tree = spool_->DurableCheckpoint();
-            checkpoint::Checkpoint cp;
-            cp.origin = checkpoint::AgentOrigin("agent-1", store::EpochHex(spool_->epoch()));
-            cp.size = tree->size;
-            cp.root = tree->root;
-            if (root_filter) root_filter(&cp.root);
-            hb.checkpoint = *checkpoint::SignNote(checkpoint::FormatCheckpoint(cp),
-                                                  checkpoint::AgentKeyName("agent-1"), *sign);
-          }
+          if (sign != nullptr) hb.checkpoint = SignedSpoolCheckpoint(*sign, root_filter);
           return hb;
         },
         200);
@@ -185,6 +192,31 @@ TEST_F(MonitorsE2eTest, AgentCheckpointsAreVerifiedAgainstTheStore) {
   EXPECT_EQ(r->agent_checkpoints, kept);
   EXPECT_EQ(r->agent_checkpoints_verified, kept);
   EXPECT_GT(r->agent_signed_size, 0u);
+}
+
+// With no heartbeats at all, the agent's checkpoints reach the collector on its batches and
+// are checked the same way: a matching one is kept, a disagreeing one is checkpoint_invalid.
+TEST_F(MonitorsE2eTest, AgentCheckpointsAlsoTravelWithBatches) {
+  OpenSpool();
+  StartCollector();
+  std::atomic<bool> forge{false};
+  Sender* s = StartSender(Destination(), key_, "agent-1", [&] {
+    return SignedSpoolCheckpoint(*key_, [&](Hash256* root) {
+      if (forge) (*root)[0] ^= 1;
+    });
+  });
+  AppendRecords(300);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 300; }, 10000));
+  AppendRecords(10);  // carries a checkpoint of all 300 (or more): now stored
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().agent_checkpoints_verified >= 1; }, 10000));
+  EXPECT_EQ(collector_->stats().heartbeats, 0u);
+  EXPECT_EQ(collector_->stats().agent_checkpoints_invalid, 0u);
+
+  forge = true;
+  AppendRecords(10);
+  ASSERT_TRUE(WaitFor([&] { return HookedHas("checkpoint_invalid firing"); }, 10000))
+      << "a disagreeing checkpoint on a batch was not reported";
+  EXPECT_GE(collector_->stats().agent_checkpoints_invalid, 1u);
 }
 
 TEST_F(MonitorsE2eTest, AForgedOrDisagreeingAgentCheckpointIsCheckpointInvalid) {

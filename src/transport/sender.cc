@@ -77,6 +77,8 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
   std::deque<Batch> inflight;
   uint64_t persisted = 0;
   wire::BatchEncoder encoder;
+  std::function<std::string()> latest_checkpoint;  // may be empty
+  std::string carried_checkpoint;                  // the last one a batch carried
   std::mt19937_64 rng{std::random_device{}()};
 
   std::atomic<uint64_t> acked_next{0}, sent_records{0}, batches{0}, connects{0},
@@ -385,6 +387,14 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     }
   }
 
+  // The agent's signed checkpoint rides on the batch being built when it is new.
+  void CarryCheckpoint() {
+    if (!latest_checkpoint) return;
+    std::string note = latest_checkpoint();
+    if (note.empty() || note == carried_checkpoint) return;
+    if (encoder.SetCheckpoint(note)) carried_checkpoint = std::move(note);
+  }
+
   // Builds the next batch into *frame (empty: nothing to send now).
   Status NextBatch(std::string* frame) {
     bool started = false;
@@ -415,6 +425,7 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
       if (!started) {
         if (rec.seq != expect) gap_pending = true;  // damage hid seqs; their LOSS is in the spool
         encoder.Reset(rec.seq, gap_pending ? wire::kBatchGapBefore : 0);
+        CarryCheckpoint();
         started = true;
       } else if (rec.seq != expect) {
         held = std::move(rec);  // a hole: the next batch declares it
@@ -434,7 +445,8 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
 };
 
 StatusOr<std::unique_ptr<Sender>> Sender::Start(spool::Spool* spool, AgentIdentity identity,
-                                                DestinationOptions options) {
+                                                DestinationOptions options,
+                                                std::function<std::string()> latest_checkpoint) {
   if (identity.key == nullptr) return InvalidArgumentError("sender: no agent key");
   RETURN_IF_ERROR(spool->AddCursor(options.name, options.required));
   std::unique_ptr<Sender> s(new Sender());
@@ -443,6 +455,7 @@ StatusOr<std::unique_ptr<Sender>> Sender::Start(spool::Spool* spool, AgentIdenti
   impl->spool = spool;
   impl->id = std::move(identity);
   impl->opt = std::move(options);
+  impl->latest_checkpoint = std::move(latest_checkpoint);
   RETURN_IF_ERROR(impl->MakeTls());
   ASSIGN_OR_RETURN(uint64_t cursor, spool->CursorPosition(impl->opt.name));
   impl->acked_next = cursor;

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -69,8 +70,12 @@ struct SenderStats {
 class Sender {
  public:
   // Registers the spool cursor and starts the thread. The spool must outlive the sender.
-  static StatusOr<std::unique_ptr<Sender>> Start(spool::Spool* spool, AgentIdentity identity,
-                                                 DestinationOptions options);
+  // latest_checkpoint, if set, is called on the sender's thread as each batch is built and
+  // returns the agent's latest signed checkpoint (or ""); a batch carries it when it
+  // differs from the last one carried.
+  static StatusOr<std::unique_ptr<Sender>> Start(
+      spool::Spool* spool, AgentIdentity identity, DestinationOptions options,
+      std::function<std::string()> latest_checkpoint = nullptr);
   ~Sender();  // Stop()
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;

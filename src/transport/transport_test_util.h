@@ -92,8 +92,10 @@ class TransportFixture : public ::testing::Test {
   }
 
   Sender* StartSender(const DestinationOptions& d, std::shared_ptr<const identity::SigningKey> key,
-                      const std::string& agent_id = "agent-1") {
-    auto s = Sender::Start(spool_.get(), AgentIdentity{agent_id, std::move(key), ""}, d);
+                      const std::string& agent_id = "agent-1",
+                      std::function<std::string()> latest_checkpoint = nullptr) {
+    auto s = Sender::Start(spool_.get(), AgentIdentity{agent_id, std::move(key), ""}, d,
+                           std::move(latest_checkpoint));
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return nullptr;
     senders_.push_back(std::move(*s));

@@ -249,10 +249,19 @@ BatchEncoder::~BatchEncoder() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
 
 void BatchEncoder::Reset(uint64_t first_seq, uint8_t flags) {
   first_seq_ = first_seq;
-  flags_ = flags;
+  flags_ = flags & ~kBatchCheckpoint;
   count_ = 0;
+  checkpoint_.clear();
   raw_.clear();
   leaves_.Finish();
+}
+
+bool BatchEncoder::SetCheckpoint(std::string_view note) {
+  if (note.empty() || note.size() > kMaxStringBytes) return false;
+  checkpoint_.clear();
+  PutLengthPrefixed(&checkpoint_, note);
+  flags_ |= kBatchCheckpoint;
+  return true;
 }
 
 void BatchEncoder::Add(spool::FrameType type, uint32_t crc, std::string_view payload) {
@@ -271,7 +280,8 @@ Status BatchEncoder::Finish(std::string* out) {
   }
   const size_t bound = ZSTD_compressBound(raw_.size());
   const size_t start = out->size();
-  out->resize(start + kFrameHeaderSize + kBatchHeaderSize + bound);
+  const size_t head = kBatchHeaderSize + checkpoint_.size();
+  out->resize(start + kFrameHeaderSize + head + bound);
   char* body = out->data() + start + kFrameHeaderSize;
   EncodeFixed64(body, first_seq_);
   EncodeFixed32(body + 8, count_);
@@ -279,13 +289,14 @@ Status BatchEncoder::Finish(std::string* out) {
   EncodeFixed32(body + 13, static_cast<uint32_t>(raw_.size()));
   const Hash256 digest = leaves_.Finish();
   std::memcpy(body + 17, digest.data(), digest.size());
-  const size_t z = ZSTD_compress2(static_cast<ZSTD_CCtx*>(cctx_), body + kBatchHeaderSize, bound,
-                                  raw_.data(), raw_.size());
+  std::memcpy(body + kBatchHeaderSize, checkpoint_.data(), checkpoint_.size());
+  const size_t z =
+      ZSTD_compress2(static_cast<ZSTD_CCtx*>(cctx_), body + head, bound, raw_.data(), raw_.size());
   if (ZSTD_isError(z)) {
     out->resize(start);
     return InternalError(std::string("zstd: ") + ZSTD_getErrorName(z));
   }
-  const size_t body_bytes = kBatchHeaderSize + z;
+  const size_t body_bytes = head + z;
   EncodeFixed32(out->data() + start, static_cast<uint32_t>(body_bytes + 1));
   (*out)[start + 4] = static_cast<char>(MessageType::kBatch);
   out->resize(start + kFrameHeaderSize + body_bytes);
@@ -311,10 +322,17 @@ Status BatchDecoder::Decode(std::string_view body, BatchHeader* h, std::vector<W
   if (h->raw_bytes > kMaxBatchRawBytes || h->raw_bytes < h->count * kRecordHeaderSize) {
     return Malformed("batch: raw size " + std::to_string(h->raw_bytes));
   }
-  if ((h->flags & ~kBatchGapBefore) != 0) return Malformed("batch: unknown flags");
+  if ((h->flags & ~(kBatchGapBefore | kBatchCheckpoint)) != 0) {
+    return Malformed("batch: unknown flags");
+  }
   if (h->first_seq > UINT64_MAX - h->count) return Malformed("batch: seq overflow");
+  std::string_view z = body.substr(kBatchHeaderSize);
+  h->checkpoint.clear();
+  if ((h->flags & kBatchCheckpoint) != 0 &&
+      (!GetString(&z, &h->checkpoint) || h->checkpoint.empty())) {
+    return Malformed("batch: checkpoint");
+  }
   raw_.resize(h->raw_bytes);
-  const std::string_view z = body.substr(kBatchHeaderSize);
   const size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), raw_.data(), raw_.size(),
                                        z.data(), z.size());
   if (ZSTD_isError(n)) return Malformed(std::string("batch: zstd: ") + ZSTD_getErrorName(n));

@@ -114,8 +114,10 @@ struct WireRecord {
   std::string_view payload;
 };
 
-inline constexpr uint8_t kBatchGapBefore = 1;  // the seqs between the collector's next and
-                                               // first_seq are gone from the agent's spool
+inline constexpr uint8_t kBatchGapBefore = 1;   // the seqs between the collector's next and
+                                                // first_seq are gone from the agent's spool
+inline constexpr uint8_t kBatchCheckpoint = 2;  // the agent's latest signed checkpoint
+                                                // (length-prefixed) precedes the records
 
 struct BatchHeader {
   uint64_t first_seq = 0;
@@ -125,6 +127,9 @@ struct BatchHeader {
   // SHA-256 over the Merkle leaf hashes of the records, in order: the collector recomputes
   // it from what it received.
   Hash256 leaves_digest{};
+  // With kBatchCheckpoint: the agent's signed checkpoint of its spool (a C2SP signed note,
+  // at most 4096 bytes), as in Heartbeat::checkpoint.
+  std::string checkpoint;
 };
 
 // --- framing ---
@@ -162,6 +167,9 @@ class BatchEncoder {
   BatchEncoder& operator=(const BatchEncoder&) = delete;
 
   void Reset(uint64_t first_seq, uint8_t flags);
+  // Carries the agent's signed checkpoint in this batch (kBatchCheckpoint). A note longer
+  // than 4096 bytes is not carried; false then.
+  bool SetCheckpoint(std::string_view note);
   void Add(spool::FrameType type, uint32_t crc, std::string_view payload);
   uint32_t count() const { return count_; }
   size_t raw_bytes() const { return raw_.size(); }
@@ -173,6 +181,7 @@ class BatchEncoder {
   uint64_t first_seq_ = 0;
   uint8_t flags_ = 0;
   uint32_t count_ = 0;
+  std::string checkpoint_;
   std::string raw_;
   Sha256 leaves_;
 };

@@ -173,5 +173,40 @@ TEST(Wire, BatchWithAWrongCrcOrDigestIsDataLoss) {
   EXPECT_TRUE(dec.Decode(body, &h, &recs, &leaves).ok());
 }
 
+// A batch may carry the agent's signed checkpoint ahead of its records; every cut of such
+// a body is refused, and a batch without one decodes with none (the decoder is reused).
+TEST(Wire, ABatchCarriesTheAgentsCheckpoint) {
+  const std::string note = "gapless/agent/web-01/0102\n40\nroot=\n\n\u2014 sig\n";
+  BatchEncoder enc;
+  enc.Reset(7, kBatchGapBefore);
+  EXPECT_FALSE(enc.SetCheckpoint(std::string(4097, 'n')));  // too long: not carried
+  ASSERT_TRUE(enc.SetCheckpoint(note));
+  enc.Add(FrameType::kData, crc32c::Value("abc"), "abc");
+  std::string frame;
+  ASSERT_TRUE(enc.Finish(&frame).ok());
+  BatchDecoder dec;
+  BatchHeader h;
+  std::vector<WireRecord> recs;
+  std::vector<Hash256> leaves;
+  const std::string body(BodyOf(frame, MessageType::kBatch));
+  ASSERT_TRUE(dec.Decode(body, &h, &recs, &leaves).ok());
+  EXPECT_EQ(h.flags, kBatchGapBefore | kBatchCheckpoint);
+  EXPECT_EQ(h.checkpoint, note);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].payload, "abc");
+  for (size_t cut = 0; cut < body.size(); ++cut) {
+    EXPECT_FALSE(dec.Decode(body.substr(0, cut), &h, &recs, &leaves).ok()) << cut;
+  }
+  // The next batch of the encoder carries none unless asked again.
+  frame.clear();
+  enc.Reset(8, 0);
+  enc.Add(FrameType::kData, crc32c::Value("def"), "def");
+  ASSERT_TRUE(enc.Finish(&frame).ok());
+  ASSERT_TRUE(dec.Decode(BodyOf(frame, MessageType::kBatch), &h, &recs, &leaves).ok());
+  EXPECT_EQ(h.flags, 0);
+  EXPECT_TRUE(h.checkpoint.empty());
+  EXPECT_EQ(recs[0].payload, "def");
+}
+
 }  // namespace
 }  // namespace gapless::wire
