@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
                      "(--data-dir); repeatable");
   verify->add_option("--agent-keys", verify_flags.agent_keys,
                      "The collector's enrolled_keys file (\"agent_id public-key\" lines): check "
-                     "the agents' signatures on the checkpoints kept in the store (--data-dir); "
+                     "the agents' signatures on their checkpoints in the store or the archive; "
                      "without it their roots are still compared");
   verify->add_flag("--json", verify_flags.json, "One JSON document instead of text");
   verify->add_option("--identity", verify_flags.identity,

@@ -136,10 +136,30 @@ bool ResolveKey(const std::string& given, const std::string& data_dir,
   return true;
 }
 
+// The enrolled keys file given with --agent-keys (none: *out stays empty). False when it
+// cannot be read.
+bool LoadAgentKeys(const std::string& path, identity::EnrolledKeys* out) {
+  if (path.empty()) return true;
+  auto text = env::ReadFileToString(env::Env::Posix(), path);
+  if (!text.ok()) {
+    std::fprintf(stderr, "gapless verify: --agent-keys: %s\n", text.status().ToString().c_str());
+    return false;
+  }
+  std::vector<int> bad_lines;
+  *out = identity::ParseEnrolledKeys(*text, &bad_lines);
+  for (int n : bad_lines) {
+    std::fprintf(stderr,
+                 "gapless verify: %s:%d: expected \"agent_id base64-public-key\"; line ignored\n",
+                 path.c_str(), n);
+  }
+  return true;
+}
+
 // Prints an archive's verification; returns the exit status of `verify`.
 int ReportArchive(const std::string& path, const std::optional<checkpoint::Verifier>& key,
-                  bool json, const archive::Identity* identity) {
-  auto r = archive::VerifyArchive(path, key, identity);
+                  bool json, const archive::Identity* identity,
+                  const identity::EnrolledKeys& agent_keys = {}) {
+  auto r = archive::VerifyArchive(path, key, identity, agent_keys);
   if (!r.ok()) {
     std::fprintf(stderr, "gapless verify: %s\n", r.status().ToString().c_str());
     return 3;
@@ -236,12 +256,6 @@ int Verify(const VerifyFlags& f) {
     return 3;
   }
   if (!f.archive.empty()) {
-    if (!f.agent_keys.empty()) {
-      std::fprintf(stderr,
-                   "gapless verify: --agent-keys checks a store (--data-dir); archives do not "
-                   "carry the agents' checkpoints yet\n");
-      return 3;
-    }
     if (f.key.empty()) {
       std::fprintf(stderr,
                    "gapless verify: an archive is checked against the collector's verifier key: "
@@ -259,7 +273,9 @@ int Verify(const VerifyFlags& f) {
       }
       identity = *id;
     }
-    return ReportArchive(f.archive, key, f.json, identity ? &*identity : nullptr);
+    identity::EnrolledKeys agent_keys;
+    if (!LoadAgentKeys(f.agent_keys, &agent_keys)) return 3;
+    return ReportArchive(f.archive, key, f.json, identity ? &*identity : nullptr, agent_keys);
   }
   const fs::path streams = fs::path(f.data_dir) / "streams";
   std::error_code ec;
@@ -279,21 +295,7 @@ int Verify(const VerifyFlags& f) {
     }
     options.witness_keys.push_back(*v);
   }
-  if (!f.agent_keys.empty()) {
-    auto text = env::ReadFileToString(env, f.agent_keys);
-    if (!text.ok()) {
-      std::fprintf(stderr, "gapless verify: --agent-keys: %s\n", text.status().ToString().c_str());
-      return 3;
-    }
-    std::vector<int> bad_lines;
-    options.agent_keys = identity::ParseEnrolledKeys(*text, &bad_lines);
-    for (int n : bad_lines) {
-      std::fprintf(stderr,
-                   "gapless verify: %s:%d: expected \"agent_id base64-public-key\"; line "
-                   "ignored\n",
-                   f.agent_keys.c_str(), n);
-    }
-  }
+  if (!LoadAgentKeys(f.agent_keys, &options.agent_keys)) return 3;
   int worst = -1;
   std::vector<std::string> json;
   for (const auto& agent_dir : fs::directory_iterator(streams, ec)) {

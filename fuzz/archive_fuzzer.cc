@@ -3,7 +3,8 @@
 // header of an encrypted one. Properties
 // checked, beyond "never crashes, reads out of bounds or allocates without bound":
 //   - nothing verifies as sealed, or as clean, against a key whose private half does not
-//     exist anywhere (a success would be a forgery).
+//     exist anywhere (a success would be a forgery);
+//   - no agent checkpoint verifies against such a key either.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -50,9 +51,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(!gapless::archive::OpenDecrypted(file, size, kIdentity, &plain).ok());
     return 0;
   }
-  auto r = gapless::archive::VerifyArchive(file, size, kStranger);
+  // The agents' keys are strangers too: an agent checkpoint's signature is checked (the
+  // seed corpus names agent web-01), never accepted.
+  static const gapless::identity::EnrolledKeys kAgents = [] {
+    gapless::identity::PublicKey k;
+    k.fill(0x24);
+    return gapless::identity::EnrolledKeys{{"web-01", k}};
+  }();
+  auto r = gapless::archive::VerifyArchive(file, size, kStranger, kAgents);
   if (!r.ok()) return 0;
   Check(!r->sealed);
   Check(r->verdict != gapless::verify::Verdict::kClean);
+  for (const auto& s : r->streams) Check(s.report.agent_checkpoints_verified == 0);
   return 0;
 }

@@ -53,6 +53,27 @@ class ProofCliTest : public TransportFixture {
     return vkey;
   }
 
+  // Keeps an agent checkpoint of the collector's latest signed tree in the store, signed
+  // by the agent's key, as the collector keeps one that matched.
+  void KeepAgentCheckpointOfTheSignedTree() {
+    std::optional<checkpoint::Checkpoint> signed_tree;
+    ASSERT_TRUE(
+        store::ForEachCheckpoint(env::Env::Posix(), StreamDir(), [&](std::string_view text) {
+          auto note = checkpoint::ParseNote(text);
+          if (note.ok()) signed_tree = *checkpoint::ParseCheckpoint(note->text);
+        }).ok());
+    ASSERT_TRUE(signed_tree.has_value());
+    signed_tree->origin =
+        checkpoint::AgentOrigin("agent-1", std::filesystem::path(StreamDir()).filename().string());
+    auto agent_note = checkpoint::SignNote(checkpoint::FormatCheckpoint(*signed_tree),
+                                           checkpoint::AgentKeyName("agent-1"), *key_);
+    ASSERT_TRUE(agent_note.ok());
+    ASSERT_TRUE(store::AppendNoteFrame(env::Env::Posix(),
+                                       StreamDir() + "/" + store::kAgentCheckpointsFile,
+                                       *agent_note, true)
+                    .ok());
+  }
+
   std::string Read(const std::string& path) {
     std::ifstream in(path);
     std::stringstream s;
@@ -342,23 +363,8 @@ TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {
   EXPECT_NE(out.find("1000 records"), std::string::npos) << out;
   ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey, "--json"}, &out), 0);
   EXPECT_NE(out.find("\"verdict\": \"clean\""), std::string::npos) << out;
-  // The agent's own checkpoint of the same tree, kept as the collector keeps one that
-  // matched: checked with the enrolled keys file.
-  std::optional<checkpoint::Checkpoint> signed_tree;
-  ASSERT_TRUE(store::ForEachCheckpoint(env::Env::Posix(), StreamDir(), [&](std::string_view text) {
-                auto note = checkpoint::ParseNote(text);
-                if (note.ok()) signed_tree = *checkpoint::ParseCheckpoint(note->text);
-              }).ok());
-  ASSERT_TRUE(signed_tree.has_value());
-  signed_tree->origin =
-      checkpoint::AgentOrigin("agent-1", std::filesystem::path(StreamDir()).filename().string());
-  auto agent_note = checkpoint::SignNote(checkpoint::FormatCheckpoint(*signed_tree),
-                                         checkpoint::AgentKeyName("agent-1"), *key_);
-  ASSERT_TRUE(agent_note.ok());
-  ASSERT_TRUE(store::AppendNoteFrame(env::Env::Posix(),
-                                     StreamDir() + "/" + store::kAgentCheckpointsFile, *agent_note,
-                                     true)
-                  .ok());
+  // The agent's own checkpoint of the same tree: checked with the enrolled keys file.
+  KeepAgentCheckpointOfTheSignedTree();
   ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey, "--agent-keys",
                      dir_ + "/enrolled"},
                     &out),
@@ -403,11 +409,17 @@ TEST_F(ProofCliTest, ExportedArchiveVerifiesOfflineAndAChangedByteIsTampering) {
   ASSERT_EQ(Gapless({"verify", archive, "--key", vkey.substr(0, vkey.size() - 1)}, &out), 0) << out;
   EXPECT_NE(out.find("clean, seal verified"), std::string::npos) << out;
   EXPECT_EQ(Gapless({"verify", archive}, &out), 3) << "an archive needs --key";
-  EXPECT_EQ(Gapless({"verify", archive, "--key", vkey.substr(0, vkey.size() - 1), "--agent-keys",
+  // A whole-stream archive carries the agent's checkpoint; --agent-keys checks its signature.
+  KeepAgentCheckpointOfTheSignedTree();
+  const std::string whole = dir_ + "/whole.gla";
+  ASSERT_EQ(Gapless({"export", "--data-dir", copts_.data_dir, "--out", whole}, &out), 0) << out;
+  ASSERT_EQ(Gapless({"verify", whole, "--key", vkey.substr(0, vkey.size() - 1), "--agent-keys",
                      dir_ + "/enrolled"},
                     &out),
-            3);
-  EXPECT_NE(out.find("archives do not carry the agents' checkpoints yet"), std::string::npos)
+            0)
+      << out;
+  EXPECT_NE(out.find("1 agent checkpoints (largest size 1000), 1 agent signatures verified"),
+            std::string::npos)
       << out;
   {
     std::fstream f(archive, std::ios::in | std::ios::out | std::ios::binary);

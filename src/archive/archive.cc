@@ -40,6 +40,7 @@ enum Section : uint8_t {
   kGaps = 7,
   kStreamEnd = 8,
   kSeal = 9,
+  kAgentCheckpoint = 10,
 };
 
 std::string SubtreesBody(const std::vector<std::pair<int, Hash256>>& subtrees) {
@@ -161,6 +162,23 @@ Status ExportStream(const StreamDirRef& s, const ExportOptions& o, const identit
   PutFixed64(&head, cp.size);
   RETURN_IF_ERROR(w->Add(kStream, head));
   RETURN_IF_ERROR(w->Add(kCheckpoint, note_text));
+  // The agent's own signed tree: the largest one the collector kept whose size lies in
+  // [from, to], so the verifier reaches it while rebuilding the tree. A torn last note
+  // (a crash while the collector appended it) is passed over.
+  std::string agent_note;
+  uint64_t agent_size = 0;
+  static_cast<void>(store::ForEachCheckpoint(
+      env, s.dir,
+      [&](std::string_view text) {
+        auto n = checkpoint::ParseNote(text);
+        auto c = n.ok() ? checkpoint::ParseCheckpoint(n->text) : n.status();
+        if (c.ok() && c->size >= from && c->size <= to && c->size >= agent_size) {
+          agent_size = c->size;
+          agent_note = text;
+        }
+      },
+      store::kAgentCheckpointsFile));
+  if (!agent_note.empty()) RETURN_IF_ERROR(w->Add(kAgentCheckpoint, agent_note));
   ASSIGN_OR_RETURN(auto left, merkle::RangeSubtrees(*source, 0, from));
   RETURN_IF_ERROR(w->Add(kLeft, SubtreesBody(left)));
 
@@ -274,15 +292,30 @@ struct StreamState {
   merkle::CompactRange range;
   uint64_t next = 0;  // next seq expected
   std::vector<verify::SeqRange> missing;
+  std::optional<std::pair<uint64_t, Hash256>> agent;  // an agent tree not yet reached
 
   void Problem(const std::string& p) { s->report.problems.push_back(p); }
+  void Append(const Hash256& leaf) {
+    range.Append(leaf);
+    CheckAgent();
+  }
+  // Compares the agent's signed root once the rebuilt tree has its size.
+  void CheckAgent() {
+    if (!agent || range.size() != agent->first) return;
+    if (range.Root() != agent->second) {
+      Problem("its agent checkpoint signed a root of size " + std::to_string(agent->first) +
+              " that its records do not give: they differ from what the agent sent");
+    }
+    agent.reset();
+  }
 };
 
 }  // namespace
 
 StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
                                       const std::optional<checkpoint::Verifier>& key,
-                                      const Identity* identity) {
+                                      const Identity* identity,
+                                      const identity::EnrolledKeys& agent_keys) {
   env::Env* env = env::Env::Posix();
   ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
@@ -295,13 +328,14 @@ StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
     }
     ASSIGN_OR_RETURN(plain, OpenDecrypted(*file, size, *identity, &size));
   }
-  auto r = VerifyArchive(plain != nullptr ? *plain : *file, size, key);
+  auto r = VerifyArchive(plain != nullptr ? *plain : *file, size, key, agent_keys);
   if (!r.ok()) return Status(r.status().code(), path + ": " + r.status().message());
   return r;
 }
 
 StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint64_t size,
-                                      const std::optional<checkpoint::Verifier>& key) {
+                                      const std::optional<checkpoint::Verifier>& key,
+                                      const identity::EnrolledKeys& agent_keys) {
   const env::RandomAccessFile* file = &archive;
   std::string magic(kMagic.size(), '\0');
   ArchiveReport report;
@@ -327,7 +361,11 @@ StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint
     verify::StreamReport& r = x.s->report;
     if (x.next < x.s->to_seq) {
       x.missing.push_back({x.next, x.s->to_seq - 1, ""});
-      for (; x.next < x.s->to_seq; ++x.next) x.range.Append(Hash256{});
+      for (; x.next < x.s->to_seq; ++x.next) x.Append(Hash256{});
+    }
+    if (x.agent) {
+      x.Problem("its agent checkpoint (size " + std::to_string(x.agent->first) +
+                ") was never reached by its records");
     }
     r.missing = x.missing;
     r.root = x.range.Root();
@@ -452,6 +490,41 @@ StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint
         r.signed_size = cp->size;
         break;
       }
+      case kAgentCheckpoint: {
+        if (!st) break;
+        verify::StreamReport& r = st->s->report;
+        ++r.agent_checkpoints;
+        auto note = checkpoint::ParseNote(body);
+        auto cp = note.ok() ? checkpoint::ParseCheckpoint(note->text) : note.status();
+        if (!cp.ok()) {
+          st->Problem("its agent checkpoint is malformed: " + cp.status().message());
+          break;
+        }
+        if (auto k = agent_keys.find(st->s->agent); k != agent_keys.end()) {
+          if (Status v =
+                  checkpoint::VerifyNote(*note, checkpoint::AgentVerifier(k->first, k->second));
+              !v.ok()) {
+            st->Problem("its agent checkpoint: " + v.message());
+            break;
+          }
+          ++r.agent_checkpoints_verified;
+        }
+        if (cp->origin != checkpoint::AgentOrigin(st->s->agent, st->s->epoch)) {
+          st->Problem("its agent checkpoint is of " + cp->origin + ", another stream");
+          break;
+        }
+        if (st->agent || cp->size < st->s->from_seq || cp->size > st->s->to_seq ||
+            cp->size < st->range.size()) {
+          st->Problem("its agent checkpoint (size " + std::to_string(cp->size) +
+                      ") is a second one or outside its records [" +
+                      std::to_string(st->s->from_seq) + ", " + std::to_string(st->s->to_seq) + "]");
+          break;
+        }
+        r.agent_signed_size = cp->size;
+        st->agent.emplace(cp->size, cp->root);
+        st->CheckAgent();
+        break;
+      }
       case kLeft:
       case kRight: {
         if (!st) break;
@@ -460,11 +533,12 @@ StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint
         if (type == kLeft && st->range.size() != 0) ok = false;
         if (type == kRight && st->next < st->s->to_seq) {
           st->missing.push_back({st->next, st->s->to_seq - 1, ""});
-          for (; st->next < st->s->to_seq; ++st->next) st->range.Append(Hash256{});
+          for (; st->next < st->s->to_seq; ++st->next) st->Append(Hash256{});
         }
         for (const auto& [level, hash] : subtrees) {
           ok = ok && st->range.AppendSubtree(level, hash).ok();
         }
+        if (type == kLeft) st->CheckAgent();
         const uint64_t want = type == kLeft ? st->s->from_seq : st->signed_size;
         if (!ok || st->range.size() != want) {
           st->Problem(std::string(type == kLeft ? "the hashes before" : "the hashes after") +
@@ -498,9 +572,9 @@ StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint
           }
           if (ev->seq > st->next) {
             st->missing.push_back({st->next, ev->seq - 1, ""});
-            for (; st->next < ev->seq; ++st->next) st->range.Append(Hash256{});
+            for (; st->next < ev->seq; ++st->next) st->Append(Hash256{});
           }
-          st->range.Append(spool::RecordLeafHash(ev->type, ev->payload));
+          st->Append(spool::RecordLeafHash(ev->type, ev->payload));
           if (ev->type == spool::FrameType::kLoss) {
             auto loss = spool::LossRecord::Decode(ev->payload);
             if (loss.ok() && loss->has_seq_range) {

@@ -60,11 +60,15 @@ struct ArchiveReport {
 // are not checked (and problems say so).
 // An encrypted archive needs the identity of one of its recipients (else
 // kFailedPrecondition saying so); it is decrypted as it is read.
+// agent_keys: the enrolled agents' keys; an agent checkpoint's signature is checked when
+// its agent's key is there (its root always is).
 StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
                                       const std::optional<checkpoint::Verifier>& key,
-                                      const Identity* identity = nullptr);
+                                      const Identity* identity = nullptr,
+                                      const identity::EnrolledKeys& agent_keys = {});
 // The same over an open file of `size` bytes (for fuzzing and for archives not on disk).
 StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& file, uint64_t size,
-                                      const std::optional<checkpoint::Verifier>& key);
+                                      const std::optional<checkpoint::Verifier>& key,
+                                      const identity::EnrolledKeys& agent_keys = {});
 
 }  // namespace gapless::archive

@@ -239,5 +239,87 @@ TEST_F(ArchiveTest, EncryptedArchiveVerifiesForEachRecipientOnly) {
   EXPECT_NE(Problems(*r).find("fails authentication"), std::string::npos) << Problems(*r);
 }
 
+// The agent's own signed tree travels in the archive when its size lies in the exported
+// range, and the verifier compares it with the records (its signature with the agent's
+// enrolled key).
+class ArchiveAgentCheckpointTest : public ArchiveTest {
+ protected:
+  void SetUp() override {
+    ArchiveTest::SetUp();
+    auto k = identity::SigningKey::Generate();
+    ASSERT_TRUE(k.ok());
+    agent_key_ = std::move(*k);
+  }
+  void KeepAgentCheckpoint(uint64_t size, Hash256 root) {
+    checkpoint::Checkpoint c;
+    c.origin = checkpoint::AgentOrigin("web-01", "00aa");
+    c.size = size;
+    c.root = root;
+    auto note = checkpoint::SignNote(checkpoint::FormatCheckpoint(c),
+                                     checkpoint::AgentKeyName("web-01"), *agent_key_);
+    ASSERT_TRUE(note.ok());
+    ASSERT_TRUE(store::AppendNoteFrame(env::Env::Posix(),
+                                       store_->dir() + "/" + store::kAgentCheckpointsFile, *note,
+                                       true)
+                    .ok());
+  }
+  ArchiveReport CheckWithAgentKey(const std::string& path, const identity::PublicKey& agent) {
+    auto r = VerifyArchive(path, verifier_, nullptr, {{"web-01", agent}});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : ArchiveReport{};
+  }
+  std::unique_ptr<identity::SigningKey> agent_key_;
+};
+
+TEST_F(ArchiveAgentCheckpointTest, ItIsCarriedWhenInRangeAndVerifies) {
+  Store(0, 20);
+  KeepAgentCheckpoint(20, store_->committed_root());
+  Store(20, 20);
+  KeepAgentCheckpoint(40, store_->committed_root());
+  Store(40, 20);
+  struct Case {
+    uint64_t from, to, carried_size;
+  };
+  for (const Case& c : {Case{0, UINT64_MAX, 40}, Case{25, 50, 40}, Case{5, 30, 20},
+                        Case{20, 20, 20}, Case{41, 60, 0}}) {
+    const std::string name =
+        "a" + std::to_string(c.from) + "-" + std::to_string(c.to % 1000) + ".gla";
+    const ArchiveReport r =
+        CheckWithAgentKey(ExportTo(name, c.from, c.to), agent_key_->public_key());
+    ASSERT_EQ(r.streams.size(), 1u);
+    const verify::StreamReport& s = r.streams[0].report;
+    EXPECT_EQ(r.verdict, verify::Verdict::kClean) << name << "\n" << Problems(r);
+    EXPECT_EQ(s.agent_checkpoints, c.carried_size > 0 ? 1u : 0u) << name;
+    EXPECT_EQ(s.agent_checkpoints_verified, s.agent_checkpoints) << name;
+    EXPECT_EQ(s.agent_signed_size, c.carried_size) << name;
+  }
+}
+
+TEST_F(ArchiveAgentCheckpointTest, ADisagreeingRootOrAnotherKeyIsTampering) {
+  Store(0, 30);
+  Hash256 other = store_->committed_root();
+  other[5] ^= 1;
+  KeepAgentCheckpoint(30, other);  // as if a record had changed since the agent signed it
+  Store(30, 10);
+  const std::string path = ExportTo("bad.gla", 10, 40);
+  ArchiveReport r = CheckWithAgentKey(path, agent_key_->public_key());
+  EXPECT_EQ(r.verdict, verify::Verdict::kTampered);
+  EXPECT_NE(Problems(r).find("its agent checkpoint signed a root of size 30 that its records do "
+                             "not give"),
+            std::string::npos)
+      << Problems(r);
+  // Without the agent's key the root is still compared.
+  r = Check(path);
+  EXPECT_EQ(r.verdict, verify::Verdict::kTampered) << Problems(r);
+
+  fs::remove(store_->dir() + "/" + store::kAgentCheckpointsFile);
+  KeepAgentCheckpoint(40, store_->committed_root());
+  const std::string good = ExportTo("good.gla");
+  EXPECT_EQ(CheckWithAgentKey(good, agent_key_->public_key()).verdict, verify::Verdict::kClean);
+  r = CheckWithAgentKey(good, key_->public_key());  // not the agent's key
+  EXPECT_EQ(r.verdict, verify::Verdict::kTampered);
+  EXPECT_NE(Problems(r).find("its agent checkpoint: "), std::string::npos) << Problems(r);
+}
+
 }  // namespace
 }  // namespace gapless::archive

@@ -10,6 +10,12 @@ std::string AgentKeyName(std::string_view agent_id) {
   return "gapless/agent/" + std::string(agent_id);
 }
 
+Verifier AgentVerifier(std::string_view agent_id, const identity::PublicKey& key) {
+  std::string name = AgentKeyName(agent_id);
+  const uint32_t id = KeyId(name, key);
+  return Verifier{std::move(name), id, key};
+}
+
 std::string AgentOrigin(std::string_view agent_id, std::string_view epoch_hex) {
   return "gapless/agent/" + std::string(agent_id) + "/" + std::string(epoch_hex);
 }

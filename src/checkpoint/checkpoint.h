@@ -17,6 +17,7 @@
 
 #include "base/sha256.h"
 #include "base/status.h"
+#include "checkpoint/note.h"
 
 namespace gapless::checkpoint {
 
@@ -32,6 +33,8 @@ struct Checkpoint {
 std::string AgentOrigin(std::string_view agent_id, std::string_view epoch_hex);
 // The signed-note key name of an agent's checkpoints: "gapless/agent/<agent id>".
 std::string AgentKeyName(std::string_view agent_id);
+// The verifier of an agent's checkpoints: its enrolled key under AgentKeyName(agent_id).
+Verifier AgentVerifier(std::string_view agent_id, const identity::PublicKey& key);
 std::string CollectorOrigin(std::string_view collector, std::string_view agent_id,
                             std::string_view epoch_hex);
 

@@ -651,9 +651,8 @@ void Collector::Impl::OnAgentCheckpoint(Stream* s, const identity::PublicKey& ke
   auto note = checkpoint::ParseNote(note_text);
   auto cp = note.ok() ? checkpoint::ParseCheckpoint(note->text) : note.status();
   if (!cp.ok()) return CheckpointInvalid(s, "malformed: " + cp.status().message());
-  const std::string name = checkpoint::AgentKeyName(s->agent_id);
-  const checkpoint::Verifier v{name, checkpoint::KeyId(name, key), key};
-  if (Status st = checkpoint::VerifyNote(*note, v); !st.ok()) {
+  if (Status st = checkpoint::VerifyNote(*note, checkpoint::AgentVerifier(s->agent_id, key));
+      !st.ok()) {
     return CheckpointInvalid(s, "signature: " + st.message());
   }
   if (cp->origin != checkpoint::AgentOrigin(s->agent_id, s->epoch_hex)) {

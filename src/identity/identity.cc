@@ -240,9 +240,8 @@ bool ValidAgentId(std::string_view id) {
   return true;
 }
 
-std::map<std::string, PublicKey> ParseEnrolledKeys(std::string_view text,
-                                                   std::vector<int>* bad_lines) {
-  std::map<std::string, PublicKey> out;
+EnrolledKeys ParseEnrolledKeys(std::string_view text, std::vector<int>* bad_lines) {
+  EnrolledKeys out;
   std::istringstream in{std::string(text)};
   std::string line;
   int n = 0;

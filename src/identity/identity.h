@@ -66,8 +66,8 @@ bool ValidAgentId(std::string_view id);
 // The enrolled agents' keys: "agent_id base64-public-key" lines (as gapless keygen prints
 // them), '#' comments and blank lines. The numbers of lines that are neither go to
 // bad_lines; they are skipped.
-std::map<std::string, PublicKey> ParseEnrolledKeys(std::string_view text,
-                                                   std::vector<int>* bad_lines);
+using EnrolledKeys = std::map<std::string, PublicKey>;  // by agent id
+EnrolledKeys ParseEnrolledKeys(std::string_view text, std::vector<int>* bad_lines);
 
 // Writes a new file of mode 0600 and syncs it; fails if it exists (secrets are never
 // overwritten).

@@ -184,8 +184,7 @@ std::vector<SignedCheckpoint> ReadAgentCheckpoints(env::Env* env, const std::str
   const std::string origin = checkpoint::AgentOrigin(agent, BaseName(dir));
   std::optional<checkpoint::Verifier> key;
   if (auto k = o.agent_keys.find(agent); k != o.agent_keys.end()) {
-    const std::string name = checkpoint::AgentKeyName(agent);
-    key = checkpoint::Verifier{name, checkpoint::KeyId(name, k->second), k->second};
+    key = checkpoint::AgentVerifier(agent, k->second);
   }
   std::vector<SignedCheckpoint> out;
   size_t index = 0;

@@ -21,7 +21,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,7 +74,7 @@ struct Options {
   std::vector<checkpoint::Verifier> witness_keys;
   // Enrolled agents' keys by agent id (identity::ParseEnrolledKeys). The signatures of an
   // agent's checkpoints are checked when its key is here; their roots always are.
-  std::map<std::string, identity::PublicKey> agent_keys;
+  identity::EnrolledKeys agent_keys;
 };
 
 // The parts of [first, last] that none of `declared` covers.
