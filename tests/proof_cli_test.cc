@@ -74,6 +74,18 @@ class ProofCliTest : public TransportFixture {
                     .ok());
   }
 
+  // `gapless verify ARGS --agent-keys <the enrolled keys file>`: exit 0, with the one
+  // agent checkpoint (of all 1000 records) verified.
+  void ExpectOneAgentCheckpointVerified(std::vector<std::string> args) {
+    args.insert(args.begin(), "verify");
+    args.insert(args.end(), {"--agent-keys", dir_ + "/enrolled"});
+    std::string out;
+    ASSERT_EQ(Gapless(args, &out), 0) << out;
+    EXPECT_NE(out.find("1 agent checkpoints (largest size 1000), 1 agent signatures verified"),
+              std::string::npos)
+        << out;
+  }
+
   std::string Read(const std::string& path) {
     std::ifstream in(path);
     std::stringstream s;
@@ -365,14 +377,7 @@ TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {
   EXPECT_NE(out.find("\"verdict\": \"clean\""), std::string::npos) << out;
   // The agent's own checkpoint of the same tree: checked with the enrolled keys file.
   KeepAgentCheckpointOfTheSignedTree();
-  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey, "--agent-keys",
-                     dir_ + "/enrolled"},
-                    &out),
-            0)
-      << out;
-  EXPECT_NE(out.find("1 agent checkpoints (largest size 1000), 1 agent signatures verified"),
-            std::string::npos)
-      << out;
+  ExpectOneAgentCheckpointVerified({"--data-dir", copts_.data_dir, "--key", vkey});
   std::string segment;
   for (const auto& e : std::filesystem::directory_iterator(StreamDir())) {
     if (e.path().extension() == ".seg") segment = e.path().string();
@@ -413,14 +418,7 @@ TEST_F(ProofCliTest, ExportedArchiveVerifiesOfflineAndAChangedByteIsTampering) {
   KeepAgentCheckpointOfTheSignedTree();
   const std::string whole = dir_ + "/whole.gla";
   ASSERT_EQ(Gapless({"export", "--data-dir", copts_.data_dir, "--out", whole}, &out), 0) << out;
-  ASSERT_EQ(Gapless({"verify", whole, "--key", vkey.substr(0, vkey.size() - 1), "--agent-keys",
-                     dir_ + "/enrolled"},
-                    &out),
-            0)
-      << out;
-  EXPECT_NE(out.find("1 agent checkpoints (largest size 1000), 1 agent signatures verified"),
-            std::string::npos)
-      << out;
+  ExpectOneAgentCheckpointVerified({whole, "--key", vkey.substr(0, vkey.size() - 1)});
   {
     std::fstream f(archive, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(3000);
