@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <cctype>
 #include <cerrno>
@@ -304,13 +305,15 @@ class FileInput final : public Input {
     ReadNotifications();
   }
 
+  // Waits for events without reading them, so that every read is ours: a Scan can then
+  // take the renames the kernel has queued (DrainNotifications) before it reads a file.
   void ReadNotifications() {
-    notify_->async_read_some(asio::buffer(notify_buf_),
-                             [this, alive = alive_](const boost::system::error_code& ec, size_t n) {
-                               if (ec || !*alive || stopping_) return;
-                               OnNotifications(n);
-                               ReadNotifications();
-                             });
+    notify_->async_wait(asio::posix::stream_descriptor::wait_read,
+                        [this, alive = alive_](const boost::system::error_code& ec) {
+                          if (ec || !*alive || stopping_) return;
+                          if (DrainNotifications()) Scan();  // at once, not at the next poll
+                          ReadNotifications();
+                        });
   }
 
   bool Matches(const std::string& path) const {
@@ -320,12 +323,11 @@ class FileInput final : public Input {
     return false;
   }
 
-  void OnNotifications(size_t n) {
+  void HandleNotifications(const char* buf, size_t n) {
     for (size_t pos = 0; pos + sizeof(inotify_event) <= n;) {
       inotify_event ev{};
-      std::memcpy(&ev, notify_buf_.data() + pos, sizeof(ev));
-      const std::string name(notify_buf_.data() + pos + sizeof(ev),
-                             ::strnlen(notify_buf_.data() + pos + sizeof(ev), ev.len));
+      std::memcpy(&ev, buf + pos, sizeof(ev));
+      const std::string name(buf + pos + sizeof(ev), ::strnlen(buf + pos + sizeof(ev), ev.len));
       pos += sizeof(ev) + ev.len;
       auto dir = watch_dirs_.find(ev.wd);
       if (dir == watch_dirs_.end() || name.empty()) continue;
@@ -333,7 +335,19 @@ class FileInput final : public Input {
       if (ev.mask & IN_MOVED_FROM) moved_from_[ev.cookie] = path;
       if (ev.mask & IN_MOVED_TO) FollowRename(ev.cookie, path);
     }
-    Scan();  // at once, rather than at the next poll
+  }
+
+  // Handles every event the kernel has queued (the descriptor is non-blocking); true if
+  // there was any.
+  bool DrainNotifications() {
+    if (notify_ == nullptr) return false;
+    bool any = false;
+    for (;;) {
+      const ssize_t n = ::read(notify_->native_handle(), notify_buf_.data(), notify_buf_.size());
+      if (n <= 0) return any;
+      any = true;
+      HandleNotifications(notify_buf_.data(), static_cast<size_t>(n));
+    }
   }
 
   // A file matching the patterns was renamed to `to`. If we never opened it (it lived at
@@ -352,11 +366,23 @@ class FileInput final : public Input {
     }
     counters_.rotations.fetch_add(1, std::memory_order_relaxed);
     Open(to, id, static_cast<uint64_t>(st.st_size), /*first=*/false, old_path, /*rotated=*/true);
+    // It was renamed away before the file now at its old name was created: read it first,
+    // so the rotated set is stored in the order it was written.
+    auto current = std::find_if(files_.begin(), files_.end(), [&](const auto& f) {
+      return f->path == old_path && f->rotated_ns == 0;
+    });
+    if (current != files_.end() && files_.back()->id == id) {
+      std::rotate(current, files_.end() - 1, files_.end());
+    }
   }
 
   // --- reading ---
   void Scan() {
     DiscoverFiles(/*first=*/false);
+    // A file found at a name was created after every rename away from that name, and
+    // those renames are queued by now: learn them before reading, so that a file that
+    // lived at the name only between two looks is read before its successor.
+    DrainNotifications();
     if (!paused_) {
       for (auto& f : files_) {
         if (!ReadFile(*f)) break;  // the spool is full: wait for room
