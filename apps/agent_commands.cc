@@ -8,10 +8,12 @@
 
 #include "agent/agent.h"
 #include "base/log.h"
+#include "collector/collector_config.h"
 #include "collector/service.h"
 #include "config/agent_config.h"
 #include "event/event.h"
 #include "identity/identity.h"
+#include "store/layout.h"
 
 namespace gapless::cli {
 namespace {
@@ -58,7 +60,25 @@ void PrintRecovery(const spool::RecoveryReport& r) {
 }  // namespace
 
 int Validate(const std::string& config_path) {
-  auto cfg = config::LoadAgentConfig(config_path);
+  auto text = env::ReadFileToString(env::Env::Posix(), config_path);
+  if (!text.ok()) {
+    std::fprintf(stderr, "gapless validate: %s\n", text.status().message().c_str());
+    return 1;
+  }
+  if (config::DetectConfigKind(*text) == config::ConfigKind::kCollector) {
+    // The same parser `gapless collector` starts from.
+    auto cfg = collector::ParseCollectorConfig(*text, config_path);
+    if (!cfg.ok()) {
+      std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
+      return 1;
+    }
+    std::printf("%s: OK (collector %s, data_dir %s, %zu listeners, %zu witnesses%s)\n",
+                config_path.c_str(), cfg->options.name.c_str(), cfg->options.data_dir.c_str(),
+                cfg->options.listen.size(), cfg->options.witnesses.size(),
+                cfg->options.archive.dir.empty() ? "" : ", archive");
+    return 0;
+  }
+  auto cfg = config::ParseAgentConfig(*text, config_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
@@ -135,7 +155,7 @@ int RunDemo(const RunFlags& flags) {
   co.tls_cert = co.data_dir + "/tls.crt";
   co.tls_key = co.data_dir + "/tls.key";
   co.enrolled_keys = co.data_dir + "/enrolled";
-  so.alerts.journal = co.data_dir + "/alerts.jsonl";
+  so.alerts.journal = store::Layout(co.data_dir).AlertJournal();
   if (flags.metrics_port != 0) {
     so.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port);
     cfg.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port + 1);

@@ -4,13 +4,12 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 
 #include "alert/alert.h"
 #include "base/log.h"
 #include "collector/collector.h"
+#include "collector/collector_config.h"
 #include "collector/service.h"
-#include "config/agent_config.h"
 #include "event/event.h"
 #include "identity/identity.h"
 #include "ledger/ledger.h"
@@ -46,7 +45,7 @@ int RunCollector(const std::string& config_path) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  auto cfg = config::LoadCollectorConfig(config_path);
+  auto cfg = collector::LoadCollectorConfig(config_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
@@ -74,23 +73,20 @@ int RunCollector(const std::string& config_path) {
 }
 
 int StoreInspect(const std::string& data_dir, bool records) {
-  namespace fs = std::filesystem;
-  const fs::path streams = fs::path(data_dir) / "streams";
-  std::error_code ec;
-  if (!fs::is_directory(streams, ec)) {
-    std::fprintf(stderr,
-                 "gapless store inspect: %s is not a collector data directory (no "
-                 "streams/)\n",
-                 data_dir.c_str());
+  env::Env* env = env::Env::Posix();
+  const store::Layout layout(data_dir);
+  auto streams = layout.ListStreams(env);
+  if (Status s = streams.ok() ? layout.CheckFormat(env) : streams.status(); !s.ok()) {
+    std::fprintf(stderr, "gapless store inspect: %s\n", s.message().c_str());
     return 1;
   }
   int status = 0;
-  for (const auto& agent : fs::directory_iterator(streams, ec)) {
-    for (const auto& epoch_dir : fs::directory_iterator(agent.path(), ec)) {
-      const std::string dir = epoch_dir.path().string();
+  for (const store::StreamRef& stream : *streams) {
+    {
+      const std::string& dir = stream.dir;
       uint64_t count = 0, loss = 0, next = 0;
       Status s = store::ForEachStoredRecord(
-          env::Env::Posix(), dir, [&](uint64_t seq, spool::FrameType type, std::string_view p) {
+          env, dir, [&](uint64_t seq, spool::FrameType type, std::string_view p) {
             ++count;
             next = seq + 1;
             if (type == spool::FrameType::kLoss) ++loss;
@@ -115,9 +111,9 @@ int StoreInspect(const std::string& data_dir, bool records) {
         status = 1;
         continue;
       }
-      const bool flagged = fs::exists(epoch_dir.path() / "FLAGGED");
+      const bool flagged = env->FileExists(store::StreamFiles(dir).Flagged());
       std::printf("stream %s epoch %s: %llu records (%llu LOSS), next seq %llu%s%s\n",
-                  agent.path().filename().c_str(), epoch_dir.path().filename().c_str(),
+                  stream.agent.c_str(), stream.epoch.c_str(),
                   static_cast<unsigned long long>(count), static_cast<unsigned long long>(loss),
                   static_cast<unsigned long long>(next),
                   count != next ? ", with gaps (see the LOSS records and the gaps file)" : "",

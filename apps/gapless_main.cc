@@ -43,8 +43,10 @@ int main(int argc, char** argv) {
   agent->add_option("--config", config_path, "Agent configuration (TOML, docs/config.md)")
       ->required();
   CLI::App* validate = app.add_subcommand(
-      "validate", "Check an agent configuration and report every error with its line");
-  validate->add_option("config", config_path, "Agent configuration file")->required();
+      "validate",
+      "Check an agent's or a collector's configuration (a file with a [collector] table is a "
+      "collector's) and report every error at once with its line");
+  validate->add_option("config", config_path, "Agent or collector configuration file")->required();
 
   std::string collector_config;
   CLI::App* collector = app.add_subcommand(

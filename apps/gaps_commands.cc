@@ -4,7 +4,6 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <vector>
@@ -13,12 +12,11 @@
 #include "env/env.h"
 #include "event/event.h"
 #include "spool/loss_record.h"
+#include "store/layout.h"
 #include "store/stream_store.h"
 
 namespace gapless::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 // RFC 3339 UTC ("2026-11-22T10:00:00Z", fractions ignored) or unix seconds → unix ns.
 std::optional<int64_t> ParseTime(const std::string& text) {
@@ -89,7 +87,7 @@ StreamGaps Analyze(const std::string& dir, int64_t from_ns, int64_t to_ns, Statu
         }
       });
   // Declared gone without a LOSS record at hand (the agent's GAP_BEFORE): the gaps file.
-  std::ifstream gaps_file(dir + "/gaps");
+  std::ifstream gaps_file(store::StreamFiles(dir).Gaps());
   uint64_t a = 0, b = 0;
   while (gaps_file >> a >> b) losses.push_back({a, b, "declared gone by the agent"});
   if (!seen_in_window) {
@@ -159,23 +157,22 @@ int Gaps(const GapsFlags& f) {
     }
     to_ns = *t;
   }
-  const fs::path streams = fs::path(f.data_dir) / "streams";
-  std::error_code ec;
-  if (!fs::is_directory(streams, ec)) {
-    std::fprintf(stderr, "gapless gaps: %s is not a collector data directory (no streams/)\n",
-                 f.data_dir.c_str());
+  const store::Layout layout(f.data_dir);
+  auto streams = layout.ListStreams(env::Env::Posix());
+  if (Status s = streams.ok() ? layout.CheckFormat(env::Env::Posix()) : streams.status(); !s.ok()) {
+    std::fprintf(stderr, "gapless gaps: %s\n", s.message().c_str());
     return 3;
   }
   int worst = 0;
   bool any = false;
   std::string json;
-  for (const auto& agent_dir : fs::directory_iterator(streams, ec)) {
-    const std::string agent = agent_dir.path().filename();
+  for (const store::StreamRef& stream : *streams) {
+    const std::string& agent = stream.agent;
     if (!f.agent.empty() && agent != f.agent) continue;
-    for (const auto& epoch_dir : fs::directory_iterator(agent_dir.path(), ec)) {
-      const std::string epoch = epoch_dir.path().filename();
+    {
+      const std::string& epoch = stream.epoch;
       Status error;
-      const StreamGaps g = Analyze(epoch_dir.path().string(), from_ns, to_ns, &error);
+      const StreamGaps g = Analyze(stream.dir, from_ns, to_ns, &error);
       any = true;
       if (!error.ok()) {
         std::fprintf(stderr, "gapless gaps: %s/%s: %s\n", agent.c_str(), epoch.c_str(),

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <vector>
@@ -14,41 +13,37 @@
 #include "proof/proof_doc.h"
 #include "spool/spool_format.h"
 #include "store/hash_levels.h"
+#include "store/layout.h"
 #include "store/stream_store.h"
 
 namespace gapless::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
-// The epoch directory: the one named, or the only one there is.
-StatusOr<std::string> EpochDir(const std::string& data_dir, const std::string& agent,
-                               const std::string& epoch) {
-  const fs::path agent_dir = fs::path(data_dir) / "streams" / agent;
-  std::error_code ec;
-  if (!fs::is_directory(agent_dir, ec)) {
-    return NotFoundError("no stream of agent \"" + agent + "\" in " + data_dir);
-  }
+// The stream: the epoch named, or the only one there is.
+StatusOr<store::StreamRef> FindStream(const std::string& data_dir, const std::string& agent,
+                                      const std::string& epoch) {
+  const store::Layout layout(data_dir);
+  env::Env* env = env::Env::Posix();
+  RETURN_IF_ERROR(layout.CheckFormat(env));
+  ASSIGN_OR_RETURN(std::vector<std::string> epochs, layout.ListEpochs(env, agent));
   if (!epoch.empty()) {
-    if (!fs::is_directory(agent_dir / epoch, ec)) {
+    if (std::find(epochs.begin(), epochs.end(), epoch) == epochs.end()) {
       return NotFoundError("agent " + agent + " has no epoch " + epoch);
     }
-    return (agent_dir / epoch).string();
+    return store::StreamRef{agent, epoch, layout.StreamDir(agent, epoch)};
   }
-  std::vector<std::string> epochs;
-  for (const auto& e : fs::directory_iterator(agent_dir, ec)) epochs.push_back(e.path().filename());
   if (epochs.size() != 1) {
     std::string list;
     for (const auto& e : epochs) list += " " + e;
     return InvalidArgumentError("agent " + agent + " has " + std::to_string(epochs.size()) +
                                 " epochs; name one with --epoch:" + list);
   }
-  return (agent_dir / epochs[0]).string();
+  return store::StreamRef{agent, epochs[0], layout.StreamDir(agent, epochs[0])};
 }
 
 // The collector's verifier key as data_dir/collector.vkey holds it, or "" if it has none.
 std::string CollectorKey(env::Env* env, const std::string& data_dir) {
-  auto v = env::ReadFileToString(env, data_dir + "/collector.vkey");
+  auto v = env::ReadFileToString(env, store::Layout(data_dir).CollectorVerifierKey());
   if (!v.ok()) return "";
   std::string key = *v;
   while (!key.empty() && key.back() == '\n') key.pop_back();
@@ -81,7 +76,7 @@ std::map<std::string, std::string> Cosignatures(env::Env* env, const std::string
           if (have.find(line) == std::string::npos) have += line;
         }
       },
-      store::kWitnessedFile);
+      store::StreamFiles::NoteLog::kWitnessed);
   return lines;
 }
 
@@ -141,7 +136,8 @@ Status ProveConsistencyTo(const std::string& data_dir, const std::string& agent,
                           const std::string& epoch, uint64_t old_size, bool witnessed,
                           std::string* json) {
   env::Env* env = env::Env::Posix();
-  ASSIGN_OR_RETURN(std::string dir, EpochDir(data_dir, agent, epoch));
+  ASSIGN_OR_RETURN(const store::StreamRef stream, FindStream(data_dir, agent, epoch));
+  const std::string& dir = stream.dir;
   ASSIGN_OR_RETURN(SignedCheckpoint old_cp, StoredCheckpoint(env, dir, old_size));
   ASSIGN_OR_RETURN(SignedCheckpoint new_cp, StoredCheckpoint(env, dir, std::nullopt, witnessed));
   ASSIGN_OR_RETURN(auto source, CheckedSource(env, dir, new_cp.cp));
@@ -158,7 +154,7 @@ Status ProveConsistencyTo(const std::string& data_dir, const std::string& agent,
                          " are not consistent: the store was rewritten; run gapless verify");
   }
   doc.agent = agent;
-  doc.epoch = fs::path(dir).filename().string();
+  doc.epoch = stream.epoch;
   doc.old_checkpoint = std::move(old_cp.note);
   doc.new_checkpoint = std::move(new_cp.note);
   doc.collector_key = CollectorKey(env, data_dir);
@@ -169,7 +165,8 @@ Status ProveConsistencyTo(const std::string& data_dir, const std::string& agent,
 Status ProveTo(const std::string& data_dir, const std::string& agent, const std::string& epoch,
                uint64_t seq, bool witnessed, std::string* json) {
   env::Env* env = env::Env::Posix();
-  ASSIGN_OR_RETURN(std::string dir, EpochDir(data_dir, agent, epoch));
+  ASSIGN_OR_RETURN(const store::StreamRef stream, FindStream(data_dir, agent, epoch));
+  const std::string& dir = stream.dir;
   ASSIGN_OR_RETURN(SignedCheckpoint latest, StoredCheckpoint(env, dir, std::nullopt, witnessed));
   const checkpoint::Checkpoint& cp = latest.cp;
   if (seq >= cp.size) {
@@ -194,7 +191,7 @@ Status ProveTo(const std::string& data_dir, const std::string& agent, const std:
   proof::ProofDoc doc;
   doc.collector_key = CollectorKey(env, data_dir);
   doc.agent = agent;
-  doc.epoch = fs::path(dir).filename().string();
+  doc.epoch = stream.epoch;
   doc.seq = seq;
   doc.leaf_input = std::string(1, static_cast<char>(record.type)) + record.payload;
   doc.tree_size = cp.size;

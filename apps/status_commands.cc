@@ -7,6 +7,7 @@
 #include "base/json_text.h"
 #include "event/event.h"
 #include "ledger/ledger.h"
+#include "store/layout.h"
 
 namespace gapless::cli {
 namespace {
@@ -43,7 +44,7 @@ struct SourceCounts {
 }  // namespace
 
 int ShowStatus(const StatusFlags& flags) {
-  const std::string path = flags.data_dir + "/ledger.db";
+  const std::string path = store::Layout(flags.data_dir).Ledger();
   auto ledger = ledger::Ledger::Open(path, /*read_only=*/true);
   if (!ledger.ok()) {
     std::fprintf(stderr, "gapless status: %s\n(is %s the data_dir of a collector that has run?)\n",

@@ -1,7 +1,6 @@
 #include "verify_commands.h"
 
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -9,12 +8,11 @@
 #include "base/json_text.h"
 #include "env/env.h"
 #include "identity/identity.h"
+#include "store/layout.h"
 #include "verify/verify.h"
 
 namespace gapless::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::string Ranges(const std::vector<verify::SeqRange>& ranges, bool json) {
   std::string out;
@@ -114,13 +112,14 @@ bool ResolveKey(const std::string& given, const std::string& data_dir,
                 std::optional<checkpoint::Verifier>* out) {
   std::string key = given;
   if (key.empty() && !data_dir.empty()) {
-    if (auto k = env::ReadFileToString(env::Env::Posix(), data_dir + "/collector.vkey"); k.ok()) {
+    const std::string path = store::Layout(data_dir).CollectorVerifierKey();
+    if (auto k = env::ReadFileToString(env::Env::Posix(), path); k.ok()) {
       key = *k;
       while (!key.empty() && key.back() == '\n') key.pop_back();
       std::fprintf(stderr,
-                   "gapless: checking signatures against %s/collector.vkey, which sits beside "
+                   "gapless: checking signatures against %s, which sits beside "
                    "what it vouches for; pass --key with a copy you trust\n",
-                   data_dir.c_str());
+                   path.c_str());
     }
   }
   if (key.empty()) {
@@ -277,11 +276,10 @@ int Verify(const VerifyFlags& f) {
     if (!LoadAgentKeys(f.agent_keys, &agent_keys)) return 3;
     return ReportArchive(f.archive, key, f.json, identity ? &*identity : nullptr, agent_keys);
   }
-  const fs::path streams = fs::path(f.data_dir) / "streams";
-  std::error_code ec;
-  if (!fs::is_directory(streams, ec)) {
-    std::fprintf(stderr, "gapless verify: %s is not a collector data directory (no streams/)\n",
-                 f.data_dir.c_str());
+  const store::Layout layout(f.data_dir);
+  auto streams = layout.ListStreams(env);
+  if (Status s = streams.ok() ? layout.CheckFormat(env) : streams.status(); !s.ok()) {
+    std::fprintf(stderr, "gapless verify: %s\n", s.message().c_str());
     return 3;
   }
   verify::Options options;
@@ -298,13 +296,13 @@ int Verify(const VerifyFlags& f) {
   if (!LoadAgentKeys(f.agent_keys, &options.agent_keys)) return 3;
   int worst = -1;
   std::vector<std::string> json;
-  for (const auto& agent_dir : fs::directory_iterator(streams, ec)) {
-    const std::string agent = agent_dir.path().filename();
+  for (const store::StreamRef& stream : *streams) {
+    const std::string& agent = stream.agent;
     if (!f.agent.empty() && agent != f.agent) continue;
-    for (const auto& epoch_dir : fs::directory_iterator(agent_dir.path(), ec)) {
-      const std::string epoch = epoch_dir.path().filename();
+    {
+      const std::string& epoch = stream.epoch;
       if (!f.epoch.empty() && epoch != f.epoch) continue;
-      auto r = verify::VerifyStream(env, epoch_dir.path().string(), options);
+      auto r = verify::VerifyStream(env, stream.dir, options);
       if (!r.ok()) {
         std::fprintf(stderr, "gapless verify: %s/%s: %s\n", agent.c_str(), epoch.c_str(),
                      r.status().ToString().c_str());

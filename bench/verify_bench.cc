@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   for (uint64_t first = 0; first < n; first += 4096) {
     const uint32_t count = static_cast<uint32_t>(std::min<uint64_t>(4096, n - first));
     std::vector<std::string> payloads(count);
-    std::vector<wire::WireRecord> records;
+    std::vector<store::Record> records;
     std::vector<Hash256> leaves;
     for (uint32_t i = 0; i < count; ++i) {
       payloads[i] = "bench record " + std::to_string(first + i) + " " + payload;
@@ -90,10 +90,10 @@ int main(int argc, char** argv) {
       records.push_back({spool::FrameType::kData, crc32c::Value(p), p});
       leaves.push_back(spool::RecordLeafHash(spool::FrameType::kData, p));
     }
-    wire::BatchHeader h;
-    h.first_seq = first;
-    h.count = count;
-    if (!(*st)->Append(h, records, leaves).ok() || !(*st)->Commit().ok()) return 1;
+    if (!(*st)->Append(store::BatchPosition{first, false}, records, leaves).ok() ||
+        !(*st)->Commit().ok()) {
+      return 1;
+    }
     if ((first / 4096) % 64 == 63 || first + count == n) {
       checkpoint::Checkpoint c;
       c.origin = checkpoint::CollectorOrigin("c", "bench", "00");

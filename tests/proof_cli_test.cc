@@ -68,10 +68,12 @@ class ProofCliTest : public TransportFixture {
     auto agent_note = checkpoint::SignNote(checkpoint::FormatCheckpoint(*signed_tree),
                                            checkpoint::AgentKeyName("agent-1"), *key_);
     ASSERT_TRUE(agent_note.ok());
-    ASSERT_TRUE(store::AppendNoteFrame(env::Env::Posix(),
-                                       StreamDir() + "/" + store::kAgentCheckpointsFile,
-                                       *agent_note, true)
-                    .ok());
+    ASSERT_TRUE(
+        store::AppendNoteFrame(
+            env::Env::Posix(),
+            store::StreamFiles(StreamDir()).Notes(store::StreamFiles::NoteLog::kAgentCheckpoints),
+            *agent_note, true)
+            .ok());
   }
 
   // `gapless verify ARGS --agent-keys <the enrolled keys file>`: exit 0, with the one

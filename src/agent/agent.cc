@@ -1,7 +1,6 @@
 #include "agent/agent.h"
 
 #include <boost/asio.hpp>
-#include <filesystem>
 #include <future>
 
 #include "base/log.h"
@@ -28,9 +27,9 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
   std::unique_ptr<Agent> a(new Agent());
   a->cfg_ = cfg;
   env::Env* env = env::Env::Posix();
-  std::error_code ec;
-  std::filesystem::create_directories(env::JoinPath(cfg.data_dir, "state"), ec);
-  if (ec) return UnavailableError("cannot create data_dir " + cfg.data_dir + ": " + ec.message());
+  if (Status c = env->CreateDir(env::JoinPath(cfg.data_dir, "state")); !c.ok()) {
+    return Status(c.code(), "cannot create data_dir " + cfg.data_dir + ": " + c.message());
+  }
   ASSIGN_OR_RETURN(
       a->spool_, spool::Spool::Open(env, env::JoinPath(cfg.data_dir, "spool"), cfg.spool, report));
   a->ForgetRemovedDestinations(cfg.destinations);

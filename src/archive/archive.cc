@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <sstream>
 
 #include "base/coding.h"
@@ -17,12 +16,11 @@
 #include "spool/segment_reader.h"
 #include "spool/spool_format.h"
 #include "store/hash_levels.h"
+#include "store/layout.h"
 #include "store/stream_store.h"
 
 namespace gapless::archive {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr std::string_view kMagic = "gapless-archive\n";  // 16 bytes
 constexpr std::string_view kSealFormat = "gapless-archive/1";
@@ -100,28 +98,20 @@ class Writer {
   uint64_t bytes_ = 0;
 };
 
-struct StreamDirRef {
-  std::string agent, epoch, dir;
-};
+using StreamDirRef = store::StreamRef;
 
 StatusOr<std::vector<StreamDirRef>> SelectStreams(const ExportOptions& o) {
+  const store::Layout layout(o.data_dir);
+  RETURN_IF_ERROR(layout.CheckFormat(env::Env::Posix()));
+  ASSIGN_OR_RETURN(std::vector<StreamDirRef> all, layout.ListStreams(env::Env::Posix()));
   std::vector<StreamDirRef> out;
-  const fs::path streams = fs::path(o.data_dir) / "streams";
-  std::error_code ec;
-  if (!fs::is_directory(streams, ec)) {
-    return NotFoundError(o.data_dir + " is not a collector data directory (no streams/)");
+  for (StreamDirRef& r : all) {
+    const bool wanted =
+        o.streams.empty() || std::any_of(o.streams.begin(), o.streams.end(), [&](const auto& s) {
+          return s == r.agent || s == r.agent + "/" + r.epoch;
+        });
+    if (wanted) out.push_back(std::move(r));
   }
-  for (const auto& a : fs::directory_iterator(streams, ec)) {
-    for (const auto& e : fs::directory_iterator(a.path(), ec)) {
-      StreamDirRef r{a.path().filename(), e.path().filename(), e.path().string()};
-      const bool wanted =
-          o.streams.empty() || std::any_of(o.streams.begin(), o.streams.end(), [&](const auto& s) {
-            return s == r.agent || s == r.agent + "/" + r.epoch;
-          });
-      if (wanted) out.push_back(r);
-    }
-  }
-  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.dir < y.dir; });
   if (out.empty()) return NotFoundError("no stream matched");
   return out;
 }
@@ -177,7 +167,7 @@ Status ExportStream(const StreamDirRef& s, const ExportOptions& o, const identit
           agent_note = text;
         }
       },
-      store::kAgentCheckpointsFile));
+      store::StreamFiles::NoteLog::kAgentCheckpoints));
   if (!agent_note.empty()) RETURN_IF_ERROR(w->Add(kAgentCheckpoint, agent_note));
   ASSIGN_OR_RETURN(auto left, merkle::RangeSubtrees(*source, 0, from));
   RETURN_IF_ERROR(w->Add(kLeft, SubtreesBody(left)));
@@ -201,7 +191,7 @@ Status ExportStream(const StreamDirRef& s, const ExportOptions& o, const identit
   if (!frames.empty()) RETURN_IF_ERROR(w->Add(kRecords, frames));
   ASSIGN_OR_RETURN(auto right, merkle::RangeSubtrees(*source, to, cp.size));
   RETURN_IF_ERROR(w->Add(kRight, SubtreesBody(right)));
-  auto gaps = env::ReadFileToString(env, env::JoinPath(s.dir, "gaps"));
+  auto gaps = env::ReadFileToString(env, store::StreamFiles(s.dir).Gaps());
   RETURN_IF_ERROR(w->Add(kGaps, gaps.ok() ? *gaps : std::string()));
   std::string end;
   PutFixed64(&end, records);
@@ -218,14 +208,17 @@ StatusOr<ExportReport> Export(const ExportOptions& o) {
   if (env->FileExists(o.out)) return AlreadyExistsError(o.out + " exists; not overwritten");
   ASSIGN_OR_RETURN(std::vector<StreamDirRef> streams, SelectStreams(o));
   const std::string key_path =
-      o.signing_key.empty() ? o.data_dir + "/collector.key" : o.signing_key;
+      o.signing_key.empty() ? store::Layout(o.data_dir).CollectorKey() : o.signing_key;
   auto key = identity::SigningKey::Load(key_path);
   if (!key.ok()) {
     return Status(key.status().code(),
                   "the collector's signing key (to seal the archive): " + key.status().message());
   }
   std::string vkey;
-  if (auto v = env::ReadFileToString(env, o.data_dir + "/collector.vkey"); v.ok()) vkey = *v;
+  if (auto v = env::ReadFileToString(env, store::Layout(o.data_dir).CollectorVerifierKey());
+      v.ok()) {
+    vkey = *v;
+  }
 
   const std::string tmp = o.out + ".partial";
   Writer w;

@@ -258,10 +258,12 @@ class ArchiveAgentCheckpointTest : public ArchiveTest {
     auto note = checkpoint::SignNote(checkpoint::FormatCheckpoint(c),
                                      checkpoint::AgentKeyName("web-01"), *agent_key_);
     ASSERT_TRUE(note.ok());
-    ASSERT_TRUE(store::AppendNoteFrame(env::Env::Posix(),
-                                       store_->dir() + "/" + store::kAgentCheckpointsFile, *note,
-                                       true)
-                    .ok());
+    ASSERT_TRUE(
+        store::AppendNoteFrame(
+            env::Env::Posix(),
+            store::StreamFiles(store_->dir()).Notes(store::StreamFiles::NoteLog::kAgentCheckpoints),
+            *note, true)
+            .ok());
   }
   ArchiveReport CheckWithAgentKey(const std::string& path, const identity::PublicKey& agent) {
     auto r = VerifyArchive(path, verifier_, nullptr, {{"web-01", agent}});
@@ -312,7 +314,8 @@ TEST_F(ArchiveAgentCheckpointTest, ADisagreeingRootOrAnotherKeyIsTampering) {
   r = Check(path);
   EXPECT_EQ(r.verdict, verify::Verdict::kTampered) << Problems(r);
 
-  fs::remove(store_->dir() + "/" + store::kAgentCheckpointsFile);
+  fs::remove(
+      store::StreamFiles(store_->dir()).Notes(store::StreamFiles::NoteLog::kAgentCheckpoints));
   KeepAgentCheckpoint(40, store_->committed_root());
   const std::string good = ExportTo("good.gla");
   EXPECT_EQ(CheckWithAgentKey(good, agent_key_->public_key()).verdict, verify::Verdict::kClean);

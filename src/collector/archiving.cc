@@ -3,19 +3,17 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 
 #include "archive/archive.h"
 #include "base/log.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
+#include "store/layout.h"
 #include "store/stream_store.h"
 
 namespace gapless::collector {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr std::string_view kSuffix = ".gapless-archive";
 
@@ -26,11 +24,10 @@ std::string Seq20(uint64_t v) {
 }
 
 // The end of the newest archive in a stream's folder: where the next one starts.
-uint64_t ArchivedUpTo(const fs::path& folder) {
+uint64_t ArchivedUpTo(const std::string& folder) {
   uint64_t upto = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(folder, ec)) {
-    const std::string name = e.path().filename();
+  auto names = env::Env::Posix()->GetChildren(folder);  // none yet: the folder is new
+  for (const std::string& name : names.ok() ? *names : std::vector<std::string>{}) {
     // <20 digits>-<20 digits>.gapless-archive
     if (name.size() != 41 + kSuffix.size() || name.substr(41) != kSuffix || name[20] != '-') {
       continue;
@@ -124,23 +121,26 @@ void Archiving::Loop() {
 
 void Archiving::Round(bool final) {
   std::lock_guard<std::mutex> round(round_mu_);
-  std::error_code ec;
   std::vector<std::string> errors;
   uint64_t archives = 0, records = 0;
-  if (!fs::is_directory(dest_.dir, ec)) {
+  // Never made here: a missing directory is an unmounted volume, not one to create.
+  if (!env::Env::Posix()->GetChildren(dest_.dir).ok()) {
     errors.push_back("the archive directory " + dest_.dir +
                      " does not exist (is the volume mounted?); nothing archived");
+  } else if (auto streams = store::Layout(data_dir_).ListStreams(env::Env::Posix());
+             !streams.ok()) {
+    // No streams/ yet: nothing stored, nothing to archive.
+    if (streams.status().code() != StatusCode::kNotFound)
+      errors.push_back(streams.status().message());
   } else {
-    for (const auto& a : fs::directory_iterator(fs::path(data_dir_) / "streams", ec)) {
-      for (const auto& e : fs::directory_iterator(a.path(), ec)) {
-        uint64_t n = 0;
-        Status s = ArchiveStream(a.path().filename(), e.path().filename(), e.path(), final, &n);
-        if (!s.ok()) {
-          errors.push_back(s.message());
-        } else if (n > 0) {
-          ++archives;
-          records += n;
-        }
+    for (const store::StreamRef& stream : *streams) {
+      uint64_t n = 0;
+      Status s = ArchiveStream(stream.agent, stream.epoch, stream.dir, final, &n);
+      if (!s.ok()) {
+        errors.push_back(s.message());
+      } else if (n > 0) {
+        ++archives;
+        records += n;
       }
     }
   }
@@ -163,20 +163,22 @@ void Archiving::Round(bool final) {
 Status Archiving::ArchiveStream(const std::string& agent, const std::string& epoch,
                                 const std::string& stream_dir, bool final, uint64_t* records) {
   ASSIGN_OR_RETURN(uint64_t signed_size, SignedSize(stream_dir));
-  const fs::path folder = fs::path(dest_.dir) / agent / epoch;
+  env::Env* env = env::Env::Posix();
+  const std::string folder = env::JoinPath(env::JoinPath(dest_.dir, agent), epoch);
   const uint64_t from = ArchivedUpTo(folder);
   const uint64_t want = final ? 1 : std::max<uint64_t>(dest_.min_records, 1);
   if (signed_size < from + want) return Status::Ok();
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (ec) return UnavailableError("cannot make " + folder.string() + ": " + ec.message());
+  if (Status s = env->CreateDir(folder); !s.ok()) {
+    return Status(s.code(), "cannot make " + folder + ": " + s.message());
+  }
   const std::string path =
-      (folder / (Seq20(from) + "-" + Seq20(signed_size) + std::string(kSuffix))).string();
+      env::JoinPath(folder, Seq20(from) + "-" + Seq20(signed_size) + std::string(kSuffix));
   // Written under a staging name and renamed only once it verified, so a crash between
   // writing and verifying never leaves an unverified archive that counts as progress.
   const std::string staged = path + ".unverified";
-  fs::remove(staged + ".partial", ec);  // left by a crash in an earlier round
-  fs::remove(staged, ec);
+  // Left by a crash in an earlier round, if there: removed (a missing file is no error).
+  static_cast<void>(env->RemoveFile(staged + ".partial"));
+  static_cast<void>(env->RemoveFile(staged));
 
   archive::ExportOptions o;
   o.data_dir = data_dir_;
@@ -188,7 +190,7 @@ Status Archiving::ArchiveStream(const std::string& agent, const std::string& epo
   for (const std::string& r : dest_.recipients) o.recipients.push_back(*archive::ParseRecipient(r));
   auto written = archive::Export(o);
   if (!written.ok()) {
-    fs::remove(staged + ".partial", ec);
+    static_cast<void>(env->RemoveFile(staged + ".partial"));
     return Status(written.status().code(), "writing " + path + ": " + written.status().message());
   }
   if (after_write_for_test) after_write_for_test(staged);
@@ -212,16 +214,15 @@ Status Archiving::ArchiveStream(const std::string& agent, const std::string& epo
     }
   }
   if (!why.empty()) {
-    fs::rename(staged, path + ".failed", ec);
-    if (ec) fs::remove(staged, ec);
+    if (!env->RenameFile(staged, path + ".failed").ok()) static_cast<void>(env->RemoveFile(staged));
     return DataLossError(path + " failed verification after it was written (" + why +
                          "); kept as .failed, the range is tried again next round");
   }
-  if (Status s = env::Env::Posix()->RenameFile(staged, path); !s.ok()) {
+  if (Status s = env->RenameFile(staged, path); !s.ok()) {
     return Status(s.code(), "cannot rename the verified " + staged + ": " + s.message());
   }
-  if (Status s = env::Env::Posix()->SyncDir(folder.string()); !s.ok()) {
-    return Status(s.code(), "cannot sync " + folder.string() + ": " + s.message());
+  if (Status s = env->SyncDir(folder); !s.ok()) {
+    return Status(s.code(), "cannot sync " + folder + ": " + s.message());
   }
   *records = written->records;
   LogInfo("archive: wrote and verified " + path + " (" + std::to_string(written->records) +

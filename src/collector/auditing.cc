@@ -1,15 +1,13 @@
 #include "collector/auditing.h"
 
 #include <chrono>
-#include <filesystem>
 
 #include "base/log.h"
 #include "checkpoint/note.h"
+#include "env/env.h"
 #include "verify/verify.h"
 
 namespace gapless::collector {
-
-namespace fs = std::filesystem;
 
 StatusOr<std::unique_ptr<Auditing>> Auditing::Start(const std::string& data_dir,
                                                     const std::string& verifier_key,
@@ -60,49 +58,57 @@ void Auditing::RunOnce() {
   verify::Options o;
   o.collector_key = *checkpoint::ParseVerifierKey(verifier_key_);  // checked at Start
   uint64_t passed = 0, failed = 0;
-  std::error_code ec;
-  for (const auto& a : fs::directory_iterator(fs::path(data_dir_) / "streams", ec)) {
-    for (const auto& e : fs::directory_iterator(a.path(), ec)) {
-      const std::string subject = a.path().filename().string() + "/" + e.path().filename().string();
-      auto first = verify::VerifyStream(env::Env::Posix(), e.path(), o);
-      if (first.ok() && first->verdict == verify::Verdict::kTampered) {
-        first = verify::VerifyStream(env::Env::Posix(), e.path(), o);  // not a write mid-way?
-      }
-      if (!first.ok()) {
-        LogError("audit: cannot read " + e.path().string() + ": " + first.status().ToString());
-        continue;
-      }
-      if (first->verdict != verify::Verdict::kTampered) {
+  auto streams = store::Layout(data_dir_).ListStreams(env::Env::Posix());
+  if (!streams.ok()) LogError("audit: " + streams.status().ToString());
+  for (const store::StreamRef& stream : streams.ok() ? *streams : std::vector<store::StreamRef>{}) {
+    switch (AuditStream(stream, o)) {
+      case Outcome::kPassed:
         ++passed;
-        if (alerts_ != nullptr) {
-          alerts_->Resolve("store_tampered", subject, "the stream verifies again");
-        }
-        continue;
-      }
-      ++failed;
-      std::string list;
-      for (size_t i = 0; i < first->problems.size() && i < 3; ++i) {
-        list += "\n  " + first->problems[i];
-      }
-      LogError("audit: " + e.path().string() + " fails verification:" + list);
-      if (alerts_ == nullptr) continue;
-      std::vector<std::pair<std::string, std::string>> evidence{
-          {"dir", e.path().string()},
-          {"problems", std::to_string(first->problems.size())},
-          {"records", std::to_string(first->records)}};
-      for (size_t i = 0; i < first->problems.size() && i < 3; ++i) {
-        evidence.push_back({"problem_" + std::to_string(i + 1), first->problems[i]});
-      }
-      alerts_->Fire("store_tampered", subject, "critical",
-                    "the stored stream fails verification: records, leaves or checkpoints "
-                    "were changed on the collector's disk (run gapless verify for the report)",
-                    std::move(evidence));
+        break;
+      case Outcome::kTampered:
+        ++failed;
+        break;
+      case Outcome::kUnreadable:
+        break;
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.rounds++;
   stats_.streams_verified += passed;
   stats_.streams_tampered += failed;
+}
+
+Auditing::Outcome Auditing::AuditStream(const store::StreamRef& stream, const verify::Options& o) {
+  const std::string subject = stream.agent + "/" + stream.epoch;
+  auto first = verify::VerifyStream(env::Env::Posix(), stream.dir, o);
+  if (first.ok() && first->verdict == verify::Verdict::kTampered) {
+    first = verify::VerifyStream(env::Env::Posix(), stream.dir, o);  // not a write mid-way?
+  }
+  if (!first.ok()) {
+    LogError("audit: cannot read " + stream.dir + ": " + first.status().ToString());
+    return Outcome::kUnreadable;
+  }
+  if (first->verdict != verify::Verdict::kTampered) {
+    if (alerts_ != nullptr)
+      alerts_->Resolve("store_tampered", subject, "the stream verifies again");
+    return Outcome::kPassed;
+  }
+  std::string list;
+  for (size_t i = 0; i < first->problems.size() && i < 3; ++i) list += "\n  " + first->problems[i];
+  LogError("audit: " + stream.dir + " fails verification:" + list);
+  if (alerts_ == nullptr) return Outcome::kTampered;
+  std::vector<std::pair<std::string, std::string>> evidence{
+      {"dir", stream.dir},
+      {"problems", std::to_string(first->problems.size())},
+      {"records", std::to_string(first->records)}};
+  for (size_t i = 0; i < first->problems.size() && i < 3; ++i) {
+    evidence.push_back({"problem_" + std::to_string(i + 1), first->problems[i]});
+  }
+  alerts_->Fire("store_tampered", subject, "critical",
+                "the stored stream fails verification: records, leaves or checkpoints "
+                "were changed on the collector's disk (run gapless verify for the report)",
+                std::move(evidence));
+  return Outcome::kTampered;
 }
 
 }  // namespace gapless::collector

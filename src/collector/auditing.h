@@ -23,6 +23,11 @@
 
 #include "alert/alert.h"
 #include "base/status.h"
+#include "store/layout.h"
+
+namespace gapless::verify {
+struct Options;
+}
 
 namespace gapless::collector {
 
@@ -50,6 +55,9 @@ class Auditing {
  private:
   Auditing() = default;
   void Loop();
+  enum class Outcome { kPassed, kTampered, kUnreadable };
+  // Verifies one stream (twice before calling it tampered) and fires or resolves its alert.
+  Outcome AuditStream(const store::StreamRef& stream, const verify::Options& o);
 
   std::string data_dir_;
   std::string verifier_key_;

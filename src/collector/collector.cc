@@ -23,6 +23,7 @@
 #include "merkle/proof.h"
 #include "spool/loss_record.h"
 #include "store/hash_levels.h"
+#include "store/layout.h"
 
 namespace gapless::collector {
 namespace asio = boost::asio;
@@ -31,12 +32,39 @@ using tcp = asio::ip::tcp;
 
 std::string StreamDir(const std::string& data_dir, const std::string& agent_id,
                       const spool::Epoch& epoch) {
-  return data_dir + "/streams/" + agent_id + "/" + store::EpochHex(epoch);
+  return store::Layout(data_dir).StreamDir(agent_id, store::EpochHex(epoch));
 }
 
 namespace {
 
 using TlsStream = ssl::stream<tcp::socket>;
+
+// What the agent is told when a batch is refused: the one table from the decoder's faults
+// and the store's outcomes to the wire's error codes (docs/protocol.md).
+wire::ErrorCode RefusalCode(wire::BatchFault fault) {
+  switch (fault) {
+    case wire::BatchFault::kChecksumMismatch:
+      return wire::ErrorCode::kChecksumMismatch;
+    case wire::BatchFault::kDigestMismatch:
+      return wire::ErrorCode::kLeafMismatch;
+    case wire::BatchFault::kNone:
+    case wire::BatchFault::kMalformed:
+      break;
+  }
+  return wire::ErrorCode::kMalformed;
+}
+wire::ErrorCode RefusalCode(store::AppendOutcome::Kind kind) {
+  switch (kind) {
+    case store::AppendOutcome::Kind::kSequenceGap:
+      return wire::ErrorCode::kSequenceGap;
+    case store::AppendOutcome::Kind::kImplausibleGap:
+      return wire::ErrorCode::kMalformed;
+    case store::AppendOutcome::Kind::kAppended:
+    case store::AppendOutcome::Kind::kStoreFailed:
+      break;
+  }
+  return wire::ErrorCode::kStoreFailure;
+}
 
 struct Counters {
   std::atomic<uint64_t> connections{0}, authenticated{0}, batches{0}, records{0}, duplicates{0},
@@ -339,27 +367,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void HandleBatch() {
     wire::BatchHeader h;
-    Status s = decoder_.Decode(body_, &h, &records_, &leaves_);
+    wire::BatchFault fault = wire::BatchFault::kNone;
+    Status s = decoder_.Decode(body_, &h, &records_, &leaves_, &fault);
     if (!s.ok()) {
-      const bool digest = s.message().find("digest") != std::string::npos;
-      Reject(s.code() == StatusCode::kDataLoss
-                 ? (digest ? wire::ErrorCode::kLeafMismatch : wire::ErrorCode::kChecksumMismatch)
-                 : wire::ErrorCode::kMalformed,
-             s.message());
+      Reject(RefusalCode(fault), s.message());
       return;
     }
+    store_records_.clear();
+    for (const wire::WireRecord& r : records_) {
+      store_records_.push_back(store::Record{r.type, r.crc, r.payload});
+    }
     const uint64_t before = stream_ptr_->store->next_seq();
-    auto r = stream_ptr_->store->Append(h, records_, leaves_);
-    if (!r.ok() && r.status().code() == StatusCode::kNotFound && h.first_seq > before &&
-        c_->options.monitors != nullptr) {  // the agent skipped seqs it still owes
+    const store::BatchPosition at{h.first_seq, (h.flags & wire::kBatchGapBefore) != 0};
+    const store::AppendOutcome r = stream_ptr_->store->Append(at, store_records_, leaves_);
+    if (r.kind == store::AppendOutcome::Kind::kSequenceGap && c_->options.monitors != nullptr) {
+      // the agent skipped seqs it still owes
       c_->options.monitors->OnGapOpened(stream_ptr_->agent_id, stream_ptr_->epoch_hex, before,
                                         h.first_seq - 1);
     }
     if (!r.ok()) {
-      Reject(r.status().code() == StatusCode::kNotFound          ? wire::ErrorCode::kSequenceGap
-             : r.status().code() == StatusCode::kInvalidArgument ? wire::ErrorCode::kMalformed
-                                                                 : wire::ErrorCode::kStoreFailure,
-             r.status().message());
+      Reject(RefusalCode(r.kind), r.status.message());
       return;
     }
     c_->counters.batches++;
@@ -434,6 +461,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Stream* stream_ptr_ = nullptr;
   uint64_t last_ack_ = 0;
   wire::BatchDecoder decoder_;
+  std::vector<store::Record> store_records_;  // views of records_, for the store
   std::vector<wire::WireRecord> records_;
   std::vector<Hash256> leaves_;
 };
@@ -707,7 +735,8 @@ void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
       options.alerts->Resolve("checkpoint_invalid", s->agent_id + "/" + s->epoch_hex,
                               "the agent's signed root matches the store again");
     }
-    const std::string path = env::JoinPath(s->store->dir(), store::kAgentCheckpointsFile);
+    const std::string path =
+        store::StreamFiles(s->store->dir()).Notes(store::StreamFiles::NoteLog::kAgentCheckpoints);
     if (Status st = store::AppendNoteFrame(env, path, note, !s->agent_log_repaired); !st.ok()) {
       LogError("collector: cannot keep the agent checkpoint in " + path + ": " + st.ToString());
     }
@@ -733,12 +762,13 @@ StatusOr<std::unique_ptr<identity::SigningKey>> LoadOrMakeSigningKey(const Colle
     }
     return key;
   }
-  const std::string path = o.data_dir + "/collector.key";
+  const store::Layout layout(o.data_dir);
+  const std::string path = layout.CollectorKey();
   if (!env::Env::Posix()->FileExists(path)) {
     ASSIGN_OR_RETURN(auto key, identity::SigningKey::Generate());
     RETURN_IF_ERROR(key->Save(path));
     RETURN_IF_ERROR(env::WriteFileAtomically(
-        env::Env::Posix(), o.data_dir + "/collector.vkey",
+        env::Env::Posix(), layout.CollectorVerifierKey(),
         checkpoint::FormatVerifierKey(CheckpointKeyName(o.name), key->public_key()) + "\n"));
     LogInfo("collector: made the checkpoint signing key " + path);
   }
@@ -763,7 +793,9 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
   Impl* impl = c->impl_.get();
   impl->env = env;
   impl->options = o;
-  RETURN_IF_ERROR(env->CreateDir(o.data_dir + "/streams"));
+  const store::Layout layout(o.data_dir);
+  RETURN_IF_ERROR(layout.EnsureFormat(env));
+  RETURN_IF_ERROR(env->CreateDir(layout.StreamsDir()));
   RETURN_IF_ERROR(impl->ReloadEnrolled());
   impl->key_name = CheckpointKeyName(o.name);
   if (!checkpoint::ValidKeyName(impl->key_name)) {

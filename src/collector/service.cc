@@ -1,21 +1,19 @@
 #include "collector/service.h"
 
 #include <chrono>
-#include <filesystem>
 
 #include "base/log.h"
+#include "store/layout.h"
 
 namespace gapless::collector {
 
 StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
   std::unique_ptr<Service> s(new Service);
-  std::error_code ec;
-  std::filesystem::create_directories(o.collector.data_dir, ec);  // the journal lives there
-  if (ec) {
-    return UnavailableError("cannot create data_dir " + o.collector.data_dir + ": " + ec.message());
+  if (Status c = env::Env::Posix()->CreateDir(o.collector.data_dir); !c.ok()) {  // the journal
+    return Status(c.code(), "cannot create data_dir " + o.collector.data_dir + ": " + c.message());
   }
   ASSIGN_OR_RETURN(s->alerts_, alert::Alerts::Open(env::Env::Posix(), o.alerts));
-  ASSIGN_OR_RETURN(s->ledger_, ledger::Ledger::Open(o.collector.data_dir + "/ledger.db"));
+  ASSIGN_OR_RETURN(s->ledger_, ledger::Ledger::Open(store::Layout(o.collector.data_dir).Ledger()));
   s->monitors_ = std::make_unique<monitor::Monitors>(s->alerts_.get(), env::Env::Posix()->clock(),
                                                      o.monitors, s->ledger_.get());
   if (Status st = s->monitors_->Load(); !st.ok()) {

@@ -8,6 +8,7 @@
 #include "http/client.h"
 #include "merkle/proof.h"
 #include "store/hash_levels.h"
+#include "store/layout.h"
 #include "store/stream_store.h"
 #include "witness/protocol.h"
 
@@ -112,7 +113,8 @@ void Witnessing::Loop() {
         all_done = all_done && p.done[i];
       }
       if (!lines.empty()) {
-        const std::string path = env::JoinPath(dir, store::kWitnessedFile);
+        const std::string path =
+            store::StreamFiles(dir).Notes(store::StreamFiles::NoteLog::kWitnessed);
         const bool first = repaired_.insert(dir).second;
         if (Status s = store::AppendNoteFrame(env_, path, p.note + lines, first); !s.ok()) {
           LogError("witnessing: cannot keep the cosignatures in " + path + ": " + s.ToString());

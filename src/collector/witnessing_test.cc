@@ -80,7 +80,7 @@ class WitnessingTest : public TransportFixture {
                       if (!note.ok()) return;
                       out.emplace_back(checkpoint::ParseCheckpoint(note->text)->size, *note);
                     },
-                    store::kWitnessedFile)
+                    store::StreamFiles::NoteLog::kWitnessed)
                     .ok());
     return out;
   }
@@ -178,7 +178,8 @@ TEST_F(WitnessingTest, VerifyChecksTheCosignaturesKeptInTheStore) {
   EXPECT_EQ(r->witnessed_size, 500u);
 
   // A cosignature byte changed: refused as forged.
-  const std::string path = StreamDir() + "/" + store::kWitnessedFile;
+  const std::string path =
+      store::StreamFiles(StreamDir()).Notes(store::StreamFiles::NoteLog::kWitnessed);
   std::string text = *env::ReadFileToString(env::Env::Posix(), path);
   const size_t line = text.rfind("\xE2\x80\x94 witness.test/w1 ");
   ASSERT_NE(line, std::string::npos);

@@ -1,5 +1,6 @@
 // The agent's configuration: TOML (docs/config.md), parsed and validated in one pass
-// that reports every error at once, each with its line and column.
+// that reports every error at once, each with its line and column. The collector's is
+// in collector/collector_config.h: the agent links no collector code.
 //
 // Thread contract: plain values and pure functions.
 #pragma once
@@ -8,9 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "alert/alert.h"
 #include "base/status.h"
-#include "collector/collector.h"
+#include "config/size.h"
 #include "input/input.h"
 #include "spool/spool.h"
 #include "transport/sender.h"
@@ -52,29 +52,10 @@ struct AgentConfig {
   std::vector<transport::DestinationOptions> destinations;
 };
 
-struct CollectorConfig {
-  collector::CollectorOptions options;
-  // [alerts]; journal defaults to <data_dir>/alerts.jsonl (docs/alerts.md).
-  alert::AlertOptions alerts;
-  // [monitors]: the thresholds of the completeness rules.
-  monitor::MonitorOptions monitors;
-  // "address:port" serving /metrics and /health (docs/metrics.md); empty: off.
-  std::string metrics_listen;
-  // The store's self-audit (collector/auditing.h) every this often; 0: off.
-  int64_t audit_interval_ms = 3'600'000;
-};
-
 // Parses and validates. On error: kInvalidArgument whose message has one line per
 // problem, "FILE:LINE:COLUMN: what is wrong — what to do".
 StatusOr<AgentConfig> ParseAgentConfig(std::string_view toml, const std::string& file_name);
 StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
-
-// The collector's configuration (docs/config.md, "Collector").
-StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view toml, const std::string& file_name);
-StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& path);
-
-// "64KiB", "1 GiB", "500MB", "4096" → bytes. Exposed for tests.
-StatusOr<uint64_t> ParseSize(std::string_view text);
 
 // The embedded defaults of `gapless run`: data under data_dir, syslog on 127.0.0.1:port
 // over TCP and UDP.

@@ -69,7 +69,8 @@ class Env {
 
   virtual bool FileExists(const std::string& path) = 0;
   virtual StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
-  // Names (not paths) of the entries in dir, in no particular order.
+  // Names (not paths) of the entries in dir, files and subdirectories, in no particular
+  // order. Fails for a path that is not a directory (that is how callers tell one).
   virtual StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) = 0;
   // Creates dir and missing parents; OK if it exists.
   virtual Status CreateDir(const std::string& dir) = 0;

@@ -215,6 +215,9 @@ StatusOr<std::vector<std::string>> FaultInjectionEnv::GetChildren(const std::str
   for (const auto& [path, node] : live_) {
     if (DirName(path) == dir) names.push_back(path.substr(dir.size() + 1));
   }
+  for (const std::string& d : dirs_) {  // subdirectories are entries too, as in POSIX
+    if (DirName(d) == dir && d != dir) names.push_back(d.substr(dir.size() + 1));
+  }
   return names;
 }
 

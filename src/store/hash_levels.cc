@@ -1,6 +1,7 @@
 #include "store/hash_levels.h"
 
 #include "merkle/merkle.h"
+#include "store/layout.h"
 
 namespace gapless::store {
 namespace {
@@ -17,8 +18,6 @@ Hash256 Fold(std::vector<Hash256> hashes) {
 }
 
 }  // namespace
-
-std::string LevelFileName(int tier) { return "level-" + std::to_string(tier * kTileHeight); }
 
 void LevelBuilder::Add(const Hash256& leaf, std::vector<std::string>* out) {
   if (partial_.empty()) partial_.emplace_back();
@@ -48,13 +47,14 @@ merkle::CompactRange LevelBuilder::Range() const {
 StatusOr<std::unique_ptr<StoredHashSource>> StoredHashSource::Open(env::Env* env,
                                                                    const std::string& dir) {
   std::unique_ptr<StoredHashSource> s(new StoredHashSource());
-  const std::string leaves = env::JoinPath(dir, "leaves");
+  const StreamFiles files(dir);
+  const std::string leaves = files.Leaves();
   ASSIGN_OR_RETURN(uint64_t bytes, env->GetFileSize(leaves));
   s->leaves_ = bytes / kHashSize;
   ASSIGN_OR_RETURN(auto f, env->NewRandomAccessFile(leaves));
   s->tiers_.push_back(std::move(f));
-  for (int tier = 1; env->FileExists(env::JoinPath(dir, LevelFileName(tier))); ++tier) {
-    ASSIGN_OR_RETURN(auto t, env->NewRandomAccessFile(env::JoinPath(dir, LevelFileName(tier))));
+  for (int tier = 1; env->FileExists(files.Level(tier)); ++tier) {
+    ASSIGN_OR_RETURN(auto t, env->NewRandomAccessFile(files.Level(tier)));
     s->tiers_.push_back(std::move(t));
   }
   return s;

@@ -30,9 +30,6 @@ namespace gapless::store {
 inline constexpr int kTileHeight = 8;
 inline constexpr size_t kTileWidth = size_t{1} << kTileHeight;
 
-// "level-8" for tier 1, "level-16" for tier 2, ...
-std::string LevelFileName(int tier);
-
 // Fed every leaf in seq order; yields the level entries the leaves complete.
 class LevelBuilder {
  public:

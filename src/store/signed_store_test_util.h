@@ -21,17 +21,14 @@ inline void StoreAndSign(StreamStore* store, uint64_t first,
                          const std::vector<std::pair<spool::FrameType, std::string>>& records,
                          const identity::SigningKey& key, const std::string& origin,
                          const std::string& key_name) {
-  wire::BatchHeader h;
-  h.first_seq = first;
-  h.flags = first > store->next_seq() ? wire::kBatchGapBefore : 0;
-  std::vector<wire::WireRecord> wire;
+  const BatchPosition at{first, first > store->next_seq()};
+  std::vector<Record> wire;
   std::vector<Hash256> leaves;
   for (const auto& [type, payload] : records) {
     wire.push_back({type, crc32c::Value(payload), payload});
     leaves.push_back(spool::RecordLeafHash(type, payload));
   }
-  h.count = static_cast<uint32_t>(wire.size());
-  ASSERT_TRUE(store->Append(h, wire, leaves).ok());
+  ASSERT_TRUE(store->Append(at, wire, leaves).ok());
   ASSERT_TRUE(store->Commit().ok());
   checkpoint::Checkpoint c;
   c.origin = origin;

@@ -8,6 +8,8 @@
 
 #include "base/log.h"
 #include "spool/segment_reader.h"
+#include "store/layout.h"
+#include "store/reader.h"
 
 namespace gapless::store {
 namespace {
@@ -24,11 +26,9 @@ std::string_view AsBytes(const Hash256& h) {
 
 }  // namespace
 
-std::string EpochHex(const spool::Epoch& epoch) { return HexEncode(epoch.data(), epoch.size()); }
-
 StreamStore::StreamStore(env::Env* env, std::string dir, const spool::Epoch& epoch,
                          const StoreOptions& options)
-    : env_(env), dir_(std::move(dir)), epoch_(epoch), options_(options) {}
+    : env_(env), dir_(std::move(dir)), files_(dir_), epoch_(epoch), options_(options) {}
 
 StreamStore::~StreamStore() = default;
 
@@ -45,7 +45,7 @@ StatusOr<std::unique_ptr<StreamStore>> StreamStore::Open(env::Env* env, const st
 
 Status StreamStore::Recover(OpenReport* report) {
   ASSIGN_OR_RETURN(auto segments, ListSegments(env_, dir_));
-  const std::string leaves_path = env::JoinPath(dir_, "leaves");
+  const std::string leaves_path = files_.Leaves();
   uint64_t leaves_in_file = 0;
   if (env_->FileExists(leaves_path)) {
     ASSIGN_OR_RETURN(uint64_t bytes, env_->GetFileSize(leaves_path));
@@ -128,23 +128,22 @@ Status StreamStore::Recover(OpenReport* report) {
   ASSIGN_OR_RETURN(leaves_reader_, env_->NewRandomAccessFile(leaves_path));
   // The level files are derived: rewrite them whole, and drop tiers the tree no longer has.
   for (size_t t = 0; t < level_bytes.size(); ++t) {
-    RETURN_IF_ERROR(env::WriteFileAtomically(
-        env_, env::JoinPath(dir_, LevelFileName(static_cast<int>(t) + 1)), level_bytes[t]));
+    RETURN_IF_ERROR(
+        env::WriteFileAtomically(env_, files_.Level(static_cast<int>(t) + 1), level_bytes[t]));
   }
-  for (int tier = static_cast<int>(level_bytes.size()) + 1;
-       env_->FileExists(env::JoinPath(dir_, LevelFileName(tier))); ++tier) {
-    RETURN_IF_ERROR(env_->RemoveFile(env::JoinPath(dir_, LevelFileName(tier))));
+  for (int tier = static_cast<int>(level_bytes.size()) + 1; env_->FileExists(files_.Level(tier));
+       ++tier) {
+    RETURN_IF_ERROR(env_->RemoveFile(files_.Level(tier)));
   }
   if (!segments.empty() && last_size >= spool::kSegmentHeaderSize) {
-    ASSIGN_OR_RETURN(
-        active_, env_->NewAppendableFile(env::JoinPath(dir_, spool::SegmentFileName(last_base))));
+    ASSIGN_OR_RETURN(active_, env_->NewAppendableFile(files_.Segment(last_base)));
     RETURN_IF_ERROR(active_->Sync());  // the truncation, if any
     active_base_ = segment_base_ = last_base;
     segment_fill_ = last_size;
   }
   RETURN_IF_ERROR(RecoverCheckpoints());
   RETURN_IF_ERROR(env_->SyncDir(dir_));
-  flagged_ = env_->FileExists(env::JoinPath(dir_, "FLAGGED"));
+  flagged_ = env_->FileExists(files_.Flagged());
   recent_base_ = next_seq_;
   durable_next_.store(next_seq_, std::memory_order_release);
   pending_.next = next_seq_;
@@ -161,7 +160,7 @@ StatusOr<Hash256> StreamStore::StoredLeaf(uint64_t seq) {
   return leaf;
 }
 
-void StreamStore::QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, const Hash256& leaf) {
+void StreamStore::QueueRecordLocked(uint64_t seq, const Record& r, const Hash256& leaf) {
   const size_t frame_bytes = spool::kFrameHeaderSize + r.payload.size();
   if (segment_fill_ == 0 || segment_fill_ + frame_bytes > options_.segment_bytes) {
     Chunk c;
@@ -180,29 +179,36 @@ void StreamStore::QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, con
   pending_.leaves.append(AsBytes(leaf));
 }
 
-StatusOr<AppendResult> StreamStore::Append(const wire::BatchHeader& header,
-                                           const std::vector<wire::WireRecord>& records,
-                                           const std::vector<Hash256>& leaves) {
+AppendOutcome StreamStore::Append(const BatchPosition& at, const std::vector<Record>& records,
+                                  const std::vector<Hash256>& leaves) {
+  using Kind = AppendOutcome::Kind;
   if (failed_.load(std::memory_order_acquire)) {
-    return FailedPreconditionError("the store of this stream failed an earlier write");
+    return {Kind::kStoreFailed,
+            FailedPreconditionError("the store of this stream failed an earlier write"),
+            {}};
   }
   AppendResult result;
-  const uint64_t first = header.first_seq;
-  if (first > next_seq_ && (header.flags & wire::kBatchGapBefore) == 0) {
-    return Status(StatusCode::kNotFound, "sequence gap: expected seq " + std::to_string(next_seq_) +
-                                             ", batch starts at " + std::to_string(first));
+  const uint64_t first = at.first_seq;
+  if (first > next_seq_ && !at.gap_declared) {
+    return {Kind::kSequenceGap,
+            FailedPreconditionError("sequence gap: expected seq " + std::to_string(next_seq_) +
+                                    ", batch starts at " + std::to_string(first)),
+            {}};
   }
   if (first > next_seq_ && first - next_seq_ > kMaxDeclaredGap) {
-    return InvalidArgumentError("declared gap of " + std::to_string(first - next_seq_) +
-                                " records is larger than any spool could have dropped");
+    return {Kind::kImplausibleGap,
+            InvalidArgumentError("declared gap of " + std::to_string(first - next_seq_) +
+                                 " records is larger than any spool could have dropped"),
+            {}};
   }
   // Classify the overlap with what is stored before taking the lock (it may read the
   // leaves file).
   std::vector<size_t> conflicting;
   size_t fresh_from = 0;
   for (; fresh_from < records.size() && first + fresh_from < next_seq_; ++fresh_from) {
-    ASSIGN_OR_RETURN(Hash256 stored, StoredLeaf(first + fresh_from));
-    if (stored == leaves[fresh_from]) {
+    auto stored = StoredLeaf(first + fresh_from);
+    if (!stored.ok()) return {Kind::kStoreFailed, stored.status(), {}};
+    if (*stored == leaves[fresh_from]) {
       ++result.duplicates;
     } else {
       conflicting.push_back(fresh_from);
@@ -251,7 +257,7 @@ StatusOr<AppendResult> StreamStore::Append(const wire::BatchHeader& header,
     recent_leaves_.pop_front();
     ++recent_base_;
   }
-  return result;
+  return {Kind::kAppended, Status::Ok(), result};
 }
 
 bool StreamStore::has_pending() const {
@@ -271,10 +277,9 @@ Status StreamStore::Commit() {
     std::swap(work.evidence, pending_.evidence);
     std::swap(work.flagged, pending_.flagged);
   }
-  auto append_small = [this](const std::string& name, const std::string& bytes,
+  auto append_small = [this](const std::string& path, const std::string& bytes,
                              bool segment_header) -> Status {
     if (bytes.empty()) return Status::Ok();
-    const std::string path = env::JoinPath(dir_, name);
     const bool existed = env_->FileExists(path);
     ASSIGN_OR_RETURN(auto f, env_->NewAppendableFile(path));
     if (!existed && segment_header) {
@@ -296,7 +301,7 @@ Status StreamStore::Commit() {
         if (s.ok()) s = active_->Close();
         if (!s.ok()) break;
       }
-      auto f = env_->NewWritableFile(env::JoinPath(dir_, spool::SegmentFileName(c.base)));
+      auto f = env_->NewWritableFile(files_.Segment(c.base));
       if (!f.ok()) {
         s = f.status();
         break;
@@ -314,9 +319,9 @@ Status StreamStore::Commit() {
     if (s.ok()) s = leaves_->Sync();
     if (s.ok()) s = AppendLevels(work.leaves);
   }
-  if (s.ok()) s = append_small("gaps", work.gaps, false);
-  if (s.ok()) s = append_small("evidence.seg", work.evidence, true);
-  if (s.ok()) s = append_small("FLAGGED", work.flagged, false);
+  if (s.ok()) s = append_small(files_.Gaps(), work.gaps, false);
+  if (s.ok()) s = append_small(files_.Evidence(), work.evidence, true);
+  if (s.ok()) s = append_small(files_.Flagged(), work.flagged, false);
   if (!s.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     sticky_ = s;
@@ -352,7 +357,7 @@ uint64_t WalkCheckpoints(std::string_view data, const std::function<void(std::st
 }  // namespace
 
 Status StreamStore::RecoverCheckpoints() {
-  const std::string path = env::JoinPath(dir_, "checkpoints");
+  const std::string path = files_.Notes(StreamFiles::NoteLog::kCheckpoints);
   if (env_->FileExists(path)) {
     ASSIGN_OR_RETURN(std::string data, env::ReadFileToString(env_, path));
     const uint64_t good = WalkCheckpoints(data, [](std::string_view) {});
@@ -392,48 +397,26 @@ Status StreamStore::AppendCheckpoint(std::string_view note) {
   return checkpoints_->Sync();
 }
 
-namespace {
-
-// Calls fn(seq, type, payload) for the intact records of one segment file, in order,
-// until it returns false.
-Status ScanSegment(env::Env* env, const std::string& path,
-                   const std::function<bool(uint64_t, spool::FrameType, std::string_view)>& fn) {
-  ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
-  ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
-  spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
-  for (;;) {
-    ASSIGN_OR_RETURN(spool::SegmentReader::Event ev, reader.Next());
-    if (ev.kind == spool::SegmentReader::Kind::kEnd ||
-        ev.kind == spool::SegmentReader::Kind::kTornTail) {
-      return Status::Ok();
-    }
-    if (ev.kind == spool::SegmentReader::Kind::kFrame && spool::IsRecord(ev.type) &&
-        !fn(ev.seq, ev.type, ev.payload)) {
-      return Status::Ok();
-    }
-  }
-}
-
-}  // namespace
-
 StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq) {
-  ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
-  auto after = segments.upper_bound(seq);  // the segment holding seq starts at or below it
-  std::optional<StoredRecord> found;
-  if (after != segments.begin()) {
-    RETURN_IF_ERROR(ScanSegment(env, env::JoinPath(dir, std::prev(after)->second),
-                                [&](uint64_t s, spool::FrameType type, std::string_view p) {
-                                  if (s == seq) found = StoredRecord{type, std::string(p)};
-                                  return s < seq;
-                                }));
+  ASSIGN_OR_RETURN(auto reader, StreamReader::Open(env, dir, seq));
+  for (;;) {
+    ASSIGN_OR_RETURN(StreamReader::Entry e, reader->Next());
+    if (e.kind == StreamReader::Kind::kEnd ||
+        (e.kind == StreamReader::Kind::kRecord && e.seq > seq)) {
+      break;
+    }
+    if (e.kind == StreamReader::Kind::kRecord && e.seq == seq) {
+      return StoredRecord{e.type, std::string(e.payload)};
+    }
   }
-  if (!found) return NotFoundError("seq " + std::to_string(seq) + " is not stored in " + dir);
-  return *found;
+  return NotFoundError("seq " + std::to_string(seq) + " is not stored in " + dir);
 }
 
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
-                         const std::function<void(std::string_view)>& fn, const std::string& file) {
-  const std::string path = env::JoinPath(dir, file);
+                         const std::function<void(std::string_view)>& fn,
+                         StreamFiles::NoteLog log) {
+  const std::string path = StreamFiles(dir).Notes(log);
+  const std::string file(StreamFiles::NoteLogName(log));
   if (!env->FileExists(path)) return Status::Ok();
   ASSIGN_OR_RETURN(std::string data, env::ReadFileToString(env, path));
   const uint64_t good = WalkCheckpoints(data, fn);
@@ -458,8 +441,8 @@ Status StreamStore::AppendLevels(std::string_view leaves) {
     if (tiers[t].empty()) continue;
     if (level_files_.size() <= t) level_files_.resize(t + 1);
     if (level_files_[t] == nullptr) {
-      ASSIGN_OR_RETURN(level_files_[t], env_->NewAppendableFile(env::JoinPath(
-                                            dir_, LevelFileName(static_cast<int>(t) + 1))));
+      ASSIGN_OR_RETURN(level_files_[t],
+                       env_->NewAppendableFile(files_.Level(static_cast<int>(t) + 1)));
     }
     RETURN_IF_ERROR(level_files_[t]->Append(tiers[t]));
   }
@@ -489,32 +472,16 @@ StatusOr<Hash256> StreamStore::Root() const {
 
 namespace gapless::store {
 
-StatusOr<std::map<uint64_t, std::string>> ListSegments(env::Env* env, const std::string& dir) {
-  ASSIGN_OR_RETURN(std::vector<std::string> names, env->GetChildren(dir));
-  std::map<uint64_t, std::string> segments;
-  for (const std::string& name : names) {
-    uint64_t base = 0;
-    if (spool::ParseSegmentFileName(name, &base)) segments[base] = name;
-  }
-  return segments;
-}
-
 Status ForEachStoredRecord(
     env::Env* env, const std::string& dir,
     const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn,
     uint64_t from_seq) {
-  ASSIGN_OR_RETURN(auto segments, ListSegments(env, dir));
-  for (auto it = segments.begin(); it != segments.end(); ++it) {
-    const auto& [base, name] = *it;
-    // A segment holds seqs from its base up to the next one's: skip those wholly below.
-    if (auto next = std::next(it); next != segments.end() && next->first <= from_seq) continue;
-    RETURN_IF_ERROR(ScanSegment(env, env::JoinPath(dir, name),
-                                [&](uint64_t seq, spool::FrameType type, std::string_view p) {
-                                  fn(seq, type, p);
-                                  return true;
-                                }));
+  ASSIGN_OR_RETURN(auto reader, StreamReader::Open(env, dir, from_seq));
+  for (;;) {
+    ASSIGN_OR_RETURN(StreamReader::Entry e, reader->Next());
+    if (e.kind == StreamReader::Kind::kEnd) return Status::Ok();
+    if (e.kind == StreamReader::Kind::kRecord) fn(e.seq, e.type, e.payload);
   }
-  return Status::Ok();
 }
 
 }  // namespace gapless::store

@@ -12,7 +12,7 @@
 //   dir/checkpoints  the collector's signed checkpoints over the stored leaves, in order
 //   dir/witnessed    some of them again, with the witnesses' cosignatures (collector/witnessing.h)
 //
-// What it promises (store_test.cc):
+// What it promises (stream_store_test.cc):
 //   - a seq is stored at most once; a re-sent record with the same bytes is counted as a
 //     duplicate and not stored again; the same seq with other bytes is kept as evidence
 //     and flags the stream;
@@ -44,7 +44,7 @@
 #include "merkle/merkle.h"
 #include "spool/spool_format.h"
 #include "store/hash_levels.h"
-#include "wire/wire.h"
+#include "store/layout.h"
 
 namespace gapless::store {
 
@@ -60,11 +60,45 @@ struct OpenReport {
   uint64_t leaves_rebuilt = 0;
 };
 
+// A record as the store takes it: its frame type, the CRC32C its sender computed (the
+// caller has checked it; it is written as is), and its bytes, which must stay valid for
+// the call to Append.
+struct Record {
+  spool::FrameType type = spool::FrameType::kData;
+  uint32_t crc = 0;
+  std::string_view payload;
+};
+
+// Where a batch of records goes: its first seq, and whether the agent declared the seqs
+// between the store's next_seq() and first_seq gone from its spool.
+struct BatchPosition {
+  uint64_t first_seq = 0;
+  bool gap_declared = false;
+};
+
 struct AppendResult {
   uint32_t appended = 0;
-  uint32_t duplicates = 0;
-  uint32_t equivocations = 0;
+  uint32_t duplicates = 0;     // re-sent records with the stored bytes: not stored again
+  uint32_t equivocations = 0;  // stored seqs sent again with other bytes: kept as evidence
   bool declared_gap = false;
+};
+
+// What Append did, typed so that callers branch on the kind (the collector maps each to
+// a wire::ErrorCode in one table), never on the message's words.
+struct [[nodiscard]] AppendOutcome {
+  enum class Kind : uint8_t {
+    kAppended,        // queued; see result for duplicates and equivocations
+    kSequenceGap,     // a hole the agent did not declare; nothing queued
+    kImplausibleGap,  // a declared gap larger than any spool could have dropped; nothing queued
+    kStoreFailed,     // a write failed now or earlier (sticky), or stored leaves unreadable
+  };
+  Kind kind = Kind::kAppended;
+  Status status;  // OK for kAppended; else what is wrong, for the log and the agent
+  AppendResult result;
+
+  bool ok() const { return kind == Kind::kAppended; }
+  const AppendResult& operator*() const { return result; }
+  const AppendResult* operator->() const { return &result; }
 };
 
 struct StreamStats {
@@ -88,12 +122,9 @@ class StreamStore {
   StreamStore& operator=(const StreamStore&) = delete;
 
   // Owner thread. Checks the batch against what is stored and queues what is new.
-  //   kNotFound            a hole the agent did not declare (sequence gap); nothing queued
-  //   kInvalidArgument     a declared gap too large to be real
-  //   kFailedPrecondition  an earlier write failed (sticky)
-  StatusOr<AppendResult> Append(const wire::BatchHeader& header,
-                                const std::vector<wire::WireRecord>& records,
-                                const std::vector<Hash256>& leaves);
+  // leaves[i] is the RFC 9162 leaf of records[i] (the caller computed it while checking).
+  AppendOutcome Append(const BatchPosition& at, const std::vector<Record>& records,
+                       const std::vector<Hash256>& leaves);
   uint64_t next_seq() const { return next_seq_; }
 
   // Committer thread. Writes and syncs what was queued; durable_next() then covers it.
@@ -127,10 +158,11 @@ class StreamStore {
   Status RecoverCheckpoints();
   StatusOr<Hash256> StoredLeaf(uint64_t seq);
   // mu_ held: adds one record's frame (and leaf) to pending_.
-  void QueueRecordLocked(uint64_t seq, const wire::WireRecord& r, const Hash256& leaf);
+  void QueueRecordLocked(uint64_t seq, const Record& r, const Hash256& leaf);
 
   env::Env* const env_;
   const std::string dir_;
+  const StreamFiles files_;
   const spool::Epoch epoch_;
   const StoreOptions options_;
 
@@ -185,9 +217,6 @@ Status ForEachStoredRecord(
     const std::function<void(uint64_t, spool::FrameType, std::string_view)>& fn,
     uint64_t from_seq = 0);
 
-// The segment files of a store directory by base seq (also the spool's naming).
-StatusOr<std::map<uint64_t, std::string>> ListSegments(env::Env* env, const std::string& dir);
-
 // The intact record stored at seq (reads one segment). kNotFound if none is: beyond the
 // end, a declared gap, or damage.
 struct StoredRecord {
@@ -196,23 +225,17 @@ struct StoredRecord {
 };
 StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq);
 
-// Calls fn(note) for every complete checkpoint note in dir/<file>, oldest first.
-// Framing: "<decimal byte length>\n<note bytes>" each. kDataLoss (after the calls) if
-// bytes follow that are not a complete frame.
-inline constexpr char kCheckpointsFile[] = "checkpoints";
-// The collector's checkpoints with the cosignatures witnesses returned for them.
-inline constexpr char kWitnessedFile[] = "witnessed";
-// The agent's signed checkpoints that matched the store when they arrived.
-inline constexpr char kAgentCheckpointsFile[] = "agent-checkpoints";
+// Calls fn(note) for every complete note in one of the stream's note logs, oldest first:
+// the collector's checkpoints (kCheckpoints), those with the cosignatures witnesses
+// returned (kWitnessed), or the agent's signed checkpoints that matched the store when
+// they arrived (kAgentCheckpoints). Framing: "<decimal byte length>\n<note bytes>" each.
+// kDataLoss (after the calls) if bytes follow that are not a complete frame.
 Status ForEachCheckpoint(env::Env* env, const std::string& dir,
                          const std::function<void(std::string_view)>& fn,
-                         const std::string& file = kCheckpointsFile);
+                         StreamFiles::NoteLog log = StreamFiles::NoteLog::kCheckpoints);
 // Appends one framed note to the file at path and syncs it; with repair_tail, first cuts
 // a torn frame a crash left at its end. For logs one writer owns (dir/witnessed).
 Status AppendNoteFrame(env::Env* env, const std::string& path, std::string_view note,
                        bool repair_tail);
-
-// "0123…ef" for an epoch, as used in store paths.
-std::string EpochHex(const spool::Epoch& epoch);
 
 }  // namespace gapless::store

@@ -16,9 +16,9 @@ constexpr char kDir[] = "/store/agent/epoch";
 
 // A batch decoded as the collector sees it: payloads owned here, records view them.
 struct Batch {
-  wire::BatchHeader header;
+  BatchPosition at;
   std::vector<std::string> payloads;
-  std::vector<wire::WireRecord> records;
+  std::vector<Record> records;
   std::vector<Hash256> leaves;
 };
 
@@ -26,14 +26,13 @@ std::string Payload(uint64_t seq, char variant = 'a') {
   return "record " + std::to_string(seq) + " " + std::string(20 + seq % 30, variant);
 }
 
-Batch MakeBatch(uint64_t first, uint32_t n, char variant = 'a', uint8_t flags = 0) {
+Batch MakeBatch(uint64_t first, uint32_t n, char variant = 'a', bool gap_declared = false) {
   Batch b;
-  b.header.first_seq = first;
-  b.header.count = n;
-  b.header.flags = flags;
+  b.at.first_seq = first;
+  b.at.gap_declared = gap_declared;
   for (uint32_t i = 0; i < n; ++i) b.payloads.push_back(Payload(first + i, variant));
   for (const std::string& p : b.payloads) {
-    b.records.push_back(wire::WireRecord{FrameType::kData, crc32c::Value(p), p});
+    b.records.push_back(Record{FrameType::kData, crc32c::Value(p), p});
     b.leaves.push_back(spool::RecordLeafHash(FrameType::kData, p));
   }
   return b;
@@ -47,8 +46,8 @@ class StreamStoreTest : public ::testing::Test {
     return s.ok() ? std::move(*s) : nullptr;
   }
   AppendResult Append(StreamStore* s, const Batch& b) {
-    auto r = s->Append(b.header, b.records, b.leaves);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto r = s->Append(b.at, b.records, b.leaves);
+    EXPECT_TRUE(r.ok()) << r.status.ToString();
     return r.ok() ? *r : AppendResult{};
   }
   std::vector<std::pair<uint64_t, std::string>> Stored() {
@@ -128,11 +127,11 @@ TEST_F(StreamStoreTest, SameSeqOtherBytesIsKeptAsEvidenceAndFlagsTheStream) {
 TEST_F(StreamStoreTest, AHoleIsRefusedUnlessTheAgentDeclaresIt) {
   auto s = Open();
   Append(s.get(), MakeBatch(0, 10));
-  auto refused =
-      s->Append(MakeBatch(15, 5).header, MakeBatch(15, 5).records, MakeBatch(15, 5).leaves);
-  EXPECT_EQ(refused.status().code(), StatusCode::kNotFound);
+  const Batch hole = MakeBatch(15, 5);
+  auto refused = s->Append(hole.at, hole.records, hole.leaves);
+  EXPECT_EQ(refused.kind, AppendOutcome::Kind::kSequenceGap);
   EXPECT_EQ(s->next_seq(), 10u);
-  const Batch declared = MakeBatch(15, 5, 'a', wire::kBatchGapBefore);
+  const Batch declared = MakeBatch(15, 5, 'a', /*gap_declared=*/true);
   EXPECT_TRUE(Append(s.get(), declared).declared_gap);
   ASSERT_TRUE(s->Commit().ok());
   EXPECT_EQ(s->next_seq(), 20u);
@@ -189,8 +188,10 @@ TEST_F(StreamStoreTest, AFailedSyncIsStickyAndNeverAcknowledged) {
   env_.SetSyncFailure(false);
   EXPECT_FALSE(s->Commit().ok());
   EXPECT_EQ(s->durable_next(), 0u);
-  EXPECT_FALSE(
-      s->Append(MakeBatch(10, 1).header, MakeBatch(10, 1).records, MakeBatch(10, 1).leaves).ok());
+  const Batch next = MakeBatch(10, 1);
+  auto refused = s->Append(next.at, next.records, next.leaves);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.kind, AppendOutcome::Kind::kStoreFailed);
 }
 
 // Proofs from the stored level files equal proofs computed from the leaves in memory, for

@@ -180,7 +180,7 @@ TEST_F(MonitorsE2eTest, AgentCheckpointsAreVerifiedAgainstTheStore) {
   uint64_t kept = 0;
   ASSERT_TRUE(store::ForEachCheckpoint(
                   env::Env::Posix(), StreamDir(), [&](std::string_view) { ++kept; },
-                  store::kAgentCheckpointsFile)
+                  store::StreamFiles::NoteLog::kAgentCheckpoints)
                   .ok());
   EXPECT_GE(kept, 1u);
   // ...where an auditor's verify checks them with the agent's enrolled key.
@@ -291,7 +291,7 @@ TEST_F(MonitorsE2eTest, TheAgentSendsItsLastSignedTreeWhenItStops) {
                     auto c = n.ok() ? checkpoint::ParseCheckpoint(n->text) : n.status();
                     if (c.ok()) sizes.push_back(c->size);
                   },
-                  "agent-checkpoints")
+                  store::StreamFiles::NoteLog::kAgentCheckpoints)
                   .ok());
   EXPECT_EQ(sizes, std::vector<uint64_t>{30});
 }

@@ -1,7 +1,7 @@
 // Sender: ships one agent's spool to one destination (a collector), with end-to-end
 // acknowledgement. Wire protocol: docs/protocol.md.
 //
-// What it promises (sender_test.cc, tests/transport_*):
+// What it promises (transport_test.cc, tests/transport_*_test.cc):
 //   - it sends only durable records and advances its spool cursor only past seqs the
 //     collector acknowledged as durable, so a crash on either side loses nothing;
 //   - it resumes where the collector says it stands (the welcome), so nothing is skipped

@@ -9,8 +9,9 @@
 #include "checkpoint/checkpoint.h"
 #include "merkle/merkle.h"
 #include "spool/loss_record.h"
-#include "spool/segment_reader.h"
 #include "spool/spool_format.h"
+#include "store/layout.h"
+#include "store/reader.h"
 #include "store/stream_store.h"
 
 namespace gapless::verify {
@@ -170,7 +171,7 @@ void ReadWitnessed(env::Env* env, const std::string& dir, const Options& o,
           r->witnessed_size = std::max(r->witnessed_size, cp->size);
         }
       },
-      store::kWitnessedFile);
+      store::StreamFiles::NoteLog::kWitnessed);
   // A torn last frame is a crash while appending, which the next append repairs.
   if (!s.ok()) r->notes.push_back("witnessed: " + s.message());
 }
@@ -213,7 +214,7 @@ std::vector<SignedCheckpoint> ReadAgentCheckpoints(env::Env* env, const std::str
         r->agent_signed_size = std::max(r->agent_signed_size, cp->size);
         out.push_back({cp->size, cp->root, index});
       },
-      store::kAgentCheckpointsFile);
+      store::StreamFiles::NoteLog::kAgentCheckpoints);
   // A torn last frame is a crash while appending, which the next append repairs.
   if (!s.ok()) r->notes.push_back("agent checkpoints: " + s.message());
   std::stable_sort(out.begin(), out.end(),
@@ -223,7 +224,7 @@ std::vector<SignedCheckpoint> ReadAgentCheckpoints(env::Env* env, const std::str
 
 std::vector<SeqRange> ReadGaps(env::Env* env, const std::string& dir, StreamReport* r) {
   std::vector<SeqRange> gaps;
-  const std::string path = env::JoinPath(dir, "gaps");
+  const std::string path = store::StreamFiles(dir).Gaps();
   if (!env->FileExists(path)) return gaps;
   auto text = env::ReadFileToString(env, path);
   if (!text.ok()) {
@@ -267,178 +268,217 @@ std::string_view VerdictName(Verdict v) {
   return "?";
 }
 
-StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const Options& o) {
-  StreamReport r;
-  r.dir = dir;
-  ASSIGN_OR_RETURN(auto segments, store::ListSegments(env, dir));
-  const std::vector<SignedCheckpoint> checkpoints = ReadCheckpoints(env, dir, o, &r);
-  ReadWitnessed(env, dir, o, checkpoints, &r);
-  r.declared_gaps = ReadGaps(env, dir, &r);
-  r.flagged = env->FileExists(env::JoinPath(dir, "FLAGGED"));
-  if (r.flagged) {
-    r.problems.push_back(
-        "the stream is FLAGGED: the agent sent two versions of a record (see "
-        "FLAGGED and evidence.seg)");
+namespace {
+
+// The record walk of VerifyStream: every record against its stored leaf, continuity,
+// LOSS declarations, and the root at the size of every signed checkpoint as the tree
+// reaches it.
+class RecordWalk {
+ public:
+  RecordWalk(env::Env* env, const std::string& dir, const std::vector<SignedCheckpoint>& ours,
+             const std::vector<SignedCheckpoint>& agents, uint64_t signed_size, StreamReport* r)
+      : stored_(env, store::StreamFiles(dir).Leaves()),
+        pending_{{&ours, 0, "checkpoint ", "records below it were changed, removed or added"},
+                 {&agents, 0, "agent checkpoint ",
+                  "records below it differ from what the agent sent, though the collector's own "
+                  "checkpoints may agree with them (rewritten and re-signed)"}},
+        signed_size_(signed_size),
+        r_(r) {
+    CheckCheckpoints();  // size 0
   }
 
-  const std::vector<SignedCheckpoint> agent_checkpoints = ReadAgentCheckpoints(env, dir, o, &r);
+  // Reads every segment through the store reader. Errors are I/O errors only.
+  Status Run(env::Env* env, const std::string& dir) {
+    ASSIGN_OR_RETURN(auto reader, store::StreamReader::Open(env, dir));
+    using Kind = store::StreamReader::Kind;
+    for (;;) {
+      ASSIGN_OR_RETURN(store::StreamReader::Entry e, reader->Next());
+      switch (e.kind) {
+        case Kind::kRecord:
+          OnRecord(e);
+          break;
+        case Kind::kBadHeader:
+          r_->problems.push_back("segment " + e.segment + " has a damaged header");
+          break;
+        case Kind::kDamage:
+        case Kind::kTornTail:
+          r_->problems.push_back(
+              std::to_string(e.bytes) + " damaged bytes in segment " + e.segment + " at offset " +
+              std::to_string(e.offset) +
+              (e.kind == Kind::kDamage ? " (" + e.reason + ")" : " (a cut-off record)"));
+          break;
+        case Kind::kEnd:
+          OnEnd(*reader);
+          r_->root = range_.Root();
+          return Status::Ok();
+      }
+    }
+  }
 
-  // Records below this were signed by someone: none may be missing or cut.
-  const uint64_t signed_size = std::max(r.signed_size, r.agent_signed_size);
+  uint64_t leaves_stored() const { return stored_.count(); }
+  // A cut-off record at the end of the newest segment, described; empty if none.
+  const std::string& torn() const { return torn_; }
 
-  LeafReader stored(env, env::JoinPath(dir, "leaves"));
-  merkle::CompactRange range;
-  // Compares the root at every checkpoint's size as the range reaches it.
+ private:
   struct Pending {
     const std::vector<SignedCheckpoint>* list;
     size_t next;
     const char* whose;  // for messages
     const char* meaning;
   };
-  Pending pending[] = {
-      {&checkpoints, 0, "checkpoint ", "records below it were changed, removed or added"},
-      {&agent_checkpoints, 0, "agent checkpoint ",
-       "records below it differ from what the agent sent, though the collector's own "
-       "checkpoints may agree with them (rewritten and re-signed)"}};
-  auto check_checkpoints = [&] {
-    for (Pending& p : pending) {
-      for (; p.next < p.list->size() && (*p.list)[p.next].size <= range.size(); ++p.next) {
+
+  void CheckCheckpoints() {
+    for (Pending& p : pending_) {
+      for (; p.next < p.list->size() && (*p.list)[p.next].size <= range_.size(); ++p.next) {
         const SignedCheckpoint& c = (*p.list)[p.next];
-        if (c.size == range.size() && range.Root() != c.root) {
-          r.problems.push_back(p.whose + std::to_string(c.index) + " signed a root of size " +
-                               std::to_string(c.size) +
-                               " that the stored records do not give: " + p.meaning);
+        if (c.size == range_.size() && range_.Root() != c.root) {
+          r_->problems.push_back(p.whose + std::to_string(c.index) + " signed a root of size " +
+                                 std::to_string(c.size) +
+                                 " that the stored records do not give: " + p.meaning);
         }
       }
     }
-  };
-  check_checkpoints();  // size 0
-  auto add_leaf = [&](const Hash256& leaf) {
-    range.Append(leaf);
-    check_checkpoints();
-  };
-  std::string torn;  // a cut-off record at the end of the newest segment
-  uint64_t unsigned_without_leaf = 0;
-  for (const auto& [base, name] : segments) {
-    const std::string path = env::JoinPath(dir, name);
-    ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
-    ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
-    std::string header(spool::kSegmentHeaderSize, '\0');
-    ASSIGN_OR_RETURN(size_t got, file->Read(0, header.size(), header.data()));
-    spool::SegmentHeader h;
-    bool version_mismatch = false;
-    if (got < header.size() && name == segments.rbegin()->second && base >= signed_size) {
-      // The newest segment, past every signed record, whose header is still being
-      // written (a store being filled), or was cut by a crash at its creation.
-      r.notes.push_back("segment " + name + " is being created (its header is incomplete)");
-      break;
-    }
-    if (got < header.size() || !spool::DecodeSegmentHeader(header, &h, &version_mismatch)) {
-      r.problems.push_back("segment " + name + " has a damaged header");
-      continue;
-    }
-    spool::SegmentReader reader(file.get(), spool::kSegmentHeaderSize, size);
-    for (;;) {
-      ASSIGN_OR_RETURN(spool::SegmentReader::Event ev, reader.Next());
-      if (ev.kind == spool::SegmentReader::Kind::kEnd) break;
-      if (ev.kind == spool::SegmentReader::Kind::kTornTail && name == segments.rbegin()->second) {
-        // A record cut off at the very end: the collector writing it now (verify runs on a
-        // live store) or a crash mid-write. Judged below, against what was signed.
-        torn =
-            "an unfinished record (" + std::to_string(ev.bytes) + " bytes) at the end of " + name;
-        break;
+  }
+
+  void AddLeaf(const Hash256& leaf) {
+    range_.Append(leaf);
+    CheckCheckpoints();
+  }
+
+  void OnEnd(const store::StreamReader& reader) {
+    const std::string name = spool::SegmentFileName(reader.segment_base());
+    if (reader.creating_segment()) {
+      if (reader.segment_base() >= signed_size_) {
+        // The newest segment, past every signed record, whose header is still being
+        // written (a store being filled), or was cut by a crash at its creation.
+        r_->notes.push_back("segment " + name + " is being created (its header is incomplete)");
+      } else {
+        r_->problems.push_back("segment " + name + " has a damaged header");
       }
-      if (ev.kind == spool::SegmentReader::Kind::kTornTail ||
-          ev.kind == spool::SegmentReader::Kind::kDamage) {
-        r.problems.push_back(std::to_string(ev.bytes) + " damaged bytes in segment " + name +
-                             " at offset " + std::to_string(ev.offset) +
-                             (ev.kind == spool::SegmentReader::Kind::kDamage
-                                  ? " (" + std::string(ev.reason) + ")"
-                                  : " (a cut-off record)"));
-        if (ev.kind == spool::SegmentReader::Kind::kTornTail) break;
-        continue;
-      }
-      if (!spool::IsRecord(ev.type)) continue;
-      if (ev.seq < r.next_seq) {
-        r.problems.push_back("seq " + std::to_string(ev.seq) + " is stored again in " + name +
-                             " after seq " + std::to_string(r.next_seq - 1) +
+    } else if (reader.unfinished_bytes() > 0) {
+      // A record cut off at the very end: the collector writing it now (verify runs on a
+      // live store) or a crash mid-write. Judged later, against what was signed.
+      torn_ = "an unfinished record (" + std::to_string(reader.unfinished_bytes()) +
+              " bytes) at the end of " + name;
+    }
+  }
+
+  void OnRecord(const store::StreamReader::Entry& e) {
+    if (e.seq < r_->next_seq) {
+      r_->problems.push_back("seq " + std::to_string(e.seq) + " is stored again in " + e.segment +
+                             " after seq " + std::to_string(r_->next_seq - 1) +
                              ": duplicated or reordered");
-        continue;
-      }
-      if (ev.seq > r.next_seq) {
-        r.missing.push_back({r.next_seq, ev.seq - 1, ""});
-        for (; r.next_seq < ev.seq; ++r.next_seq) add_leaf(Hash256{});
-      }
-      const Hash256 leaf = spool::RecordLeafHash(ev.type, ev.payload);
-      Hash256 kept;
-      if (!stored.Get(ev.seq, &kept)) {
-        if (ev.seq < signed_size) {
-          r.problems.push_back("seq " + std::to_string(ev.seq) + " has no stored leaf");
-        } else if (unsigned_without_leaf++ == 0) {
-          r.notes.push_back("records from seq " + std::to_string(ev.seq) +
+      return;
+    }
+    if (e.seq > r_->next_seq) {
+      r_->missing.push_back({r_->next_seq, e.seq - 1, ""});
+      for (; r_->next_seq < e.seq; ++r_->next_seq) AddLeaf(Hash256{});
+    }
+    const Hash256 leaf = e.Leaf();
+    Hash256 kept;
+    if (!stored_.Get(e.seq, &kept)) {
+      if (e.seq < signed_size_) {
+        r_->problems.push_back("seq " + std::to_string(e.seq) + " has no stored leaf");
+      } else if (unsigned_without_leaf_++ == 0) {
+        r_->notes.push_back("records from seq " + std::to_string(e.seq) +
                             " on, beyond every signed checkpoint, have no leaf yet (the "
                             "collector writes records before their leaves)");
-        }
-      } else if (kept != leaf) {
-        r.problems.push_back("seq " + std::to_string(ev.seq) +
+      }
+    } else if (kept != leaf) {
+      r_->problems.push_back("seq " + std::to_string(e.seq) +
                              " does not match its stored leaf: the record or the leaf was "
                              "rewritten");
-      }
-      if (ev.type == spool::FrameType::kLoss) {
-        auto loss = spool::LossRecord::Decode(ev.payload);
-        if (!loss.ok()) {
-          r.problems.push_back("seq " + std::to_string(ev.seq) + " is an unreadable LOSS record");
-        } else if (loss->has_seq_range) {
-          r.declared_losses.push_back(
-              {loss->first_seq, loss->last_seq, std::string(spool::LossReasonName(loss->reason))});
-        } else {
-          ++r.losses_without_range;
-        }
-      }
-      add_leaf(leaf);
-      ++r.records;
-      r.record_bytes += 1 + ev.payload.size();
-      r.next_seq = ev.seq + 1;
     }
+    if (e.type == spool::FrameType::kLoss) OnLoss(e);
+    AddLeaf(leaf);
+    ++r_->records;
+    r_->record_bytes += 1 + e.payload.size();
+    r_->next_seq = e.seq + 1;
   }
-  r.root = range.Root();
-  if (!torn.empty()) {
-    if (signed_size <= r.next_seq) {
-      r.notes.push_back(torn +
-                        ", beyond every signed checkpoint: being written, or cut by a "
-                        "crash the collector repairs when it reopens the stream");
+
+  void OnLoss(const store::StreamReader::Entry& e) {
+    auto loss = spool::LossRecord::Decode(e.payload);
+    if (!loss.ok()) {
+      r_->problems.push_back("seq " + std::to_string(e.seq) + " is an unreadable LOSS record");
+    } else if (loss->has_seq_range) {
+      r_->declared_losses.push_back(
+          {loss->first_seq, loss->last_seq, std::string(spool::LossReasonName(loss->reason))});
     } else {
-      r.problems.push_back(torn + " hides signed records");
+      ++r_->losses_without_range;
     }
   }
-  if (stored.count() > r.next_seq) {
-    r.problems.push_back("the leaves file holds " + std::to_string(stored.count()) +
-                         " leaves but only seqs below " + std::to_string(r.next_seq) +
-                         " are stored: records at the end were removed");
+
+  LeafReader stored_;
+  merkle::CompactRange range_;
+  Pending pending_[2];
+  const uint64_t signed_size_;  // records below it were signed by someone
+  StreamReport* const r_;
+  std::string torn_;
+  uint64_t unsigned_without_leaf_ = 0;
+};
+
+// After the walk: what the end of the store, the signed sizes and the declarations say.
+void Judge(const RecordWalk& walk, uint64_t signed_size, StreamReport* r) {
+  if (!walk.torn().empty()) {
+    if (signed_size <= r->next_seq) {
+      r->notes.push_back(walk.torn() +
+                         ", beyond every signed checkpoint: being written, or cut by a "
+                         "crash the collector repairs when it reopens the stream");
+    } else {
+      r->problems.push_back(walk.torn() + " hides signed records");
+    }
   }
-  if (r.signed_size > r.next_seq) {
-    r.problems.push_back("the collector signed " + std::to_string(r.signed_size) +
-                         " records but only seqs below " + std::to_string(r.next_seq) +
-                         " are stored: records at the end were removed");
+  if (walk.leaves_stored() > r->next_seq) {
+    r->problems.push_back("the leaves file holds " + std::to_string(walk.leaves_stored()) +
+                          " leaves but only seqs below " + std::to_string(r->next_seq) +
+                          " are stored: records at the end were removed");
   }
-  if (r.agent_signed_size > r.next_seq) {
-    r.problems.push_back("the agent signed " + std::to_string(r.agent_signed_size) +
-                         " records that the collector had stored, but only seqs below " +
-                         std::to_string(r.next_seq) +
-                         " are stored: records at the end were "
-                         "removed");
+  if (r->signed_size > r->next_seq) {
+    r->problems.push_back("the collector signed " + std::to_string(r->signed_size) +
+                          " records but only seqs below " + std::to_string(r->next_seq) +
+                          " are stored: records at the end were removed");
   }
-  std::vector<SeqRange> declared = r.declared_gaps;
-  declared.insert(declared.end(), r.declared_losses.begin(), r.declared_losses.end());
-  for (const SeqRange& m : r.missing) {
+  if (r->agent_signed_size > r->next_seq) {
+    r->problems.push_back("the agent signed " + std::to_string(r->agent_signed_size) +
+                          " records that the collector had stored, but only seqs below " +
+                          std::to_string(r->next_seq) +
+                          " are stored: records at the end were "
+                          "removed");
+  }
+  std::vector<SeqRange> declared = r->declared_gaps;
+  declared.insert(declared.end(), r->declared_losses.begin(), r->declared_losses.end());
+  for (const SeqRange& m : r->missing) {
     for (const SeqRange& u : UndeclaredRanges(m.first, m.last, declared)) {
-      r.problems.push_back(Seqs(u.first, u.last) +
-                           " missing, and nothing declared them gone: damage or removal");
+      r->problems.push_back(Seqs(u.first, u.last) +
+                            " missing, and nothing declared them gone: damage or removal");
     }
   }
-  r.verdict = !r.problems.empty()  ? Verdict::kTampered
-              : !r.missing.empty() ? Verdict::kIncomplete
-                                   : Verdict::kClean;
+  r->verdict = !r->problems.empty()  ? Verdict::kTampered
+               : !r->missing.empty() ? Verdict::kIncomplete
+                                     : Verdict::kClean;
+}
+
+}  // namespace
+
+StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const Options& o) {
+  StreamReport r;
+  r.dir = dir;
+  RETURN_IF_ERROR(env->GetChildren(dir).status());  // the directory must be readable at all
+  const std::vector<SignedCheckpoint> checkpoints = ReadCheckpoints(env, dir, o, &r);
+  ReadWitnessed(env, dir, o, checkpoints, &r);
+  r.declared_gaps = ReadGaps(env, dir, &r);
+  r.flagged = env->FileExists(store::StreamFiles(dir).Flagged());
+  if (r.flagged) {
+    r.problems.push_back(
+        "the stream is FLAGGED: the agent sent two versions of a record (see "
+        "FLAGGED and evidence.seg)");
+  }
+  const std::vector<SignedCheckpoint> agent_checkpoints = ReadAgentCheckpoints(env, dir, o, &r);
+  // Records below this were signed by someone: none may be missing or cut.
+  const uint64_t signed_size = std::max(r.signed_size, r.agent_signed_size);
+  RecordWalk walk(env, dir, checkpoints, agent_checkpoints, signed_size, &r);
+  RETURN_IF_ERROR(walk.Run(env, dir));
+  Judge(walk, signed_size, &r);
   return r;
 }
 

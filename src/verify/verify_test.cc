@@ -329,7 +329,7 @@ TEST_F(AgentCheckpointTest, ARecordRewrittenAndReSignedByTheCollectorIsFound) {
   store::StoreAndSign(forged->get(), 0, records, *key_,
                       checkpoint::CollectorOrigin("c1", "web-01", "0102"), "gapless/collector/c1");
   for (const std::string& name :
-       {spool::SegmentFileName(0), std::string("leaves"), std::string(store::kCheckpointsFile)}) {
+       {spool::SegmentFileName(0), std::string("leaves"), std::string("checkpoints")}) {
     env_.SetDurableContents(std::string(kDir) + "/" + name,
                             env_.Contents("/forged/streams/web-01/0102/" + name));
   }

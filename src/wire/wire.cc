@@ -307,7 +307,10 @@ BatchDecoder::BatchDecoder() : dctx_(ZSTD_createDCtx()) {}
 BatchDecoder::~BatchDecoder() { ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_)); }
 
 Status BatchDecoder::Decode(std::string_view body, BatchHeader* h, std::vector<WireRecord>* records,
-                            std::vector<Hash256>* leaves) {
+                            std::vector<Hash256>* leaves, BatchFault* fault) {
+  BatchFault unused;
+  BatchFault& f = fault != nullptr ? *fault : unused;
+  f = BatchFault::kMalformed;  // what every return below means unless it says otherwise
   records->clear();
   leaves->clear();
   if (body.size() < kBatchHeaderSize) return Malformed("batch: header too short");
@@ -356,6 +359,7 @@ Status BatchDecoder::Decode(std::string_view body, BatchHeader* h, std::vector<W
     const std::string_view payload = in.substr(0, len);
     in.remove_prefix(len);
     if (crc32c::Value(payload.data(), payload.size()) != crc) {
+      f = BatchFault::kChecksumMismatch;
       return DataLossError("CRC32C mismatch in the record with seq " +
                            std::to_string(h->first_seq + i));
     }
@@ -366,9 +370,11 @@ Status BatchDecoder::Decode(std::string_view body, BatchHeader* h, std::vector<W
   }
   if (!in.empty()) return Malformed("batch: bytes after the last record");
   if (digest.Finish() != h->leaves_digest) {
+    f = BatchFault::kDigestMismatch;
     return DataLossError("the leaves digest of the batch at seq " + std::to_string(h->first_seq) +
                          " does not match its records");
   }
+  f = BatchFault::kNone;
   return Status::Ok();
 }
 

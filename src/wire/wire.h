@@ -186,6 +186,15 @@ class BatchEncoder {
   Sha256 leaves_;
 };
 
+// What a batch body that fails to decode has wrong, for callers to branch on (never on
+// the message's words). The collector maps each to an ErrorCode in one table.
+enum class BatchFault : uint8_t {
+  kNone,
+  kMalformed,         // framing, a size, a flag, zstd, a record type
+  kChecksumMismatch,  // a record's CRC32C
+  kDigestMismatch,    // the leaves digest over the records
+};
+
 // Decodes batch bodies. Records point into the decoder's buffer and stay valid until the
 // next Decode. Reusable; one thread.
 class BatchDecoder {
@@ -198,8 +207,9 @@ class BatchDecoder {
   // Checks framing, sizes, every record's CRC32C and the leaves digest.
   //   kInvalidArgument  malformed (message says what)
   //   kDataLoss         a CRC or the leaves digest does not match
+  // With fault: set to what was wrong (kNone on success).
   Status Decode(std::string_view body, BatchHeader* header, std::vector<WireRecord>* records,
-                std::vector<Hash256>* leaves);
+                std::vector<Hash256>* leaves, BatchFault* fault = nullptr);
 
  private:
   void* dctx_;  // ZSTD_DCtx

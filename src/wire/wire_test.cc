@@ -173,6 +173,36 @@ TEST(Wire, BatchWithAWrongCrcOrDigestIsDataLoss) {
   EXPECT_TRUE(dec.Decode(body, &h, &recs, &leaves).ok());
 }
 
+TEST(Wire, ADecodeFaultSaysWhichCheckFailed) {
+  BatchEncoder enc;
+  BatchDecoder dec;
+  BatchHeader h;
+  std::vector<WireRecord> recs;
+  std::vector<Hash256> leaves;
+  BatchFault fault = BatchFault::kNone;
+  std::string frame;
+  enc.Reset(0, 0);
+  enc.Add(FrameType::kData, crc32c::Value("abc") ^ 1, "abc");
+  ASSERT_TRUE(enc.Finish(&frame).ok());
+  EXPECT_FALSE(dec.Decode(BodyOf(frame, MessageType::kBatch), &h, &recs, &leaves, &fault).ok());
+  EXPECT_EQ(fault, BatchFault::kChecksumMismatch);
+
+  frame.clear();
+  enc.Reset(0, 0);
+  enc.Add(FrameType::kData, crc32c::Value("abc"), "abc");
+  ASSERT_TRUE(enc.Finish(&frame).ok());
+  frame[kFrameHeaderSize + 20] ^= 1;  // inside the leaves digest
+  EXPECT_FALSE(dec.Decode(BodyOf(frame, MessageType::kBatch), &h, &recs, &leaves, &fault).ok());
+  EXPECT_EQ(fault, BatchFault::kDigestMismatch);
+  frame[kFrameHeaderSize + 20] ^= 1;
+
+  const std::string body(BodyOf(frame, MessageType::kBatch));
+  EXPECT_FALSE(dec.Decode(body.substr(0, 10), &h, &recs, &leaves, &fault).ok());
+  EXPECT_EQ(fault, BatchFault::kMalformed);
+  EXPECT_TRUE(dec.Decode(body, &h, &recs, &leaves, &fault).ok());
+  EXPECT_EQ(fault, BatchFault::kNone);
+}
+
 // A batch may carry the agent's signed checkpoint ahead of its records; every cut of such
 // a body is refused, and a batch without one decodes with none (the decoder is reused).
 TEST(Wire, ABatchCarriesTheAgentsCheckpoint) {

@@ -1,0 +1,218 @@
+#include "collector/collector_config.h"
+
+#include "base/address.h"
+#include "checkpoint/note.h"
+#include "config/toml_checker.h"
+#include "env/env.h"
+#include "store/layout.h"
+
+namespace gapless::collector {
+
+using config::Checker;
+using config::ParseToml;
+
+namespace {
+
+// [[collector.witness]] url = "...", key = "<cosigner key>", ca_file, timeout_ms.
+void ParseWitnesses(Checker& c, const toml::table& collector, CollectorOptions* o) {
+  const toml::node* n = collector.get("witness");
+  if (n == nullptr) return;
+  const toml::array* list = n->as_array();
+  if (list == nullptr || !list->is_array_of_tables()) {
+    c.Error(n->source(), "witness must be an array of tables: write each as [[collector.witness]]");
+    return;
+  }
+  for (const toml::node& el : *list) {
+    const toml::table& t = *el.as_table();
+    WitnessTarget w;
+    c.OnlyKeys(t, {"url", "key", "ca_file", "timeout_ms"}, "[[collector.witness]]");
+    if (!c.String(t, "url", &w.url) ||
+        (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0)) {
+      c.Error(t.source(),
+              "this [[collector.witness]] needs url = \"http(s)://host:port/.../add-checkpoint\"");
+    }
+    if (!c.String(t, "key", &w.key)) {
+      c.Error(t.source(),
+              "this [[collector.witness]] needs key: the witness's cosigner key "
+              "(\"<name>+<id>+<base64>\", printed by `gapless witness`)");
+    } else if (auto k = checkpoint::ParseCosignerKey(w.key); !k.ok()) {
+      c.Error(t.get("key")->source(), k.status().message());
+    }
+    c.String(t, "ca_file", &w.ca_file);
+    c.Int(t, "timeout_ms", 100, 600'000, &w.timeout_ms);
+    o->witnesses.push_back(std::move(w));
+  }
+}
+
+// [collector.archive] dir, interval_seconds, min_records, recipients, identity.
+void ParseArchive(Checker& c, const toml::table& collector, CollectorOptions* o) {
+  const toml::table* t = c.Table(collector, "archive");
+  if (t == nullptr) return;
+  ArchiveDestination& a = o->archive;
+  c.OnlyKeys(*t, {"dir", "interval_seconds", "min_records", "recipients", "identity"},
+             "[collector.archive]");
+  if (!c.String(*t, "dir", &a.dir) || a.dir.empty() || a.dir[0] != '/') {
+    c.Error(t->source(),
+            "[collector.archive] needs dir: an absolute path to an existing directory (for "
+            "example a mounted off-site volume)");
+  }
+  int64_t seconds = 3600;
+  c.Int(*t, "interval_seconds", 1, 7 * 86400, &seconds);
+  a.interval_ms = seconds * 1000;
+  int64_t min_records = 1;
+  c.Int(*t, "min_records", 1, int64_t{1} << 40, &min_records);
+  a.min_records = static_cast<uint64_t>(min_records);
+  if (const toml::node* n = t->get("recipients")) {
+    const toml::array* list = n->as_array();
+    if (list == nullptr)
+      c.Error(n->source(), "recipients must be a list of \"gapless-x25519:...\"");
+    for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+      auto v = (*list)[i].value<std::string>();
+      if (!v || v->rfind("gapless-x25519:", 0) != 0) {
+        c.Error((*list)[i].source(),
+                "a recipient is \"gapless-x25519:...\", from gapless keygen --recipient");
+      } else {
+        a.recipients.push_back(*v);
+      }
+    }
+  }
+  if (!c.String(*t, "identity", &a.identity) && !a.recipients.empty()) {
+    c.Error(t->source(),
+            "[collector.archive] with recipients needs identity: one recipient's identity "
+            "file, so each archive can be verified after it is written");
+  }
+}
+
+// [alerts] journal, alertmanager = [...], [[alerts.webhook]] url, secret_file, ca_file,
+// timeout_ms.
+void ParseAlerts(Checker& c, const toml::table& root, alert::AlertOptions* a) {
+  const toml::table* t = c.Table(root, "alerts");
+  if (t == nullptr) return;
+  c.OnlyKeys(*t, {"journal", "alertmanager", "webhook"}, "[alerts]");
+  c.String(*t, "journal", &a->journal);
+  if (const toml::node* n = t->get("alertmanager")) {
+    const toml::array* list = n->as_array();
+    for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+      auto v = (*list)[i].value<std::string>();
+      if (!v || (v->rfind("http://", 0) != 0 && v->rfind("https://", 0) != 0)) {
+        c.Error((*list)[i].source(), "an alertmanager is its base URL, e.g. \"http://am:9093\"");
+      } else {
+        a->alertmanagers.push_back(*v);
+      }
+    }
+    if (list == nullptr) c.Error(n->source(), "alertmanager must be a list of base URLs");
+  }
+  const toml::node* n = t->get("webhook");
+  if (n == nullptr) return;
+  const toml::array* list = n->as_array();
+  if (list == nullptr || !list->is_array_of_tables()) {
+    c.Error(n->source(), "webhook must be an array of tables: write each as [[alerts.webhook]]");
+    return;
+  }
+  for (const toml::node& el : *list) {
+    const toml::table& w = *el.as_table();
+    alert::WebhookOptions o;
+    c.OnlyKeys(w, {"url", "secret_file", "ca_file", "timeout_ms"}, "[[alerts.webhook]]");
+    if (!c.String(w, "url", &o.url) ||
+        (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0)) {
+      c.Error(w.source(), "this [[alerts.webhook]] needs url = \"http(s)://...\"");
+    }
+    c.String(w, "secret_file", &o.secret_file);
+    c.String(w, "ca_file", &o.ca_file);
+    c.Int(w, "timeout_ms", 100, 600'000, &o.timeout_ms);
+    a->webhooks.push_back(std::move(o));
+  }
+}
+
+}  // namespace
+
+StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
+                                               const std::string& file_name) {
+  ASSIGN_OR_RETURN(const toml::table root, ParseToml(text, file_name));
+  Checker c(file_name);
+  CollectorConfig cfg;
+  CollectorOptions& o = cfg.options;
+  c.OnlyKeys(root, {"collector", "alerts", "monitors"}, "the top level");
+  const toml::table* t = c.Table(root, "collector");
+  if (t == nullptr) {
+    c.ErrorAt(1, 1, "a [collector] table is required");
+    return InvalidArgumentError(c.errors());
+  }
+  c.OnlyKeys(*t,
+             {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
+              "signing_key", "checkpoint_interval_ms", "witness", "archive", "metrics_listen",
+              "audit_interval_seconds"},
+             "[collector]");
+  c.String(*t, "name", &o.name);
+  c.String(*t, "metrics_listen", &cfg.metrics_listen);
+  int64_t audit_s = cfg.audit_interval_ms / 1000;
+  if (c.Int(*t, "audit_interval_seconds", 0, 30 * 86400, &audit_s)) {
+    cfg.audit_interval_ms = audit_s * 1000;
+  }
+  if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
+  if (const toml::node* n = t->get("listen")) {
+    o.listen.clear();
+    if (n->is_string()) {
+      o.listen.push_back(*n->value<std::string>());
+    } else if (const toml::array* a = n->as_array()) {
+      for (const toml::node& el : *a) {
+        if (auto v = el.value<std::string>()) o.listen.push_back(*v);
+      }
+    }
+    if (o.listen.empty()) c.Error(n->source(), "listen must be \"IP:port\" or a list of them");
+    for (const std::string& l : o.listen) {
+      std::string host;
+      uint16_t port = 0;
+      if (Status s = ParseListenAddress(l, &host, &port); !s.ok())
+        c.Error(n->source(), s.message());
+    }
+  }
+  if (!c.String(*t, "tls_cert", &o.tls_cert) || !c.String(*t, "tls_key", &o.tls_key)) {
+    c.Error(t->source(),
+            "[collector] needs tls_cert and tls_key: TLS is always on (a "
+            "self-signed pair is made by `gapless run`, or bring your own)");
+  }
+  if (!c.String(*t, "enrolled_keys", &o.enrolled_keys)) {
+    c.Error(t->source(),
+            "[collector] needs enrolled_keys: a file of \"agent_id public-key\" "
+            "lines (gapless keygen prints the line for an agent)");
+  }
+  c.String(*t, "enroll_tokens", &o.enroll_tokens);
+  c.String(*t, "signing_key", &o.signing_key);
+  c.Int(*t, "checkpoint_interval_ms", 100, 3'600'000, &o.checkpoint_interval_ms);
+  ParseWitnesses(c, *t, &o);
+  ParseArchive(c, *t, &o);
+  ParseAlerts(c, root, &cfg.alerts);
+  if (const toml::table* m = c.Table(root, "monitors")) {
+    c.OnlyKeys(*m,
+               {"agent_silent_seconds", "delivery_stalled_seconds", "clock_skew_seconds",
+                "gap_open_seconds", "declared_loss_hold_seconds", "volume_window_minutes",
+                "volume_drop_percent", "source_silent_seconds", "ingestion_lag_seconds",
+                "future_timestamps_seconds"},
+               "[monitors]");
+    monitor::MonitorOptions& mo = cfg.monitors;
+    c.Int(*m, "agent_silent_seconds", 1, 86400, &mo.agent_silent_s);
+    c.Int(*m, "delivery_stalled_seconds", 1, 86400, &mo.delivery_stalled_s);
+    c.Int(*m, "clock_skew_seconds", 1, 86400, &mo.clock_skew_s);
+    c.Int(*m, "gap_open_seconds", 1, 86400, &mo.gap_open_s);
+    c.Int(*m, "declared_loss_hold_seconds", 1, 30 * 86400, &mo.declared_loss_hold_s);
+    c.Int(*m, "volume_window_minutes", 1, 24 * 60, &mo.volume_window_minutes);
+    int64_t percent = static_cast<int64_t>(mo.volume_drop_ratio * 100);
+    if (c.Int(*m, "volume_drop_percent", 1, 49, &percent)) {
+      mo.volume_drop_ratio = static_cast<double>(percent) / 100;
+    }
+    c.Int(*m, "source_silent_seconds", 60, 86400, &mo.source_silent_s);
+    c.Int(*m, "ingestion_lag_seconds", 1, 7 * 86400, &mo.ingestion_lag_s);
+    c.Int(*m, "future_timestamps_seconds", 1, 86400, &mo.future_timestamps_s);
+  }
+  if (cfg.alerts.journal.empty()) cfg.alerts.journal = store::Layout(o.data_dir).AlertJournal();
+  if (!c.ok()) return InvalidArgumentError(c.errors());
+  return cfg;
+}
+
+StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env::Env::Posix(), path));
+  return ParseCollectorConfig(text, path);
+}
+
+}  // namespace gapless::collector

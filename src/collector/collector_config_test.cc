@@ -1,0 +1,138 @@
+#include "collector/collector_config.h"
+
+#include <gtest/gtest.h>
+
+#include "checkpoint/note.h"
+
+namespace gapless::collector {
+namespace {
+
+TEST(CollectorConfig, RequiresTlsAndEnrolledKeys) {
+  auto ok = ParseCollectorConfig(R"([collector]
+data_dir = "/c"
+listen = ["127.0.0.1:7514", "127.0.0.1:7515"]
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)",
+                                 "c.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->options.listen.size(), 2u);
+  auto bad = ParseCollectorConfig("[collector]\nlisten = \"nowhere\"\n", "d.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("needs tls_cert and tls_key"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("needs enrolled_keys"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("d.toml:2:10: listen address"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(CollectorConfig, WitnessesNeedAUrlAndACosignerKey) {
+  const std::string base = R"([collector]
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)";
+  identity::PublicKey k;
+  k.fill(7);
+  const std::string key = checkpoint::FormatCosignerKey("witness.example/w1", k);
+  auto ok = ParseCollectorConfig(base + R"(
+[[collector.witness]]
+url = "https://witness.example/add-checkpoint"
+key = ")" + key + R"("
+timeout_ms = 3000
+)",
+                                 "w.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->options.witnesses.size(), 1u);
+  EXPECT_EQ(ok->options.witnesses[0].key, key);
+  EXPECT_EQ(ok->options.witnesses[0].timeout_ms, 3000);
+  auto bad = ParseCollectorConfig(base + R"(
+[[collector.witness]]
+url = "witness.example"
+key = ")" + checkpoint::FormatVerifierKey("witness.example/w1", k) +
+                                      R"("
+colour = 1
+)",
+                                  "x.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("needs url"), std::string::npos) << m;
+  EXPECT_NE(m.find("expected an Ed25519 cosigner's key"), std::string::npos) << m;
+  EXPECT_NE(m.find("colour"), std::string::npos) << m;
+}
+
+TEST(CollectorConfig, ArchiveDestination) {
+  const std::string base = R"([collector]
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)";
+  auto ok = ParseCollectorConfig(base + R"(
+[collector.archive]
+dir = "/mnt/offsite/gapless"
+interval_seconds = 600
+min_records = 1000
+)",
+                                 "a.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->options.archive.dir, "/mnt/offsite/gapless");
+  EXPECT_EQ(ok->options.archive.interval_ms, 600'000);
+  EXPECT_EQ(ok->options.archive.min_records, 1000u);
+  auto bad = ParseCollectorConfig(base + R"(
+[collector.archive]
+dir = "relative"
+recipients = ["age1xyz"]
+)",
+                                  "b.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("needs dir: an absolute path"), std::string::npos) << m;
+  EXPECT_NE(m.find("a recipient is"), std::string::npos) << m;
+}
+
+TEST(CollectorConfig, AlertOutputs) {
+  const std::string base = R"([collector]
+data_dir = "/c"
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)";
+  auto plain = ParseCollectorConfig(base, "p.toml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->alerts.journal, "/c/alerts.jsonl");  // always journaled
+  auto ok = ParseCollectorConfig(base + R"(
+[monitors]
+agent_silent_seconds = 30
+delivery_stalled_seconds = 45
+volume_drop_percent = 10
+[alerts]
+alertmanager = ["http://am:9093"]
+[[alerts.webhook]]
+url = "https://hooks.example/gapless"
+secret_file = "/etc/gapless/hook.secret"
+)",
+                                 "a.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->alerts.webhooks.size(), 1u);
+  EXPECT_EQ(ok->alerts.webhooks[0].secret_file, "/etc/gapless/hook.secret");
+  EXPECT_EQ(ok->alerts.alertmanagers, std::vector<std::string>{"http://am:9093"});
+  EXPECT_EQ(ok->monitors.agent_silent_s, 30);
+  EXPECT_EQ(ok->monitors.delivery_stalled_s, 45);
+  EXPECT_DOUBLE_EQ(ok->monitors.volume_drop_ratio, 0.10);
+  EXPECT_EQ(ok->monitors.clock_skew_s, 30);  // the default
+  auto bad = ParseCollectorConfig(base + R"(
+[alerts]
+alertmanager = ["am:9093"]
+[[alerts.webhook]]
+secret = "inline secrets are refused"
+)",
+                                  "b.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("base URL"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs url"), std::string::npos) << m;
+  EXPECT_NE(m.find("secret"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace gapless::collector
