@@ -1,7 +1,6 @@
 #include "collector/archiving.h"
 
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 
 #include "archive/archive.h"
@@ -83,44 +82,27 @@ StatusOr<std::unique_ptr<Archiving>> Archiving::Start(const std::string& data_di
   a->signing_key_ = signing_key;
   a->verifier_key_ = verifier_key;
   a->dest_ = dest;
-  a->thread_ = std::thread([raw = a.get()] { raw->Loop(); });
+  a->worker_ = std::make_unique<PeriodicWorker>(
+      PeriodicWorker::Options{.interval_ms = dest.interval_ms, .final_round = true},
+      [raw = a.get()](bool stopping) { raw->Round(/*final=*/stopping); });
   return a;
 }
 
 Archiving::~Archiving() { Stop(); }
 
 void Archiving::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_ && !thread_.joinable()) return;
-    stop_ = true;
-  }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  if (worker_ != nullptr) worker_->Stop();
 }
 
 ArchivingStats Archiving::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 
 void Archiving::RunOnce() { Round(/*final=*/false); }
 
-void Archiving::Loop() {
-  for (;;) {
-    bool stopping = false;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(dest_.interval_ms), [&] { return stop_; });
-      stopping = stop_;
-    }
-    Round(/*final=*/stopping);
-    if (stopping) return;
-  }
-}
-
 void Archiving::Round(bool final) {
-  std::lock_guard<std::mutex> round(round_mu_);
+  MutexLock round(&round_mu_);
   std::vector<std::string> errors;
   uint64_t archives = 0, records = 0;
   // Never made here: a missing directory is an unmounted volume, not one to create.
@@ -151,7 +133,7 @@ void Archiving::Round(bool final) {
   } else if (alerts_ != nullptr) {
     alerts_->Resolve("archive_failed", dest_.dir, "archives are written and verified again");
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   stats_.archives += archives;
   stats_.records += records;
   if (!errors.empty()) {

@@ -17,16 +17,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "alert/alert.h"
+#include "base/mutex.h"
+#include "base/periodic.h"
 #include "base/status.h"
 
 namespace gapless::collector {
@@ -73,7 +72,6 @@ class Archiving {
 
  private:
   Archiving() = default;
-  void Loop();
   void Round(bool final);  // holds round_mu_; final: min_records does not apply
   // One stream's next archive; an error says what failed.
   Status ArchiveStream(const std::string& agent, const std::string& epoch,
@@ -84,13 +82,11 @@ class Archiving {
   std::string signing_key_;
   std::string verifier_key_;
   ArchiveDestination dest_;
-  std::thread thread_;
-  std::mutex round_mu_;  // one round at a time
+  Mutex round_mu_;  // one round at a time (the worker's, or RunOnce's)
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;     // GUARDED_BY(mu_)
-  ArchivingStats stats_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  ArchivingStats stats_ GUARDED_BY(mu_);
+  std::unique_ptr<PeriodicWorker> worker_;  // last: stopped before the rest goes
 };
 
 }  // namespace gapless::collector

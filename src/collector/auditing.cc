@@ -1,7 +1,5 @@
 #include "collector/auditing.h"
 
-#include <chrono>
-
 #include "base/log.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
@@ -21,40 +19,25 @@ StatusOr<std::unique_ptr<Auditing>> Auditing::Start(const std::string& data_dir,
   a->verifier_key_ = verifier_key;
   a->interval_ms_ = interval_ms;
   a->alerts_ = alerts;
-  a->thread_ = std::thread([p = a.get()] { p->Loop(); });
+  a->worker_ = std::make_unique<PeriodicWorker>(
+      PeriodicWorker::Options{.interval_ms = interval_ms, .final_round = false},
+      [p = a.get()](bool) { p->RunOnce(); });
   return a;
 }
 
 Auditing::~Auditing() { Stop(); }
 
 void Auditing::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  if (worker_ != nullptr) worker_->Stop();
 }
 
 AuditingStats Auditing::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 
-void Auditing::Loop() {
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, std::chrono::milliseconds(interval_ms_), [&] { return stop_; })) {
-        return;
-      }
-    }
-    RunOnce();
-  }
-}
-
 void Auditing::RunOnce() {
-  std::lock_guard<std::mutex> round(round_mu_);
+  MutexLock round(&round_mu_);
   verify::Options o;
   o.collector_key = *checkpoint::ParseVerifierKey(verifier_key_);  // checked at Start
   uint64_t passed = 0, failed = 0;
@@ -72,7 +55,7 @@ void Auditing::RunOnce() {
         break;
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   stats_.rounds++;
   stats_.streams_verified += passed;
   stats_.streams_tampered += failed;

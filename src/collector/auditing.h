@@ -14,14 +14,13 @@
 // Threads: its own; reads the store files only.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "alert/alert.h"
+#include "base/mutex.h"
+#include "base/periodic.h"
 #include "base/status.h"
 #include "store/layout.h"
 
@@ -54,7 +53,6 @@ class Auditing {
 
  private:
   Auditing() = default;
-  void Loop();
   enum class Outcome { kPassed, kTampered, kUnreadable };
   // Verifies one stream (twice before calling it tampered) and fires or resolves its alert.
   Outcome AuditStream(const store::StreamRef& stream, const verify::Options& o);
@@ -63,12 +61,10 @@ class Auditing {
   std::string verifier_key_;
   int64_t interval_ms_ = 0;
   alert::Alerts* alerts_ = nullptr;
-  std::thread thread_;
-  std::mutex round_mu_;  // one round at a time
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;    // GUARDED_BY(mu_)
-  AuditingStats stats_;  // GUARDED_BY(mu_)
+  Mutex round_mu_;  // one round at a time (the worker's, or RunOnce's)
+  mutable Mutex mu_;
+  AuditingStats stats_ GUARDED_BY(mu_);
+  std::unique_ptr<PeriodicWorker> worker_;  // last: stopped before the rest goes
 };
 
 }  // namespace gapless::collector

@@ -50,7 +50,9 @@ StatusOr<std::unique_ptr<Witnessing>> Witnessing::Start(env::Env* env,
     }
     w->targets_.push_back(Target{t, *key, {}, {}});
   }
-  w->thread_ = std::thread([raw = w.get()] { raw->Loop(); });
+  w->worker_ = std::make_unique<PeriodicWorker>(
+      PeriodicWorker::Options{.interval_ms = retry_ms, .final_round = true},
+      [raw = w.get()](bool) { raw->Pass(); });
   return w;
 }
 
@@ -60,43 +62,30 @@ void Witnessing::Offer(const std::string& dir, std::string note) {
   auto parsed = checkpoint::ParseNote(note);
   auto cp = parsed.ok() ? checkpoint::ParseCheckpoint(parsed->text) : parsed.status();
   if (!cp.ok()) return;  // the collector signed it; cannot happen
-  std::lock_guard<std::mutex> lock(mu_);
-  Pending& p = pending_[dir];
-  p.note = std::move(note);
-  p.origin = cp->origin;
-  p.size = cp->size;
-  p.done.assign(targets_.size(), false);
-  fresh_ = true;
-  cv_.notify_one();
+  {
+    MutexLock lock(&mu_);
+    Pending& p = pending_[dir];
+    p.note = std::move(note);
+    p.origin = cp->origin;
+    p.size = cp->size;
+    p.done.assign(targets_.size(), false);
+  }
+  worker_->Wake();
 }
 
 void Witnessing::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  if (worker_ != nullptr) worker_->Stop();
 }
 
 WitnessingStats Witnessing::stats() const {
   return {cosigned_.load(), refused_.load(), failed_.load()};
 }
 
-void Witnessing::Loop() {
-  for (;;) {
+void Witnessing::Pass() {
+  {
     std::map<std::string, Pending> work;
-    bool stopping = false;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      auto ready = [&] { return stop_ || fresh_; };
-      if (pending_.empty()) {
-        cv_.wait(lock, ready);
-      } else {
-        cv_.wait_for(lock, std::chrono::milliseconds(retry_ms_), ready);
-      }
-      fresh_ = false;
-      stopping = stop_;
+      MutexLock lock(&mu_);
       work = pending_;
     }
     // A target that failed once in a pass is not asked again in it: a witness that is
@@ -120,7 +109,7 @@ void Witnessing::Loop() {
           LogError("witnessing: cannot keep the cosignatures in " + path + ": " + s.ToString());
         }
       }
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       auto it = pending_.find(dir);
       if (it == pending_.end() || it->second.note != p.note) continue;  // a newer one came
       if (all_done) {
@@ -129,7 +118,6 @@ void Witnessing::Loop() {
         it->second.done = p.done;
       }
     }
-    if (stopping) return;
   }
 }
 

@@ -14,17 +14,16 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "alert/alert.h"
+#include "base/mutex.h"
+#include "base/periodic.h"
 #include "base/status.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
@@ -77,7 +76,9 @@ class Witnessing {
     std::vector<bool> done;  // per target
   };
   Witnessing() = default;
-  void Loop();
+  // Worker thread: one attempt at every pending note (every retry interval, at an offer,
+  // and once more at Stop).
+  void Pass();
   // Thread only: one attempt of one target; true once it is done with this note.
   bool Submit(Target& t, const std::string& dir, const Pending& p, std::string* lines);
   // Thread only: logs what happened with a target, once until something else happens.
@@ -91,15 +92,12 @@ class Witnessing {
   alert::Alerts* alerts_ = nullptr;
   std::vector<Target> targets_;
   int64_t retry_ms_ = 2000;
-  std::thread thread_;
   std::set<std::string> repaired_;  // thread only: dirs whose witnessed file was checked
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, Pending> pending_;  // GUARDED_BY(mu_), by dir
-  bool fresh_ = false;                      // GUARDED_BY(mu_): an offer not yet seen
-  bool stop_ = false;                       // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, Pending> pending_ GUARDED_BY(mu_);  // by dir
   std::atomic<uint64_t> cosigned_{0}, refused_{0}, failed_{0};
+  std::unique_ptr<PeriodicWorker> worker_;  // last: stopped before the rest goes
 };
 
 }  // namespace gapless::collector

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "base/invariant.h"
 #include "event/event.h"
 
 namespace gapless::store {
@@ -128,6 +129,8 @@ StatusOr<StreamReader::Entry> StreamReader::Next() {
         return Entry{};
       }
       offset_ = reader_->position();
+      // Invariant: the segment reader never passes the limit it was given.
+      INVARIANT(offset_ <= size_);
       if (!spool::IsRecord(ev.type) || ev.seq < from_seq_) continue;
       Entry e;
       e.kind = Kind::kRecord;

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 
+#include "base/invariant.h"
 #include "base/log.h"
 #include "spool/segment_reader.h"
 #include "store/layout.h"
@@ -124,6 +125,8 @@ Status StreamStore::Recover(OpenReport* report) {
   ASSIGN_OR_RETURN(leaves_, env_->NewAppendableFile(leaves_path));
   RETURN_IF_ERROR(leaves_->Append(missing_leaves));
   RETURN_IF_ERROR(leaves_->Sync());
+  // Invariant: one leaf per seq below next_seq_, whatever the file held before.
+  INVARIANT(leaves_->Size() == next_seq_ * kLeafSize);
   report->leaves_rebuilt = missing_leaves.size() / kLeafSize;
   ASSIGN_OR_RETURN(leaves_reader_, env_->NewRandomAccessFile(leaves_path));
   // The level files are derived: rewrite them whole, and drop tiers the tree no longer has.
@@ -146,7 +149,10 @@ Status StreamStore::Recover(OpenReport* report) {
   flagged_ = env_->FileExists(files_.Flagged());
   recent_base_ = next_seq_;
   durable_next_.store(next_seq_, std::memory_order_release);
-  pending_.next = next_seq_;
+  {
+    MutexLock lock(&mu_);  // no other thread yet; for the analysis
+    pending_.next = next_seq_;
+  }
   report->next_seq = next_seq_;
   return Status::Ok();
 }
@@ -215,7 +221,7 @@ AppendOutcome StreamStore::Append(const BatchPosition& at, const std::vector<Rec
     }
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (first > next_seq_) {
       pending_.gaps += std::to_string(next_seq_) + " " + std::to_string(first - 1) + "\n";
       gap_records_.fetch_add(first - next_seq_, std::memory_order_release);
@@ -244,6 +250,8 @@ AppendOutcome StreamStore::Append(const BatchPosition& at, const std::vector<Rec
     }
     pending_.next = next_seq_;
   }
+  // Invariant: the leaves at hand cover every seq from recent_base_ up to next_seq_.
+  INVARIANT(recent_base_ + recent_leaves_.size() == next_seq_);
   result.equivocations = static_cast<uint32_t>(conflicting.size());
   duplicates_ += result.duplicates;
   equivocations_ += result.equivocations;
@@ -261,14 +269,14 @@ AppendOutcome StreamStore::Append(const BatchPosition& at, const std::vector<Rec
 }
 
 bool StreamStore::has_pending() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return pending_.next != durable_next() || !pending_.evidence.empty() || !pending_.gaps.empty();
 }
 
 Status StreamStore::Commit() {
   Pending work;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!sticky_.ok()) return sticky_;
     work.next = pending_.next;
     std::swap(work.segments, pending_.segments);
@@ -323,12 +331,14 @@ Status StreamStore::Commit() {
   if (s.ok()) s = append_small(files_.Evidence(), work.evidence, true);
   if (s.ok()) s = append_small(files_.Flagged(), work.flagged, false);
   if (!s.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     sticky_ = s;
     failed_.store(true, std::memory_order_release);
     LogError("store " + dir_ + ": write failed, nothing more is acknowledged: " + s.ToString());
     return s;
   }
+  // Invariant: the durable point never moves back.
+  INVARIANT(work.next >= durable_next());
   durable_next_.store(work.next, std::memory_order_release);
   return Status::Ok();
 }

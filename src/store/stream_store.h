@@ -34,10 +34,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/sha256.h"
 #include "base/status.h"
 #include "env/env.h"
@@ -157,8 +157,8 @@ class StreamStore {
   // Open: cuts a torn checkpoint at the end of dir/checkpoints, opens it for appending.
   Status RecoverCheckpoints();
   StatusOr<Hash256> StoredLeaf(uint64_t seq);
-  // mu_ held: adds one record's frame (and leaf) to pending_.
-  void QueueRecordLocked(uint64_t seq, const Record& r, const Hash256& leaf);
+  // Adds one record's frame (and leaf) to pending_.
+  void QueueRecordLocked(uint64_t seq, const Record& r, const Hash256& leaf) REQUIRES(mu_);
 
   env::Env* const env_;
   const std::string dir_;
@@ -180,7 +180,7 @@ class StreamStore {
   uint64_t segment_fill_ = 0;  // bytes in the active segment, queued ones included
   uint64_t segment_base_ = 0;  // base of the active segment, as the owner sees it
 
-  // The hand-over, GUARDED_BY(mu_).
+  // The hand-over between the owner and the committer.
   struct Chunk {  // bytes for one segment file; a new one starts with its header
     bool new_segment = false;
     uint64_t base = 0;
@@ -194,9 +194,9 @@ class StreamStore {
     std::string flagged;
     uint64_t next = 0;  // durable_next once written
   };
-  mutable std::mutex mu_;
-  Pending pending_;
-  Status sticky_;
+  mutable Mutex mu_;
+  Pending pending_ GUARDED_BY(mu_);
+  Status sticky_ GUARDED_BY(mu_);
   std::atomic<uint64_t> durable_next_{0};
   std::atomic<bool> failed_{false};
 
