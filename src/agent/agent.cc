@@ -27,6 +27,7 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
   std::unique_ptr<Agent> a(new Agent());
   a->cfg_ = cfg;
   env::Env* env = env::Env::Posix();
+  a->clock_ = env->clock();
   if (Status c = env->CreateDir(env::JoinPath(cfg.data_dir, "state")); !c.ok()) {
     return Status(c.code(), "cannot create data_dir " + cfg.data_dir + ": " + c.message());
   }
@@ -101,17 +102,16 @@ Status Agent::StartSender(const transport::DestinationOptions& d) {
 StatusOr<std::shared_ptr<transport::Heartbeater>> Agent::StartHeartbeat(
     const transport::DestinationOptions& d) {
   if (cfg_.heartbeat_interval_ms <= 0) return std::shared_ptr<transport::Heartbeater>();
-  ASSIGN_OR_RETURN(auto h, transport::Heartbeater::Start(
-                               d, identity_, spool_->epoch(),
-                               [this] { return HeartbeatSnapshot(); }, cfg_.heartbeat_interval_ms));
+  ASSIGN_OR_RETURN(auto h,
+                   transport::Heartbeater::Start(
+                       d, identity_, spool_->epoch(), [this] { return HeartbeatSnapshot(); },
+                       cfg_.heartbeat_interval_ms, clock_));
   return std::shared_ptr<transport::Heartbeater>(std::move(h));
 }
 
 void Agent::MaybeSignCheckpoint(bool force) {
   if (identity_.key == nullptr || cfg_.heartbeat_interval_ms <= 0) return;
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = clock_->MonotonicNanos();
   const uint64_t size = spool_->durable_size_lock_free();
   if (size == checkpoint_size_ ||
       (!force && now - checkpoint_signed_ns_ < cfg_.heartbeat_interval_ms * 1'000'000)) {
@@ -135,9 +135,7 @@ void Agent::MaybeSignCheckpoint(bool force) {
 
 wire::Heartbeat Agent::HeartbeatSnapshot() const {
   wire::Heartbeat hb;
-  hb.agent_wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  hb.agent_wall_ns = clock_->NowNanos();
   hb.head_seq = spool_->durable_size_lock_free();
   hb.spool_bytes = spool_->bytes_used_lock_free();
   hb.spool_quota = spool_->quota_bytes();
@@ -181,7 +179,7 @@ void Agent::WatchdogLoop() {
     MaybeSignCheckpoint();
     lock.lock();
     const uint64_t head = spool_->durable_size_lock_free();
-    const int64_t now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+    const int64_t now = clock_->MonotonicNanos();
     for (Watched& w : senders_) {
       const transport::SenderStats st = w.sender->stats();
       const int64_t since = std::max(st.last_progress_mono_ns, w.last_restart_ns);
@@ -209,8 +207,7 @@ std::vector<DestinationStatus> Agent::Destinations() const {
 Agent::~Agent() { Stop(); }
 
 Status Agent::StartInput(const config::InputConfig& in) {
-  input::Context ctx{&running_->io, ingest_.get(), env::Env::Posix()->clock(),
-                     env::JoinPath(cfg_.data_dir, "state")};
+  input::Context ctx{&running_->io, ingest_.get(), clock_, env::JoinPath(cfg_.data_dir, "state")};
   std::unique_ptr<input::Input> input;
   switch (in.type) {
     case config::InputType::kSyslogTcp:

@@ -110,6 +110,7 @@ class Agent {
       const transport::DestinationOptions& d);
 
   config::AgentConfig cfg_;
+  env::Clock* clock_ = nullptr;  // every time the agent reads comes from here (its Env's)
   std::unique_ptr<env::Env> env_holder_;
   std::unique_ptr<spool::Spool> spool_;
   std::unique_ptr<ingest::Ingest> ingest_;

@@ -6,12 +6,6 @@
 namespace gapless::agent {
 namespace {
 
-int64_t MonoNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 constexpr int64_t kRefusalWindowNs = 60'000'000'000;
 
 }  // namespace
@@ -50,7 +44,7 @@ std::string Agent::MetricsText() const {
               static_cast<double>(in.stats.parse_errors), l);
   }
   const std::vector<DestinationStatus> dests = Destinations();
-  const int64_t now = MonoNanos();
+  const int64_t now = clock_->MonotonicNanos();
   auto each = [&](const char* name, const char* help, bool counter, auto value) {
     for (const DestinationStatus& d : dests) {
       const metrics::Labels l{{"agent", cfg_.id}, {"destination", d.name}};
@@ -85,7 +79,7 @@ std::string Agent::MetricsText() const {
 
 metrics::Health Agent::CheckHealth() {
   metrics::Health h;
-  const int64_t now = MonoNanos();
+  const int64_t now = clock_->MonotonicNanos();
   const uint64_t refused = ingest_ ? ingest_->stats().refused_full : 0;
   if (refusals_.Check(refused, now, kRefusalWindowNs)) {
     h.problems.push_back(

@@ -165,6 +165,8 @@ class Spool {
   // Bytes used and records dropped by the full policy, as of the last group commit;
   // without the mutex, for heartbeats.
   uint64_t quota_bytes() const { return options_.quota_bytes; }  // fixed at Open
+  // The Env the spool reads and writes through (its clock is the agent's clock too).
+  env::Env* env() const { return env_; }
   uint64_t bytes_used_lock_free() const {
     return bytes_used_atomic_.load(std::memory_order_relaxed);
   }

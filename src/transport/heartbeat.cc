@@ -44,11 +44,8 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
   std::string last_error;
   std::atomic<uint64_t> sent{0}, connects{0}, failures{0};
 
-  static int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  env::Clock* clock = nullptr;  // injected (Start)
+  int64_t NowMs() const { return clock->MonotonicNanos() / 1'000'000; }
 
   void Fail(const std::shared_ptr<Conn>& c, const std::string& why) {
     if (conn != c || c == nullptr) return;
@@ -189,9 +186,10 @@ StatusOr<std::unique_ptr<Heartbeater>> Heartbeater::Start(const DestinationOptio
                                                           AgentIdentity identity,
                                                           const spool::Epoch& epoch,
                                                           std::function<wire::Heartbeat()> snapshot,
-                                                          int64_t interval_ms) {
+                                                          int64_t interval_ms, env::Clock* clock) {
   if (identity.key == nullptr) return InvalidArgumentError("heartbeat: no agent key");
   auto impl = std::make_shared<Impl>();
+  impl->clock = clock != nullptr ? clock : env::Env::Posix()->clock();
   impl->opt = destination;
   impl->id = std::move(identity);
   impl->epoch = epoch;
@@ -225,7 +223,7 @@ void Heartbeater::Stop(int64_t last_beat_ms) {
     impl->beat_timer.cancel();
     if (last_beat_ms > 0 && impl->conn != nullptr && impl->conn->welcomed) {
       impl->SendBeat();
-      impl->CloseWhenFlushed(Impl::NowMs() + last_beat_ms);
+      impl->CloseWhenFlushed(impl->NowMs() + last_beat_ms);
     } else {
       impl->Close();
     }

@@ -28,11 +28,10 @@ struct HeartbeatStats {
 
 class Heartbeater {
  public:
-  static StatusOr<std::unique_ptr<Heartbeater>> Start(const DestinationOptions& destination,
-                                                      AgentIdentity identity,
-                                                      const spool::Epoch& epoch,
-                                                      std::function<wire::Heartbeat()> snapshot,
-                                                      int64_t interval_ms = 5000);
+  static StatusOr<std::unique_ptr<Heartbeater>> Start(
+      const DestinationOptions& destination, AgentIdentity identity, const spool::Epoch& epoch,
+      std::function<wire::Heartbeat()> snapshot, int64_t interval_ms = 5000,
+      env::Clock* clock = nullptr);  // null: the system's
   ~Heartbeater();
   Heartbeater(const Heartbeater&) = delete;
   Heartbeater& operator=(const Heartbeater&) = delete;

@@ -20,16 +20,6 @@ namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-int64_t MonoNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 // Everything here belongs to the sender's thread, except the atomics (read by stats()).
 struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
   // One connection attempt. Handlers hold it and do nothing once it is no longer current.
@@ -84,7 +74,8 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
   std::atomic<uint64_t> acked_next{0}, sent_records{0}, batches{0}, connects{0},
       connect_failures{0}, rejections{0}, restarts{0};
   std::atomic<bool> connected{false};
-  std::atomic<int64_t> last_progress{MonoNanos()};
+  env::Clock* clock = nullptr;            // the spool's Env's: time is injected
+  std::atomic<int64_t> last_progress{0};  // set at Start
 
   Status MakeTls() {
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
@@ -332,7 +323,7 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
       return;
     }
     acked_next.store(n, std::memory_order_release);
-    last_progress.store(MonoNanos(), std::memory_order_release);
+    last_progress.store(clock->MonotonicNanos(), std::memory_order_release);
     attempt = 0;
     while (!inflight.empty() && inflight.front().end <= n) inflight.pop_front();
     SchedulePersist();
@@ -453,6 +444,8 @@ StatusOr<std::unique_ptr<Sender>> Sender::Start(spool::Spool* spool, AgentIdenti
   s->name_ = options.name;
   auto impl = std::make_shared<Impl>();
   impl->spool = spool;
+  impl->clock = spool->env()->clock();
+  impl->last_progress.store(impl->clock->MonotonicNanos(), std::memory_order_relaxed);
   impl->id = std::move(identity);
   impl->opt = std::move(options);
   impl->latest_checkpoint = std::move(latest_checkpoint);
