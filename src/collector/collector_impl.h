@@ -1,0 +1,126 @@
+// The collector's internals, shared by its source files (collector.cc: start, stop, the
+// committer and checkpoints; connection.cc: one agent connection and the accept loop;
+// enrollment.cc: who may connect; agent_checkpoints.cc: the agent's signed trees against
+// the store). Not a public header: include it only from src/collector/*.cc.
+//
+// Threads: the network thread (io) owns connections, streams and enrollment; the
+// committer thread owns commits and signing; they meet only under dirty_mu.
+#pragma once
+
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "base/address.h"
+#include "base/log.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/note.h"
+#include "event/event.h"
+#include "identity/identity.h"
+#include "merkle/proof.h"
+#include "spool/loss_record.h"
+#include "store/hash_levels.h"
+#include "store/layout.h"
+
+#include "collector/collector.h"
+
+namespace gapless::collector {
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using TlsStream = ssl::stream<tcp::socket>;
+
+struct Counters {
+  std::atomic<uint64_t> connections{0}, authenticated{0}, batches{0}, records{0}, duplicates{0},
+      equivocations{0}, enrolled{0}, heartbeats{0}, agent_checkpoints_verified{0},
+      agent_checkpoints_invalid{0};
+  std::array<std::atomic<uint64_t>, 16> rejected{};
+};
+
+class Connection;
+
+// A stream may have several connections at once: an agent that switched endpoints has
+// its old connection still delivering what it had sent. Each batch is checked against the
+// store (overlap → duplicates, hole → refused), so their order does not matter.
+struct Stream {
+  std::unique_ptr<store::StreamStore> store;
+  std::vector<std::weak_ptr<Connection>> connections;
+  std::string agent_id;
+  std::string epoch_hex;
+  std::string origin;  // of its checkpoints; set before the committer sees the stream
+  // Committer thread only.
+  uint64_t signed_size = 0;
+  int64_t signed_at_ns = 0;
+  // The agent's latest signed checkpoint, verified, waiting to be compared with the
+  // store once it holds that many records. GUARDED_BY(Impl::dirty_mu).
+  std::optional<checkpoint::Checkpoint> agent_checkpoint;
+  std::string agent_checkpoint_note;  // GUARDED_BY(Impl::dirty_mu)
+  std::string agent_checkpoint_seen;  // network thread: the last note handed over
+  bool agent_log_repaired = false;    // committer thread
+};
+
+struct Collector::Impl {
+  env::Env* env = nullptr;
+  CollectorOptions options;
+  asio::io_context io{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_guard;
+  std::unique_ptr<ssl::context> tls;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::weak_ptr<Connection>> connections;      // network thread
+  std::map<std::string, std::unique_ptr<Stream>> streams;  // network thread
+  std::map<std::string, identity::PublicKey> enrolled;     // network thread
+  Counters counters;
+  std::thread io_thread;
+  std::thread committer;
+
+  std::mutex dirty_mu;
+  std::condition_variable dirty_cv;
+  std::set<Stream*> dirty;                            // GUARDED_BY(dirty_mu)
+  std::set<Stream*> agent_checkpoints;                // GUARDED_BY(dirty_mu): to compare
+  std::unique_ptr<identity::SigningKey> signing_key;  // read-only after Start
+  std::string key_name;
+  std::set<Stream*> unsigned_streams;           // committer thread: committed, not yet checkpointed
+  std::set<Stream*> waiting_agent_checkpoints;  // committer thread
+  bool stop_committer = false;                  // GUARDED_BY(dirty_mu)
+  bool stopped = false;
+  std::unique_ptr<Witnessing> witnessing;  // null without witnesses
+  std::unique_ptr<Archiving> archiving;    // null without an archive destination
+
+  void Accept(tcp::acceptor* acceptor);
+  void MarkDirty(Stream* s) {
+    {
+      std::lock_guard<std::mutex> lock(dirty_mu);
+      dirty.insert(s);
+    }
+    dirty_cv.notify_one();
+  }
+  void CommitterLoop();
+  void SignCheckpoints(bool all);
+  // Network thread: checks an agent checkpoint from a heartbeat (signature by the key the
+  // connection authenticated with, origin) and hands it to the committer.
+  void OnAgentCheckpoint(Stream* s, const identity::PublicKey& key, const std::string& note);
+  // Committer thread: compares the agent's signed roots with the store's, once the store
+  // holds that many records; a match is kept in dir/agent-checkpoints.
+  void CompareAgentCheckpoints(std::set<Stream*>* waiting);
+  void CheckpointInvalid(const Stream* s, const std::string& why, uint64_t size = 0);
+  void SendAcks(Stream* s);
+  // Network thread: closes every connection (at Stop).
+  void CloseConnections();
+  Status ReloadEnrolled();
+  // Network thread. kOk, or the error code and message to reject with.
+  std::pair<wire::ErrorCode, std::string> Authenticate(const wire::Hello& h,
+                                                       const std::array<uint8_t, 32>& nonce);
+  bool Enroll(const wire::Hello& h);
+  StatusOr<Stream*> OpenStream(const wire::Hello& h);
+};
+
+}  // namespace gapless::collector
