@@ -65,8 +65,6 @@ uint32_t ExtendHardware(uint32_t init_crc, const char* data, size_t n) {
 }
 #endif
 
-bool HardwareAvailable() { return kHaveHardware; }
-
 uint32_t Extend(uint32_t init_crc, const char* data, size_t n) {
   return kHaveHardware ? ExtendHardware(init_crc, data, n) : ExtendPortable(init_crc, data, n);
 }

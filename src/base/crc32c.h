@@ -19,7 +19,6 @@ inline uint32_t Value(std::string_view s) { return Extend(0, s.data(), s.size())
 // The two implementations, exposed so tests can check they agree.
 uint32_t ExtendPortable(uint32_t init_crc, const char* data, size_t n);
 uint32_t ExtendHardware(uint32_t init_crc, const char* data, size_t n);  // needs SSE4.2
-bool HardwareAvailable();
 
 inline constexpr uint32_t kMaskDelta = 0xa282ead8u;
 

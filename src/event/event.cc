@@ -29,24 +29,6 @@ Status Malformed(const char* what) {
 
 }  // namespace
 
-std::string_view FormatName(Format f) {
-  switch (f) {
-    case Format::kRaw:
-      return "raw";
-    case Format::kRfc5424:
-      return "rfc5424";
-    case Format::kRfc3164:
-      return "rfc3164";
-    case Format::kJson:
-      return "json";
-    case Format::kLine:
-      return "line";
-    case Format::kJournal:
-      return "journal";
-  }
-  return "unknown";
-}
-
 void EncodeEvent(const Event& e, std::string* out) {
   char fixed[kFixedHeader];
   fixed[0] = static_cast<char>(kVersion);

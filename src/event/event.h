@@ -27,7 +27,6 @@ enum class Format : uint8_t {
   kLine = 4,     // one line (or joined lines) of a tailed file
   kJournal = 5,  // a journald entry
 };
-std::string_view FormatName(Format f);
 
 // Flag bits. Stored: append, never renumber.
 enum Flag : uint16_t {

@@ -188,25 +188,6 @@ void Monitors::OnGapOpened(const std::string& agent, const std::string& epoch, u
   }
 }
 
-void Monitors::OnGapClosed(const std::string& agent, const std::string& epoch, uint64_t first) {
-  std::vector<Change> changes;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& gaps = At(agent, epoch).gaps;
-    auto it = gaps.find(first);
-    if (it == gaps.end()) return;
-    LedgerGap(agent + "/" + epoch, first, it->second.first, it->second.second, clock_->NowNanos());
-    gaps.erase(it);
-    changes.push_back({false,
-                       "gap_open",
-                       agent + "/" + epoch + "/" + std::to_string(first),
-                       "",
-                       "the missing range was filled or declared",
-                       {}});
-  }
-  Apply(changes);
-}
-
 void Monitors::OnDeclaredLoss(const std::string& agent, const std::string& epoch, uint64_t first,
                               uint64_t last, const std::string& reason) {
   {

@@ -95,10 +95,9 @@ class Monitors {
   void OnHeartbeat(const Heartbeat& hb);
   // The collector's durable point of a stream moved (or was first seen).
   void OnStored(const std::string& agent, const std::string& epoch, uint64_t stored_next);
-  // Seqs [first, last] are missing (opened) or were filled / declared (closed).
+  // Seqs [first, last] are missing; OnStored closes the gap once the stored point passes it.
   void OnGapOpened(const std::string& agent, const std::string& epoch, uint64_t first,
                    uint64_t last);
-  void OnGapClosed(const std::string& agent, const std::string& epoch, uint64_t first);
   void OnDeclaredLoss(const std::string& agent, const std::string& epoch, uint64_t first,
                       uint64_t last, const std::string& reason);
   // New DATA records of a stream arrived (after they were appended).

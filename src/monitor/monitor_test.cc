@@ -126,12 +126,12 @@ TEST_F(MonitorTest, AGapNotFilledWithinSixtySeconds) {
   Run(1);
   EXPECT_EQ(Firing(), std::vector<std::string>{"gap_open web-01/00ff/100"});
   EXPECT_EQ(Evidence("gap_open", "last"), "149");
-  monitors_->OnGapClosed("web-01", "00ff", 100);
+  monitors_->OnStored("web-01", "00ff", 150);  // the agent re-sent the range
   EXPECT_TRUE(Firing().empty());
   // A gap filled in time never fires.
   monitors_->OnGapOpened("web-01", "00ff", 300, 301);
   Run(30);
-  monitors_->OnGapClosed("web-01", "00ff", 300);
+  monitors_->OnStored("web-01", "00ff", 302);
   Run(60);
   EXPECT_TRUE(Firing().empty());
 }
