@@ -14,6 +14,7 @@
 #include "event/event.h"
 #include "ledger/ledger.h"
 #include "monitor/monitor.h"
+#include "store/layout.h"
 #include "subprocess.h"
 #include "transport/transport_test_util.h"
 
@@ -394,6 +395,68 @@ TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {
   EXPECT_NE(out.find("TAMPERED"), std::string::npos) << out;
   EXPECT_NE(out.find("PROBLEM: "), std::string::npos) << out;
   EXPECT_EQ(Gapless({"verify", "--data-dir", dir_ + "/nowhere"}, &out), 3) << out;
+}
+
+// The collector wrote its store's format version; a store of a format this gapless does
+// not know is refused by every reader with a message that names it, never misread.
+TEST_F(ProofCliTest, AStoreOfAnotherFormatIsRefusedByEveryReader) {
+  const std::string vkey = FillStore();
+  const store::Layout layout(copts_.data_dir);
+  auto written = env::ReadFileToString(env::Env::Posix(), layout.FormatFile());
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(*written, "gapless-store 1\n");
+  ASSERT_TRUE(
+      env::WriteFileAtomically(env::Env::Posix(), layout.FormatFile(), "gapless-store 2\n").ok());
+  std::string out;
+  EXPECT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey}, &out), 3) << out;
+  EXPECT_NE(out.find("format 2"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"gaps", "--data-dir", copts_.data_dir}, &out), 3) << out;
+  EXPECT_NE(out.find("format 2"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"store", "inspect", "--data-dir", copts_.data_dir}, &out), 1) << out;
+  EXPECT_NE(out.find("format 2"), std::string::npos) << out;
+  EXPECT_NE(
+      Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--seq", "3"}, &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("format 2"), std::string::npos) << out;
+}
+
+// `gapless validate` checks a collector's file with the collector's own parser: every
+// problem at once with its line, and OK with what it found for a good one.
+TEST_F(ProofCliTest, ValidateChecksACollectorFileWithEveryErrorAtOnce) {
+  const std::string bad = dir_ + "/bad-collector.toml";
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), bad,
+                                       "[collector]\n"
+                                       "name = \"c1\"\n"
+                                       "listen = \"collector.example:7514\"\n"
+                                       "chekpoint_interval_ms = 500\n")
+                  .ok());
+  std::string out;
+  EXPECT_EQ(Gapless({"validate", bad}, &out), 1) << out;
+  EXPECT_NE(out.find(bad + ":4:1: unknown key \"chekpoint_interval_ms\""), std::string::npos)
+      << out;
+  EXPECT_NE(out.find(bad + ":3:10: listen address"), std::string::npos) << out;
+  EXPECT_NE(out.find("needs tls_cert and tls_key"), std::string::npos) << out;
+  EXPECT_NE(out.find("needs enrolled_keys"), std::string::npos) << out;
+
+  const std::string good = dir_ + "/collector.toml";
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), good,
+                                       "[collector]\n"
+                                       "name = \"c1\"\n"
+                                       "data_dir = \"/var/lib/c1\"\n"
+                                       "tls_cert = \"/etc/c1/tls.crt\"\n"
+                                       "tls_key = \"/etc/c1/tls.key\"\n"
+                                       "enrolled_keys = \"/etc/c1/enrolled\"\n")
+                  .ok());
+  EXPECT_EQ(Gapless({"validate", good}, &out), 0) << out;
+  EXPECT_NE(out.find("OK (collector c1, data_dir /var/lib/c1"), std::string::npos) << out;
+  // An agent's file is still checked as an agent's.
+  const std::string agent = dir_ + "/agent.toml";
+  ASSERT_TRUE(
+      env::WriteFileAtomically(env::Env::Posix(), agent, "[agent]\nid = \"a1\"\ncolour = 1\n")
+          .ok());
+  EXPECT_EQ(Gapless({"validate", agent}, &out), 1) << out;
+  EXPECT_NE(out.find(agent + ":3:1: unknown key \"colour\" in [agent]"), std::string::npos) << out;
 }
 
 // `gapless export` writes an archive and verifies it; `gapless verify FILE` checks it
