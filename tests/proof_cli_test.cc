@@ -16,7 +16,7 @@
 #include "monitor/monitor.h"
 #include "store/layout.h"
 #include "subprocess.h"
-#include "transport/transport_test_util.h"
+#include "collector/transport_fixture.h"
 
 namespace gapless::transport {
 namespace {

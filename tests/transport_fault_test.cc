@@ -14,7 +14,7 @@
 #include "event/event.h"
 #include "fault_proxy.h"
 #include "subprocess.h"
-#include "transport/transport_test_util.h"
+#include "collector/transport_fixture.h"
 
 namespace gapless::transport {
 namespace {

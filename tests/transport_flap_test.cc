@@ -8,7 +8,7 @@
 #include <atomic>
 #include <random>
 
-#include "transport/transport_test_util.h"
+#include "collector/transport_fixture.h"
 
 namespace gapless::transport {
 namespace {

@@ -9,7 +9,7 @@
 #include "archive/archive.h"
 #include "archive/encryption.h"
 #include "checkpoint/checkpoint.h"
-#include "transport/transport_test_util.h"
+#include "collector/transport_fixture.h"
 
 namespace gapless::transport {
 namespace {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "transport/transport_test_util.h"
+#include "collector/transport_fixture.h"
 
 namespace gapless::transport {
 namespace {

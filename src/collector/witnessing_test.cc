@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "checkpoint/checkpoint.h"
-#include "transport/transport_test_util.h"
+#include "collector/transport_fixture.h"
 #include "verify/verify.h"
 #include "witness/server.h"
 #include "witness/witness.h"

@@ -14,11 +14,11 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "collector/service.h"
+#include "collector/transport_fixture.h"
 #include "env/fake_clock.h"
 #include "event/event.h"
 #include "http/client.h"
 #include "monitor/monitor.h"
-#include "transport/transport_test_util.h"
 #include "verify/verify.h"
 
 namespace gapless::transport {

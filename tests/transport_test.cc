@@ -9,10 +9,10 @@
 #include "base/crc32c.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
+#include "collector/transport_fixture.h"
 #include "env/fault_injection_env.h"
 #include "merkle/proof.h"
 #include "store/hash_levels.h"
-#include "transport/transport_test_util.h"
 #include "wire/wire.h"
 
 namespace gapless::transport {
