@@ -15,15 +15,8 @@ namespace {
 
 // [[collector.witness]] url = "...", key = "<cosigner key>", ca_file, timeout_ms.
 void ParseWitnesses(Checker& c, const toml::table& collector, CollectorOptions* o) {
-  const toml::node* n = collector.get("witness");
-  if (n == nullptr) return;
-  const toml::array* list = n->as_array();
-  if (list == nullptr || !list->is_array_of_tables()) {
-    c.Error(n->source(), "witness must be an array of tables: write each as [[collector.witness]]");
-    return;
-  }
-  for (const toml::node& el : *list) {
-    const toml::table& t = *el.as_table();
+  for (const toml::table* table : c.Tables(collector, "witness", "[[collector.witness]]")) {
+    const toml::table& t = *table;
     WitnessTarget w;
     c.OnlyKeys(t, {"url", "key", "ca_file", "timeout_ms"}, "[[collector.witness]]");
     if (!c.String(t, "url", &w.url) ||
@@ -102,15 +95,8 @@ void ParseAlerts(Checker& c, const toml::table& root, alert::AlertOptions* a) {
     }
     if (list == nullptr) c.Error(n->source(), "alertmanager must be a list of base URLs");
   }
-  const toml::node* n = t->get("webhook");
-  if (n == nullptr) return;
-  const toml::array* list = n->as_array();
-  if (list == nullptr || !list->is_array_of_tables()) {
-    c.Error(n->source(), "webhook must be an array of tables: write each as [[alerts.webhook]]");
-    return;
-  }
-  for (const toml::node& el : *list) {
-    const toml::table& w = *el.as_table();
+  for (const toml::table* table : c.Tables(*t, "webhook", "[[alerts.webhook]]")) {
+    const toml::table& w = *table;
     alert::WebhookOptions o;
     c.OnlyKeys(w, {"url", "secret_file", "ca_file", "timeout_ms"}, "[[alerts.webhook]]");
     if (!c.String(w, "url", &o.url) ||

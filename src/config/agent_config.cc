@@ -241,15 +241,8 @@ void ParseJournaldInput(Checker& c, const toml::table& t, InputConfig* in) {
 }
 
 void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
-  const toml::node* n = root.get("input");
-  if (n == nullptr) return;
-  const toml::array* inputs = n->as_array();
-  if (inputs == nullptr || !inputs->is_array_of_tables()) {
-    c.Error(n->source(), "input must be an array of tables: write each as [[input]]");
-    return;
-  }
-  for (const toml::node& el : *inputs) {
-    const toml::table& t = *el.as_table();
+  for (const toml::table* table : c.Tables(root, "input", "[[input]]")) {
+    const toml::table& t = *table;
     InputConfig in;
     in.line = static_cast<int>(t.source().begin.line);
     std::string type;
@@ -282,15 +275,8 @@ void ParseInputs(Checker& c, const toml::table& root, AgentConfig* cfg) {
 }
 
 void ParseDestinations(Checker& c, const toml::table& root, AgentConfig* cfg) {
-  const toml::node* n = root.get("destination");
-  if (n == nullptr) return;
-  const toml::array* list = n->as_array();
-  if (list == nullptr || !list->is_array_of_tables()) {
-    c.Error(n->source(), "destination must be an array of tables: write each as [[destination]]");
-    return;
-  }
-  for (const toml::node& el : *list) {
-    const toml::table& t = *el.as_table();
+  for (const toml::table* table : c.Tables(root, "destination", "[[destination]]")) {
+    const toml::table& t = *table;
     transport::DestinationOptions d;
     c.OnlyKeys(t,
                {"name", "address", "server_name", "ca_file", "required", "batch_records",

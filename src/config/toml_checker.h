@@ -121,6 +121,23 @@ class Checker {
     return true;
   }
 
+  // The tables of an array of tables (written [[written_as]]); none when the key is
+  // absent, and an error saying how to write it when it is something else.
+  std::vector<const toml::table*> Tables(const toml::table& t, std::string_view key,
+                                         std::string_view written_as) {
+    std::vector<const toml::table*> out;
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return out;
+    const toml::array* list = n->as_array();
+    if (list == nullptr || !list->is_array_of_tables()) {
+      Error(n->source(), std::string(key) + " must be an array of tables: write each as " +
+                             std::string(written_as));
+      return out;
+    }
+    for (const toml::node& el : *list) out.push_back(el.as_table());
+    return out;
+  }
+
   const toml::table* Table(const toml::table& t, std::string_view key) {
     const toml::node* n = t.get(key);
     if (n == nullptr) return nullptr;
