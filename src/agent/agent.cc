@@ -88,13 +88,13 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
 
 Status Agent::StartSender(const transport::DestinationOptions& d) {
   ASSIGN_OR_RETURN(auto sender, transport::Sender::Start(spool_.get(), identity_, d, [this] {
-                     std::lock_guard<std::mutex> lock(checkpoint_mu_);
+                     MutexLock lock(&checkpoint_mu_);
                      return latest_checkpoint_;
                    }));
   ASSIGN_OR_RETURN(auto heartbeat, StartHeartbeat(d));
   LogInfo("destination " + d.name + " → " + d.address +
           (d.required ? " (required)" : " (optional)"));
-  std::lock_guard<std::mutex> lock(watch_mu_);
+  MutexLock lock(&watch_mu_);
   senders_.push_back(Watched{std::move(sender), d, 0, 0, std::move(heartbeat)});
   return Status::Ok();
 }
@@ -129,7 +129,7 @@ void Agent::MaybeSignCheckpoint(bool force) {
   if (!note.ok()) return;
   checkpoint_size_ = tree->size;
   checkpoint_signed_ns_ = now;
-  std::lock_guard<std::mutex> lock(checkpoint_mu_);
+  MutexLock lock(&checkpoint_mu_);
   latest_checkpoint_ = std::move(*note);
 }
 
@@ -141,10 +141,10 @@ wire::Heartbeat Agent::HeartbeatSnapshot() const {
   hb.spool_quota = spool_->quota_bytes();
   hb.dropped_records = spool_->dropped_records_lock_free();
   {
-    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    MutexLock lock(&checkpoint_mu_);
     hb.checkpoint = latest_checkpoint_;
   }
-  std::lock_guard<std::mutex> lock(watch_mu_);
+  MutexLock lock(&watch_mu_);
   for (const Watched& w : senders_)
     hb.destinations.push_back({w.options.name, w.sender->stats().acked_next});
   return hb;
@@ -173,11 +173,14 @@ void Agent::WatchdogLoop() {
   using namespace std::chrono;
   const int64_t stall_ns = cfg_.watchdog_stall_ms * 1'000'000;
   const auto tick = milliseconds(std::clamp<int64_t>(cfg_.watchdog_stall_ms / 10, 10, 1000));
-  std::unique_lock<std::mutex> lock(watch_mu_);
-  while (!watch_cv_.wait_for(lock, tick, [&] { return stop_watchdog_; })) {
-    lock.unlock();
+  for (;;) {
+    {
+      MutexLock wait(&watch_mu_);
+      if (!stop_watchdog_) watch_cv_.WaitFor(&watch_mu_, tick.count());
+      if (stop_watchdog_) return;
+    }
     MaybeSignCheckpoint();
-    lock.lock();
+    MutexLock lock(&watch_mu_);
     const uint64_t head = spool_->durable_size_lock_free();
     const int64_t now = clock_->MonotonicNanos();
     for (Watched& w : senders_) {
@@ -196,7 +199,7 @@ void Agent::WatchdogLoop() {
 }
 
 std::vector<DestinationStatus> Agent::Destinations() const {
-  std::lock_guard<std::mutex> lock(watch_mu_);
+  MutexLock lock(&watch_mu_);
   std::vector<DestinationStatus> out;
   for (const Watched& w : senders_) {
     out.push_back({w.options.name, w.options.required, w.sender->stats(), w.restarts});
@@ -295,7 +298,7 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
   std::vector<std::shared_ptr<transport::Heartbeater>> stopping_heartbeats;
   std::vector<transport::DestinationOptions> starting, reconfigured;
   {
-    std::lock_guard<std::mutex> lock(watch_mu_);
+    MutexLock lock(&watch_mu_);
     for (auto it = senders_.begin(); it != senders_.end();) {
       auto same = std::find_if(next.begin(), next.end(),
                                [&](const auto& d) { return d.name == it->options.name; });
@@ -330,7 +333,7 @@ void Agent::ReloadDestinations(const std::vector<transport::DestinationOptions>&
       *problems += h.status().message() + "; ";
       continue;
     }
-    std::lock_guard<std::mutex> lock(watch_mu_);
+    MutexLock lock(&watch_mu_);
     for (Watched& w : senders_) {
       if (w.options.name == d.name) w.heartbeat = *h;
     }
@@ -354,10 +357,10 @@ void Agent::Stop() {
   if (metrics_) metrics_->Stop();  // first: its handlers read everything below
   if (watchdog_.joinable()) {
     {
-      std::lock_guard<std::mutex> lock(watch_mu_);
+      MutexLock lock(&watch_mu_);
       stop_watchdog_ = true;
     }
-    watch_cv_.notify_all();
+    watch_cv_.SignalAll();
     watchdog_.join();
   }
   if (running_) {
@@ -377,7 +380,7 @@ void Agent::Stop() {
   if (ingest_) ingest_->Stop();
   std::vector<Watched> senders;
   {
-    std::lock_guard<std::mutex> lock(watch_mu_);
+    MutexLock lock(&watch_mu_);
     senders.swap(senders_);
   }
   // Everything appended is durable now: its signed tree goes out with one last heartbeat

@@ -8,13 +8,12 @@
 // list, guarded by its own mutex which no sender ever takes.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "config/agent_config.h"
 #include "http/server.h"
@@ -117,15 +116,15 @@ class Agent {
   std::unique_ptr<Running> running_;  // io_context, work guard, inputs
   std::thread input_thread_;
   transport::AgentIdentity identity_;
-  mutable std::mutex watch_mu_;  // the watchdog's own lock; no sender takes it
-  std::condition_variable watch_cv_;
-  std::vector<Watched> senders_;  // GUARDED_BY(watch_mu_)
-  bool stop_watchdog_ = false;    // GUARDED_BY(watch_mu_)
+  mutable Mutex watch_mu_;  // the watchdog's own lock; no sender takes it
+  CondVar watch_cv_;
+  std::vector<Watched> senders_ GUARDED_BY(watch_mu_);
+  bool stop_watchdog_ GUARDED_BY(watch_mu_) = false;
   std::thread watchdog_;
   bool stopped_ = false;
   // The latest signed checkpoint; this mutex is only ever held to copy the string.
-  mutable std::mutex checkpoint_mu_;
-  std::string latest_checkpoint_;     // GUARDED_BY(checkpoint_mu_)
+  mutable Mutex checkpoint_mu_;
+  std::string latest_checkpoint_ GUARDED_BY(checkpoint_mu_);
   uint64_t checkpoint_size_ = 0;      // watchdog thread
   int64_t checkpoint_signed_ns_ = 0;  // watchdog thread
   metrics::RecentIncrease refusals_;  // CheckHealth's thread

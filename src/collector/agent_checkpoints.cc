@@ -32,12 +32,12 @@ void Collector::Impl::OnAgentCheckpoint(Stream* s, const identity::PublicKey& ke
     return CheckpointInvalid(s, "signed for " + cp->origin + ", not for this stream");
   }
   {
-    std::lock_guard<std::mutex> lock(dirty_mu);
+    MutexLock lock(&dirty_mu);
     s->agent_checkpoint = *cp;
     s->agent_checkpoint_note = note_text;
     agent_checkpoints.insert(s);
   }
-  dirty_cv.notify_one();
+  dirty_cv.Signal();
 }
 
 void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
@@ -46,7 +46,7 @@ void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
     std::optional<checkpoint::Checkpoint> cp;
     std::string note;
     {
-      std::lock_guard<std::mutex> lock(dirty_mu);
+      MutexLock lock(&dirty_mu);
       cp = s->agent_checkpoint;
       note = s->agent_checkpoint_note;
     }

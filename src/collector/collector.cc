@@ -35,17 +35,24 @@ StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
 }
 
 void Collector::Impl::CommitterLoop() {
+  using Clock = std::chrono::steady_clock;
   const auto interval = std::chrono::milliseconds(options.checkpoint_interval_ms);
   for (;;) {
     std::set<Stream*> work;
     bool stop = false;
     {
-      std::unique_lock<std::mutex> lock(dirty_mu);
-      auto ready = [&] { return stop_committer || !dirty.empty() || !agent_checkpoints.empty(); };
-      if (unsigned_streams.empty()) {
-        dirty_cv.wait(lock, ready);
-      } else {
-        dirty_cv.wait_for(lock, interval, ready);
+      MutexLock lock(&dirty_mu);
+      // Wait for work; with streams still to sign, at most one checkpoint interval.
+      const auto deadline = Clock::now() + interval;
+      while (!stop_committer && dirty.empty() && agent_checkpoints.empty()) {
+        if (unsigned_streams.empty()) {
+          dirty_cv.Wait(&dirty_mu);
+          continue;
+        }
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) break;
+        dirty_cv.WaitFor(&dirty_mu, left);
       }
       work.swap(dirty);
       waiting_agent_checkpoints.insert(agent_checkpoints.begin(), agent_checkpoints.end());
@@ -214,10 +221,10 @@ void Collector::Stop() {
   });
   impl->io_thread.join();
   {
-    std::lock_guard<std::mutex> lock(impl->dirty_mu);
+    MutexLock lock(&impl->dirty_mu);
     impl->stop_committer = true;
   }
-  impl->dirty_cv.notify_one();
+  impl->dirty_cv.Signal();
   impl->committer.join();
   if (impl->witnessing) impl->witnessing->Stop();  // one last try for the final checkpoints
   if (impl->archiving) impl->archiving->Stop();    // one last round, final checkpoints included

@@ -31,6 +31,7 @@
 #include "store/hash_levels.h"
 #include "store/layout.h"
 
+#include "base/mutex.h"
 #include "collector/collector.h"
 
 namespace gapless::collector {
@@ -82,15 +83,17 @@ struct Collector::Impl {
   std::thread io_thread;
   std::thread committer;
 
-  std::mutex dirty_mu;
-  std::condition_variable dirty_cv;
-  std::set<Stream*> dirty;                            // GUARDED_BY(dirty_mu)
-  std::set<Stream*> agent_checkpoints;                // GUARDED_BY(dirty_mu): to compare
-  std::unique_ptr<identity::SigningKey> signing_key;  // read-only after Start
+  // The hand-over from the network thread to the committer. (A Stream's agent_checkpoint
+  // fields are under it too; the analysis cannot name another object's mutex there.)
+  Mutex dirty_mu;
+  CondVar dirty_cv;
+  std::set<Stream*> dirty GUARDED_BY(dirty_mu);
+  std::set<Stream*> agent_checkpoints GUARDED_BY(dirty_mu);  // to compare
+  std::unique_ptr<identity::SigningKey> signing_key;         // read-only after Start
   std::string key_name;
   std::set<Stream*> unsigned_streams;           // committer thread: committed, not yet checkpointed
   std::set<Stream*> waiting_agent_checkpoints;  // committer thread
-  bool stop_committer = false;                  // GUARDED_BY(dirty_mu)
+  bool stop_committer GUARDED_BY(dirty_mu) = false;
   bool stopped = false;
   std::unique_ptr<Witnessing> witnessing;  // null without witnesses
   std::unique_ptr<Archiving> archiving;    // null without an archive destination
@@ -98,10 +101,10 @@ struct Collector::Impl {
   void Accept(tcp::acceptor* acceptor);
   void MarkDirty(Stream* s) {
     {
-      std::lock_guard<std::mutex> lock(dirty_mu);
+      MutexLock lock(&dirty_mu);
       dirty.insert(s);
     }
-    dirty_cv.notify_one();
+    dirty_cv.Signal();
   }
   void CommitterLoop();
   void SignCheckpoints(bool all);
