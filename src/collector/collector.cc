@@ -234,6 +234,7 @@ CollectorStats Collector::stats() const {
   CollectorStats s;
   const Counters& c = impl_->counters;
   s.connections = c.connections.load();
+  s.connections_refused = c.connections_refused.load();
   s.authenticated = c.authenticated.load();
   s.batches = c.batches.load();
   s.records = c.records.load();

@@ -64,12 +64,19 @@ struct CollectorOptions {
   // null, must outlive the collector.
   monitor::Monitors* monitors = nullptr;
   uint32_t max_frame = wire::kMaxFrameBytes;
+  // A connection that has not authenticated by then is closed (one that never started TLS
+  // at once: no error frame can reach it).
   int64_t handshake_timeout_ms = 10000;
+  // Open connections at most, in all and from one address; past either, a new connection
+  // is closed as soon as it is accepted (counted, logged at most every 10 s).
+  int max_connections = 512;
+  int max_connections_per_address = 64;
   store::StoreOptions store;
 };
 
 struct CollectorStats {
   uint64_t connections = 0;
+  uint64_t connections_refused = 0;  // over max_connections or max_connections_per_address
   uint64_t authenticated = 0;
   uint64_t batches = 0;
   uint64_t records = 0;

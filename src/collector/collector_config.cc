@@ -127,7 +127,8 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   c.OnlyKeys(*t,
              {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
               "signing_key", "checkpoint_interval_ms", "witness", "archive", "metrics_listen",
-              "audit_interval_seconds"},
+              "audit_interval_seconds", "max_connections", "max_connections_per_address",
+              "handshake_timeout_ms"},
              "[collector]");
   c.String(*t, "name", &o.name);
   c.String(*t, "metrics_listen", &cfg.metrics_listen);
@@ -166,6 +167,17 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   c.String(*t, "enroll_tokens", &o.enroll_tokens);
   c.String(*t, "signing_key", &o.signing_key);
   c.Int(*t, "checkpoint_interval_ms", 100, 3'600'000, &o.checkpoint_interval_ms);
+  int64_t limit = o.max_connections;
+  if (c.Int(*t, "max_connections", 1, 1'000'000, &limit))
+    o.max_connections = static_cast<int>(limit);
+  limit = o.max_connections_per_address;
+  if (c.Int(*t, "max_connections_per_address", 1, 1'000'000, &limit)) {
+    o.max_connections_per_address = static_cast<int>(limit);
+  }
+  int64_t handshake_ms = o.handshake_timeout_ms;
+  if (c.Int(*t, "handshake_timeout_ms", 100, 600'000, &handshake_ms)) {
+    o.handshake_timeout_ms = handshake_ms;
+  }
   ParseWitnesses(c, *t, &o);
   ParseArchive(c, *t, &o);
   ParseAlerts(c, root, &cfg.alerts);

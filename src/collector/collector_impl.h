@@ -41,9 +41,9 @@ using tcp = asio::ip::tcp;
 using TlsStream = ssl::stream<tcp::socket>;
 
 struct Counters {
-  std::atomic<uint64_t> connections{0}, authenticated{0}, batches{0}, records{0}, duplicates{0},
-      equivocations{0}, enrolled{0}, heartbeats{0}, agent_checkpoints_verified{0},
-      agent_checkpoints_invalid{0};
+  std::atomic<uint64_t> connections{0}, connections_refused{0}, authenticated{0}, batches{0},
+      records{0}, duplicates{0}, equivocations{0}, enrolled{0}, heartbeats{0},
+      agent_checkpoints_verified{0}, agent_checkpoints_invalid{0};
   std::array<std::atomic<uint64_t>, 16> rejected{};
 };
 
@@ -77,6 +77,8 @@ struct Collector::Impl {
   std::unique_ptr<ssl::context> tls;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::weak_ptr<Connection>> connections;      // network thread
+  int64_t refusals_logged_ns = 0;                          // network thread
+  uint64_t refusals_unlogged = 0;                          // network thread
   std::map<std::string, std::unique_ptr<Stream>> streams;  // network thread
   std::map<std::string, identity::PublicKey> enrolled;     // network thread
   Counters counters;
@@ -99,6 +101,8 @@ struct Collector::Impl {
   std::unique_ptr<Archiving> archiving;    // null without an archive destination
 
   void Accept(tcp::acceptor* acceptor);
+  // Network thread: whether a new connection from address stays within the limits.
+  bool WithinConnectionLimits(const std::string& address);
   void MarkDirty(Stream* s) {
     {
       MutexLock lock(&dirty_mu);

@@ -16,6 +16,9 @@ std::string MetricsText(const Collector& c, const monitor::Monitors* monitors,
   metrics::Exposition e;
   const CollectorStats s = c.stats();
   e.Counter("gapless_collector_connections_total", "Connections accepted.", D(s.connections));
+  e.Counter("gapless_collector_connections_refused_total",
+            "Connections closed at accept: over max_connections or max_connections_per_address.",
+            D(s.connections_refused));
   e.Counter("gapless_collector_authenticated_total", "Connections whose agent proved its key.",
             D(s.authenticated));
   e.Counter("gapless_collector_batches_total", "Batches stored.", D(s.batches));

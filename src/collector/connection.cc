@@ -38,16 +38,25 @@ wire::ErrorCode RefusalCode(store::AppendOutcome::Kind kind) {
 // One agent connection. Lives on the network thread only.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Collector::Impl* c, TlsStream stream, std::string peer)
-      : c_(c), stream_(std::move(stream)), peer_(std::move(peer)), timer_(c->io) {}
+  Connection(Collector::Impl* c, TlsStream stream, std::string address, std::string peer)
+      : c_(c),
+        stream_(std::move(stream)),
+        address_(std::move(address)),
+        peer_(std::move(peer)),
+        timer_(c->io) {}
 
   void Start() {
     auto self = shared_from_this();
     timer_.expires_after(std::chrono::milliseconds(c_->options.handshake_timeout_ms));
     timer_.async_wait([self](const boost::system::error_code& ec) {
-      if (!ec && !self->authenticated_) {
-        self->Reject(wire::ErrorCode::kUnexpectedMessage, "no hello within the handshake timeout");
+      if (ec || self->authenticated_) return;
+      if (!self->tls_up_) {  // an error frame would wait behind the handshake forever
+        LogWarning("collector: closing " + self->peer_ +
+                   ": no TLS handshake within the handshake timeout");
+        self->Close();
+        return;
       }
+      self->Reject(wire::ErrorCode::kUnexpectedMessage, "no hello within the handshake timeout");
     });
     stream_.async_handshake(ssl::stream_base::server, [self](const boost::system::error_code& ec) {
       if (ec) {
@@ -55,6 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         self->Close();
         return;
       }
+      self->tls_up_ = true;
       wire::Challenge ch;
       self->c_->env->RandomBytes(self->nonce_.data(), self->nonce_.size());
       ch.nonce = self->nonce_;
@@ -63,6 +73,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       self->ReadHeader();
     });
   }
+
+  // Counted against the connection limits until closed.
+  bool open() const { return !closed_; }
+  const std::string& address() const { return address_; }
 
   void Close() {
     if (closed_) return;
@@ -80,6 +94,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     LogWarning("collector: closing " + peer_ + (agent_.empty() ? "" : " (agent " + agent_ + ")") +
                ": " + std::string(wire::ErrorCodeName(code)) + ": " + message);
     closing_ = true;
+    // Closed at the latest this long from now, even if the peer never reads the frame.
+    auto self = shared_from_this();
+    timer_.expires_after(std::chrono::seconds(5));
+    timer_.async_wait([self](const boost::system::error_code& ec) {
+      if (!ec) self->Close();
+    });
     Send(wire::MessageType::kError, wire::EncodeError({code, message}));
   }
 
@@ -137,9 +157,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
             if (!self->closing_) self->Close();
             return;
           }
-          auto h =
-              wire::DecodeFrameHeader(std::string_view(self->header_.data(), self->header_.size()),
-                                      self->c_->options.max_frame);
+          // Before authentication nothing larger than a hello is read (or allocated).
+          const uint32_t limit = self->authenticated_
+                                     ? self->c_->options.max_frame
+                                     : std::min(self->c_->options.max_frame, wire::kMaxHelloBytes);
+          auto h = wire::DecodeFrameHeader(
+              std::string_view(self->header_.data(), self->header_.size()), limit);
           if (!h.ok()) {
             self->Reject(h.status().code() == StatusCode::kResourceExhausted
                              ? wire::ErrorCode::kTooLarge
@@ -326,6 +349,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Collector::Impl* const c_;
   TlsStream stream_;
+  const std::string address_;  // the peer's IP, for the per-address limit
   const std::string peer_;
   asio::steady_timer timer_;
   std::array<uint8_t, wire::kNonceSize> nonce_{};
@@ -338,6 +362,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool closing_ = false;
   bool authenticated_ = false;
+  bool tls_up_ = false;  // the TLS handshake completed
   std::string agent_;
   Stream* stream_ptr_ = nullptr;
   uint64_t last_ack_ = 0;
@@ -355,12 +380,17 @@ void Collector::Impl::Accept(tcp::acceptor* acceptor) {
     }
     boost::system::error_code peer_ec;
     const auto ep = sock.remote_endpoint(peer_ec);
-    const std::string peer =
-        peer_ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-    sock.set_option(tcp::no_delay(true), peer_ec);
+    const std::string address = peer_ec ? "?" : ep.address().to_string();
+    const std::string peer = peer_ec ? "?" : address + ":" + std::to_string(ep.port());
     counters.connections++;
-    auto c = std::make_shared<Connection>(this, TlsStream(std::move(sock), *tls), peer);
-    std::erase_if(connections, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
+    if (!WithinConnectionLimits(address)) {
+      boost::system::error_code ignored;
+      sock.close(ignored);
+      Accept(acceptor);
+      return;
+    }
+    sock.set_option(tcp::no_delay(true), peer_ec);
+    auto c = std::make_shared<Connection>(this, TlsStream(std::move(sock), *tls), address, peer);
     connections.push_back(c);
     c->Start();
     Accept(acceptor);
@@ -371,6 +401,32 @@ void Collector::Impl::SendAcks(Stream* s) {
   for (const auto& w : s->connections) {
     if (auto c = w.lock()) c->SendAck(s->store->durable_next());
   }
+}
+
+bool Collector::Impl::WithinConnectionLimits(const std::string& address) {
+  std::erase_if(connections, [](const std::weak_ptr<Connection>& w) {
+    auto c = w.lock();
+    return c == nullptr || !c->open();
+  });
+  int from_address = 0;
+  for (const auto& w : connections) {
+    if (auto c = w.lock(); c != nullptr && c->address() == address) ++from_address;
+  }
+  const bool total_ok = static_cast<int>(connections.size()) < options.max_connections;
+  if (total_ok && from_address < options.max_connections_per_address) return true;
+  counters.connections_refused++;
+  ++refusals_unlogged;
+  // Logged at most every 10 s, with a count: a flood must not become a flood of log lines.
+  const int64_t now = env->clock()->MonotonicNanos();
+  if (refusals_logged_ns == 0 || now - refusals_logged_ns >= 10'000'000'000) {
+    LogWarning("collector: refused " + std::to_string(refusals_unlogged) +
+               " connection(s) over the limits (last from " + address + "; max_connections " +
+               std::to_string(options.max_connections) + ", max_connections_per_address " +
+               std::to_string(options.max_connections_per_address) + ")");
+    refusals_logged_ns = now;
+    refusals_unlogged = 0;
+  }
+  return false;
 }
 
 void Collector::Impl::CloseConnections() {

@@ -12,7 +12,6 @@ namespace {
 
 constexpr size_t kRecordHeaderSize = 1 + 4 + 4;  // type | length | crc
 constexpr size_t kBatchHeaderSize = 8 + 4 + 1 + 4 + 32;
-constexpr size_t kMaxStringBytes = 4096;
 constexpr std::string_view kHelloContext{"gapless-hello-v1\0", 17};
 
 Status Malformed(std::string what) { return InvalidArgumentError("malformed " + what); }

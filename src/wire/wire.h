@@ -28,6 +28,12 @@ inline constexpr uint16_t kProtocolVersion = 1;
 inline constexpr size_t kFrameHeaderSize = 5;
 // Largest frame either side accepts (type + body). A batch is cut well below it.
 inline constexpr uint32_t kMaxFrameBytes = 8u << 20;
+// The longest string a message field may hold (agent id, token, signature, names).
+inline constexpr size_t kMaxStringBytes = 4096;
+// The largest hello body there can be: version, three strings with their length prefixes
+// (agent id, enrollment token, signature), the public key and the epoch. The collector
+// allows no larger frame before a connection has authenticated.
+inline constexpr uint32_t kMaxHelloBytes = 2 + 3 * (5 + kMaxStringBytes) + 32 + 16;
 // Largest decompressed batch; also bounds the zstd output buffer.
 inline constexpr uint32_t kMaxBatchRawBytes = 32u << 20;
 inline constexpr uint32_t kMaxBatchRecords = 1u << 20;

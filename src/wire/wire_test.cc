@@ -173,6 +173,19 @@ TEST(Wire, BatchWithAWrongCrcOrDigestIsDataLoss) {
   EXPECT_TRUE(dec.Decode(body, &h, &recs, &leaves).ok());
 }
 
+TEST(Wire, TheLargestHelloFitsTheLimitBeforeAuthentication) {
+  Hello h;
+  h.agent_id = std::string(kMaxStringBytes, 'a');
+  h.enroll_token = std::string(kMaxStringBytes, 't');
+  h.signature = std::string(kMaxStringBytes, 's');
+  const std::string body = EncodeHello(h);
+  EXPECT_LE(body.size(), kMaxHelloBytes);
+  EXPECT_TRUE(DecodeHello(body).ok());
+  // One byte more in any string is not a hello.
+  h.signature.push_back('s');
+  EXPECT_FALSE(DecodeHello(EncodeHello(h)).ok());
+}
+
 TEST(Wire, ADecodeFaultSaysWhichCheckFailed) {
   BatchEncoder enc;
   BatchDecoder dec;

@@ -1,0 +1,156 @@
+// The collector's limits before authentication (issue 16, items 6 and 9): a connection
+// that never starts TLS is closed at the handshake timeout; connections past the total
+// or per-address cap are closed at once; a frame larger than a hello is refused before
+// the peer has authenticated, without reading (or allocating) it. After each abuse a
+// real agent still delivers.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <vector>
+
+#include "collector/transport_fixture.h"
+#include "wire/wire.h"
+
+namespace gapless::transport {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+
+// A plain TCP connection to 127.0.0.1:port that sends nothing; -1 on failure.
+int ConnectSilently(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when the collector closed fd within timeout_ms (EOF or reset on read).
+bool ClosedByPeer(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) return false;
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+class CollectorLimitsTest : public TransportFixture {
+ protected:
+  // A real agent still gets records through.
+  void ExpectAnAgentStillDelivers() {
+    OpenSpool();
+    AppendRecords(20);
+    StartSender(Destination(), key_);
+    EXPECT_TRUE(WaitFor([&] { return ReadStored().size() == 20; }, 15000))
+        << ReadStored().size() << " of 20 stored";
+  }
+  uint16_t Port() const { return collector_->ports()[0]; }
+};
+
+TEST_F(CollectorLimitsTest, AConnectionThatNeverStartsTlsIsClosedAtTheHandshakeTimeout) {
+  copts_.handshake_timeout_ms = 300;
+  StartCollector();
+  std::vector<int> fds;
+  for (int i = 0; i < 20; ++i) fds.push_back(ConnectSilently(Port()));
+  for (int fd : fds) {
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(ClosedByPeer(fd, 5000)) << "a silent connection is still open after 5 s";
+    ::close(fd);
+  }
+  ExpectAnAgentStillDelivers();
+}
+
+TEST_F(CollectorLimitsTest, ConnectionsPastThePerAddressCapAreClosedAtOnce) {
+  copts_.max_connections_per_address = 4;
+  copts_.handshake_timeout_ms = 60000;  // the silent ones stay open for the whole test
+  StartCollector();
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) held.push_back(ConnectSilently(Port()));
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().connections == 4; }, 5000));
+  for (int i = 0; i < 3; ++i) {
+    const int extra = ConnectSilently(Port());
+    ASSERT_GE(extra, 0);
+    EXPECT_TRUE(ClosedByPeer(extra, 2000)) << "connection " << 5 + i << " was kept";
+    ::close(extra);
+  }
+  EXPECT_EQ(collector_->stats().connections_refused, 3u);
+  for (int fd : held) {
+    EXPECT_FALSE(ClosedByPeer(fd, 0)) << "one within the cap was closed";
+    ::close(fd);  // frees the cap once the collector sees them go
+  }
+  ExpectAnAgentStillDelivers();
+}
+
+TEST_F(CollectorLimitsTest, ConnectionsPastTheTotalCapAreClosedAtOnce) {
+  copts_.max_connections = 3;
+  copts_.handshake_timeout_ms = 60000;
+  StartCollector();
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) held.push_back(ConnectSilently(Port()));
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().connections == 3; }, 5000));
+  const int extra = ConnectSilently(Port());
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(ClosedByPeer(extra, 2000));
+  ::close(extra);
+  EXPECT_EQ(collector_->stats().connections_refused, 1u);
+  for (int fd : held) ::close(fd);
+  ExpectAnAgentStillDelivers();
+}
+
+// Over TLS, before any hello: a frame header that announces more than a hello can be is
+// answered with kTooLarge at once; the collector does not wait for (or allocate) the body.
+TEST_F(CollectorLimitsTest, AFrameLargerThanAHelloIsRefusedBeforeAuthentication) {
+  StartCollector();
+  asio::io_context io;
+  ssl::context tls(ssl::context::tls_client);
+  tls.set_verify_mode(ssl::verify_none);  // the test is about framing, not trust
+  ssl::stream<asio::ip::tcp::socket> s(io, tls);
+  boost::system::error_code ec;
+  s.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), Port()}, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  timeval tv{5, 0};  // a read that would wait forever fails the test instead
+  ::setsockopt(s.lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  s.handshake(ssl::stream_base::client, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  auto read_frame = [&](wire::FrameHeader* h, std::string* body) {
+    std::array<char, wire::kFrameHeaderSize> head{};
+    asio::read(s, asio::buffer(head), ec);
+    if (ec) return false;
+    auto decoded =
+        wire::DecodeFrameHeader(std::string_view(head.data(), head.size()), wire::kMaxFrameBytes);
+    if (!decoded.ok()) return false;
+    *h = *decoded;
+    body->resize(h->body_bytes);
+    asio::read(s, asio::buffer(*body), ec);
+    return !ec;
+  };
+  wire::FrameHeader h;
+  std::string body;
+  ASSERT_TRUE(read_frame(&h, &body)) << ec.message();
+  ASSERT_EQ(h.type, wire::MessageType::kChallenge);
+  // The header of a 1 MiB "hello"; the body is never sent.
+  std::string frame;
+  wire::AppendFrame(&frame, wire::MessageType::kHello, std::string(1u << 20, 'x'));
+  asio::write(s, asio::buffer(frame.data(), wire::kFrameHeaderSize), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(read_frame(&h, &body))
+      << "no answer: the collector waited for the body (" << ec.message() << ")";
+  ASSERT_EQ(h.type, wire::MessageType::kError);
+  auto error = wire::DecodeError(body);
+  ASSERT_TRUE(error.ok()) << error.status().ToString();
+  EXPECT_EQ(error->code, wire::ErrorCode::kTooLarge) << error->message;
+  EXPECT_EQ(collector_->stats().rejected[static_cast<size_t>(wire::ErrorCode::kTooLarge)], 1u);
+  ExpectAnAgentStillDelivers();
+}
+
+}  // namespace
+}  // namespace gapless::transport
