@@ -102,11 +102,12 @@ int main(int argc, char** argv) {
   verify_proof->add_option("proof", proof_file, "The proof (JSON)")->required();
   std::vector<std::string> proof_witness_keys;
   verify_proof->add_option("--witness-key", proof_witness_keys,
-                           "A witness's cosigner key: also require its valid cosignature on "
-                           "the checkpoint(s); repeatable");
+                           "A witness's cosigner key, or a file holding it: also require its "
+                           "valid cosignature on the checkpoint(s); repeatable");
   verify_proof->add_option("--key", proof_key,
-                           "The collector's verifier key (data_dir/collector.vkey); without "
-                           "it the key carried in the proof is used, with a warning");
+                           "The collector's verifier key, or a file holding it (a trusted copy "
+                           "of data_dir/collector.vkey); without it the key carried in the "
+                           "proof is used, with a warning");
 
   gapless::cli::VerifyFlags verify_flags;
   CLI::App* verify = app.add_subcommand(
@@ -120,11 +121,11 @@ int main(int argc, char** argv) {
   verify->add_option("--agent", verify_flags.agent, "Only this agent's streams");
   verify->add_option("--epoch", verify_flags.epoch, "Only this epoch (hex)");
   verify->add_option("--key", verify_flags.key,
-                     "The collector's verifier key (default: data_dir/collector.vkey, with a "
-                     "warning)");
+                     "The collector's verifier key, or a file holding it (default: "
+                     "data_dir/collector.vkey, with a warning)");
   verify->add_option("--witness-key", verify_flags.witness_keys,
-                     "A witness's cosigner key: check its cosignatures kept in the store "
-                     "(--data-dir); repeatable");
+                     "A witness's cosigner key, or a file holding it: check its "
+                     "cosignatures kept in the store (--data-dir); repeatable");
   verify->add_option("--agent-keys", verify_flags.agent_keys,
                      "The collector's enrolled_keys file (\"agent_id public-key\" lines): check "
                      "the agents' signatures on their checkpoints in the store or the archive; "
@@ -193,8 +194,8 @@ int main(int argc, char** argv) {
   witness->add_option("--listen", witness_flags.listen, "address:port")->capture_default_str();
   witness
       ->add_option("--collector", witness_flags.collectors,
-                   "A collector verifier key (its data_dir/collector.vkey) whose streams it "
-                   "witnesses; repeatable")
+                   "A collector's verifier key, or a file holding it (its "
+                   "data_dir/collector.vkey), whose streams it witnesses; repeatable")
       ->required();
 
   CLI::App* spool = app.add_subcommand("spool", "Inspect and write a spool directory");

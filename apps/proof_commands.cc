@@ -9,6 +9,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
+#include "key_args.h"
 #include "merkle/proof.h"
 #include "proof/proof_doc.h"
 #include "spool/spool_format.h"
@@ -236,7 +237,8 @@ std::string CheckCosigned(const std::string& note_text, const std::vector<std::s
   auto note = checkpoint::ParseNote(note_text);
   if (!note.ok()) return "checkpoint: " + note.status().message();
   for (const std::string& k : keys) {
-    auto v = checkpoint::ParseCosignerKey(k);
+    auto text = KeyArgument(k);
+    auto v = text.ok() ? checkpoint::ParseCosignerKey(*text) : text.status();
     if (!v.ok()) return "witness key " + k + ": " + v.status().message();
     auto ts = checkpoint::VerifyCosignature(*note, *v);
     if (!ts.ok()) return ts.status().message();
@@ -245,12 +247,21 @@ std::string CheckCosigned(const std::string& note_text, const std::vector<std::s
   return "";
 }
 
-int VerifyProof(const std::string& path, const std::string& verifier_key,
+int VerifyProof(const std::string& path, const std::string& key_argument,
                 const std::vector<std::string>& witness_keys) {
   auto text = env::ReadFileToString(env::Env::Posix(), path);
   if (!text.ok()) {
     std::fprintf(stderr, "gapless verify-proof: %s\n", text.status().ToString().c_str());
     return 2;
+  }
+  std::string verifier_key;
+  if (!key_argument.empty()) {
+    auto k = KeyArgument(key_argument);
+    if (!k.ok()) {
+      std::fprintf(stderr, "gapless verify-proof: --key: %s\n", k.status().message().c_str());
+      return 2;
+    }
+    verifier_key = *k;
   }
   auto fail = [](const std::string& why) {
     std::printf("INVALID: %s\n", why.c_str());

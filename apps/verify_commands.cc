@@ -8,6 +8,7 @@
 #include "base/json_text.h"
 #include "env/env.h"
 #include "identity/identity.h"
+#include "key_args.h"
 #include "store/layout.h"
 #include "verify/verify.h"
 
@@ -110,7 +111,15 @@ namespace {
 // False on a key that does not parse.
 bool ResolveKey(const std::string& given, const std::string& data_dir,
                 std::optional<checkpoint::Verifier>* out) {
-  std::string key = given;
+  std::string key;
+  if (!given.empty()) {
+    auto k = KeyArgument(given);
+    if (!k.ok()) {
+      std::fprintf(stderr, "gapless: --key: %s\n", k.status().message().c_str());
+      return false;
+    }
+    key = *k;
+  }
   if (key.empty() && !data_dir.empty()) {
     const std::string path = store::Layout(data_dir).CollectorVerifierKey();
     if (auto k = env::ReadFileToString(env::Env::Posix(), path); k.ok()) {
@@ -285,7 +294,8 @@ int Verify(const VerifyFlags& f) {
   verify::Options options;
   if (!ResolveKey(f.key, f.data_dir, &options.collector_key)) return 3;
   for (const std::string& k : f.witness_keys) {
-    auto v = checkpoint::ParseCosignerKey(k);
+    auto text = KeyArgument(k);
+    auto v = text.ok() ? checkpoint::ParseCosignerKey(*text) : text.status();
     if (!v.ok()) {
       std::fprintf(stderr, "gapless verify: --witness-key %s: %s\n", k.c_str(),
                    v.status().message().c_str());

@@ -9,6 +9,7 @@
 #include "checkpoint/note.h"
 #include "env/env.h"
 #include "identity/identity.h"
+#include "key_args.h"
 #include "witness/server.h"
 #include "witness/witness.h"
 
@@ -40,7 +41,8 @@ int RunWitness(const WitnessFlags& flags) {
   o.name = flags.name;
   o.data_dir = flags.data_dir;
   for (const std::string& vkey : flags.collectors) {
-    auto v = checkpoint::ParseVerifierKey(vkey);
+    auto text = KeyArgument(vkey);
+    auto v = text.ok() ? checkpoint::ParseVerifierKey(*text) : text.status();
     if (!v.ok()) {
       std::fprintf(stderr, "gapless witness: --collector %s: %s\n", vkey.c_str(),
                    v.status().message().c_str());

@@ -10,13 +10,13 @@
 #include "alert/alert.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
+#include "collector/transport_fixture.h"
 #include "env/env.h"
 #include "event/event.h"
 #include "ledger/ledger.h"
 #include "monitor/monitor.h"
 #include "store/layout.h"
 #include "subprocess.h"
-#include "collector/transport_fixture.h"
 
 namespace gapless::transport {
 namespace {
@@ -457,6 +457,31 @@ TEST_F(ProofCliTest, ValidateChecksACollectorFileWithEveryErrorAtOnce) {
           .ok());
   EXPECT_EQ(Gapless({"validate", agent}, &out), 1) << out;
   EXPECT_NE(out.find(agent + ":3:1: unknown key \"colour\" in [agent]"), std::string::npos) << out;
+}
+
+// A verifier key is taken as its text or as the file that holds it, wherever one is asked
+// for; a key argument that is neither says so (issue 16, item 4).
+TEST_F(ProofCliTest, KeysAreTakenAsTextOrAsTheFileThatHoldsThem) {
+  const std::string vkey = FillStore();
+  const std::string vkey_file = dir_ + "/trusted.vkey";
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), vkey_file, vkey + "\n").ok());
+  std::string out;
+  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey_file}, &out), 0) << out;
+  EXPECT_NE(out.find(": clean"), std::string::npos) << out;
+  const std::string proof = dir_ + "/proof.json";
+  ASSERT_EQ(Gapless({"prove", "--data-dir", copts_.data_dir, "--agent", "agent-1", "--seq", "5",
+                     "--out", proof},
+                    &out),
+            0)
+      << out;
+  EXPECT_EQ(Gapless({"verify-proof", proof, "--key", vkey_file}, &out), 0) << out;
+  EXPECT_NE(out.find("OK: seq 5"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"verify-proof", proof, "--key", vkey}, &out), 0) << out;  // the text still
+  const std::string missing = dir_ + "/no-such.vkey";
+  EXPECT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", missing}, &out), 3) << out;
+  EXPECT_NE(out.find("neither a key"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"verify-proof", proof, "--key", missing}, &out), 2) << out;
+  EXPECT_NE(out.find("neither a key"), std::string::npos) << out;
 }
 
 // `gapless export` writes an archive and verifies it; `gapless verify FILE` checks it
