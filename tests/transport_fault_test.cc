@@ -11,10 +11,10 @@
 #include <random>
 #include <set>
 
+#include "collector/transport_fixture.h"
 #include "event/event.h"
 #include "fault_proxy.h"
 #include "subprocess.h"
-#include "collector/transport_fixture.h"
 
 namespace gapless::transport {
 namespace {
