@@ -362,7 +362,15 @@ class FileInput final : public Input {
     if (::stat(to.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
     const FileId id{st.st_dev, st.st_ino};
     for (auto& f : files_) {
-      if (f->id == id) return;  // already open: we read it through its descriptor
+      if (f->id != id) continue;
+      // Already open: we read it through its descriptor. It no longer names old_path,
+      // which a scan may not have seen yet; say so now, or a file renamed away from the
+      // same name after it would be taken for its successor below and read before it.
+      if (f->rotated_ns == 0 && f->path == old_path) {
+        f->rotated_ns = ctx_.clock->NowNanos();
+        counters_.rotations.fetch_add(1, std::memory_order_relaxed);
+      }
+      return;
     }
     counters_.rotations.fetch_add(1, std::memory_order_relaxed);
     Open(to, id, static_cast<uint64_t>(st.st_size), /*first=*/false, old_path, /*rotated=*/true);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -234,6 +235,31 @@ TEST_F(FileTailTest, FileRenamedBeforeAnyPollIsFollowedThroughInotify) {
   fs::rename(Log("quick.log"), Log("quick.log.1"));
   for (int i = 1; i < 20; ++i) f << "line " << i << "\n" << std::flush;
   EXPECT_EQ(Lines(20), Numbered(0, 20));
+}
+
+// The tail's thread stalls while the file it reads at a name is renamed away, a second
+// file lives at the name and is renamed away too, and a third takes the name: when the
+// queued renames are handled, the second file is read after the first (which still has
+// unread lines) and before the third. CI (TSan) once stored the second file first: the
+// first was not yet known to be rotated, and was taken for the file now at the name.
+TEST_F(FileTailTest, FilesRenamedWhileTheTailStalledAreReadInTheOrderWritten) {
+  const std::string path = Log("stall.log");
+  Append(path, 0, 10);
+  StartInput(Tail({path}), /*poll_ms=*/60'000);  // only inotify wakes the tail
+  ASSERT_EQ(Lines(10), Numbered(0, 10));
+  std::promise<void> stalled, release;
+  asio::post(*io_, [&] {
+    stalled.set_value();
+    release.get_future().wait();
+  });
+  stalled.get_future().wait();
+  Append(path, 10, 20);  // unread when the tail wakes
+  fs::rename(path, Log("stall.log.1"));
+  Append(path, 20, 30);  // lives at the name only while the tail is stalled
+  fs::rename(path, Log("stall.log.2"));
+  Append(path, 30, 40);
+  release.set_value();
+  EXPECT_EQ(Lines(40), Numbered(0, 40));
 }
 
 TEST_F(FileTailTest, CopyTruncateStartsAgainAtZero) {
