@@ -72,10 +72,10 @@ int Validate(const std::string& config_path) {
       std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
       return 1;
     }
-    std::printf("%s: OK (collector %s, data_dir %s, %zu listeners, %zu witnesses%s)\n",
+    std::printf("%s: OK (collector %s, data_dir %s, %zu listeners, %zu witnesses, %zu outputs%s)\n",
                 config_path.c_str(), cfg->options.name.c_str(), cfg->options.data_dir.c_str(),
                 cfg->options.listen.size(), cfg->options.witnesses.size(),
-                cfg->options.archive.dir.empty() ? "" : ", archive");
+                cfg->options.outputs.size(), cfg->options.archive.dir.empty() ? "" : ", archive");
     return 0;
   }
   auto cfg = config::ParseAgentConfig(*text, config_path);
@@ -156,6 +156,12 @@ int RunDemo(const RunFlags& flags) {
   co.tls_key = co.data_dir + "/tls.key";
   co.enrolled_keys = co.data_dir + "/enrolled";
   so.alerts.journal = store::Layout(co.data_dir).AlertJournal();
+  // The demo's downstream: every signed record, delivered as one JSON line (docs/outputs.md).
+  output::OutputOptions delivered;
+  delivered.name = "demo-file";
+  delivered.type = "file";
+  delivered.path = flags.data_dir + "/delivered.ndjson";
+  co.outputs.push_back(delivered);
   if (flags.metrics_port != 0) {
     so.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port);
     cfg.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port + 1);
@@ -186,10 +192,12 @@ int RunDemo(const RunFlags& flags) {
       "  gapless prove --data-dir %s/collector --agent %s --seq 0\n"
       "What the collector knows of its agents, and any alert:  gapless status --data-dir "
       "%s/collector\n"
-      "(alerts are also appended to %s/collector/alerts.jsonl)\n",
+      "(alerts are also appended to %s/collector/alerts.jsonl)\n"
+      "Delivered downstream (file output, one JSON line per signed record): %s/delivered.ndjson\n",
       cfg.id.c_str(), flags.data_dir.c_str(), flags.collector_port, flags.data_dir.c_str(),
       flags.port, flags.port, flags.port, flags.data_dir.c_str(), flags.data_dir.c_str(),
-      flags.data_dir.c_str(), cfg.id.c_str(), flags.data_dir.c_str(), flags.data_dir.c_str());
+      flags.data_dir.c_str(), cfg.id.c_str(), flags.data_dir.c_str(), flags.data_dir.c_str(),
+      flags.data_dir.c_str());
   if (flags.metrics_port != 0) {
     std::printf(
         "Metrics and health: curl http://%s/metrics  (collector), http://%s/health\n"

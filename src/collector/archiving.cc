@@ -8,6 +8,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
+#include "output/output.h"
 #include "store/layout.h"
 #include "store/stream_store.h"
 
@@ -38,16 +39,6 @@ uint64_t ArchivedUpTo(const std::string& folder) {
     upto = std::max(upto, to);
   }
   return upto;
-}
-
-StatusOr<uint64_t> SignedSize(const std::string& stream_dir) {
-  std::string last;
-  RETURN_IF_ERROR(store::ForEachCheckpoint(env::Env::Posix(), stream_dir,
-                                           [&](std::string_view n) { last = n; }));
-  if (last.empty()) return uint64_t{0};
-  ASSIGN_OR_RETURN(checkpoint::Note note, checkpoint::ParseNote(last));
-  ASSIGN_OR_RETURN(checkpoint::Checkpoint cp, checkpoint::ParseCheckpoint(note.text));
-  return cp.size;
 }
 
 }  // namespace
@@ -144,7 +135,7 @@ void Archiving::Round(bool final) {
 
 Status Archiving::ArchiveStream(const std::string& agent, const std::string& epoch,
                                 const std::string& stream_dir, bool final, uint64_t* records) {
-  ASSIGN_OR_RETURN(uint64_t signed_size, SignedSize(stream_dir));
+  ASSIGN_OR_RETURN(uint64_t signed_size, output::LastSignedSize(env::Env::Posix(), stream_dir));
   env::Env* env = env::Env::Posix();
   const std::string folder = env::JoinPath(env::JoinPath(dest_.dir, agent), epoch);
   const uint64_t from = ArchivedUpTo(folder);

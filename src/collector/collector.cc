@@ -100,6 +100,7 @@ void Collector::Impl::SignCheckpoints(bool all) {
     s->signed_size = size;
     s->signed_at_ns = now;
     if (witnessing) witnessing->Offer(s->store->dir(), *note);
+    if (outputs) outputs->Signed(s->agent_id, s->epoch_hex, s->store->dir(), size);
   }
 }
 
@@ -200,6 +201,9 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
     ASSIGN_OR_RETURN(impl->archiving, Archiving::Start(o.data_dir, o.signing_key, c->verifier_key_,
                                                        o.archive, o.alerts));
   }
+  if (!o.outputs.empty()) {
+    ASSIGN_OR_RETURN(impl->outputs, output::Outputs::Start(env, o.data_dir, o.outputs, o.alerts));
+  }
   impl->work_guard.emplace(impl->io.get_executor());
   impl->io_thread = std::thread([impl] { impl->io.run(); });
   impl->committer = std::thread([impl] { impl->CommitterLoop(); });
@@ -228,6 +232,7 @@ void Collector::Stop() {
   impl->committer.join();
   if (impl->witnessing) impl->witnessing->Stop();  // one last try for the final checkpoints
   if (impl->archiving) impl->archiving->Stop();    // one last round, final checkpoints included
+  if (impl->outputs) impl->outputs->Stop();        // cursors saved; the rest goes after a restart
 }
 
 CollectorStats Collector::stats() const {
@@ -247,6 +252,7 @@ CollectorStats Collector::stats() const {
   for (size_t i = 0; i < s.rejected.size(); ++i) s.rejected[i] = c.rejected[i].load();
   if (impl_->witnessing) s.witnessing = impl_->witnessing->stats();
   if (impl_->archiving) s.archiving = impl_->archiving->stats();
+  if (impl_->outputs) s.outputs = impl_->outputs->stats();
   return s;
 }
 

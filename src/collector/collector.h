@@ -28,6 +28,7 @@
 #include "collector/witnessing.h"
 #include "env/env.h"
 #include "monitor/monitor.h"
+#include "output/output.h"
 #include "store/stream_store.h"
 #include "wire/wire.h"
 
@@ -72,6 +73,8 @@ struct CollectorOptions {
   int max_connections = 512;
   int max_connections_per_address = 64;
   store::StoreOptions store;
+  // [[output]]: deliveries into downstreams (output/output.h), each on its own thread.
+  std::vector<output::OutputOptions> outputs;
 };
 
 struct CollectorStats {
@@ -90,6 +93,7 @@ struct CollectorStats {
   std::array<uint64_t, 16> rejected{};
   WitnessingStats witnessing;
   ArchivingStats archiving;
+  std::vector<output::OutputStats> outputs;
 };
 
 // Where the store of (agent, epoch) lives under data_dir.

@@ -37,6 +37,63 @@ void ParseWitnesses(Checker& c, const toml::table& collector, CollectorOptions* 
   }
 }
 
+// [[output]] tables (docs/outputs.md): each checked as a whole by output::ValidateOutput
+// too, so that `gapless validate` and the collector refuse the same things.
+void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
+  for (const toml::table* table : c.Tables(root, "output", "[[output]]")) {
+    const toml::table& t = *table;
+    output::OutputOptions out;
+    c.OnlyKeys(t,
+               {"name", "type", "address", "path", "max_file_size", "streams", "required", "shape",
+                "batch_records", "retry_min_ms", "retry_max_ms", "stall_seconds", "timeout_ms"},
+               "[[output]]");
+    if (!c.String(t, "name", &out.name)) {
+      c.Error(t.source(), "this [[output]] needs a name (it names its cursor files)");
+    }
+    if (!c.String(t, "type", &out.type)) {
+      c.Error(t.source(), "this [[output]] needs type = \"file\" or \"relp\"");
+    }
+    c.String(t, "address", &out.address);
+    c.String(t, "path", &out.path);
+    c.Size(t, "max_file_size", 4096, uint64_t{1} << 40, &out.max_file_bytes);
+    c.Bool(t, "required", &out.required);
+    out.shape = out.type == "file" ? output::Shape::kJson : output::Shape::kRfc5424;
+    std::string shape;
+    if (c.String(t, "shape", &shape)) {
+      auto parsed = output::ParseShape(shape);
+      if (parsed.ok()) {
+        out.shape = *parsed;
+      } else {
+        c.Error(t.get("shape")->source(), parsed.status().message());
+      }
+    }
+    if (const toml::node* n = t.get("streams")) {
+      const toml::array* list = n->as_array();
+      for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+        if (auto v = (*list)[i].value<std::string>()) out.streams.push_back(*v);
+      }
+      if (list == nullptr || out.streams.size() != list->size()) {
+        c.Error(n->source(), "streams must be a list of agent-id globs, e.g. [\"web-*\"]");
+      }
+    }
+    int64_t v = static_cast<int64_t>(out.batch_records);
+    if (c.Int(t, "batch_records", 1, 100'000, &v)) out.batch_records = static_cast<size_t>(v);
+    c.Int(t, "retry_min_ms", 1, 3'600'000, &out.retry_min_ms);
+    c.Int(t, "retry_max_ms", 1, 3'600'000, &out.retry_max_ms);
+    int64_t stall_s = out.stall_after_ms / 1000;
+    if (c.Int(t, "stall_seconds", 1, 86400, &stall_s)) out.stall_after_ms = stall_s * 1000;
+    c.Int(t, "timeout_ms", 100, 600'000, &out.timeout_ms);
+    if (!out.name.empty() && !out.type.empty()) {
+      if (Status s = output::ValidateOutput(out); !s.ok()) c.Error(t.source(), s.message());
+    }
+    for (const output::OutputOptions& other : o->outputs) {
+      if (other.name == out.name)
+        c.Error(t.source(), "two [[output]] tables are named \"" + out.name + "\"");
+    }
+    o->outputs.push_back(std::move(out));
+  }
+}
+
 // [collector.archive] dir, interval_seconds, min_records, recipients, identity.
 void ParseArchive(Checker& c, const toml::table& collector, CollectorOptions* o) {
   const toml::table* t = c.Table(collector, "archive");
@@ -118,7 +175,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   Checker c(file_name);
   CollectorConfig cfg;
   CollectorOptions& o = cfg.options;
-  c.OnlyKeys(root, {"collector", "alerts", "monitors"}, "the top level");
+  c.OnlyKeys(root, {"collector", "alerts", "monitors", "output"}, "the top level");
   const toml::table* t = c.Table(root, "collector");
   if (t == nullptr) {
     c.ErrorAt(1, 1, "a [collector] table is required");
@@ -181,6 +238,7 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   ParseWitnesses(c, *t, &o);
   ParseArchive(c, *t, &o);
   ParseAlerts(c, root, &cfg.alerts);
+  ParseOutputs(c, root, &o);
   if (const toml::table* m = c.Table(root, "monitors")) {
     c.OnlyKeys(*m,
                {"agent_silent_seconds", "delivery_stalled_seconds", "clock_skew_seconds",

@@ -134,5 +134,68 @@ secret = "inline secrets are refused"
   EXPECT_NE(m.find("secret"), std::string::npos) << m;
 }
 
+TEST(CollectorConfig, OutputsAreParsedWithTheirDefaultsAndEveryMistakeIsNamed) {
+  const std::string base = R"([collector]
+tls_cert = "/c/tls.crt"
+tls_key = "/c/tls.key"
+enrolled_keys = "/c/enrolled"
+)";
+  auto ok = ParseCollectorConfig(base + R"(
+[[output]]
+name = "siem-relay"
+type = "relp"
+address = "rsyslog.example:2514"
+streams = ["web-*", "db-01"]
+
+[[output]]
+name = "lake"
+type = "file"
+path = "/var/spool/gapless/lake.ndjson"
+max_file_size = "64MiB"
+required = false
+stall_seconds = 120
+)",
+                                 "o.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->options.outputs.size(), 2u);
+  const output::OutputOptions& relp = ok->options.outputs[0];
+  EXPECT_EQ(relp.type, "relp");
+  EXPECT_EQ(relp.shape, output::Shape::kRfc5424);  // the default for RELP
+  EXPECT_EQ(relp.streams, (std::vector<std::string>{"web-*", "db-01"}));
+  EXPECT_TRUE(relp.required);
+  EXPECT_EQ(relp.stall_after_ms, 60'000);
+  const output::OutputOptions& file = ok->options.outputs[1];
+  EXPECT_EQ(file.shape, output::Shape::kJson);
+  EXPECT_EQ(file.max_file_bytes, 64ull << 20);
+  EXPECT_FALSE(file.required);
+  EXPECT_EQ(file.stall_after_ms, 120'000);
+
+  auto bad = ParseCollectorConfig(base + R"(
+[[output]]
+name = "x"
+type = "splunk"
+
+[[output]]
+type = "file"
+path = "relative"
+
+[[output]]
+name = "lake"
+type = "file"
+path = "/l.ndjson"
+shape = "raw"
+colour = "blue"
+)",
+                                  "p.toml");
+  ASSERT_FALSE(bad.ok());
+  const std::string& m = bad.status().message();
+  EXPECT_NE(m.find("p.toml:6:1: output \"x\": type \"splunk\" is not one of file, relp"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("needs a name"), std::string::npos) << m;
+  EXPECT_NE(m.find("shape must be json"), std::string::npos) << m;
+  EXPECT_NE(m.find("colour"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace gapless::collector

@@ -97,8 +97,9 @@ struct Collector::Impl {
   std::set<Stream*> waiting_agent_checkpoints;  // committer thread
   bool stop_committer GUARDED_BY(dirty_mu) = false;
   bool stopped = false;
-  std::unique_ptr<Witnessing> witnessing;  // null without witnesses
-  std::unique_ptr<Archiving> archiving;    // null without an archive destination
+  std::unique_ptr<Witnessing> witnessing;    // null without witnesses
+  std::unique_ptr<Archiving> archiving;      // null without an archive destination
+  std::unique_ptr<output::Outputs> outputs;  // null without [[output]]
 
   void Accept(tcp::acceptor* acceptor);
   // Network thread: whether a new connection from address stays within the limits.

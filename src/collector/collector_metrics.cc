@@ -51,6 +51,44 @@ std::string MetricsText(const Collector& c, const monitor::Monitors* monitors,
             D(s.archiving.archives));
   e.Counter("gapless_collector_archive_failures_total", "Rolling-archive rounds with an error.",
             D(s.archiving.failed));
+  // Samples of one name together (metrics.h): one loop per name.
+  for (const output::OutputStats& o : s.outputs) {
+    e.Counter("gapless_output_delivered_total",
+              "Records the downstream confirmed (for syslog: sent, unconfirmed).", D(o.delivered),
+              {{"output", o.name}, {"type", o.type}, {"confirmed", o.confirmed ? "yes" : "no"}});
+  }
+  for (const output::OutputStats& o : s.outputs) {
+    e.Counter("gapless_output_failures_total", "Downstream calls that failed (retried).",
+              D(o.failures), {{"output", o.name}});
+  }
+  auto each_stream = [&](const char* name, const char* help, bool counter, auto value) {
+    for (const output::OutputStats& o : s.outputs) {
+      for (const output::StreamAccount& a : o.streams) {
+        const metrics::Labels l = {{"output", o.name}, {"agent", a.agent}, {"epoch", a.epoch}};
+        if (counter) {
+          e.Counter(name, help, value(a), l);
+        } else {
+          e.Gauge(name, help, value(a), l);
+        }
+      }
+    }
+  };
+  using A = output::StreamAccount;
+  each_stream("gapless_output_delivered_seq", "Every seq below it is confirmed (or rejected).",
+              false, [](const A& a) { return D(a.delivered); });
+  each_stream(
+      "gapless_output_lag_records", "Signed records not yet confirmed.", false,
+      [](const A& a) { return D(a.signed_size > a.delivered ? a.signed_size - a.delivered : 0); });
+  each_stream("gapless_output_lag_seconds", "Age of the oldest record not yet confirmed.", false,
+              [](const A& a) { return a.lag_seconds; });
+  each_stream("gapless_output_retried_total", "Records sent again.", true,
+              [](const A& a) { return D(a.retried); });
+  each_stream("gapless_output_rejected_total", "Records the downstream refused for good.", true,
+              [](const A& a) { return D(a.rejected); });
+  each_stream("gapless_output_unreadable_total", "Records damaged in the store, not delivered.",
+              true, [](const A& a) { return D(a.unreadable); });
+  each_stream("gapless_output_stalled", "1 while output_stalled fires.", false,
+              [](const A& a) { return a.stalled ? 1.0 : 0.0; });
   if (monitors != nullptr) {
     const auto streams = monitors->Streams();
     const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -112,6 +150,16 @@ metrics::Health HealthCheck::Check(const Collector& c, const monitor::Monitors* 
   }
   if (monitors != nullptr && monitors->ledger_failing()) {
     h.problems.push_back("the ledger cannot be written (see the log)");
+  }
+  for (const output::OutputStats& o : s.outputs) {
+    for (const output::StreamAccount& a : o.streams) {
+      if (o.required && a.stalled) {
+        h.problems.push_back("required output " + o.name + " is stalled on " + a.agent + "/" +
+                             a.epoch + " (" + std::to_string(a.signed_size - a.delivered) +
+                             " records waiting)" +
+                             (o.last_error.empty() ? "" : ": " + o.last_error));
+      }
+    }
   }
   if (alerts != nullptr) {
     for (const auto& o : alerts->output_stats()) {

@@ -24,6 +24,9 @@ constexpr char kLevelFilePrefix[] = "level-";
 constexpr char kGapsFile[] = "gaps";
 constexpr char kEvidenceFile[] = "evidence.seg";
 constexpr char kFlaggedFile[] = "FLAGGED";
+constexpr char kOutputsDir[] = "outputs";
+constexpr char kCursorSuffix[] = ".cursor";
+constexpr char kRejectedSuffix[] = ".rejected";
 constexpr char kCheckpointsFile[] = "checkpoints";
 constexpr char kWitnessedFile[] = "witnessed";
 constexpr char kAgentCheckpointsFile[] = "agent-checkpoints";
@@ -118,6 +121,20 @@ std::string Layout::CollectorVerifierKey() const {
 std::string Layout::Ledger() const { return env::JoinPath(data_dir_, kLedgerFile); }
 std::string Layout::AlertJournal() const { return env::JoinPath(data_dir_, kAlertJournalFile); }
 std::string Layout::FormatFile() const { return env::JoinPath(data_dir_, kFormatFile); }
+std::string Layout::OutputDir(std::string_view output) const {
+  return env::JoinPath(env::JoinPath(data_dir_, kOutputsDir), output);
+}
+std::string Layout::OutputAgentDir(std::string_view output, std::string_view agent) const {
+  return env::JoinPath(OutputDir(output), agent);
+}
+std::string Layout::OutputCursor(std::string_view output, std::string_view agent,
+                                 std::string_view epoch_hex) const {
+  return env::JoinPath(OutputAgentDir(output, agent), std::string(epoch_hex) + kCursorSuffix);
+}
+std::string Layout::OutputRejected(std::string_view output, std::string_view agent,
+                                   std::string_view epoch_hex) const {
+  return env::JoinPath(OutputAgentDir(output, agent), std::string(epoch_hex) + kRejectedSuffix);
+}
 
 StatusOr<std::vector<StreamRef>> Layout::ListStreams(env::Env* env) const {
   auto agents = SubDirs(env, StreamsDir());

@@ -86,6 +86,16 @@ class Layout {
   std::string Ledger() const;
   std::string AlertJournal() const;
   std::string FormatFile() const;
+  // The delivery state of a collector output (output/output.h), apart from the streams
+  // (which stay evidence only): outputs/<output>/<agent>/<epoch>.cursor (the next seq to
+  // deliver) and .rejected (the records the downstream refused for good, one JSON line
+  // each). The output name is checked by output::ValidOutputName.
+  std::string OutputDir(std::string_view output) const;
+  std::string OutputAgentDir(std::string_view output, std::string_view agent) const;
+  std::string OutputCursor(std::string_view output, std::string_view agent,
+                           std::string_view epoch_hex) const;
+  std::string OutputRejected(std::string_view output, std::string_view agent,
+                             std::string_view epoch_hex) const;
 
   // Every stream, sorted by agent then epoch. kNotFound, saying so, when data_dir has
   // no streams/ directory (not a collector data directory, or nothing stored yet).

@@ -73,6 +73,15 @@ TEST_F(LayoutTest, EveryStoreFileHasItsOwnName) {
   EXPECT_FALSE(ParseSegmentName("evidence.seg", &base));  // evidence is not a record segment
 }
 
+TEST_F(LayoutTest, OutputStateLivesApartFromTheStreams) {
+  // docs/formats/store.md: outputs/<output>/<agent>/<epoch>.cursor and .rejected.
+  EXPECT_EQ(layout_.OutputCursor("siem", "a", "e"), "/data/outputs/siem/a/e.cursor");
+  EXPECT_EQ(layout_.OutputRejected("siem", "a", "e"), "/data/outputs/siem/a/e.rejected");
+  EXPECT_EQ(layout_.OutputAgentDir("siem", "a"), "/data/outputs/siem/a");
+  EXPECT_EQ(layout_.OutputCursor("siem", "a", "e").rfind(layout_.StreamsDir(), 0),
+            std::string::npos);
+}
+
 TEST_F(LayoutTest, TheFormatFileIsWrittenOnceAndAnotherVersionIsRefused) {
   // No file: a store from before the version existed, read as version 1.
   EXPECT_TRUE(layout_.CheckFormat(&env_).ok());

@@ -1,0 +1,427 @@
+#include <gtest/gtest.h>
+
+#include <simdjson.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "alert/alert.h"
+#include "base/crc32c.h"
+#include "env/fault_injection_env.h"
+#include "event/event.h"
+#include "output/output.h"
+#include "output/sink.h"
+#include "spool/spool_format.h"
+#include "store/layout.h"
+#include "store/stream_store.h"
+
+namespace gapless::output {
+namespace {
+
+using namespace std::chrono_literals;
+using spool::FrameType;
+
+constexpr char kData[] = "/data";
+
+// A downstream played by the test: `answer` decides each item's fate per call.
+class FakeSink final : public Sink {
+ public:
+  using Answer = std::function<ItemResult(const Item&, int attempt)>;
+  explicit FakeSink(Answer answer) : answer_(std::move(answer)) {}
+  Status Send(const std::vector<const Item*>& items, std::vector<ItemResult>* results) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (down_) return UnavailableError("the fake downstream is down");
+    results->clear();
+    for (const Item* item : items) {
+      const int attempt = ++attempts_[item->seq];
+      results->push_back(answer_(*item, attempt));
+      if (results->back().state == ItemResult::State::kDelivered) delivered_.push_back(item->seq);
+    }
+    return Status::Ok();
+  }
+  void set_down(bool down) {
+    std::lock_guard<std::mutex> lock(mu_);
+    down_ = down;
+  }
+  std::vector<uint64_t> delivered() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return delivered_;
+  }
+  int attempts(uint64_t seq) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return attempts_[seq];
+  }
+
+ private:
+  std::mutex mu_;
+  Answer answer_;
+  bool down_ = false;
+  std::map<uint64_t, int> attempts_;
+  std::vector<uint64_t> delivered_;
+};
+
+ItemResult Delivered() { return {ItemResult::State::kDelivered, ""}; }
+
+class OutputsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env_.CreateDir(kData).ok());
+    ASSERT_TRUE(env_.CreateDir("/out").ok());
+    alert::AlertOptions o;
+    o.journal = "/data/alerts.jsonl";
+    auto a = alert::Alerts::Open(&env_, o);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    alerts_ = std::move(*a);
+  }
+  void TearDown() override {
+    if (outputs_) outputs_->Stop();
+  }
+
+  std::string Dir(const std::string& agent) const {
+    return store::Layout(kData).StreamDir(agent, kEpoch);
+  }
+  // Stores seqs [first, first + n) of agent's stream.
+  void Store(const std::string& agent, uint64_t first, uint32_t n) {
+    auto& st = stores_[agent];
+    if (st == nullptr) {
+      auto s = store::StreamStore::Open(&env_, Dir(agent), epoch_,
+                                        store::StoreOptions{.segment_bytes = 4096});
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      st = std::move(*s);
+    }
+    std::vector<std::string> payloads;
+    for (uint32_t i = 0; i < n; ++i) {
+      const std::string raw = "event " + std::to_string(first + i) + " of " + agent;
+      event::Event e;
+      e.observed_unix_ns = env_.clock()->NowNanos();
+      e.raw = raw;
+      e.message = raw;
+      payloads.emplace_back();
+      event::EncodeEvent(e, &payloads.back());
+    }
+    std::vector<store::Record> records;
+    std::vector<Hash256> leaves;
+    for (const std::string& p : payloads) {
+      records.push_back(store::Record{FrameType::kData, crc32c::Value(p), p});
+      leaves.push_back(spool::RecordLeafHash(FrameType::kData, p));
+    }
+    ASSERT_TRUE(st->Append(store::BatchPosition{first, false}, records, leaves).ok());
+    ASSERT_TRUE(st->Commit().ok());
+  }
+  void Sign(const std::string& agent, uint64_t size) {
+    outputs_->Signed(agent, kEpoch, Dir(agent), size);
+  }
+
+  OutputOptions FileOutput(const std::string& name = "siem") {
+    OutputOptions o;
+    o.name = name;
+    o.type = "file";
+    o.path = "/out/" + name + ".ndjson";
+    o.retry_min_ms = 5;
+    o.retry_max_ms = 20;
+    return o;
+  }
+  OutputOptions FakeOutput(const std::string& name) {
+    OutputOptions o;
+    o.name = name;
+    o.type = "relp";  // validated as a relp output; the fake replaces its sink
+    o.address = "127.0.0.1:1";
+    o.retry_min_ms = 5;
+    o.retry_max_ms = 20;
+    return o;
+  }
+  void StartOutputs(std::vector<OutputOptions> o,
+                    std::map<std::string, std::shared_ptr<FakeSink>> fakes = {}) {
+    auto out =
+        Outputs::Start(&env_, kData, o, alerts_.get(),
+                       [this, fakes](const OutputOptions& opt) -> StatusOr<std::unique_ptr<Sink>> {
+                         auto it = fakes.find(opt.name);
+                         if (it == fakes.end()) return NewFileSink(&env_, opt);
+                         return std::unique_ptr<Sink>(new Proxy(it->second));
+                       });
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    outputs_ = std::move(*out);
+  }
+
+  // The seqs in the file output's NDJSON file, in order.
+  std::vector<uint64_t> FileSeqs(const std::string& path = "/out/siem.ndjson") {
+    std::vector<uint64_t> seqs;
+    auto text = env::ReadFileToString(&env_, path);
+    if (!text.ok()) return seqs;
+    simdjson::dom::parser parser;
+    size_t pos = 0;
+    while (pos < text->size()) {
+      const size_t nl = text->find('\n', pos);
+      if (nl == std::string::npos) break;
+      auto doc = parser.parse(std::string_view(*text).substr(pos, nl - pos));
+      EXPECT_EQ(doc.error(), simdjson::SUCCESS);
+      if (!doc.error())
+        seqs.push_back(doc.value_unsafe()["gapless.seq"].get_uint64().value_unsafe());
+      pos = nl + 1;
+    }
+    return seqs;
+  }
+  bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds within = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+  static std::vector<uint64_t> Range(uint64_t from, uint64_t to) {
+    std::vector<uint64_t> v;
+    for (uint64_t i = from; i < to; ++i) v.push_back(i);
+    return v;
+  }
+  bool Firing(const std::string& name) {
+    for (const auto& a : alerts_->Firing()) {
+      if (a.name == name) return true;
+    }
+    return false;
+  }
+  const StreamAccount* Account(const std::vector<OutputStats>& stats, const std::string& output) {
+    for (const auto& s : stats) {
+      if (s.name == output && !s.streams.empty()) {
+        account_ = s.streams[0];
+        return &account_;
+      }
+    }
+    return nullptr;
+  }
+
+  // Forwards to a shared fake, so that the test keeps a handle on it.
+  class Proxy final : public Sink {
+   public:
+    explicit Proxy(std::shared_ptr<FakeSink> f) : f_(std::move(f)) {}
+    Status Send(const std::vector<const Item*>& items, std::vector<ItemResult>* results) override {
+      return f_->Send(items, results);
+    }
+
+   private:
+    std::shared_ptr<FakeSink> f_;
+  };
+
+  static constexpr char kEpoch[] = "00112233445566778899aabbccddeeff";
+  env::FaultInjectionEnv env_;
+  spool::Epoch epoch_{};
+  std::unique_ptr<alert::Alerts> alerts_;
+  std::map<std::string, std::unique_ptr<store::StreamStore>> stores_;
+  std::unique_ptr<Outputs> outputs_;
+  StreamAccount account_;
+};
+
+TEST_F(OutputsTest, DeliversEverySignedRecordInOrderAndNothingUnsigned) {
+  Store("a", 0, 100);
+  StartOutputs({FileOutput()});
+  Sign("a", 60);
+  ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 60; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(FileSeqs(), Range(0, 60)) << "only what a signed checkpoint covers";
+  Sign("a", 100);
+  ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 100; }));
+  EXPECT_EQ(FileSeqs(), Range(0, 100));
+  ASSERT_TRUE(WaitFor([&] {
+    auto a = Account(outputs_->stats(), "siem");
+    return a != nullptr && a->delivered == 100 && a->signed_size == 100;
+  }));
+}
+
+TEST_F(OutputsTest, ARestartResumesAtTheCursorWithoutResending) {
+  Store("a", 0, 50);
+  StartOutputs({FileOutput()});
+  Sign("a", 50);
+  ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 50; }));
+  outputs_->Stop();
+  outputs_.reset();
+  EXPECT_TRUE(env_.FileExists(store::Layout(kData).OutputCursor("siem", "a", kEpoch)));
+  Store("a", 50, 50);
+  StartOutputs({FileOutput()});
+  Sign("a", 100);
+  ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 100; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(FileSeqs(), Range(0, 100));
+}
+
+TEST_F(OutputsTest, ADamagedCursorMeansResendingNeverSkipping) {
+  Store("a", 0, 20);
+  ASSERT_TRUE(env_.CreateDir("/data/outputs").ok());
+  ASSERT_TRUE(env_.CreateDir("/data/outputs/siem").ok());
+  ASSERT_TRUE(env_.CreateDir("/data/outputs/siem/a").ok());
+  ASSERT_TRUE(env::WriteFileAtomically(&env_,
+                                       store::Layout(kData).OutputCursor("siem", "a", kEpoch),
+                                       "gapless-output-cursor 1\n1x\n")
+                  .ok());
+  StartOutputs({FileOutput()});
+  Sign("a", 20);
+  ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 20; }));
+  EXPECT_EQ(FileSeqs(), Range(0, 20));
+}
+
+TEST_F(OutputsTest, AFailedFsyncDeliversNothingUntilItSucceeds) {
+  Store("a", 0, 30);
+  StartOutputs({FileOutput()});
+  env_.SetSyncFailure(true);
+  Sign("a", 30);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& s : outputs_->stats()) {
+      if (s.failures >= 3) return true;
+    }
+    return false;
+  }));
+  auto a = Account(outputs_->stats(), "siem");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->delivered, 0u) << "nothing counts as delivered before its fsync";
+  env_.SetSyncFailure(false);
+  ASSERT_TRUE(WaitFor([&] {
+    auto acc = Account(outputs_->stats(), "siem");
+    return acc != nullptr && acc->delivered == 30;
+  }));
+  // Every record is there at least once, in order of first appearance.
+  std::set<uint64_t> seen;
+  for (uint64_t s : FileSeqs()) seen.insert(s);
+  EXPECT_EQ(seen.size(), 30u);
+}
+
+TEST_F(OutputsTest, OnlyTheItemsToRetryAreSentAgainAndRefusedOnesAreWrittenDown) {
+  // Like an Elasticsearch _bulk answer: seq 3 is throttled twice, seq 5 refused for good.
+  auto fake = std::make_shared<FakeSink>([](const Item& item, int attempt) -> ItemResult {
+    if (item.seq == 3 && attempt <= 2) return {ItemResult::State::kRetry, "429 too many requests"};
+    if (item.seq == 5) return {ItemResult::State::kRejected, "400 mapper_parsing_exception"};
+    return Delivered();
+  });
+  Store("a", 0, 10);
+  StartOutputs({FakeOutput("bulk")}, {{"bulk", fake}});
+  Sign("a", 10);
+  ASSERT_TRUE(WaitFor([&] {
+    auto a = Account(outputs_->stats(), "bulk");
+    return a != nullptr && a->delivered == 10;
+  }));
+  EXPECT_EQ(fake->attempts(3), 3);
+  EXPECT_EQ(fake->attempts(4), 1) << "a delivered item is not sent again";
+  EXPECT_EQ(fake->attempts(5), 1);
+  std::vector<uint64_t> delivered = fake->delivered();
+  std::sort(delivered.begin(), delivered.end());
+  EXPECT_EQ(delivered, (std::vector<uint64_t>{0, 1, 2, 3, 4, 6, 7, 8, 9}));
+  auto a = Account(outputs_->stats(), "bulk");
+  EXPECT_EQ(a->rejected, 1u);
+  EXPECT_EQ(a->retried, 2u);
+  auto rejected =
+      env::ReadFileToString(&env_, store::Layout(kData).OutputRejected("bulk", "a", kEpoch));
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_NE(rejected->find("\"seq\":5"), std::string::npos) << *rejected;
+  EXPECT_NE(rejected->find("mapper_parsing_exception"), std::string::npos) << *rejected;
+  EXPECT_TRUE(Firing("output_rejected"));
+}
+
+TEST_F(OutputsTest, ADownstreamThatIsDownStallsAlertsAndRecovers) {
+  auto fake = std::make_shared<FakeSink>([](const Item&, int) { return Delivered(); });
+  fake->set_down(true);
+  OutputOptions o = FakeOutput("down");  // stall_after: the default 60 s
+  Store("a", 0, 10);
+  StartOutputs({o}, {{"down", fake}});
+  Sign("a", 10);
+  // An hour of the downstream being down, in simulated time.
+  ASSERT_TRUE(WaitFor([&] {
+    env_.fake_clock()->Advance(60'000'000'000);
+    return Firing("output_stalled");
+  }));
+  auto a = Account(outputs_->stats(), "down");
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(a->stalled);
+  EXPECT_EQ(a->delivered, 0u);
+  fake->set_down(false);
+  ASSERT_TRUE(WaitFor([&] { return !Firing("output_stalled"); }));
+  ASSERT_TRUE(WaitFor([&] {
+    auto acc = Account(outputs_->stats(), "down");
+    return acc != nullptr && acc->delivered == 10;
+  }));
+}
+
+TEST_F(OutputsTest, AnOutputThatIsDownNeverHoldsUpAnother) {
+  auto fake = std::make_shared<FakeSink>([](const Item&, int) { return Delivered(); });
+  fake->set_down(true);
+  Store("a", 0, 200);
+  StartOutputs({FakeOutput("down"), FileOutput()}, {{"down", fake}});
+  Sign("a", 200);
+  ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 200; }));
+  EXPECT_EQ(FileSeqs(), Range(0, 200));
+  EXPECT_TRUE(fake->delivered().empty());
+}
+
+TEST_F(OutputsTest, StreamsAreSelectedByAgentGlobs) {
+  Store("web-1", 0, 5);
+  Store("db-1", 0, 7);
+  OutputOptions o = FileOutput();
+  o.streams = {"web-*"};
+  StartOutputs({o});
+  Sign("web-1", 5);
+  Sign("db-1", 7);
+  ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 5; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(FileSeqs().size(), 5u);
+  auto text = env::ReadFileToString(&env_, "/out/siem.ndjson");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->find("db-1"), std::string::npos);
+}
+
+TEST_F(OutputsTest, StreamsStoredBeforeStartAreDeliveredFromTheirSignedCheckpoint) {
+  // Without a checkpoints file nothing is signed: nothing may go out.
+  Store("a", 0, 10);
+  StartOutputs({FileOutput()});
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(FileSeqs().empty());
+}
+
+TEST_F(OutputsTest, TheFileRotatesPastItsSizeAndKeepsEveryRecord) {
+  OutputOptions o = FileOutput();
+  o.max_file_bytes = 4096;
+  o.batch_records = 8;
+  Store("a", 0, 200);
+  StartOutputs({o});
+  Sign("a", 200);
+  ASSERT_TRUE(WaitFor([&] {
+    auto a = Account(outputs_->stats(), "siem");
+    return a != nullptr && a->delivered == 200;
+  }));
+  auto names = env_.GetChildren("/out");
+  ASSERT_TRUE(names.ok());
+  EXPECT_GT(names->size(), 3u);
+  std::vector<uint64_t> all;
+  std::sort(names->begin(), names->end());  // siem.ndjson, then siem.ndjson.<time>...
+  for (const std::string& n : *names) {
+    for (uint64_t s : FileSeqs("/out/" + n)) all.push_back(s);
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, Range(0, 200));
+}
+
+TEST(OutputOptionsTest, MistakesAreExplained) {
+  OutputOptions o;
+  o.name = "bad name";
+  o.type = "file";
+  o.path = "/x";
+  EXPECT_NE(ValidateOutput(o).message().find("letters, digits"), std::string::npos);
+  o.name = "ok";
+  o.path = "relative.ndjson";
+  EXPECT_NE(ValidateOutput(o).message().find("absolute"), std::string::npos);
+  o.path = "/x";
+  o.shape = Shape::kRaw;
+  EXPECT_NE(ValidateOutput(o).message().find("shape must be json"), std::string::npos);
+  o.shape = Shape::kJson;
+  EXPECT_TRUE(ValidateOutput(o).ok());
+  o.type = "relp";
+  o.address = "rsyslog.example";
+  EXPECT_NE(ValidateOutput(o).message().find("host:port"), std::string::npos);
+  o.address = "rsyslog.example:2514";
+  EXPECT_TRUE(ValidateOutput(o).ok());
+  o.type = "splunk_hec";
+  EXPECT_NE(ValidateOutput(o).message().find("not built yet"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gapless::output

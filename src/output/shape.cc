@@ -1,0 +1,305 @@
+#include "output/shape.h"
+
+#include <map>
+#include <vector>
+
+#include "base/json_text.h"
+#include "event/event.h"
+#include "identity/identity.h"
+#include "spool/loss_record.h"
+
+namespace gapless::output {
+namespace {
+
+// The private enterprise number RFC 5612 reserves for documentation: the SD-ID of the
+// provenance element until gapless has a number of its own (docs/outputs.md).
+constexpr std::string_view kSdId = "gapless@32473";
+
+std::string_view FormatName(event::Format f) {
+  switch (f) {
+    case event::Format::kRaw:
+      return "raw";
+    case event::Format::kRfc5424:
+      return "rfc5424";
+    case event::Format::kRfc3164:
+      return "rfc3164";
+    case event::Format::kJson:
+      return "json";
+    case event::Format::kLine:
+      return "line";
+    case event::Format::kJournal:
+      return "journal";
+  }
+  return "unknown";
+}
+
+constexpr std::pair<uint16_t, std::string_view> kFlagNames[] = {
+    {event::kParseError, "parse_error"},     {event::kTruncated, "truncated"},
+    {event::kEventTime, "event_time"},       {event::kYearInferred, "year_inferred"},
+    {event::kZoneAssumed, "zone_assumed"},   {event::kBom, "bom"},
+    {event::kFramingError, "framing_error"},
+};
+
+// Length of the well-formed UTF-8 sequence at s[i], or 0 if there is none.
+size_t Utf8SequenceAt(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // no overlongs
+    if (c == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;  // <= U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// A JSON string of s; bytes that are not UTF-8 become U+FFFD (the exact bytes travel in
+// a *_base64 member beside it).
+std::string JsonText(std::string_view s) {
+  if (IsUtf8(s)) return JsonString(s);
+  std::string clean;
+  clean.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8SequenceAt(s, i);
+    if (n == 0) {
+      clean += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      clean.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return JsonString(clean);
+}
+
+class JsonObject {
+ public:
+  void Raw(std::string_view key, std::string_view json) {
+    out_ += out_.empty() ? "{" : ",";
+    out_ += JsonString(key);
+    out_ += ':';
+    out_ += json;
+  }
+  void Text(std::string_view key, std::string_view value) { Raw(key, JsonText(value)); }
+  // A text that may not be UTF-8: as text, and then exactly in base64 if it is not.
+  void Bytes(std::string_view key, std::string_view value) {
+    Text(key, value);
+    if (!IsUtf8(value))
+      Raw(std::string(key) + "_base64", JsonString(identity::Base64Encode(value)));
+  }
+  void Number(std::string_view key, uint64_t v) { Raw(key, std::to_string(v)); }
+  void SignedNumber(std::string_view key, int64_t v) { Raw(key, std::to_string(v)); }
+  std::string Done() { return out_.empty() ? "{}" : out_ + "}"; }
+
+ private:
+  std::string out_;
+};
+
+void AddProvenance(const Provenance& p, JsonObject* o) {
+  o->Text("gapless.id", IdempotencyKey(p));
+  o->Text("gapless.agent", p.agent);
+  o->Text("gapless.epoch", p.epoch);
+  o->Number("gapless.seq", p.seq);
+  o->Text("gapless.leaf", HexEncode(p.leaf));
+}
+
+// Structured fields as one object; a key that repeats keeps every value, in order, as an
+// array.
+std::string FieldsJson(const std::vector<event::Field>& fields) {
+  std::vector<std::string_view> order;
+  std::map<std::string_view, std::vector<std::string_view>> values;
+  for (const event::Field& f : fields) {
+    auto [it, inserted] = values.try_emplace(f.key);
+    if (inserted) order.push_back(f.key);
+    it->second.push_back(f.value);
+  }
+  JsonObject o;
+  for (std::string_view key : order) {
+    const auto& v = values[key];
+    if (v.size() == 1) {
+      o.Text(key, v[0]);
+      continue;
+    }
+    std::string list = "[";
+    for (size_t i = 0; i < v.size(); ++i) list += (i ? "," : "") + JsonText(v[i]);
+    o.Raw(key, list + "]");
+  }
+  return o.Done();
+}
+
+std::string EventJson(const Provenance& p, const event::Event& e) {
+  JsonObject o;
+  AddProvenance(p, &o);
+  o.Text("kind", "event");
+  o.Text("format", FormatName(e.format));
+  o.Text("observed", event::FormatUnixNanos(e.observed_unix_ns));
+  if (e.has(event::kEventTime)) o.Text("time", event::FormatUnixNanos(e.event_unix_ns));
+  if (e.severity != event::kNoValue) o.Number("severity", e.severity);
+  if (e.facility != event::kNoValue) o.Number("facility", e.facility);
+  const std::pair<std::string_view, std::string_view> header[] = {
+      {"source", e.source}, {"peer", e.peer},     {"host", e.host},
+      {"app", e.app},       {"procid", e.procid}, {"msgid", e.msgid},
+  };
+  for (const auto& [key, value] : header) {
+    if (!value.empty()) o.Bytes(key, value);
+  }
+  if (!e.fields.empty()) o.Raw("fields", FieldsJson(e.fields));
+  o.Bytes("message", e.message);
+  if (e.raw != e.message) o.Bytes("raw", e.raw);
+  if (e.flags != 0) {
+    std::string list = "[";
+    for (const auto& [bit, name] : kFlagNames) {
+      if (e.has(static_cast<event::Flag>(bit)))
+        list += (list.size() > 1 ? "," : "") + JsonString(name);
+    }
+    o.Raw("flags", list + "]");
+  }
+  return o.Done();
+}
+
+std::string LossJson(const Provenance& p, const spool::LossRecord& l) {
+  JsonObject o;
+  AddProvenance(p, &o);
+  o.Text("kind", "loss");
+  o.Text("reason", spool::LossReasonName(l.reason));
+  if (l.has_seq_range) {
+    o.Number("first_seq", l.first_seq);
+    o.Number("last_seq", l.last_seq);
+  }
+  o.Number("records", l.record_count);
+  o.Number("bytes", l.bytes);
+  if (l.time_from_unix_ns != 0) o.Text("from", event::FormatUnixNanos(l.time_from_unix_ns));
+  if (l.time_to_unix_ns != 0) o.Text("to", event::FormatUnixNanos(l.time_to_unix_ns));
+  o.Bytes("detail", l.detail);
+  o.Bytes("message", l.ToString());
+  return o.Done();
+}
+
+std::string UndecodableJson(const Provenance& p, std::string_view payload, const Status& why) {
+  JsonObject o;
+  AddProvenance(p, &o);
+  o.Text("kind", "undecodable");
+  o.Text("error", why.message());
+  o.Raw("payload_base64", JsonString(identity::Base64Encode(payload)));
+  return o.Done();
+}
+
+// An RFC 5424 header field: printable US-ASCII without spaces, at most max bytes, or "-".
+std::string HeaderField(std::string_view v, size_t max) {
+  if (v.empty()) return "-";
+  std::string out;
+  for (const char c : v.substr(0, max)) out += (c > 32 && c < 127) ? c : '_';
+  return out;
+}
+
+std::string SdValue(std::string_view v) {
+  std::string out;
+  for (const char c : v) {
+    if (c == '"' || c == '\\' || c == ']') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string Rfc5424(const Provenance& p, int pri, int64_t time_ns, std::string_view host,
+                    std::string_view app, std::string_view procid, std::string_view msgid,
+                    std::string_view message) {
+  std::string out = "<" + std::to_string(pri) + ">1 " + event::FormatUnixNanos(time_ns) + " " +
+                    HeaderField(host, 255) + " " + HeaderField(app, 48) + " " +
+                    HeaderField(procid, 128) + " " + HeaderField(msgid, 32) + " [";
+  out += kSdId;
+  out += " id=\"" + SdValue(IdempotencyKey(p)) + "\" agent=\"" + SdValue(p.agent) + "\" epoch=\"" +
+         SdValue(p.epoch) + "\" seq=\"" + std::to_string(p.seq) + "\" leaf=\"" + HexEncode(p.leaf) +
+         "\"]";
+  if (!message.empty()) {
+    out += ' ';
+    out.append(message);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8SequenceAt(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string IdempotencyKey(const Provenance& p) {
+  std::string key;
+  key.reserve(p.agent.size() + p.epoch.size() + 22);
+  key.append(p.agent).append("/").append(p.epoch).append("/").append(std::to_string(p.seq));
+  return key;
+}
+
+Formatted FormatRecord(Shape shape, const Provenance& p, spool::FrameType type,
+                       std::string_view payload) {
+  Formatted f;
+  if (type == spool::FrameType::kLoss) {
+    auto loss = spool::LossRecord::Decode(payload);
+    if (!loss.ok()) {
+      f.body =
+          shape == Shape::kRaw ? std::string(payload) : UndecodableJson(p, payload, loss.status());
+      return f;
+    }
+    f.observed_unix_ns = loss->time_to_unix_ns;
+    switch (shape) {
+      case Shape::kJson:
+        f.body = LossJson(p, *loss);
+        break;
+      case Shape::kRaw:
+        f.body = loss->ToString();
+        break;
+      case Shape::kRfc5424:
+        // user.warning: a loss is news someone should read.
+        f.body = Rfc5424(p, 1 * 8 + 4, loss->time_to_unix_ns, "", "gapless", "", "LOSS",
+                         loss->ToString());
+        break;
+    }
+    return f;
+  }
+  event::Event e;
+  if (Status s = event::DecodeEvent(payload, &e); !s.ok()) {
+    f.body = shape == Shape::kRaw ? std::string(payload) : UndecodableJson(p, payload, s);
+    return f;
+  }
+  f.observed_unix_ns = e.observed_unix_ns;
+  switch (shape) {
+    case Shape::kJson:
+      f.body = EventJson(p, e);
+      break;
+    case Shape::kRaw:
+      f.body = std::string(e.raw);
+      break;
+    case Shape::kRfc5424: {
+      const int facility = e.facility == event::kNoValue ? 1 : e.facility;  // user
+      const int severity = e.severity == event::kNoValue ? 5 : e.severity;  // notice
+      f.body = Rfc5424(p, facility * 8 + severity,
+                       e.has(event::kEventTime) ? e.event_unix_ns : e.observed_unix_ns, e.host,
+                       e.app, e.procid, e.msgid, e.message.empty() ? e.raw : e.message);
+      break;
+    }
+  }
+  return f;
+}
+
+}  // namespace gapless::output

@@ -1,0 +1,220 @@
+#include "output/shape.h"
+
+#include <gtest/gtest.h>
+
+#include <simdjson.h>
+
+#include "event/event.h"
+#include "identity/identity.h"
+#include "json/json_events.h"
+#include "spool/loss_record.h"
+#include "spool/spool_format.h"
+#include "syslog/syslog_parser.h"
+
+namespace gapless::output {
+namespace {
+
+using spool::FrameType;
+
+constexpr int64_t kObserved = 1'764'763'200'000'000'000;  // 2025-12-03T12:00:00Z
+
+Provenance Prov(uint64_t seq, std::string_view payload) {
+  return Provenance{"web-01", "00112233445566778899aabbccddeeff", seq,
+                    spool::RecordLeafHash(FrameType::kData, payload)};
+}
+
+std::string Encode(const event::Event& e) {
+  std::string out;
+  event::EncodeEvent(e, &out);
+  return out;
+}
+
+std::string Syslog(std::string_view raw) {
+  event::Event e;
+  syslog::FieldStorage storage;
+  e.observed_unix_ns = kObserved;
+  e.source = "syslog:tcp:6514";
+  e.peer = "10.0.0.7:41234";
+  syslog::ParseSyslog(raw, kObserved, &e, &storage);
+  return Encode(e);
+}
+
+// Parses the JSON shape of payload; fails the test if it is not one valid JSON object.
+simdjson::dom::element Json(simdjson::dom::parser& parser, std::string_view payload,
+                            FrameType type = FrameType::kData, uint64_t seq = 42) {
+  const Formatted f = FormatRecord(Shape::kJson, Prov(seq, payload), type, payload);
+  EXPECT_EQ(f.body.find('\n'), std::string::npos) << "one record, one line: " << f.body;
+  auto doc = parser.parse(f.body);
+  EXPECT_EQ(doc.error(), simdjson::SUCCESS) << f.body;
+  return doc.value_unsafe();
+}
+
+std::string Str(simdjson::dom::element e, const char* key) {
+  auto v = e[key].get_string();
+  return v.error() ? "<missing>" : std::string(v.value_unsafe());
+}
+
+TEST(ShapeJson, Rfc5424CarriesItsFieldsAndTheProvenance) {
+  const std::string payload = Syslog(
+      "<86>1 2025-12-03T11:59:58.120Z web-01 sshd 4711 AUTH [origin@123 ip=\"10.1.1.1\" "
+      "user=\"b\"][x@1 user=\"c\"] Accepted publickey for b");
+  simdjson::dom::parser parser;
+  auto j = Json(parser, payload);
+  EXPECT_EQ(Str(j, "gapless.agent"), "web-01");
+  EXPECT_EQ(Str(j, "gapless.epoch"), "00112233445566778899aabbccddeeff");
+  EXPECT_EQ(j["gapless.seq"].get_uint64().value_unsafe(), 42u);
+  EXPECT_EQ(Str(j, "gapless.leaf"), HexEncode(spool::RecordLeafHash(FrameType::kData, payload)));
+  EXPECT_EQ(Str(j, "gapless.id"), "web-01/00112233445566778899aabbccddeeff/42");
+  EXPECT_EQ(Str(j, "format"), "rfc5424");
+  EXPECT_EQ(Str(j, "time"), "2025-12-03T11:59:58.120Z");
+  EXPECT_EQ(Str(j, "observed"), "2025-12-03T12:00:00.000Z");
+  EXPECT_EQ(j["severity"].get_uint64().value_unsafe(), 6u);
+  EXPECT_EQ(j["facility"].get_uint64().value_unsafe(), 10u);
+  EXPECT_EQ(Str(j, "host"), "web-01");
+  EXPECT_EQ(Str(j, "app"), "sshd");
+  EXPECT_EQ(Str(j, "procid"), "4711");
+  EXPECT_EQ(Str(j, "msgid"), "AUTH");
+  EXPECT_EQ(Str(j, "peer"), "10.0.0.7:41234");
+  EXPECT_EQ(Str(j, "message"), "Accepted publickey for b");
+  EXPECT_NE(Str(j, "raw").find("<86>1 2025"), std::string::npos);  // the exact original
+  // Every structured field is there; nothing is dropped when two share a name.
+  size_t members = 0;
+  simdjson::dom::object fields;
+  ASSERT_EQ(j["fields"].get(fields), simdjson::SUCCESS);
+  for (auto kv : fields) {
+    ++members;
+    (void)kv;
+  }
+  EXPECT_GE(members, 2u);
+}
+
+TEST(ShapeJson, Rfc3164WithoutAYearSaysSo) {
+  const std::string payload =
+      Syslog("<38>Dec  3 11:59:58 fw01 sudo[991]: alice : TTY=pts/0 ; COMMAND=/bin/rm -rf /x");
+  simdjson::dom::parser parser;
+  auto j = Json(parser, payload);
+  EXPECT_EQ(Str(j, "format"), "rfc3164");
+  EXPECT_EQ(Str(j, "host"), "fw01");
+  EXPECT_EQ(Str(j, "app"), "sudo");
+  EXPECT_EQ(Str(j, "procid"), "991");
+  std::string flags;
+  simdjson::dom::array list;
+  ASSERT_EQ(j["flags"].get(list), simdjson::SUCCESS);
+  for (auto f : list) flags += std::string(f.get_string().value_unsafe()) + " ";
+  EXPECT_NE(flags.find("year_inferred"), std::string::npos) << flags;
+  EXPECT_NE(flags.find("zone_assumed"), std::string::npos) << flags;
+}
+
+TEST(ShapeJson, JsonIngestKeepsItsMembersAsFields) {
+  std::vector<event::Event> events;
+  syslog::FieldStorage storage;
+  auto r = json::ParseBody(
+      R"({"message":"role assigned","actor":"bob","target":"alice","action":"grant admin"})",
+      json::BodyFormat::kJson, 65536, kObserved, &events, &storage);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(events.size(), 1u);
+  const std::string payload = Encode(events[0]);
+  simdjson::dom::parser parser;
+  auto j = Json(parser, payload);
+  EXPECT_EQ(Str(j, "format"), "json");
+  EXPECT_EQ(Str(j["fields"].value_unsafe(), "actor"), "bob");
+  EXPECT_EQ(Str(j["fields"].value_unsafe(), "action"), "grant admin");
+}
+
+TEST(ShapeJson, JournalFieldsAndRepeatedKeysKeepEveryValue) {
+  event::Event e;
+  e.format = event::Format::kJournal;
+  e.observed_unix_ns = kObserved;
+  e.source = "journald";
+  e.fields = {{"_SYSTEMD_UNIT", "sshd.service"}, {"TAG", "a"}, {"TAG", "b"}};
+  e.message = "Failed password for root";
+  e.raw = "MESSAGE=Failed password for root";
+  simdjson::dom::parser parser;
+  auto j = Json(parser, Encode(e));
+  EXPECT_EQ(Str(j, "format"), "journal");
+  EXPECT_EQ(Str(j["fields"].value_unsafe(), "_SYSTEMD_UNIT"), "sshd.service");
+  auto tags = j["fields"]["TAG"].get_array();
+  ASSERT_FALSE(tags.error());
+  std::vector<std::string> values;
+  for (auto v : tags.value_unsafe()) values.emplace_back(v.get_string().value_unsafe());
+  EXPECT_EQ(values, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(ShapeJson, BytesThatAreNotUtf8StayValidJsonAndTravelExactly) {
+  event::Event e;
+  e.observed_unix_ns = kObserved;
+  const std::string raw = std::string("login \xff\xfe from \xc0\xaf", 17);
+  e.raw = raw;
+  e.message = raw;
+  simdjson::dom::parser parser;
+  auto j = Json(parser, Encode(e));  // simdjson refuses invalid UTF-8: this parses
+  EXPECT_NE(Str(j, "message").find("\xEF\xBF\xBD"), std::string::npos);
+  EXPECT_EQ(Str(j, "message_base64"), identity::Base64Encode(raw));
+}
+
+TEST(ShapeJson, LossRecordsAreDeliveredAsLossEvents) {
+  spool::LossRecord l;
+  l.reason = spool::LossReason::kFileRotatedUnread;
+  l.has_seq_range = false;
+  l.record_count = 0;
+  l.bytes = 4096;
+  l.detail = "auth.log rotated away unread";
+  const std::string payload = l.Encode();
+  simdjson::dom::parser parser;
+  auto j = Json(parser, payload, FrameType::kLoss);
+  EXPECT_EQ(Str(j, "kind"), "loss");
+  EXPECT_EQ(Str(j, "reason"), std::string(spool::LossReasonName(l.reason)));
+  EXPECT_EQ(j["bytes"].get_uint64().value_unsafe(), 4096u);
+  EXPECT_EQ(Str(j, "detail"), "auth.log rotated away unread");
+}
+
+TEST(ShapeJson, APayloadThatIsNoEventIsStillDeliveredWhole) {
+  const std::string payload = "not an encoded event";
+  simdjson::dom::parser parser;
+  auto j = Json(parser, payload);
+  EXPECT_EQ(Str(j, "kind"), "undecodable");
+  EXPECT_EQ(Str(j, "payload_base64"), identity::Base64Encode(payload));
+}
+
+TEST(ShapeRaw, IsTheOriginalBytes) {
+  const std::string raw = "<13>1 - - - - - - plain";
+  const std::string payload = Syslog(raw);
+  EXPECT_EQ(FormatRecord(Shape::kRaw, Prov(1, payload), FrameType::kData, payload).body, raw);
+}
+
+TEST(ShapeRfc5424, HeaderMessageAndProvenanceAsStructuredData) {
+  const std::string payload =
+      Syslog("<38>Dec  3 11:59:58 fw01 sudo[991]: alice : COMMAND=/bin/rm \"x\"");
+  const std::string out =
+      FormatRecord(Shape::kRfc5424, Prov(7, payload), FrameType::kData, payload).body;
+  EXPECT_EQ(out.rfind("<38>1 ", 0), 0u) << out;
+  EXPECT_NE(
+      out.find(" fw01 sudo 991 - [gapless@32473 id=\"web-01/00112233445566778899aabbccddeeff/7\""),
+      std::string::npos)
+      << out;
+  EXPECT_NE(out.find("seq=\"7\" leaf=\"" +
+                     HexEncode(spool::RecordLeafHash(FrameType::kData, payload)) + "\"]"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("] alice : COMMAND=/bin/rm \"x\""), std::string::npos) << out;
+  // It parses back as RFC 5424 with the same header.
+  event::Event back;
+  syslog::FieldStorage storage;
+  syslog::ParseSyslog(out, kObserved, &back, &storage);
+  EXPECT_EQ(back.format, event::Format::kRfc5424);
+  EXPECT_FALSE(back.has(event::kParseError)) << out;
+  EXPECT_EQ(back.host, "fw01");
+  EXPECT_EQ(back.app, "sudo");
+}
+
+TEST(Utf8, WellFormedOnly) {
+  EXPECT_TRUE(IsUtf8("plain"));
+  EXPECT_TRUE(IsUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsUtf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(IsUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(IsUtf8("\xe2\x82"));          // cut short
+}
+
+}  // namespace
+}  // namespace gapless::output

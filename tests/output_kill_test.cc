@@ -1,0 +1,248 @@
+// Collector outputs end to end, with real processes: the real agent tails a file the test
+// keeps appending to, the real collector stores it and delivers it through two outputs at
+// once — RELP into a real rsyslog (imrelp → omfile) and an NDJSON file — while the
+// collector is killed with -9 three times and rsyslog is restarted once. At the end every
+// stored seq is in rsyslog's file and in the NDJSON file: duplicates allowed and counted
+// (at-least-once), none missing.
+//
+// rsyslog acknowledges a RELP message once it has taken it into its queue; the test runs
+// its main queue in direct mode so an acknowledged message is in omfile's hands, and
+// restarts it with SIGTERM (its own durability is rsyslog's configuration, not ours).
+// GAPLESS_OUTPUT_RECORDS sets how many lines are written (default 20,000; `make
+// test-long`: 100,000).
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "identity/identity.h"
+#include "store/layout.h"
+#include "store/stream_store.h"
+#include "subprocess.h"
+
+namespace gapless {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+int Records() {
+  const char* v = std::getenv("GAPLESS_OUTPUT_RECORDS");
+  return v != nullptr ? std::max(1000, std::atoi(v)) : 20'000;
+}
+
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+class OutputKillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("gapless_output_kill_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "rsyslog");
+    const std::string d = dir_.string();
+    ASSERT_TRUE(identity::MakeSelfSignedTls(d + "/tls.key", d + "/tls.crt", "collector.test").ok());
+    auto key = identity::SigningKey::Generate();
+    ASSERT_TRUE(key.ok());
+    ASSERT_TRUE((*key)->Save(d + "/agent.key").ok());
+    std::ofstream(d + "/enrolled")
+        << "out-test " << identity::FormatPublicKey((*key)->public_key()) << "\n";
+    const uint16_t port = FreePort();
+    relp_port_ = FreePort();
+    std::ofstream(d + "/collector.toml")
+        << "[collector]\ndata_dir = \"" << d << "/cdata\"\nlisten = \"127.0.0.1:" << port
+        << "\"\ntls_cert = \"" << d << "/tls.crt\"\ntls_key = \"" << d
+        << "/tls.key\"\nenrolled_keys = \"" << d << "/enrolled\"\ncheckpoint_interval_ms = 200\n"
+        << "[[output]]\nname = \"rsyslog\"\ntype = \"relp\"\naddress = \"127.0.0.1:" << relp_port_
+        << "\"\nretry_min_ms = 50\nretry_max_ms = 500\n"
+        << "[[output]]\nname = \"lake\"\ntype = \"file\"\npath = \"" << d << "/lake.ndjson\"\n"
+        << "max_file_size = \"4MiB\"\n";
+    std::ofstream(d + "/agent.toml")
+        << "[agent]\nid = \"out-test\"\ndata_dir = \"" << d << "/adata\"\nkey_file = \"" << d
+        << "/agent.key\"\n[spool]\ncommit_delay_ms = 20\n"
+        << "[[input]]\ntype = \"file\"\npaths = [\"" << d
+        << "/in.log\"]\nstart_at = \"beginning\"\n"
+        << "[[destination]]\nname = \"main\"\naddress = \"127.0.0.1:" << port << "\"\nca_file = \""
+        << d << "/tls.crt\"\nserver_name = \"collector.test\"\nbackoff_max_ms = 200\n";
+    std::ofstream(d + "/in.log");
+    const std::string work = (dir_ / "rsyslog").string();
+    std::ofstream(work + "/rsyslog.conf")
+        << "global(workDirectory=\"" << work << "\" processInternalMessages=\"on\")\n"
+        << "main_queue(queue.type=\"Direct\")\n"
+        << "module(load=\"imrelp\")\ninput(type=\"imrelp\" port=\"" << relp_port_ << "\")\n"
+        << "template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n"
+        << "action(type=\"omfile\" file=\"" << work << "/received.log\" template=\"raw\")\n";
+  }
+  void TearDown() override {
+    StopWriter();
+    rsyslog_.Signal(SIGTERM);
+    rsyslog_.Wait(10s);
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  void StartRsyslog() {
+    const std::string work = (dir_ / "rsyslog").string();
+    ASSERT_TRUE(rsyslog_.Start(
+        {"/usr/sbin/rsyslogd", "-n", "-f", work + "/rsyslog.conf", "-i", work + "/pid"}, {}, "",
+        work + "/rsyslog.log"));
+  }
+  std::vector<std::string> Argv(const char* what, const char* file) const {
+    return {GAPLESS_BINARY, what, "--config", (dir_ / file).string()};
+  }
+  std::string Log(const std::string& who) const { return (dir_ / (who + ".log")).string(); }
+
+  // Appends "line <i>" to in.log, about 5,000 lines a second, until `total`.
+  void StartWriter(int total) {
+    writer_ = std::thread([this, total] {
+      std::ofstream out(dir_ / "in.log", std::ios::app);
+      while (!stop_writer_ && written_ < total) {
+        for (int k = 0; k < 50 && written_ < total; ++k)
+          out << "line " << written_++ << " " << std::string(200, 'x') << "\n";
+        out.flush();
+        std::this_thread::sleep_for(10ms);
+      }
+    });
+  }
+  void StopWriter() {
+    stop_writer_ = true;
+    if (writer_.joinable()) writer_.join();
+  }
+
+  // The seqs (from the provenance each delivered record carries) in the files matching
+  // `prefix`, counted.
+  std::map<uint64_t, int> Seqs(const fs::path& folder, const std::string& prefix,
+                               const std::regex& pattern) const {
+    std::map<uint64_t, int> seqs;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(folder, ec)) {
+      if (e.path().filename().string().rfind(prefix, 0) != 0) continue;
+      std::ifstream in(e.path());
+      std::string line;
+      std::smatch m;
+      while (std::getline(in, line)) {
+        if (std::regex_search(line, m, pattern)) ++seqs[std::stoull(m[1].str())];
+      }
+    }
+    return seqs;
+  }
+  std::map<uint64_t, int> RsyslogSeqs() const {
+    static const std::regex kSeq(R"re(\[gapless@32473 [^\]]*seq="([0-9]+)")re");
+    return Seqs(dir_ / "rsyslog", "received.log", kSeq);
+  }
+  std::map<uint64_t, int> LakeSeqs() const {
+    static const std::regex kSeq(R"re("gapless\.seq":([0-9]+))re");
+    return Seqs(dir_, "lake.ndjson", kSeq);
+  }
+  uint64_t StoredRecords() const {
+    uint64_t n = 0;
+    const store::Layout layout((dir_ / "cdata").string());
+    auto streams = layout.ListStreams(env::Env::Posix());
+    if (!streams.ok()) return 0;
+    for (const auto& s : *streams) {
+      (void)store::ForEachStoredRecord(env::Env::Posix(), s.dir,
+                                       [&](uint64_t, spool::FrameType, std::string_view) { ++n; });
+    }
+    return n;
+  }
+
+  // Every seq in [0, n) at least once; returns the number of duplicates.
+  static int ExpectComplete(const std::map<uint64_t, int>& seqs, uint64_t n, const char* where) {
+    int missing = 0, duplicates = 0;
+    for (uint64_t s = 0; s < n; ++s) {
+      auto it = seqs.find(s);
+      if (it == seqs.end()) {
+        if (++missing <= 5) ADD_FAILURE() << where << ": seq " << s << " missing";
+      } else {
+        duplicates += it->second - 1;
+      }
+    }
+    EXPECT_EQ(missing, 0) << where;
+    EXPECT_LE(seqs.empty() ? 0 : seqs.rbegin()->first, n - 1) << where << ": a seq never stored";
+    return duplicates;
+  }
+
+  bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds within) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(200ms);
+    }
+    return true;
+  }
+
+  fs::path dir_;
+  uint16_t relp_port_ = 0;
+  testing::Subprocess rsyslog_;
+  std::thread writer_;
+  std::atomic<bool> stop_writer_{false};
+  std::atomic<int> written_{0};
+};
+
+TEST_F(OutputKillTest, RelpAndFileLoseNothingAcrossCollectorKillsAndAnRsyslogRestart) {
+  const int total = Records();
+  StartRsyslog();
+  testing::Subprocess agent;
+  ASSERT_TRUE(agent.Start(Argv("agent", "agent.toml"), {}, "", Log("agent")));
+  StartWriter(total);
+  std::mt19937 rng(23);
+  for (int kill = 0; kill < 3; ++kill) {
+    testing::Subprocess collector;
+    ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 1500));
+    if (kill == 1) {  // rsyslog goes away for a while, and comes back
+      rsyslog_.Signal(SIGTERM);
+      ASSERT_EQ(rsyslog_.Wait(10s), 0);
+      std::this_thread::sleep_for(1s);
+      StartRsyslog();
+    }
+    collector.Signal(SIGKILL);
+    ASSERT_NE(collector.Wait(10s), -1);
+  }
+  testing::Subprocess collector;
+  ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+  writer_.join();  // every line is written
+  ASSERT_EQ(written_, total);
+  // Every line stored, then every stored record delivered to both.
+  ASSERT_TRUE(WaitUntil([&] { return StoredRecords() >= static_cast<uint64_t>(total); }, 120s))
+      << "stored " << StoredRecords() << " of " << total << "; see " << Log("collector");
+  const uint64_t n = StoredRecords();
+  ASSERT_TRUE(WaitUntil([&] { return RsyslogSeqs().size() >= n && LakeSeqs().size() >= n; }, 120s))
+      << "rsyslog has " << RsyslogSeqs().size() << ", the file " << LakeSeqs().size() << " of " << n
+      << "; see " << Log("collector");
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(30s), 0);
+  collector.Signal(SIGTERM);
+  EXPECT_EQ(collector.Wait(30s), 0) << "see " << Log("collector");
+  rsyslog_.Signal(SIGTERM);
+  EXPECT_EQ(rsyslog_.Wait(10s), 0);
+  const int relp_dups = ExpectComplete(RsyslogSeqs(), n, "rsyslog");
+  const int file_dups = ExpectComplete(LakeSeqs(), n, "file output");
+  std::printf(
+      "%llu records, 3 collector kills, 1 rsyslog restart: none missing; duplicates: "
+      "rsyslog %d, file %d\n",
+      static_cast<unsigned long long>(n), relp_dups, file_dups);
+}
+
+}  // namespace
+}  // namespace gapless
