@@ -141,7 +141,7 @@ class Outputs::Impl::Output {
         backoff_ms = backoff_ms == 0 ? o_.retry_min_ms : std::min(backoff_ms * 2, o_.retry_max_ms);
         const int64_t jittered =
             backoff_ms / 2 + static_cast<int64_t>(rng_() % (backoff_ms / 2 + 1));
-        SleepUnlessStopping(jittered, /*generation=*/0);
+        SleepUnlessStopping(jittered, /*after=*/0);
         continue;
       }
       backoff_ms = 0;
@@ -155,11 +155,11 @@ class Outputs::Impl::Output {
   }
 
   // Waits ms of real time (the env's clock may be a test's), or until stopping, or
-  // (generation != 0) until a Signed() after generation.
-  void SleepUnlessStopping(int64_t ms, uint64_t generation) {
+  // (after != 0) until a Signed() after generation `after`.
+  void SleepUnlessStopping(int64_t ms, uint64_t after) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     MutexLock lock(&impl_->mu);
-    while (!impl_->stopping && (generation == 0 || impl_->generation == generation)) {
+    while (!impl_->stopping && (after == 0 || impl_->generation == after)) {
       const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(
                                until - std::chrono::steady_clock::now())
                                .count();
@@ -203,12 +203,12 @@ class Outputs::Impl::Output {
   void SaveCursor(const store::Layout& layout, StreamState* st, bool force) {
     if (st->cursor == st->cursor_saved) return;
     if (!force && Now() - st->cursor_saved_ns < o_.cursor_save_ms * 1'000'000) return;
-    env::Env* env = impl_->env;
+    env::Env* e = impl_->env;
     const std::string agent_dir = layout.OutputAgentDir(o_.name, st->agent);
-    Status s = env->CreateDir(env::DirName(agent_dir));
-    if (s.ok()) s = env->CreateDir(agent_dir);
+    Status s = e->CreateDir(env::DirName(agent_dir));
+    if (s.ok()) s = e->CreateDir(agent_dir);
     if (s.ok()) {
-      s = env::WriteFileAtomically(env, layout.OutputCursor(o_.name, st->agent, st->epoch),
+      s = env::WriteFileAtomically(e, layout.OutputCursor(o_.name, st->agent, st->epoch),
                                    std::string(kCursorMagic) + std::to_string(st->cursor) + "\n");
     }
     if (!s.ok()) {
@@ -286,23 +286,23 @@ class Outputs::Impl::Output {
   // pass them, and alerted. The records stay in the store.
   Status Reject(const store::Layout& layout, StreamState* st,
                 const std::vector<std::pair<const Item*, std::string>>& rejected) {
-    env::Env* env = impl_->env;
+    env::Env* fs = impl_->env;
     const std::string agent_dir = layout.OutputAgentDir(o_.name, st->agent);
-    RETURN_IF_ERROR(env->CreateDir(env::DirName(agent_dir)));
-    RETURN_IF_ERROR(env->CreateDir(agent_dir));
+    RETURN_IF_ERROR(fs->CreateDir(env::DirName(agent_dir)));
+    RETURN_IF_ERROR(fs->CreateDir(agent_dir));
     const std::string path = layout.OutputRejected(o_.name, st->agent, st->epoch);
-    ASSIGN_OR_RETURN(auto file, env->NewAppendableFile(path));
+    ASSIGN_OR_RETURN(auto file, fs->NewAppendableFile(path));
     std::string lines, seqs;
     for (const auto& [item, reason] : rejected) {
       lines += "{\"seq\":" + std::to_string(item->seq) + ",\"id\":" + JsonString(item->id) +
-               ",\"time\":" + JsonString(event::FormatUnixNanos(env->clock()->NowNanos())) +
+               ",\"time\":" + JsonString(event::FormatUnixNanos(fs->clock()->NowNanos())) +
                ",\"reason\":" + JsonString(reason) + "}\n";
       if (seqs.size() < 200) seqs += (seqs.empty() ? "" : ",") + std::to_string(item->seq);
     }
     RETURN_IF_ERROR(file->Append(lines));
     RETURN_IF_ERROR(file->Sync());
     RETURN_IF_ERROR(file->Close());
-    RETURN_IF_ERROR(env->SyncDir(agent_dir));
+    RETURN_IF_ERROR(fs->SyncDir(agent_dir));
     LogError("output " + o_.name + ": " + std::to_string(rejected.size()) + " records of " +
              st->agent + "/" + st->epoch + " refused for good (seqs " + seqs +
              "): " + rejected.front().second + "; written down in " + path);
