@@ -44,20 +44,25 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
     const toml::table& t = *table;
     output::OutputOptions out;
     c.OnlyKeys(t,
-               {"name", "type", "address", "path", "max_file_size", "streams", "required", "shape",
-                "batch_records", "retry_min_ms", "retry_max_ms", "stall_seconds", "timeout_ms"},
+               {"name", "type", "address", "path", "max_file_size", "url", "index", "api_key_file",
+                "ca_file", "streams", "required", "shape", "batch_records", "retry_min_ms",
+                "retry_max_ms", "stall_seconds", "timeout_ms"},
                "[[output]]");
     if (!c.String(t, "name", &out.name)) {
       c.Error(t.source(), "this [[output]] needs a name (it names its cursor files)");
     }
     if (!c.String(t, "type", &out.type)) {
-      c.Error(t.source(), "this [[output]] needs type = \"file\" or \"relp\"");
+      c.Error(t.source(), "this [[output]] needs type = \"file\", \"relp\" or \"elasticsearch\"");
     }
     c.String(t, "address", &out.address);
     c.String(t, "path", &out.path);
+    c.String(t, "url", &out.url);
+    c.String(t, "index", &out.index);
+    c.String(t, "api_key_file", &out.api_key_file);
+    c.String(t, "ca_file", &out.ca_file);
     c.Size(t, "max_file_size", 4096, uint64_t{1} << 40, &out.max_file_bytes);
     c.Bool(t, "required", &out.required);
-    out.shape = out.type == "file" ? output::Shape::kJson : output::Shape::kRfc5424;
+    out.shape = out.type == "relp" ? output::Shape::kRfc5424 : output::Shape::kJson;
     std::string shape;
     if (c.String(t, "shape", &shape)) {
       auto parsed = output::ParseShape(shape);

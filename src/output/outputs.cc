@@ -1,6 +1,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <map>
@@ -418,6 +419,13 @@ class Outputs::Impl::Output {
   OutputStats stats_ GUARDED_BY(stats_mu_);
 };
 
+namespace {
+std::string LowerCase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
 bool ValidOutputName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -446,7 +454,7 @@ std::string_view ShapeName(Shape shape) {
 }
 
 bool ShapeFitsType(Shape shape, const std::string& type) {
-  return type != "file" || shape == Shape::kJson;
+  return (type != "file" && type != "elasticsearch") || shape == Shape::kJson;
 }
 
 Status ValidateOutput(const OutputOptions& o) {
@@ -471,16 +479,27 @@ Status ValidateOutput(const OutputOptions& o) {
         port > 65535) {
       return InvalidArgumentError(where + "a relp output needs address = \"host:port\"");
     }
+  } else if (o.type == "elasticsearch") {
+    if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0) {
+      return InvalidArgumentError(where +
+                                  "an elasticsearch output needs url = \"https://host:9200\"");
+    }
+    if (o.index.empty() || o.index.find_first_of(" ,*?\"<>|\\/#:") != std::string::npos ||
+        o.index != LowerCase(o.index) || o.index[0] == '-' || o.index[0] == '_' ||
+        o.index[0] == '+') {
+      return InvalidArgumentError(where +
+                                  "an elasticsearch output needs index: a lower-case index or data "
+                                  "stream name, without spaces or any of , * ? \" < > | \\ / # :");
+    }
   } else {
     return InvalidArgumentError(
         where + "type \"" + o.type +
-        "\" is not one of file, relp (splunk_hec, elasticsearch, kafka, nats "
+        "\" is not one of file, relp, elasticsearch (splunk_hec, kafka, nats "
         "and syslog are not built yet)");
   }
   if (!ShapeFitsType(o.shape, o.type)) {
-    return InvalidArgumentError(where +
-                                "a file output holds one JSON object per line: shape must be "
-                                "json");
+    return InvalidArgumentError(where + "a " + o.type +
+                                " output takes one JSON object per record: shape must be json");
   }
   if (o.batch_records == 0 || o.batch_records > 100'000) {
     return InvalidArgumentError(where + "batch_records must be 1..100000");
@@ -533,7 +552,8 @@ StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::stri
   for (const OutputOptions& o : outputs) {
     StatusOr<std::unique_ptr<Sink>> sink = factory != nullptr ? factory(o)
                                            : o.type == "file" ? NewFileSink(env, o)
-                                                              : NewRelpSink(o);
+                                           : o.type == "relp" ? NewRelpSink(o)
+                                                              : NewElasticsearchSink(o);
     if (!sink.ok()) return sink.status();
     impl->outputs.push_back(std::make_unique<Impl::Output>(impl, o, std::move(*sink)));
   }

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <simdjson.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -13,6 +16,7 @@
 #include "base/crc32c.h"
 #include "env/fault_injection_env.h"
 #include "event/event.h"
+#include "output/fake_elasticsearch.h"
 #include "output/output.h"
 #include "output/sink.h"
 #include "spool/spool_format.h"
@@ -140,8 +144,9 @@ class OutputsTest : public ::testing::Test {
         Outputs::Start(&env_, kData, o, alerts_.get(),
                        [this, fakes](const OutputOptions& opt) -> StatusOr<std::unique_ptr<Sink>> {
                          auto it = fakes.find(opt.name);
-                         if (it == fakes.end()) return NewFileSink(&env_, opt);
-                         return std::unique_ptr<Sink>(new Proxy(it->second));
+                         if (it != fakes.end()) return std::unique_ptr<Sink>(new Proxy(it->second));
+                         if (opt.type == "elasticsearch") return NewElasticsearchSink(opt);
+                         return NewFileSink(&env_, opt);
                        });
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     outputs_ = std::move(*out);
@@ -400,6 +405,123 @@ TEST_F(OutputsTest, TheFileRotatesPastItsSizeAndKeepsEveryRecord) {
   EXPECT_EQ(all, Range(0, 200));
 }
 
+// --- elasticsearch, against the fake (fake_elasticsearch.h) ---
+
+class ElasticsearchOutputTest : public OutputsTest {
+ protected:
+  OutputOptions Es() {
+    OutputOptions o;
+    o.name = "es";
+    o.type = "elasticsearch";
+    o.url = es_.url();
+    o.index = "logs-gapless";
+    o.retry_min_ms = 5;
+    o.retry_max_ms = 20;
+    return o;
+  }
+  bool AllDelivered(uint64_t n) {
+    return WaitFor([&] {
+      auto a = Account(outputs_->stats(), "es");
+      return a != nullptr && a->delivered == n;
+    });
+  }
+  static std::string Id(uint64_t seq) {
+    return std::string("a/") + kEpoch + "/" + std::to_string(seq);
+  }
+  testing::FakeElasticsearch es_;
+};
+
+TEST_F(ElasticsearchOutputTest, PerItem429sAnd400sInsideA200AreRetriedOrWrittenDownOneByOne) {
+  // The answer Vector drops: HTTP 200, errors:true, some items 429, one 400.
+  es_.set_items([](const std::string& id, int attempt) -> testing::FakeElasticsearch::ItemAnswer {
+    if (id == Id(3) && attempt <= 2) return {429, "es_rejected_execution_exception", "queue full"};
+    if (id == Id(5)) return {400, "mapper_parsing_exception", "failed to parse field [time]"};
+    return {};
+  });
+  Store("a", 0, 10);
+  StartOutputs({Es()});
+  Sign("a", 10);
+  ASSERT_TRUE(AllDelivered(10));
+  const auto docs = es_.docs("logs-gapless");
+  EXPECT_EQ(docs.size(), 9u);
+  EXPECT_EQ(docs.count(Id(5)), 0u);
+  EXPECT_EQ(es_.attempts(Id(3)), 3);
+  EXPECT_EQ(es_.attempts(Id(4)), 1) << "an item indexed in the same request is not sent again";
+  auto a = Account(outputs_->stats(), "es");
+  EXPECT_EQ(a->rejected, 1u);
+  auto rejected =
+      env::ReadFileToString(&env_, store::Layout(kData).OutputRejected("es", "a", kEpoch));
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_NE(rejected->find("\"seq\":5"), std::string::npos) << *rejected;
+  EXPECT_NE(rejected->find("mapper_parsing_exception: failed to parse field [time]"),
+            std::string::npos)
+      << *rejected;
+  EXPECT_TRUE(Firing("output_rejected"));
+  // Each document carries its provenance, and its _id is the idempotency key.
+  ASSERT_EQ(docs.count(Id(7)), 1u);
+  EXPECT_NE(docs.at(Id(7)).find("\"gapless.seq\":7"), std::string::npos);
+}
+
+TEST_F(ElasticsearchOutputTest, A503StormDeliversNothingThenEverythingOnce) {
+  es_.set_plan([](int request) {
+    return request <= 6 ? testing::FakeElasticsearch::Plan::kStatus503
+                        : testing::FakeElasticsearch::Plan::kAnswer;
+  });
+  Store("a", 0, 50);
+  StartOutputs({Es()});
+  Sign("a", 50);
+  ASSERT_TRUE(AllDelivered(50));
+  EXPECT_EQ(es_.docs("logs-gapless").size(), 50u);
+  EXPECT_GE(es_.requests(), 7);
+  uint64_t failures = 0;
+  for (const auto& s : outputs_->stats()) failures += s.failures;
+  EXPECT_GE(failures, 6u);
+}
+
+TEST_F(ElasticsearchOutputTest, AResetMidAnswerIsSentAgainAndMakesNoSecondDocument) {
+  // The first answer is cut after the documents were indexed: nothing was confirmed, so
+  // all are sent again, and ES answers 409 for each, which counts as delivered.
+  es_.set_plan([](int request) {
+    return request == 1 ? testing::FakeElasticsearch::Plan::kResetMidAnswer
+                        : testing::FakeElasticsearch::Plan::kAnswer;
+  });
+  Store("a", 0, 20);
+  StartOutputs({Es()});
+  Sign("a", 20);
+  ASSERT_TRUE(AllDelivered(20));
+  EXPECT_EQ(es_.docs("logs-gapless").size(), 20u);
+  EXPECT_EQ(es_.attempts(Id(0)), 2) << "sent twice";
+  auto a = Account(outputs_->stats(), "es");
+  EXPECT_EQ(a->rejected, 0u) << "a 409 for our own _id is a delivery, not a refusal";
+}
+
+TEST_F(ElasticsearchOutputTest, TheApiKeyIsSentAndRefusedCredentialsSaySo) {
+  const std::string dir = ::testing::TempDir() + "/gapless_es_key_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string key_file = dir + "/api.key";
+  std::ofstream(key_file) << "c2VjcmV0LWtleQ==\n";
+  std::filesystem::permissions(
+      key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  es_.set_plan([](int) { return testing::FakeElasticsearch::Plan::kUnauthorized; });
+  OutputOptions o = Es();
+  o.api_key_file = key_file;
+  Store("a", 0, 3);
+  StartOutputs({o});
+  Sign("a", 3);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& s : outputs_->stats()) {
+      if (s.last_error.find("credentials") != std::string::npos) return true;
+    }
+    return false;
+  }));
+  EXPECT_EQ(es_.last_authorization(), "ApiKey c2VjcmV0LWtleQ==");
+  for (const auto& s : outputs_->stats()) {
+    EXPECT_EQ(s.last_error.find("c2VjcmV0"), std::string::npos) << "no secret in errors";
+  }
+  EXPECT_EQ(Account(outputs_->stats(), "es")->delivered, 0u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(OutputOptionsTest, MistakesAreExplained) {
   OutputOptions o;
   o.name = "bad name";
@@ -421,6 +543,14 @@ TEST(OutputOptionsTest, MistakesAreExplained) {
   EXPECT_TRUE(ValidateOutput(o).ok());
   o.type = "splunk_hec";
   EXPECT_NE(ValidateOutput(o).message().find("not built yet"), std::string::npos);
+  o.type = "elasticsearch";
+  o.url = "es:9200";
+  EXPECT_NE(ValidateOutput(o).message().find("needs url"), std::string::npos);
+  o.url = "https://es:9200";
+  o.index = "Logs";
+  EXPECT_NE(ValidateOutput(o).message().find("lower-case"), std::string::npos);
+  o.index = "logs-gapless";
+  EXPECT_TRUE(ValidateOutput(o).ok());
 }
 
 }  // namespace

@@ -39,5 +39,6 @@ class Sink {
 
 StatusOr<std::unique_ptr<Sink>> NewFileSink(env::Env* env, const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewRelpSink(const OutputOptions& o);
+StatusOr<std::unique_ptr<Sink>> NewElasticsearchSink(const OutputOptions& o);
 
 }  // namespace gapless::output
