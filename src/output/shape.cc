@@ -1,5 +1,6 @@
 #include "output/shape.h"
 
+#include <charconv>
 #include <map>
 #include <vector>
 
@@ -68,45 +69,89 @@ size_t Utf8SequenceAt(std::string_view s, size_t i) {
   return n;
 }
 
-// A JSON string of s; bytes that are not UTF-8 become U+FFFD (the exact bytes travel in
-// a *_base64 member beside it).
-std::string JsonText(std::string_view s) {
-  if (IsUtf8(s)) return JsonString(s);
-  std::string clean;
-  clean.reserve(s.size());
+// Appends s to *out as a JSON string (RFC 8259); bytes that are not UTF-8 become U+FFFD
+// (the exact bytes travel in a *_base64 member beside it). Returns whether s was UTF-8.
+// Runs of plain ASCII are copied whole: this is the output's hot path.
+bool AppendJsonText(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  bool utf8 = true;
+  out->push_back('"');
+  size_t run = 0;  // start of the pending run of bytes copied as they are
   for (size_t i = 0; i < s.size();) {
-    const size_t n = Utf8SequenceAt(s, i);
-    if (n == 0) {
-      clean += "\xEF\xBF\xBD";
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       ++i;
-    } else {
-      clean.append(s.substr(i, n));
-      i += n;
+      continue;
     }
+    if (c >= 0x80) {
+      const size_t n = Utf8SequenceAt(s, i);
+      if (n != 0) {
+        i += n;
+        continue;
+      }
+    }
+    out->append(s.substr(run, i - run));
+    if (c >= 0x80) {
+      utf8 = false;
+      out->append("\xEF\xBF\xBD");
+    } else if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else {
+      out->append("\\u00");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 0xf]);
+    }
+    run = ++i;
   }
-  return JsonString(clean);
+  out->append(s.substr(run));
+  out->push_back('"');
+  return utf8;
+}
+
+std::string JsonText(std::string_view s) {
+  std::string out;
+  AppendJsonText(&out, s);
+  return out;
 }
 
 class JsonObject {
  public:
+  JsonObject() { out_.reserve(1024); }
   void Raw(std::string_view key, std::string_view json) {
-    out_ += out_.empty() ? "{" : ",";
-    out_ += JsonString(key);
-    out_ += ':';
-    out_ += json;
+    Key(key);
+    out_.append(json);
   }
-  void Text(std::string_view key, std::string_view value) { Raw(key, JsonText(value)); }
+  void Text(std::string_view key, std::string_view value) {
+    Key(key);
+    AppendJsonText(&out_, value);
+  }
   // A text that may not be UTF-8: as text, and then exactly in base64 if it is not.
   void Bytes(std::string_view key, std::string_view value) {
-    Text(key, value);
-    if (!IsUtf8(value))
-      Raw(std::string(key) + "_base64", JsonString(identity::Base64Encode(value)));
+    Key(key);
+    if (AppendJsonText(&out_, value)) return;
+    Raw(std::string(key) + "_base64", JsonString(identity::Base64Encode(value)));
   }
-  void Number(std::string_view key, uint64_t v) { Raw(key, std::to_string(v)); }
-  void SignedNumber(std::string_view key, int64_t v) { Raw(key, std::to_string(v)); }
-  std::string Done() { return out_.empty() ? "{}" : out_ + "}"; }
+  void Number(std::string_view key, uint64_t v) {
+    Key(key);
+    char buf[24];
+    auto [end, err] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, static_cast<size_t>(end - buf));
+  }
+  std::string Done() {
+    if (out_.empty()) return "{}";
+    out_.push_back('}');
+    return std::move(out_);
+  }
 
  private:
+  void Key(std::string_view key) {
+    out_.push_back(out_.empty() ? '{' : ',');
+    AppendJsonText(&out_, key);
+    out_.push_back(':');
+  }
   std::string out_;
 };
 
