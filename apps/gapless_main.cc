@@ -180,6 +180,15 @@ int main(int argc, char** argv) {
   gaps->add_option("--to", gaps_flags.to, "End of the window (exclusive), same forms");
   gaps->add_flag("--json", gaps_flags.json, "One JSON document instead of text");
 
+  gapless::cli::OutputsFlags outputs_flags;
+  CLI::App* outputs = app.add_subcommand(
+      "outputs",
+      "Per collector output and stream: what the destination should have (the newest signed "
+      "size), what it confirmed, what waits and what it refused (docs/outputs.md). Exit 0 all "
+      "confirmed, 1 something waits or was refused, 3 error");
+  outputs->add_option("--data-dir", outputs_flags.data_dir, "The collector's data_dir")->required();
+  outputs->add_flag("--json", outputs_flags.json, "One JSON document instead of text");
+
   gapless::cli::WitnessFlags witness_flags;
   CLI::App* witness = app.add_subcommand(
       "witness",
@@ -234,6 +243,7 @@ int main(int argc, char** argv) {
   if (verify->parsed()) return gapless::cli::Verify(verify_flags);
   if (export_cmd->parsed()) return gapless::cli::Export(export_flags);
   if (witness->parsed()) return gapless::cli::RunWitness(witness_flags);
+  if (outputs->parsed()) return gapless::cli::OutputsReport(outputs_flags);
   if (gaps->parsed()) return gapless::cli::Gaps(gaps_flags);
   if (status->parsed()) return gapless::cli::ShowStatus(status_flags);
   if (append->parsed()) return gapless::cli::SpoolAppend(dir, quiet);

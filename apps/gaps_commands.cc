@@ -11,6 +11,7 @@
 #include "base/json_text.h"
 #include "env/env.h"
 #include "event/event.h"
+#include "output/output.h"
 #include "spool/loss_record.h"
 #include "store/layout.h"
 #include "store/stream_store.h"
@@ -233,6 +234,53 @@ int Gaps(const GapsFlags& f) {
   }
   if (f.json) std::printf("{\"streams\": [\n  %s\n]}\n", json.c_str());
   return worst;
+}
+
+int OutputsReport(const OutputsFlags& flags) {
+  if (Status s = store::Layout(flags.data_dir).CheckFormat(env::Env::Posix()); !s.ok()) {
+    std::fprintf(stderr, "gapless outputs: %s\n", s.message().c_str());
+    return 3;
+  }
+  auto report = output::ReadReport(env::Env::Posix(), flags.data_dir);
+  if (!report.ok()) {
+    std::fprintf(stderr, "gapless outputs: %s\n", report.status().message().c_str());
+    return 3;
+  }
+  bool behind = false;
+  std::string json = "{\"outputs\":[";
+  if (report->empty() && !flags.json) {
+    std::printf("no output has run on %s\n", flags.data_dir.c_str());
+  }
+  for (size_t i = 0; i < report->size(); ++i) {
+    const output::OutputReport& o = (*report)[i];
+    if (!flags.json) std::printf("output %s\n", o.name.c_str());
+    json += std::string(i ? "," : "") + "{\"name\":" + JsonString(o.name) + ",\"streams\":[";
+    for (size_t k = 0; k < o.streams.size(); ++k) {
+      const output::ReportRow& r = o.streams[k];
+      const uint64_t waiting = r.signed_size > r.delivered ? r.signed_size - r.delivered : 0;
+      if (r.has_cursor && (waiting > 0 || r.rejected > 0 || !r.problem.empty())) behind = true;
+      if (!flags.json) {
+        std::printf(
+            "  %s/%s: should have %llu, confirmed %llu, waiting %llu, refused %llu%s%s\n",
+            r.agent.c_str(), r.epoch.c_str(), static_cast<unsigned long long>(r.signed_size),
+            static_cast<unsigned long long>(r.delivered), static_cast<unsigned long long>(waiting),
+            static_cast<unsigned long long>(r.rejected),
+            r.has_cursor ? "" : " (no cursor: not selected, or nothing confirmed yet)",
+            r.problem.empty() ? "" : (" — " + r.problem).c_str());
+      }
+      json += std::string(k ? "," : "") + "{\"agent\":" + JsonString(r.agent) +
+              ",\"epoch\":" + JsonString(r.epoch) + ",\"signed\":" + std::to_string(r.signed_size) +
+              ",\"confirmed\":" + std::to_string(r.delivered) +
+              ",\"waiting\":" + std::to_string(waiting) +
+              ",\"refused\":" + std::to_string(r.rejected) +
+              ",\"has_cursor\":" + (r.has_cursor ? "true" : "false") +
+              (r.problem.empty() ? "" : ",\"problem\":" + JsonString(r.problem)) + "}";
+    }
+    json += "]}";
+  }
+  json += "]}";
+  if (flags.json) std::printf("%s\n", json.c_str());
+  return behind ? 1 : 0;
 }
 
 }  // namespace gapless::cli

@@ -19,4 +19,15 @@ struct GapsFlags {
 // reason), 2 some missing seqs nobody declared, 3 could not read the store / bad flags.
 int Gaps(const GapsFlags& flags);
 
+// `gapless outputs`: per collector output and stream, what the destination should have
+// (the newest signed size), what it confirmed (the saved cursor), what waits, and what it
+// refused (docs/outputs.md). Readable while the collector runs.
+struct OutputsFlags {
+  std::string data_dir;
+  bool json = false;
+};
+// Exit status: 0 every stream an output has a cursor for is confirmed up to its signed
+// size, 1 something waits or was refused, 3 could not read the store.
+int OutputsReport(const OutputsFlags& flags);
+
 }  // namespace gapless::cli

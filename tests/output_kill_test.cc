@@ -236,6 +236,20 @@ TEST_F(OutputKillTest, RelpAndFileLoseNothingAcrossCollectorKillsAndAnRsyslogRes
   EXPECT_EQ(collector.Wait(30s), 0) << "see " << Log("collector");
   rsyslog_.Signal(SIGTERM);
   EXPECT_EQ(rsyslog_.Wait(10s), 0);
+  // The per-output report says the same from the state on disk.
+  testing::Subprocess report;
+  ASSERT_TRUE(report.Start({GAPLESS_BINARY, "outputs", "--data-dir", (dir_ / "cdata").string()}, {},
+                           "", Log("report")));
+  EXPECT_EQ(report.Wait(30s), 0) << "see " << Log("report");
+  std::ifstream report_text(Log("report"));
+  const std::string text((std::istreambuf_iterator<char>(report_text)), {});
+  for (const char* output : {"output lake", "output rsyslog"}) {
+    EXPECT_NE(text.find(output), std::string::npos) << text;
+  }
+  EXPECT_NE(text.find("should have " + std::to_string(n) + ", confirmed " + std::to_string(n) +
+                      ", waiting 0, refused 0"),
+            std::string::npos)
+      << text;
   const int relp_dups = ExpectComplete(RsyslogSeqs(), n, "rsyslog");
   const int file_dups = ExpectComplete(LakeSeqs(), n, "file output");
   std::printf(

@@ -92,6 +92,24 @@ struct OutputStats {
   std::vector<StreamAccount> streams;
 };
 
+// What an output's state on disk says, read while the collector runs or not (the
+// `gapless outputs` report): per stream, what the destination should have (the newest
+// signed size) and what it confirmed (the saved cursor, which may lag the running
+// output's by up to cursor_save_ms).
+struct ReportRow {
+  std::string agent, epoch;
+  uint64_t signed_size = 0;
+  uint64_t delivered = 0;
+  uint64_t rejected = 0;    // lines of the .rejected account
+  bool has_cursor = false;  // false: not selected by the output, or nothing confirmed yet
+  std::string problem;      // an unreadable cursor
+};
+struct OutputReport {
+  std::string name;
+  std::vector<ReportRow> streams;
+};
+StatusOr<std::vector<OutputReport>> ReadReport(env::Env* env, const std::string& data_dir);
+
 class Sink;
 // Makes the sink of an output; tests pass their own to drive a fake downstream.
 using SinkFactory = std::function<StatusOr<std::unique_ptr<Sink>>(const OutputOptions&)>;

@@ -27,6 +27,24 @@ namespace {
 
 constexpr std::string_view kCursorMagic = "gapless-output-cursor 1\n";
 
+// The next seq to deliver, from a cursor file; 0 if there is none yet.
+StatusOr<uint64_t> ReadCursor(env::Env* env, const std::string& path) {
+  if (!env->FileExists(path)) return uint64_t{0};
+  auto text = env::ReadFileToString(env, path);
+  uint64_t next = 0;
+  bool ok = text.ok() && text->size() > kCursorMagic.size() &&
+            std::string_view(*text).substr(0, kCursorMagic.size()) == kCursorMagic &&
+            text->back() == '\n';
+  if (ok) {
+    const char* b = text->data() + kCursorMagic.size();
+    const char* e = text->data() + text->size() - 1;
+    auto [end, err] = std::from_chars(b, e, next);
+    ok = err == std::errc() && end == e;
+  }
+  if (!ok) return DataLossError("the cursor " + path + " cannot be read");
+  return next;
+}
+
 // One stream as one output sees it. Output thread only.
 struct StreamState {
   std::string agent, epoch, dir;
@@ -174,27 +192,15 @@ class Outputs::Impl::Output {
   void LoadCursor(const store::Layout& layout, StreamState* st) {
     st->cursor_loaded = true;
     const std::string path = layout.OutputCursor(o_.name, st->agent, st->epoch);
-    if (!impl_->env->FileExists(path)) return;
-    auto text = env::ReadFileToString(impl_->env, path);
-    uint64_t next = 0;
-    bool ok = text.ok() && text->size() > kCursorMagic.size() &&
-              std::string_view(*text).substr(0, kCursorMagic.size()) == kCursorMagic &&
-              text->back() == '\n';
-    if (ok) {
-      const char* b = text->data() + kCursorMagic.size();
-      const char* e = text->data() + text->size() - 1;
-      auto [end, err] = std::from_chars(b, e, next);
-      ok = err == std::errc() && end == e;
-    }
-    if (!ok) {
+    auto next = ReadCursor(impl_->env, path);
+    if (!next.ok()) {
       // Starting again from 0 sends duplicates, never loses a record.
-      LogError("output " + o_.name + ": the cursor " + path +
-               " cannot be read; delivering that stream again from seq 0 (duplicates, nothing "
-               "lost)");
+      LogError("output " + o_.name + ": " + next.status().message() +
+               "; delivering that stream again from seq 0 (duplicates, nothing lost)");
       return;
     }
-    st->cursor = st->cursor_saved = next;
-    st->read_to = next;
+    st->cursor = st->cursor_saved = *next;
+    st->read_to = *next;
   }
 
   void SaveCursors(const store::Layout& layout, bool force) {
@@ -538,7 +544,7 @@ StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::stri
       return InvalidArgumentError("two outputs are named \"" + o.name + "\"");
     }
   }
-  RETURN_IF_ERROR(env->CreateDir(env::JoinPath(data_dir, "outputs")));
+  RETURN_IF_ERROR(env->CreateDir(store::Layout(data_dir).OutputsDir()));
   // What is stored and signed already: delivered from each cursor on.
   auto streams = store::Layout(data_dir).ListStreams(env);
   if (!streams.ok() && streams.status().code() != StatusCode::kNotFound) return streams.status();
@@ -587,6 +593,42 @@ void Outputs::Stop() {
 std::vector<OutputStats> Outputs::stats() const {
   std::vector<OutputStats> out;
   for (const auto& o : impl_->outputs) out.push_back(o->stats());
+  return out;
+}
+
+StatusOr<std::vector<OutputReport>> ReadReport(env::Env* env, const std::string& data_dir) {
+  const store::Layout layout(data_dir);
+  std::vector<OutputReport> out;
+  auto names = env->GetChildren(layout.OutputsDir());
+  if (!names.ok()) return out;  // no outputs/ yet: no output ever ran here
+  ASSIGN_OR_RETURN(std::vector<store::StreamRef> streams, layout.ListStreams(env));
+  std::sort(names->begin(), names->end());
+  for (const std::string& name : *names) {
+    if (!ValidOutputName(name)) continue;
+    OutputReport r;
+    r.name = name;
+    for (const store::StreamRef& s : streams) {
+      ReportRow row;
+      row.agent = s.agent;
+      row.epoch = s.epoch;
+      ASSIGN_OR_RETURN(row.signed_size, LastSignedSize(env, s.dir));
+      const std::string cursor = layout.OutputCursor(name, s.agent, s.epoch);
+      row.has_cursor = env->FileExists(cursor);
+      auto next = ReadCursor(env, cursor);
+      if (!next.ok()) {
+        row.problem = next.status().message();
+      } else {
+        row.delivered = *next;
+      }
+      const std::string rejected = layout.OutputRejected(name, s.agent, s.epoch);
+      if (env->FileExists(rejected)) {
+        ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env, rejected));
+        row.rejected = static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n'));
+      }
+      r.streams.push_back(std::move(row));
+    }
+    out.push_back(std::move(r));
+  }
   return out;
 }
 

@@ -250,6 +250,15 @@ TEST_F(OutputsTest, ARestartResumesAtTheCursorWithoutResending) {
   ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 100; }));
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(FileSeqs(), Range(0, 100));
+  outputs_->Stop();
+  // The report reads the same cursor from disk (no checkpoints file here: signed 0).
+  auto report = ReadReport(&env_, kData);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->size(), 1u);
+  EXPECT_EQ((*report)[0].name, "siem");
+  ASSERT_EQ((*report)[0].streams.size(), 1u);
+  EXPECT_TRUE((*report)[0].streams[0].has_cursor);
+  EXPECT_EQ((*report)[0].streams[0].delivered, 100u);
 }
 
 TEST_F(OutputsTest, ADamagedCursorMeansResendingNeverSkipping) {
@@ -261,6 +270,10 @@ TEST_F(OutputsTest, ADamagedCursorMeansResendingNeverSkipping) {
                                        store::Layout(kData).OutputCursor("siem", "a", kEpoch),
                                        "gapless-output-cursor 1\n1x\n")
                   .ok());
+  auto report = ReadReport(&env_, kData);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->size(), 1u);
+  EXPECT_NE((*report)[0].streams[0].problem.find("cannot be read"), std::string::npos);
   StartOutputs({FileOutput()});
   Sign("a", 20);
   ASSERT_TRUE(WaitFor([&] { return FileSeqs().size() >= 20; }));

@@ -121,8 +121,9 @@ std::string Layout::CollectorVerifierKey() const {
 std::string Layout::Ledger() const { return env::JoinPath(data_dir_, kLedgerFile); }
 std::string Layout::AlertJournal() const { return env::JoinPath(data_dir_, kAlertJournalFile); }
 std::string Layout::FormatFile() const { return env::JoinPath(data_dir_, kFormatFile); }
+std::string Layout::OutputsDir() const { return env::JoinPath(data_dir_, kOutputsDir); }
 std::string Layout::OutputDir(std::string_view output) const {
-  return env::JoinPath(env::JoinPath(data_dir_, kOutputsDir), output);
+  return env::JoinPath(OutputsDir(), output);
 }
 std::string Layout::OutputAgentDir(std::string_view output, std::string_view agent) const {
   return env::JoinPath(OutputDir(output), agent);

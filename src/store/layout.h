@@ -90,6 +90,7 @@ class Layout {
   // (which stay evidence only): outputs/<output>/<agent>/<epoch>.cursor (the next seq to
   // deliver) and .rejected (the records the downstream refused for good, one JSON line
   // each). The output name is checked by output::ValidOutputName.
+  std::string OutputsDir() const;  // one folder per output under it
   std::string OutputDir(std::string_view output) const;
   std::string OutputAgentDir(std::string_view output, std::string_view agent) const;
   std::string OutputCursor(std::string_view output, std::string_view agent,
