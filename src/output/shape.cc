@@ -278,6 +278,22 @@ std::string Rfc5424(const Provenance& p, int pri, int64_t time_ns, std::string_v
   return out;
 }
 
+// A payload that is neither an event nor a LOSS record, in each shape: still delivered
+// whole (raw: as it is; otherwise its bytes in base64), flagged as such.
+std::string Undecodable(Shape shape, const Provenance& p, std::string_view payload,
+                        const Status& why) {
+  switch (shape) {
+    case Shape::kRaw:
+      return std::string(payload);
+    case Shape::kJson:
+      return UndecodableJson(p, payload, why);
+    case Shape::kRfc5424:
+      return Rfc5424(p, 1 * 8 + 4, 0, "", "gapless", "", "UNDECODABLE",
+                     why.message() + "; payload_base64=" + identity::Base64Encode(payload));
+  }
+  return std::string(payload);
+}
+
 }  // namespace
 
 bool IsUtf8(std::string_view s) {
@@ -302,8 +318,7 @@ Formatted FormatRecord(Shape shape, const Provenance& p, spool::FrameType type,
   if (type == spool::FrameType::kLoss) {
     auto loss = spool::LossRecord::Decode(payload);
     if (!loss.ok()) {
-      f.body =
-          shape == Shape::kRaw ? std::string(payload) : UndecodableJson(p, payload, loss.status());
+      f.body = Undecodable(shape, p, payload, loss.status());
       return f;
     }
     f.observed_unix_ns = loss->time_to_unix_ns;
@@ -324,7 +339,7 @@ Formatted FormatRecord(Shape shape, const Provenance& p, spool::FrameType type,
   }
   event::Event e;
   if (Status s = event::DecodeEvent(payload, &e); !s.ok()) {
-    f.body = shape == Shape::kRaw ? std::string(payload) : UndecodableJson(p, payload, s);
+    f.body = Undecodable(shape, p, payload, s);
     return f;
   }
   f.observed_unix_ns = e.observed_unix_ns;

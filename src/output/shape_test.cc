@@ -207,6 +207,17 @@ TEST(ShapeRfc5424, HeaderMessageAndProvenanceAsStructuredData) {
   EXPECT_EQ(back.app, "sudo");
 }
 
+TEST(ShapeRfc5424, APayloadThatIsNoEventIsStillAMessageWithItsBytes) {
+  // Found by fuzz/output_fuzzer: this shape used to fall back to JSON.
+  const std::string payload = "not an encoded event";
+  const std::string out =
+      FormatRecord(Shape::kRfc5424, Prov(3, payload), FrameType::kData, payload).body;
+  EXPECT_EQ(out.rfind("<12>1 ", 0), 0u) << out;
+  EXPECT_NE(out.find(" UNDECODABLE [gapless@32473 "), std::string::npos) << out;
+  EXPECT_NE(out.find("payload_base64=" + identity::Base64Encode(payload)), std::string::npos)
+      << out;
+}
+
 TEST(Utf8, WellFormedOnly) {
   EXPECT_TRUE(IsUtf8("plain"));
   EXPECT_TRUE(IsUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
