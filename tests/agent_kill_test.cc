@@ -192,24 +192,12 @@ TEST_F(AgentKillTest, FileTailLosesNoLineAcrossKill9) {
       written, Trials(), static_cast<unsigned long long>(duplicates));
 }
 
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // An agent taking RELP from rsyslog (imfile → omrelp) on a free port, with the given
 // commit delay. rsyslog runs until the fixture ends.
 class RelpKillTest : public AgentKillTest {
  protected:
   void StartRsyslog(int commit_delay_ms) {
-    const uint16_t port = FreePort();
+    const uint16_t port = testing::FreePort();
     WriteConfig(commit_delay_ms, "[[input]]\ntype = \"relp\"\nlisten = \"127.0.0.1:" +
                                      std::to_string(port) + "\"\n");
     const std::string work = (dir_ / "rsyslog").string();

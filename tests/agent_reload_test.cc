@@ -21,18 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-uint16_t FreePort(int type) {
-  const int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 sockaddr_in Loopback(uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -64,8 +52,8 @@ TEST(AgentReload, SighupAppliesAValidFileAndRefusesAnInvalidOne) {
   fs::create_directories(dir);
   const std::string config = (dir / "agent.toml").string();
   const std::string log = (dir / "agent.log").string();
-  const uint16_t tcp_port = FreePort(SOCK_STREAM);
-  const uint16_t udp_port = FreePort(SOCK_DGRAM);
+  const uint16_t tcp_port = testing::FreePort(SOCK_STREAM);
+  const uint16_t udp_port = testing::FreePort(SOCK_DGRAM);
   const std::string base =
       "[agent]\nid = \"reload\"\ndata_dir = \"" + (dir / "data").string() +
       "\"\n[[input]]\ntype = \"syslog_tcp\"\nlisten = \"127.0.0.1:" + std::to_string(tcp_port) +

@@ -41,18 +41,6 @@ int Records() {
   return v != nullptr ? std::max(1000, std::atoi(v)) : 20'000;
 }
 
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 class OutputKillTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -68,8 +56,8 @@ class OutputKillTest : public ::testing::Test {
     ASSERT_TRUE((*key)->Save(d + "/agent.key").ok());
     std::ofstream(d + "/enrolled")
         << "out-test " << identity::FormatPublicKey((*key)->public_key()) << "\n";
-    const uint16_t port = FreePort();
-    relp_port_ = FreePort();
+    const uint16_t port = testing::FreePort();
+    relp_port_ = testing::FreePort();
     std::ofstream(d + "/collector.toml")
         << "[collector]\ndata_dir = \"" << d << "/cdata\"\nlisten = \"127.0.0.1:" << port
         << "\"\ntls_cert = \"" << d << "/tls.crt\"\ntls_key = \"" << d

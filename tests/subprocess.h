@@ -3,18 +3,35 @@
 #pragma once
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace gapless::testing {
+
+// A loopback port free right now (the kernel's pick, so parallel tests do not collide as
+// ports derived from pids did). type: SOCK_STREAM or SOCK_DGRAM.
+inline uint16_t FreePort(int type = SOCK_STREAM) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
 
 // How many kill -9 trials a crash test runs: GAPLESS_CRASH_TRIALS (default 5; `make
 // test-long`: 100).

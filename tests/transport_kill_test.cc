@@ -52,7 +52,7 @@ class TransportKillTest : public ::testing::Test {
     ASSERT_TRUE((*key)->Save(d + "/agent.key").ok());
     std::ofstream(d + "/enrolled")
         << "kill-test " << identity::FormatPublicKey((*key)->public_key()) << "\n";
-    port_ = 20000 + ::getpid() % 20000;
+    port_ = testing::FreePort();
     std::ofstream(d + "/collector.toml")
         << "[collector]\ndata_dir = \"" << d << "/cdata\"\nlisten = \"127.0.0.1:" << port_
         << "\"\ntls_cert = \"" << d << "/tls.crt\"\ntls_key = \"" << d
