@@ -16,9 +16,11 @@ packages=(
   libzstd-dev                                         # compressed batches on the wire
   libsqlite3-dev                                      # the collector's ledger
   libsystemd-dev                                      # journald input
+  libnats-dev                                         # the nats output (JetStream)
   # Real peers the tests drive (they are never started as system services by us):
   util-linux rsyslog rsyslog-relp openssl curl         # rsyslog-relp: omrelp (librelp)
   systemd-journal-remote                              # writes journal files for journald tests
+  nats-server                                         # JetStream for the nats output's tests
   libglib2.0-0                                        # loggen (unpacked by fetch-peers.sh)
 )
 

@@ -3,7 +3,8 @@
 // once — RELP into a real rsyslog (imrelp → omfile) and an NDJSON file — while the
 // collector is killed with -9 three times and rsyslog is restarted once. At the end every
 // stored seq is in rsyslog's file and in the NDJSON file: duplicates allowed and counted
-// (at-least-once), none missing.
+// (at-least-once), none missing. The same with a real nats-server -js and the nats
+// output, restarted once: every seq in the JetStream stream exactly once (Msg-Id dedup).
 //
 // rsyslog acknowledges a RELP message once it has taken it into its queue; the test runs
 // its main queue in direct mode so an acknowledged message is in omfile's hands, and
@@ -26,6 +27,7 @@
 #include <thread>
 
 #include "identity/identity.h"
+#include "nats_peer.h"
 #include "store/layout.h"
 #include "store/stream_store.h"
 #include "subprocess.h"
@@ -58,14 +60,11 @@ class OutputKillTest : public ::testing::Test {
         << "out-test " << identity::FormatPublicKey((*key)->public_key()) << "\n";
     const uint16_t port = testing::FreePort();
     relp_port_ = testing::FreePort();
-    std::ofstream(d + "/collector.toml")
-        << "[collector]\ndata_dir = \"" << d << "/cdata\"\nlisten = \"127.0.0.1:" << port
-        << "\"\ntls_cert = \"" << d << "/tls.crt\"\ntls_key = \"" << d
-        << "/tls.key\"\nenrolled_keys = \"" << d << "/enrolled\"\ncheckpoint_interval_ms = 200\n"
-        << "[[output]]\nname = \"rsyslog\"\ntype = \"relp\"\naddress = \"127.0.0.1:" << relp_port_
-        << "\"\nretry_min_ms = 50\nretry_max_ms = 500\n"
-        << "[[output]]\nname = \"lake\"\ntype = \"file\"\npath = \"" << d << "/lake.ndjson\"\n"
-        << "max_file_size = \"4MiB\"\n";
+    collector_head_ = "[collector]\ndata_dir = \"" + d +
+                      "/cdata\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+                      "\"\ntls_cert = \"" + d + "/tls.crt\"\ntls_key = \"" + d +
+                      "/tls.key\"\nenrolled_keys = \"" + d +
+                      "/enrolled\"\ncheckpoint_interval_ms = 200\n";
     std::ofstream(d + "/agent.toml")
         << "[agent]\nid = \"out-test\"\ndata_dir = \"" << d << "/adata\"\nkey_file = \"" << d
         << "/agent.key\"\n[spool]\ncommit_delay_ms = 20\n"
@@ -87,6 +86,17 @@ class OutputKillTest : public ::testing::Test {
     rsyslog_.Signal(SIGTERM);
     rsyslog_.Wait(10s);
     if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // The collector's config: the common part and these [[output]] tables.
+  void WriteCollector(const std::string& outputs) const {
+    std::ofstream(dir_ / "collector.toml") << collector_head_ << outputs;
+  }
+  std::string RelpAndFileOutputs() const {
+    return "[[output]]\nname = \"rsyslog\"\ntype = \"relp\"\naddress = \"127.0.0.1:" +
+           std::to_string(relp_port_) + "\"\nretry_min_ms = 50\nretry_max_ms = 500\n" +
+           "[[output]]\nname = \"lake\"\ntype = \"file\"\npath = \"" + dir_.string() +
+           "/lake.ndjson\"\nmax_file_size = \"4MiB\"\n";
   }
 
   void StartRsyslog() {
@@ -170,6 +180,16 @@ class OutputKillTest : public ::testing::Test {
     return duplicates;
   }
 
+  // What `gapless outputs` prints for the collector's data directory.
+  std::string Report() const {
+    testing::Subprocess report;
+    EXPECT_TRUE(report.Start({GAPLESS_BINARY, "outputs", "--data-dir", (dir_ / "cdata").string()},
+                             {}, "", Log("report")));
+    EXPECT_EQ(report.Wait(30s), 0) << "see " << Log("report");
+    std::ifstream in(Log("report"));
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+
   bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds within) {
     const auto deadline = std::chrono::steady_clock::now() + within;
     while (!done()) {
@@ -180,6 +200,7 @@ class OutputKillTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::string collector_head_;
   uint16_t relp_port_ = 0;
   testing::Subprocess rsyslog_;
   std::thread writer_;
@@ -189,6 +210,7 @@ class OutputKillTest : public ::testing::Test {
 
 TEST_F(OutputKillTest, RelpAndFileLoseNothingAcrossCollectorKillsAndAnRsyslogRestart) {
   const int total = Records();
+  WriteCollector(RelpAndFileOutputs());
   StartRsyslog();
   testing::Subprocess agent;
   ASSERT_TRUE(agent.Start(Argv("agent", "agent.toml"), {}, "", Log("agent")));
@@ -225,12 +247,7 @@ TEST_F(OutputKillTest, RelpAndFileLoseNothingAcrossCollectorKillsAndAnRsyslogRes
   rsyslog_.Signal(SIGTERM);
   EXPECT_EQ(rsyslog_.Wait(10s), 0);
   // The per-output report says the same from the state on disk.
-  testing::Subprocess report;
-  ASSERT_TRUE(report.Start({GAPLESS_BINARY, "outputs", "--data-dir", (dir_ / "cdata").string()}, {},
-                           "", Log("report")));
-  EXPECT_EQ(report.Wait(30s), 0) << "see " << Log("report");
-  std::ifstream report_text(Log("report"));
-  const std::string text((std::istreambuf_iterator<char>(report_text)), {});
+  const std::string text = Report();
   for (const char* output : {"output lake", "output rsyslog"}) {
     EXPECT_NE(text.find(output), std::string::npos) << text;
   }
@@ -244,6 +261,67 @@ TEST_F(OutputKillTest, RelpAndFileLoseNothingAcrossCollectorKillsAndAnRsyslogRes
       "%llu records, 3 collector kills, 1 rsyslog restart: none missing; duplicates: "
       "rsyslog %d, file %d\n",
       static_cast<unsigned long long>(n), relp_dups, file_dups);
+}
+
+TEST_F(OutputKillTest, JetStreamHoldsEveryRecordExactlyOnceAcrossCollectorKills) {
+  const int total = Records();
+  testing::NatsPeer nats(dir_ / "nats");
+  ASSERT_TRUE(nats.Start());
+  ASSERT_TRUE(nats.Connect()) << "see " << (dir_ / "nats" / "nats-server.log");
+  ASSERT_TRUE(nats.AddStream("GAPLESS", "logs.gapless"));
+  WriteCollector("[[output]]\nname = \"jetstream\"\ntype = \"nats\"\nurl = \"" + nats.url() +
+                 "\"\nsubject = \"logs.gapless\"\nstream = \"GAPLESS\"\nretry_min_ms = 50\n"
+                 "retry_max_ms = 500\ntimeout_ms = 2000\n");
+  testing::Subprocess agent;
+  ASSERT_TRUE(agent.Start(Argv("agent", "agent.toml"), {}, "", Log("agent")));
+  StartWriter(total);
+  std::mt19937 rng(29);
+  for (int kill = 0; kill < 3; ++kill) {
+    testing::Subprocess collector;
+    ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 1500));
+    if (kill == 1) {  // nats-server goes away for a while, and comes back
+      ASSERT_EQ(nats.Stop(), 0);
+      std::this_thread::sleep_for(1s);
+      ASSERT_TRUE(nats.Start());
+      ASSERT_TRUE(nats.Connect());
+    }
+    collector.Signal(SIGKILL);
+    ASSERT_NE(collector.Wait(10s), -1);
+  }
+  testing::Subprocess collector;
+  ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+  writer_.join();
+  ASSERT_EQ(written_, total);
+  ASSERT_TRUE(WaitUntil([&] { return StoredRecords() >= static_cast<uint64_t>(total); }, 120s))
+      << "stored " << StoredRecords() << " of " << total << "; see " << Log("collector");
+  const uint64_t n = StoredRecords();
+  ASSERT_TRUE(WaitUntil([&] { return nats.Count("GAPLESS") >= static_cast<int64_t>(n); }, 120s))
+      << "the stream has " << nats.Count("GAPLESS") << " of " << n << "; see " << Log("collector");
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(30s), 0);
+  collector.Signal(SIGTERM);
+  EXPECT_EQ(collector.Wait(30s), 0) << "see " << Log("collector");
+  const std::string text = Report();
+  EXPECT_NE(text.find("output jetstream"), std::string::npos) << text;
+  EXPECT_NE(text.find("should have " + std::to_string(n) + ", confirmed " + std::to_string(n) +
+                      ", waiting 0, refused 0"),
+            std::string::npos)
+      << text;
+  // Every message's Msg-Id is "out-test/<epoch>/<seq>": one epoch, every seq once.
+  std::map<uint64_t, int> seqs;
+  std::set<std::string> epochs;
+  for (const auto& [id, count] : nats.MsgIds("GAPLESS", "logs.gapless")) {
+    const size_t a = id.find('/'), b = id.rfind('/');
+    ASSERT_TRUE(a != std::string::npos && b > a) << id;
+    epochs.insert(id.substr(a + 1, b - a - 1));
+    seqs[std::stoull(id.substr(b + 1))] += count;
+  }
+  EXPECT_EQ(epochs.size(), 1u);
+  EXPECT_EQ(nats.Count("GAPLESS"), static_cast<int64_t>(n));
+  EXPECT_EQ(ExpectComplete(seqs, n, "jetstream"), 0) << "a resend made a second message";
+  std::printf("%llu records, 3 collector kills, 1 nats-server restart: none missing, none twice\n",
+              static_cast<unsigned long long>(n));
 }
 
 }  // namespace

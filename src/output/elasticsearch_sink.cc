@@ -11,9 +11,7 @@
 #include <simdjson.h>
 
 #include "base/json_text.h"
-#include "env/env.h"
 #include "http/client.h"
-#include "identity/identity.h"
 #include "output/sink.h"
 
 namespace gapless::output {
@@ -111,21 +109,7 @@ class ElasticsearchSink final : public Sink {
 StatusOr<std::unique_ptr<Sink>> NewElasticsearchSink(const OutputOptions& o) {
   std::string key;
   if (!o.api_key_file.empty()) {
-    RETURN_IF_ERROR(identity::CheckOwnerOnly(o.api_key_file));
-    auto text = env::ReadFileToString(env::Env::Posix(), o.api_key_file);
-    if (!text.ok()) {
-      return Status(text.status().code(),
-                    "elasticsearch output " + o.name +
-                        ": cannot read api_key_file: " + text.status().message());
-    }
-    key = *text;
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
-      key.pop_back();
-    }
-    if (key.empty()) {
-      return InvalidArgumentError("elasticsearch output " + o.name + ": api_key_file " +
-                                  o.api_key_file + " is empty");
-    }
+    ASSIGN_OR_RETURN(key, ReadSecretFile(o.name, "api_key_file", o.api_key_file));
   }
   return std::unique_ptr<Sink>(new ElasticsearchSink(o, std::move(key)));
 }

@@ -15,6 +15,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "event/event.h"
+#include "identity/identity.h"
 #include "output/output.h"
 #include "output/shape.h"
 #include "output/sink.h"
@@ -497,10 +498,23 @@ Status ValidateOutput(const OutputOptions& o) {
                                   "an elasticsearch output needs index: a lower-case index or data "
                                   "stream name, without spaces or any of , * ? \" < > | \\ / # :");
     }
+  } else if (o.type == "nats") {
+    if (o.url.rfind("nats://", 0) != 0 && o.url.rfind("tls://", 0) != 0) {
+      return InvalidArgumentError(where +
+                                  "a nats output needs url = \"nats://host:4222\" (or "
+                                  "tls://host:4222; several, comma-separated)");
+    }
+    if (o.subject.empty() || o.subject.find_first_of(" \t\r\n*>") != std::string::npos ||
+        o.subject.front() == '.' || o.subject.back() == '.' ||
+        o.subject.find("..") != std::string::npos) {
+      return InvalidArgumentError(where +
+                                  "a nats output needs subject: dot-separated tokens, without "
+                                  "spaces or the wildcards * and > (e.g. \"logs.gapless\")");
+    }
   } else {
     return InvalidArgumentError(
         where + "type \"" + o.type +
-        "\" is not one of file, relp, elasticsearch (splunk_hec, kafka, nats "
+        "\" is not one of file, relp, elasticsearch, nats (splunk_hec, kafka "
         "and syslog are not built yet)");
   }
   if (!ShapeFitsType(o.shape, o.type)) {
@@ -517,6 +531,24 @@ Status ValidateOutput(const OutputOptions& o) {
     if (glob.empty()) return InvalidArgumentError(where + "an empty streams glob matches nothing");
   }
   return Status::Ok();
+}
+
+StatusOr<std::string> ReadSecretFile(const std::string& output, const std::string& what,
+                                     const std::string& path) {
+  RETURN_IF_ERROR(identity::CheckOwnerOnly(path));
+  auto text = env::ReadFileToString(env::Env::Posix(), path);
+  if (!text.ok()) {
+    return Status(text.status().code(), "output " + output + ": cannot read " + what + " " + path +
+                                            ": " + text.status().message());
+  }
+  std::string key = *text;
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
+    key.pop_back();
+  }
+  if (key.empty()) {
+    return InvalidArgumentError("output " + output + ": " + what + " " + path + " is empty");
+  }
+  return key;
 }
 
 StatusOr<uint64_t> LastSignedSize(env::Env* env, const std::string& stream_dir) {
@@ -559,6 +591,7 @@ StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::stri
     StatusOr<std::unique_ptr<Sink>> sink = factory != nullptr ? factory(o)
                                            : o.type == "file" ? NewFileSink(env, o)
                                            : o.type == "relp" ? NewRelpSink(o)
+                                           : o.type == "nats" ? NewNatsSink(o)
                                                               : NewElasticsearchSink(o);
     if (!sink.ok()) return sink.status();
     impl->outputs.push_back(std::make_unique<Impl::Output>(impl, o, std::move(*sink)));

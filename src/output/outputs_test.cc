@@ -564,6 +564,16 @@ TEST(OutputOptionsTest, MistakesAreExplained) {
   EXPECT_NE(ValidateOutput(o).message().find("lower-case"), std::string::npos);
   o.index = "logs-gapless";
   EXPECT_TRUE(ValidateOutput(o).ok());
+  o.type = "nats";
+  o.url = "127.0.0.1:4222";
+  EXPECT_NE(ValidateOutput(o).message().find("nats://host:4222"), std::string::npos);
+  o.url = "nats://127.0.0.1:4222";
+  o.subject = "logs.>";
+  EXPECT_NE(ValidateOutput(o).message().find("wildcards"), std::string::npos);
+  o.subject = "logs..gapless";
+  EXPECT_NE(ValidateOutput(o).message().find("dot-separated"), std::string::npos);
+  o.subject = "logs.gapless";
+  EXPECT_TRUE(ValidateOutput(o).ok());
 }
 
 }  // namespace

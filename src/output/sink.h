@@ -40,5 +40,11 @@ class Sink {
 StatusOr<std::unique_ptr<Sink>> NewFileSink(env::Env* env, const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewRelpSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewElasticsearchSink(const OutputOptions& o);
+StatusOr<std::unique_ptr<Sink>> NewNatsSink(const OutputOptions& o);
+
+// A secret (an API key, a token) from a file only its owner can read; trailing newlines
+// and spaces dropped. `what` names the option in errors.
+StatusOr<std::string> ReadSecretFile(const std::string& output, const std::string& what,
+                                     const std::string& path);
 
 }  // namespace gapless::output
