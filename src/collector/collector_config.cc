@@ -44,17 +44,19 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
     const toml::table& t = *table;
     output::OutputOptions out;
     c.OnlyKeys(t,
-               {"name",          "type",         "address",      "path",          "max_file_size",
-                "url",           "index",        "api_key_file", "ca_file",       "subject",
-                "stream",        "token_file",   "streams",      "required",      "shape",
-                "batch_records", "retry_min_ms", "retry_max_ms", "stall_seconds", "timeout_ms"},
+               {"name",          "type",         "address",       "path",          "max_file_size",
+                "url",           "index",        "api_key_file",  "ca_file",       "subject",
+                "stream",        "token_file",   "streams",       "required",      "shape",
+                "batch_records", "retry_min_ms", "retry_max_ms",  "stall_seconds", "timeout_ms",
+                "sourcetype",    "ack_poll_ms",  "ack_timeout_ms"},
                "[[output]]");
     if (!c.String(t, "name", &out.name)) {
       c.Error(t.source(), "this [[output]] needs a name (it names its cursor files)");
     }
     if (!c.String(t, "type", &out.type)) {
       c.Error(t.source(),
-              "this [[output]] needs type = \"file\", \"relp\", \"elasticsearch\" or \"nats\"");
+              "this [[output]] needs type = \"file\", \"relp\", \"elasticsearch\", \"nats\" "
+              "or \"splunk_hec\"");
     }
     c.String(t, "address", &out.address);
     c.String(t, "path", &out.path);
@@ -65,6 +67,9 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
     c.String(t, "subject", &out.subject);
     c.String(t, "stream", &out.stream);
     c.String(t, "token_file", &out.token_file);
+    c.String(t, "sourcetype", &out.sourcetype);
+    c.Int(t, "ack_poll_ms", 1, 60'000, &out.ack_poll_ms);
+    c.Int(t, "ack_timeout_ms", 100, 3'600'000, &out.ack_timeout_ms);
     c.Size(t, "max_file_size", 4096, uint64_t{1} << 40, &out.max_file_bytes);
     c.Bool(t, "required", &out.required);
     out.shape = out.type == "relp" ? output::Shape::kRfc5424 : output::Shape::kJson;

@@ -6,28 +6,19 @@
 // connection reset in the middle of the answer (after the documents were indexed), and
 // refused credentials.
 //
-// Plain blocking sockets on its own thread; one request per connection (what the client
-// sends). Thread-safe accessors.
+// Serves from FakeHttpServer's thread; thread-safe accessors.
 #pragma once
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <simdjson.h>
 
-#include <atomic>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <string>
-#include <thread>
+
+#include "output/fake_http.h"
 
 namespace gapless::output::testing {
 
-class FakeElasticsearch {
+class FakeElasticsearch final : public FakeHttpServer {
  public:
   // What to do with the n-th request (from 1).
   enum class Plan { kAnswer, kStatus503, kResetMidAnswer, kUnauthorized };
@@ -38,27 +29,9 @@ class FakeElasticsearch {
     std::string type, reason;
   };
 
-  FakeElasticsearch() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~FakeElasticsearch() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
+  FakeElasticsearch() { Listen(); }
+  ~FakeElasticsearch() { Shutdown(); }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void set_plan(std::function<Plan(int request)> f) {
     std::lock_guard<std::mutex> l(mu_);
     plan_ = std::move(f);
@@ -83,49 +56,7 @@ class FakeElasticsearch {
   }
 
  private:
-  void Loop() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      const int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      Serve(c);
-    }
-  }
-
-  static bool SendAll(int fd, const std::string& s) {
-    size_t done = 0;
-    while (done < s.size()) {
-      const ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
-    }
-    return true;
-  }
-
-  void Serve(int c) {
-    std::string in;
-    char buf[65536];
-    size_t header_end = std::string::npos, length = 0;
-    for (;;) {
-      pollfd p{c, POLLIN, 0};
-      if (::poll(&p, 1, 5000) <= 0) break;
-      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      in.append(buf, static_cast<size_t>(n));
-      if (header_end == std::string::npos &&
-          (header_end = in.find("\r\n\r\n")) != std::string::npos) {
-        const size_t cl = Lower(in.substr(0, header_end)).find("content-length:");
-        if (cl != std::string::npos) length = std::stoul(in.substr(cl + 15));
-      }
-      if (header_end != std::string::npos && in.size() >= header_end + 4 + length) break;
-    }
-    if (header_end == std::string::npos) {
-      ::close(c);
-      return;
-    }
-    const std::string head = in.substr(0, header_end);
-    const std::string body = in.substr(header_end + 4, length);
+  void Handle(int c, const std::string& head, const std::string& body) override {
     const int request = ++requests_;
     Plan plan = Plan::kAnswer;
     {
@@ -146,28 +77,11 @@ class FakeElasticsearch {
     } else {
       const std::string answer = Bulk(body);
       if (plan == Plan::kResetMidAnswer) {
-        const std::string full = Response(200, "OK", answer);
-        SendAll(c, full.substr(0, full.size() / 2));
-        linger l{1, 0};  // close with RST
-        ::setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ResetMidAnswer(c, Response(200, "OK", answer));
       } else {
         Answer(c, 200, "OK", answer);
       }
     }
-    ::close(c);
-  }
-
-  static std::string Lower(std::string s) {
-    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-  }
-  static std::string Response(int status, const char* text, const std::string& body) {
-    return "HTTP/1.1 " + std::to_string(status) + " " + text +
-           "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  }
-  static void Answer(int c, int status, const char* text, const std::string& body) {
-    SendAll(c, Response(status, text, body));
   }
 
   // Indexes what the items allow; the answer has one item per action, in order.
@@ -216,11 +130,7 @@ class FakeElasticsearch {
            items + "]}";
   }
 
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
-  std::thread thread_;
   std::mutex mu_;
   std::function<Plan(int)> plan_;
   std::function<ItemAnswer(const std::string&, int)> items_;

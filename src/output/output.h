@@ -38,18 +38,21 @@ enum class Shape {
 
 struct OutputOptions {
   std::string name;     // [A-Za-z0-9_-]{1,64}; names its state files
-  std::string type;     // "file", "relp", "elasticsearch" or "nats" (docs/outputs.md)
+  std::string type;     // "file", "relp", "elasticsearch", "nats", "splunk_hec"
   std::string address;  // relp: host:port
   std::string path;     // file: the NDJSON file (rotated past max_file_bytes)
   uint64_t max_file_bytes = 256ull << 20;
   std::string url;    // elasticsearch: http(s)://host:port (or a prefix); nats: nats:// or tls://
   std::string index;  // elasticsearch: the index (or data stream) written to
-  std::string api_key_file;          // elasticsearch: mode 0600, the encoded API key; empty: none
-  std::string ca_file;               // https / tls://: the CA file; empty: the system's CAs
-  std::string subject;               // nats: the subject published to (no wildcards)
-  std::string stream;                // nats: the JetStream stream expected to store it; empty: any
-  std::string token_file;            // nats: mode 0600, the authentication token; empty: none
-  std::vector<std::string> streams;  // agent-id globs (fnmatch); empty: every stream
+  std::string api_key_file;  // elasticsearch: mode 0600, the encoded API key; empty: none
+  std::string ca_file;       // https / tls://: the CA file; empty: the system's CAs
+  std::string subject;       // nats: the subject published to (no wildcards)
+  std::string stream;        // nats: the JetStream stream expected to store it; empty: any
+  std::string token_file;    // nats, splunk_hec: mode 0600, the token; empty: none (nats only)
+  std::string sourcetype = "gapless";  // splunk_hec: every event's sourcetype
+  int64_t ack_poll_ms = 100;           // splunk_hec: first ack poll, doubling to 1 s
+  int64_t ack_timeout_ms = 60'000;     // splunk_hec: no ack by then: the batch is sent again
+  std::vector<std::string> streams;    // agent-id globs (fnmatch); empty: every stream
   // Required: a stall is critical (else warning), and it counts against /health.
   bool required = true;
   Shape shape = Shape::kJson;

@@ -98,6 +98,7 @@ class Outputs::Impl::Output {
   void Start() {
     thread_ = std::thread([this] { Run(); });
   }
+  void Interrupt() { sink_->Interrupt(); }
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -511,11 +512,25 @@ Status ValidateOutput(const OutputOptions& o) {
                                   "a nats output needs subject: dot-separated tokens, without "
                                   "spaces or the wildcards * and > (e.g. \"logs.gapless\")");
     }
+  } else if (o.type == "splunk_hec") {
+    if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0) {
+      return InvalidArgumentError(where +
+                                  "a splunk_hec output needs url = \"https://splunk:8088\" (the "
+                                  "HEC base: /services/collector/event is added)");
+    }
+    if (o.token_file.empty()) {
+      return InvalidArgumentError(where +
+                                  "a splunk_hec output needs token_file: a file (mode 0600) "
+                                  "holding a HEC token that has indexer acknowledgement on");
+    }
+    if (o.sourcetype.empty()) return InvalidArgumentError(where + "sourcetype is empty");
+    if (o.ack_poll_ms < 1 || o.ack_timeout_ms < o.ack_poll_ms) {
+      return InvalidArgumentError(where + "ack_poll_ms must be >= 1 and <= ack_timeout_ms");
+    }
   } else {
-    return InvalidArgumentError(
-        where + "type \"" + o.type +
-        "\" is not one of file, relp, elasticsearch, nats (splunk_hec, kafka "
-        "and syslog are not built yet)");
+    return InvalidArgumentError(where + "type \"" + o.type +
+                                "\" is not one of file, relp, elasticsearch, nats, splunk_hec "
+                                "(kafka and syslog are not built yet)");
   }
   if (!ShapeFitsType(o.shape, o.type)) {
     return InvalidArgumentError(where + "a " + o.type +
@@ -588,11 +603,12 @@ StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::stri
     }
   }
   for (const OutputOptions& o : outputs) {
-    StatusOr<std::unique_ptr<Sink>> sink = factory != nullptr ? factory(o)
-                                           : o.type == "file" ? NewFileSink(env, o)
-                                           : o.type == "relp" ? NewRelpSink(o)
-                                           : o.type == "nats" ? NewNatsSink(o)
-                                                              : NewElasticsearchSink(o);
+    StatusOr<std::unique_ptr<Sink>> sink = factory != nullptr       ? factory(o)
+                                           : o.type == "file"       ? NewFileSink(env, o)
+                                           : o.type == "relp"       ? NewRelpSink(o)
+                                           : o.type == "nats"       ? NewNatsSink(o)
+                                           : o.type == "splunk_hec" ? NewSplunkHecSink(o)
+                                                                    : NewElasticsearchSink(o);
     if (!sink.ok()) return sink.status();
     impl->outputs.push_back(std::make_unique<Impl::Output>(impl, o, std::move(*sink)));
   }
@@ -620,6 +636,7 @@ void Outputs::Stop() {
     impl_->stopping = true;
   }
   impl_->cv.SignalAll();
+  for (auto& o : impl_->outputs) o->Interrupt();
   for (auto& o : impl_->outputs) o->Join();
 }
 

@@ -35,12 +35,16 @@ class Sink {
   virtual Status Send(const std::vector<const Item*>& items, std::vector<ItemResult>* results) = 0;
   // False when the protocol offers no acknowledgement: delivery is "sent, unconfirmed".
   virtual bool confirmed() const { return true; }
+  // Called from another thread when the output stops: a Send waiting for a slow
+  // acknowledgement returns early, its unconfirmed items left to be sent again.
+  virtual void Interrupt() {}
 };
 
 StatusOr<std::unique_ptr<Sink>> NewFileSink(env::Env* env, const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewRelpSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewElasticsearchSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewNatsSink(const OutputOptions& o);
+StatusOr<std::unique_ptr<Sink>> NewSplunkHecSink(const OutputOptions& o);
 
 // A secret (an API key, a token) from a file only its owner can read; trailing newlines
 // and spaces dropped. `what` names the option in errors.
