@@ -17,6 +17,7 @@ packages=(
   libsqlite3-dev                                      # the collector's ledger
   libsystemd-dev                                      # journald input
   libnats-dev                                         # the nats output (JetStream)
+  librdkafka-dev                                      # the kafka output (and its mock cluster)
   # Real peers the tests drive (they are never started as system services by us):
   util-linux rsyslog rsyslog-relp openssl curl         # rsyslog-relp: omrelp (librelp)
   systemd-journal-remote                              # writes journal files for journald tests

@@ -44,19 +44,19 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
     const toml::table& t = *table;
     output::OutputOptions out;
     c.OnlyKeys(t,
-               {"name",          "type",         "address",       "path",          "max_file_size",
-                "url",           "index",        "api_key_file",  "ca_file",       "subject",
-                "stream",        "token_file",   "streams",       "required",      "shape",
-                "batch_records", "retry_min_ms", "retry_max_ms",  "stall_seconds", "timeout_ms",
-                "sourcetype",    "ack_poll_ms",  "ack_timeout_ms"},
+               {"name",          "type",         "address",        "path",          "max_file_size",
+                "url",           "index",        "api_key_file",   "ca_file",       "subject",
+                "stream",        "token_file",   "streams",        "required",      "shape",
+                "batch_records", "retry_min_ms", "retry_max_ms",   "stall_seconds", "timeout_ms",
+                "sourcetype",    "ack_poll_ms",  "ack_timeout_ms", "topic"},
                "[[output]]");
     if (!c.String(t, "name", &out.name)) {
       c.Error(t.source(), "this [[output]] needs a name (it names its cursor files)");
     }
     if (!c.String(t, "type", &out.type)) {
       c.Error(t.source(),
-              "this [[output]] needs type = \"file\", \"relp\", \"elasticsearch\", \"nats\" "
-              "or \"splunk_hec\"");
+              "this [[output]] needs type = \"file\", \"relp\", \"elasticsearch\", \"nats\", "
+              "\"splunk_hec\" or \"kafka\"");
     }
     c.String(t, "address", &out.address);
     c.String(t, "path", &out.path);
@@ -65,6 +65,7 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
     c.String(t, "api_key_file", &out.api_key_file);
     c.String(t, "ca_file", &out.ca_file);
     c.String(t, "subject", &out.subject);
+    c.String(t, "topic", &out.topic);
     c.String(t, "stream", &out.stream);
     c.String(t, "token_file", &out.token_file);
     c.String(t, "sourcetype", &out.sourcetype);

@@ -38,14 +38,15 @@ enum class Shape {
 
 struct OutputOptions {
   std::string name;     // [A-Za-z0-9_-]{1,64}; names its state files
-  std::string type;     // "file", "relp", "elasticsearch", "nats", "splunk_hec"
-  std::string address;  // relp: host:port
+  std::string type;     // "file", "relp", "elasticsearch", "nats", "splunk_hec", "kafka"
+  std::string address;  // relp: host:port; kafka: the bootstrap brokers, host:port,...
   std::string path;     // file: the NDJSON file (rotated past max_file_bytes)
   uint64_t max_file_bytes = 256ull << 20;
   std::string url;    // elasticsearch: http(s)://host:port (or a prefix); nats: nats:// or tls://
   std::string index;  // elasticsearch: the index (or data stream) written to
   std::string api_key_file;  // elasticsearch: mode 0600, the encoded API key; empty: none
   std::string ca_file;       // https / tls://: the CA file; empty: the system's CAs
+  std::string topic;         // kafka: the topic written to
   std::string subject;       // nats: the subject published to (no wildcards)
   std::string stream;        // nats: the JetStream stream expected to store it; empty: any
   std::string token_file;    // nats, splunk_hec: mode 0600, the token; empty: none (nats only)

@@ -149,6 +149,7 @@ class OutputsTest : public ::testing::Test {
                          if (it != fakes.end()) return std::unique_ptr<Sink>(new Proxy(it->second));
                          if (opt.type == "elasticsearch") return NewElasticsearchSink(opt);
                          if (opt.type == "splunk_hec") return NewSplunkHecSink(opt);
+                         if (opt.type == "kafka") return NewKafkaSink(opt);
                          return NewFileSink(&env_, opt);
                        });
     ASSERT_TRUE(out.ok()) << out.status().ToString();

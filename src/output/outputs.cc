@@ -461,6 +461,23 @@ std::string_view ShapeName(Shape shape) {
   return "?";
 }
 
+// "host:port" or several, comma-separated.
+bool ValidHostPorts(std::string_view list) {
+  for (;;) {
+    const size_t comma = list.find(',');
+    const std::string_view one = list.substr(0, comma);
+    const size_t colon = one.rfind(':');
+    uint32_t port = 0;
+    if (colon == std::string_view::npos || colon == 0) return false;
+    auto [end, err] = std::from_chars(one.data() + colon + 1, one.data() + one.size(), port);
+    if (err != std::errc() || end != one.data() + one.size() || port == 0 || port > 65535) {
+      return false;
+    }
+    if (comma == std::string_view::npos) return true;
+    list.remove_prefix(comma + 1);
+  }
+}
+
 bool ShapeFitsType(Shape shape, const std::string& type) {
   return (type != "file" && type != "elasticsearch") || shape == Shape::kJson;
 }
@@ -478,13 +495,7 @@ Status ValidateOutput(const OutputOptions& o) {
     if (o.max_file_bytes < 4096)
       return InvalidArgumentError(where + "max_file_size is below 4 KiB");
   } else if (o.type == "relp") {
-    const size_t colon = o.address.rfind(':');
-    uint32_t port = 0;
-    const char* b = o.address.data() + (colon == std::string::npos ? 0 : colon + 1);
-    const char* e = o.address.data() + o.address.size();
-    auto [end, err] = std::from_chars(b, e, port);
-    if (colon == std::string::npos || colon == 0 || err != std::errc() || end != e || port == 0 ||
-        port > 65535) {
+    if (o.address.find(',') != std::string::npos || !ValidHostPorts(o.address)) {
       return InvalidArgumentError(where + "a relp output needs address = \"host:port\"");
     }
   } else if (o.type == "elasticsearch") {
@@ -527,10 +538,26 @@ Status ValidateOutput(const OutputOptions& o) {
     if (o.ack_poll_ms < 1 || o.ack_timeout_ms < o.ack_poll_ms) {
       return InvalidArgumentError(where + "ack_poll_ms must be >= 1 and <= ack_timeout_ms");
     }
+  } else if (o.type == "kafka") {
+    if (!ValidHostPorts(o.address)) {
+      return InvalidArgumentError(where +
+                                  "a kafka output needs address = \"broker1:9092,broker2:9092\" "
+                                  "(the bootstrap brokers)");
+    }
+    if (o.topic.empty() || o.topic.size() > 249 ||
+        o.topic.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            std::string::npos ||
+        o.topic == "." || o.topic == "..") {
+      return InvalidArgumentError(where +
+                                  "a kafka output needs topic: 1-249 of letters, digits, '.', '_', "
+                                  "'-'");
+    }
   } else {
-    return InvalidArgumentError(where + "type \"" + o.type +
-                                "\" is not one of file, relp, elasticsearch, nats, splunk_hec "
-                                "(kafka and syslog are not built yet)");
+    return InvalidArgumentError(
+        where + "type \"" + o.type +
+        "\" is not one of file, relp, elasticsearch, nats, splunk_hec, kafka "
+        "(syslog is not built yet)");
   }
   if (!ShapeFitsType(o.shape, o.type)) {
     return InvalidArgumentError(where + "a " + o.type +
@@ -608,6 +635,7 @@ StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::stri
                                            : o.type == "relp"       ? NewRelpSink(o)
                                            : o.type == "nats"       ? NewNatsSink(o)
                                            : o.type == "splunk_hec" ? NewSplunkHecSink(o)
+                                           : o.type == "kafka"      ? NewKafkaSink(o)
                                                                     : NewElasticsearchSink(o);
     if (!sink.ok()) return sink.status();
     impl->outputs.push_back(std::make_unique<Impl::Output>(impl, o, std::move(*sink)));

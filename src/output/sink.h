@@ -45,6 +45,7 @@ StatusOr<std::unique_ptr<Sink>> NewRelpSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewElasticsearchSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewNatsSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewSplunkHecSink(const OutputOptions& o);
+StatusOr<std::unique_ptr<Sink>> NewKafkaSink(const OutputOptions& o);
 
 // A secret (an API key, a token) from a file only its owner can read; trailing newlines
 // and spaces dropped. `what` names the option in errors.
