@@ -1,5 +1,6 @@
 // gapless: one binary, many subcommands. CLI11 throws on parse errors; they are caught
 // here and nowhere else.
+#include <signal.h>
 #include <CLI/CLI.hpp>
 
 #include "agent_commands.h"
@@ -12,6 +13,9 @@
 #include "witness_commands.h"
 
 int main(int argc, char** argv) {
+  // A peer that closes a connection must be an error on that write, never the end of the
+  // process: OpenSSL writes to the outputs' sockets with write(2), which raises SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"gapless — security logs that cannot go missing quietly"};
   app.require_subcommand(1);
 

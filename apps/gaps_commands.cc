@@ -253,19 +253,29 @@ int OutputsReport(const OutputsFlags& flags) {
   }
   for (size_t i = 0; i < report->size(); ++i) {
     const output::OutputReport& o = (*report)[i];
-    if (!flags.json) std::printf("output %s\n", o.name.c_str());
-    json += std::string(i ? "," : "") + "{\"name\":" + JsonString(o.name) + ",\"streams\":[";
+    if (!flags.json) {
+      std::printf(
+          "output %s%s%s%s\n", o.name.c_str(), o.type.empty() ? "" : " (", o.type.c_str(),
+          o.type.empty()
+              ? ""
+              : (o.confirmed ? ")" : ": sent, unconfirmed — syslog has no acknowledgement)"));
+    }
+    json += std::string(i ? "," : "") + "{\"name\":" + JsonString(o.name) +
+            ",\"type\":" + JsonString(o.type) +
+            ",\"confirmed\":" + (o.confirmed ? "true" : "false") + ",\"streams\":[";
     for (size_t k = 0; k < o.streams.size(); ++k) {
       const output::ReportRow& r = o.streams[k];
       const uint64_t waiting = r.signed_size > r.delivered ? r.signed_size - r.delivered : 0;
-      if (r.has_cursor && (waiting > 0 || r.rejected > 0 || !r.problem.empty())) behind = true;
+      if (r.selected && (waiting > 0 || r.rejected > 0 || !r.problem.empty())) behind = true;
       if (!flags.json) {
         std::printf(
             "  %s/%s: should have %llu, confirmed %llu, waiting %llu, refused %llu%s%s\n",
             r.agent.c_str(), r.epoch.c_str(), static_cast<unsigned long long>(r.signed_size),
             static_cast<unsigned long long>(r.delivered), static_cast<unsigned long long>(waiting),
             static_cast<unsigned long long>(r.rejected),
-            r.has_cursor ? "" : " (no cursor: not selected, or nothing confirmed yet)",
+            !r.selected    ? " (not selected by this output)"
+            : r.has_cursor ? ""
+                           : " (nothing confirmed yet)",
             r.problem.empty() ? "" : (" — " + r.problem).c_str());
       }
       json += std::string(k ? "," : "") + "{\"agent\":" + JsonString(r.agent) +
@@ -274,6 +284,7 @@ int OutputsReport(const OutputsFlags& flags) {
               ",\"waiting\":" + std::to_string(waiting) +
               ",\"refused\":" + std::to_string(r.rejected) +
               ",\"has_cursor\":" + (r.has_cursor ? "true" : "false") +
+              ",\"selected\":" + (r.selected ? "true" : "false") +
               (r.problem.empty() ? "" : ",\"problem\":" + JsonString(r.problem)) + "}";
     }
     json += "]}";

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Unpacks syslog-ng's loggen into DIR (default build/peers) for the real-client tests.
+# Unpacks syslog-ng (its loggen for the real-client tests, its daemon as a receiver of the
+# syslog output) into DIR (default build/peers).
 # syslog-ng conflicts with rsyslog as a Debian package, so it is downloaded and unpacked,
 # never installed (see ../shared/TESTING-NOTES.md). Idempotent.
 set -euo pipefail

@@ -20,9 +20,11 @@ packages=(
   librdkafka-dev                                      # the kafka output (and its mock cluster)
   # Real peers the tests drive (they are never started as system services by us):
   util-linux rsyslog rsyslog-relp openssl curl         # rsyslog-relp: omrelp (librelp)
+  rsyslog-openssl                                     # rsyslog's TLS driver: the syslog output's TLS test
   systemd-journal-remote                              # writes journal files for journald tests
   nats-server                                         # JetStream for the nats output's tests
   libglib2.0-0                                        # loggen (unpacked by fetch-peers.sh)
+  libivykis0 libnet1 libwrap0                         # syslog-ng itself (unpacked the same way)
 )
 
 missing=()

@@ -73,12 +73,33 @@ class OutputKillTest : public ::testing::Test {
         << "[[destination]]\nname = \"main\"\naddress = \"127.0.0.1:" << port << "\"\nca_file = \""
         << d << "/tls.crt\"\nserver_name = \"collector.test\"\nbackoff_max_ms = 200\n";
     std::ofstream(d + "/in.log");
+    WriteRsyslog("imrelp");
+  }
+  // rsyslog receiving on relp_port_ with `module` (imrelp, or imtcp for plain syslog with
+  // octet counting; with tls, through its OpenSSL driver and the fixture's certificate)
+  // into rsyslog/received.log, each message's raw text on a line.
+  void WriteRsyslog(const std::string& module, bool tls = false) const {
     const std::string work = (dir_ / "rsyslog").string();
+    const std::string d = dir_.string();
+    const bool relp = module == "imrelp";
     std::ofstream(work + "/rsyslog.conf")
-        << "global(workDirectory=\"" << work << "\" processInternalMessages=\"on\")\n"
-        << "main_queue(queue.type=\"Direct\")\n"
-        << "module(load=\"imrelp\")\ninput(type=\"imrelp\" port=\"" << relp_port_ << "\")\n"
-        << "template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n"
+        << "global(workDirectory=\"" << work << "\" processInternalMessages=\"on\""
+        << (tls && !relp ? " DefaultNetstreamDriver=\"ossl\" DefaultNetstreamDriverCAFile=\"" + d +
+                               "/tls.crt\" DefaultNetstreamDriverCertFile=\"" + d +
+                               "/tls.crt\" DefaultNetstreamDriverKeyFile=\"" + d + "/tls.key\""
+                         : "")
+        << ")\nmain_queue(queue.type=\"Direct\")\n"
+        << "module(load=\"" << module << "\""
+        << (tls && !relp ? " StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" "
+                           "StreamDriver.AuthMode=\"anon\""
+                         : "")
+        << ")\ninput(type=\"" << module << "\" port=\"" << relp_port_ << "\""
+        << (tls && relp
+                ? " tls=\"on\" tls.cacert=\"" + d + "/tls.crt\" tls.mycert=\"" + d +
+                      "/tls.crt\" tls.myprivkey=\"" + d +
+                      "/tls.key\" tls.authMode=\"name\" tls.permittedPeer=[\"collector.test\"]"
+                : "")
+        << ")\ntemplate(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n"
         << "action(type=\"omfile\" file=\"" << work << "/received.log\" template=\"raw\")\n";
   }
   void TearDown() override {
@@ -110,7 +131,8 @@ class OutputKillTest : public ::testing::Test {
   }
   std::string Log(const std::string& who) const { return (dir_ / (who + ".log")).string(); }
 
-  // Appends "line <i>" to in.log, about 5,000 lines a second, until `total`.
+  // Appends "line <i>" to in.log, about 2,500 lines a second (so that the kills fall while
+  // records flow), until `total`.
   void StartWriter(int total) {
     writer_ = std::thread([this, total] {
       std::ofstream out(dir_ / "in.log", std::ios::app);
@@ -118,7 +140,7 @@ class OutputKillTest : public ::testing::Test {
         for (int k = 0; k < 50 && written_ < total; ++k)
           out << "line " << written_++ << " " << std::string(200, 'x') << "\n";
         out.flush();
-        std::this_thread::sleep_for(10ms);
+        std::this_thread::sleep_for(20ms);
       }
     });
   }
@@ -180,12 +202,13 @@ class OutputKillTest : public ::testing::Test {
     return duplicates;
   }
 
-  // What `gapless outputs` prints for the collector's data directory.
-  std::string Report() const {
+  // What `gapless outputs` prints for the collector's data directory; it exits with
+  // `exit_code` (0: everything confirmed, 1: something waits).
+  std::string Report(int exit_code = 0) const {
     testing::Subprocess report;
     EXPECT_TRUE(report.Start({GAPLESS_BINARY, "outputs", "--data-dir", (dir_ / "cdata").string()},
                              {}, "", Log("report")));
-    EXPECT_EQ(report.Wait(30s), 0) << "see " << Log("report");
+    EXPECT_EQ(report.Wait(30s), exit_code << 8) << "see " << Log("report");
     std::ifstream in(Log("report"));
     return std::string((std::istreambuf_iterator<char>(in)), {});
   }
@@ -226,6 +249,7 @@ TEST_F(OutputKillTest, RelpAndFileLoseNothingAcrossCollectorKillsAndAnRsyslogRes
       std::this_thread::sleep_for(1s);
       StartRsyslog();
     }
+    std::printf("kill %d: rsyslog has %zu\n", kill, RsyslogSeqs().size());
     collector.Signal(SIGKILL);
     ASSERT_NE(collector.Wait(10s), -1);
   }
@@ -286,6 +310,8 @@ TEST_F(OutputKillTest, JetStreamHoldsEveryRecordExactlyOnceAcrossCollectorKills)
       ASSERT_TRUE(nats.Start());
       ASSERT_TRUE(nats.Connect());
     }
+    std::printf("kill %d: the stream has %lld\n", kill,
+                static_cast<long long>(nats.Count("GAPLESS")));
     collector.Signal(SIGKILL);
     ASSERT_NE(collector.Wait(10s), -1);
   }
@@ -322,6 +348,153 @@ TEST_F(OutputKillTest, JetStreamHoldsEveryRecordExactlyOnceAcrossCollectorKills)
   EXPECT_EQ(ExpectComplete(seqs, n, "jetstream"), 0) << "a resend made a second message";
   std::printf("%llu records, 3 collector kills, 1 nats-server restart: none missing, none twice\n",
               static_cast<unsigned long long>(n));
+}
+
+// syslog-ng (unpacked by scripts/fetch-peers.sh, never installed) receiving RFC 5424 with
+// octet counting on port into folder/received.log, each message's structured data on a
+// line.
+class SyslogNg {
+ public:
+  bool Start(const fs::path& folder, uint16_t port) {
+    const fs::path root = fs::path(GAPLESS_PEERS_DIR) / "syslog-ng/usr";
+    std::ofstream(folder / "syslog-ng.conf")
+        << "@version: 3.38\n"
+        << "source s { syslog(transport(\"tcp\") ip(\"127.0.0.1\") port(" << port
+        << ") max-connections(20)); };\n"
+        << "destination d { file(\"" << (folder / "received.log").string()
+        << "\" template(\"$SDATA\\n\") fsync(no)); };\n"
+        << "log { source(s); destination(d); };\n";
+    return process_.Start(
+        {(root / "sbin/syslog-ng").string(), "-F", "--no-caps",
+         "--module-path=" + (root / "lib/syslog-ng/3.38").string(), "-f",
+         (folder / "syslog-ng.conf").string(), "-R", (folder / "syslog-ng.persist").string(), "-p",
+         (folder / "syslog-ng.pid").string(), "-c", (folder / "syslog-ng.ctl").string()},
+        {"LD_LIBRARY_PATH=" + (root / "lib/syslog-ng").string()}, "",
+        (folder / "syslog-ng.log").string());
+  }
+  ~SyslogNg() {
+    process_.Signal(SIGTERM);
+    process_.Wait(10s);
+  }
+
+ private:
+  testing::Subprocess process_;
+};
+
+TEST_F(OutputKillTest, SyslogReachesRsyslogAndSyslogNgWithEveryRecordAcrossACollectorKill) {
+  // No acknowledgement exists in syslog: a batch counts as sent once the receiver's TCP
+  // acknowledged its bytes. A collector killed -9 resends from its cursor: duplicates,
+  // none missing, at both receivers.
+  const int total = std::min(Records(), 20'000);
+  WriteRsyslog("imtcp");
+  StartRsyslog();
+  fs::create_directories(dir_ / "syslog-ng");
+  const uint16_t ng_port = testing::FreePort();
+  SyslogNg ng;
+  ASSERT_TRUE(ng.Start(dir_ / "syslog-ng", ng_port));
+  WriteCollector("[[output]]\nname = \"rsyslog\"\ntype = \"syslog\"\naddress = \"127.0.0.1:" +
+                 std::to_string(relp_port_) + "\"\nretry_min_ms = 50\nretry_max_ms = 500\n" +
+                 "[[output]]\nname = \"syslogng\"\ntype = \"syslog\"\naddress = \"127.0.0.1:" +
+                 std::to_string(ng_port) + "\"\nretry_min_ms = 50\nretry_max_ms = 500\n");
+  testing::Subprocess agent;
+  ASSERT_TRUE(agent.Start(Argv("agent", "agent.toml"), {}, "", Log("agent")));
+  StartWriter(total);
+  {
+    testing::Subprocess collector;
+    ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+    std::this_thread::sleep_for(2s);
+    std::printf("kill: rsyslog has %zu\n", RsyslogSeqs().size());
+    collector.Signal(SIGKILL);
+    ASSERT_NE(collector.Wait(10s), -1);
+  }
+  testing::Subprocess collector;
+  ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+  writer_.join();
+  ASSERT_TRUE(WaitUntil([&] { return StoredRecords() >= static_cast<uint64_t>(total); }, 120s))
+      << "stored " << StoredRecords() << " of " << total << "; see " << Log("collector");
+  const uint64_t n = StoredRecords();
+  static const std::regex kSeq(R"re(\[gapless@32473 [^\]]*seq="([0-9]+)")re");
+  auto ng_seqs = [&] { return Seqs(dir_ / "syslog-ng", "received.log", kSeq); };
+  ASSERT_TRUE(WaitUntil([&] { return RsyslogSeqs().size() >= n && ng_seqs().size() >= n; }, 120s))
+      << "rsyslog has " << RsyslogSeqs().size() << ", syslog-ng " << ng_seqs().size() << " of " << n
+      << "; see " << Log("collector") << " and " << (dir_ / "syslog-ng" / "syslog-ng.log");
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(30s), 0);
+  collector.Signal(SIGTERM);
+  EXPECT_EQ(collector.Wait(30s), 0) << "see " << Log("collector");
+  const int rsyslog_dups = ExpectComplete(RsyslogSeqs(), n, "rsyslog imtcp");
+  const int ng_dups = ExpectComplete(ng_seqs(), n, "syslog-ng");
+  std::printf(
+      "%llu records over syslog, 1 collector kill: none missing; duplicates: rsyslog %d, "
+      "syslog-ng %d\n",
+      static_cast<unsigned long long>(n), rsyslog_dups, ng_dups);
+}
+
+TEST_F(OutputKillTest, SyslogOverTlsReachesRsyslogAndAWrongNameIsRefused) {
+  // rsyslog's imtcp through its OpenSSL stream driver as the TLS receiver. Two outputs
+  // to it: one checks the certificate for the name it carries, one for another name.
+  WriteRsyslog("imtcp", /*tls=*/true);
+  StartRsyslog();
+  const std::string d = dir_.string();
+  const std::string common = "\"\naddress = \"127.0.0.1:" + std::to_string(relp_port_) +
+                             "\"\ntls = true\nca_file = \"" + d +
+                             "/tls.crt\"\nretry_min_ms = 50\nretry_max_ms = 500\n";
+  WriteCollector(
+      "[[output]]\nname = \"tls\"\ntype = \"syslog\"\nserver_name = \"collector.test" + common +
+      "[[output]]\nname = \"wrongname\"\ntype = \"syslog\"\nserver_name = \"elsewhere.test" +
+      common);
+  testing::Subprocess agent;
+  ASSERT_TRUE(agent.Start(Argv("agent", "agent.toml"), {}, "", Log("agent")));
+  testing::Subprocess collector;
+  ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+  StartWriter(1000);
+  writer_.join();
+  ASSERT_TRUE(WaitUntil([&] { return RsyslogSeqs().size() >= 1000; }, 60s))
+      << "rsyslog has " << RsyslogSeqs().size() << "; see " << Log("collector") << " and "
+      << (dir_ / "rsyslog" / "rsyslog.log");
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(ExpectComplete(RsyslogSeqs(), 1000, "rsyslog over TLS"), 0)
+      << "the output with the wrong name sent nothing";
+  std::ifstream log(Log("collector"));
+  const std::string log_text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(log_text.find("the certificate of elsewhere.test was not accepted"), std::string::npos)
+      << log_text.substr(0, 2000);
+  const std::string text = Report(/*exit_code=*/1);
+  EXPECT_NE(text.find("output tls (syslog: sent, unconfirmed"), std::string::npos) << text;
+  const size_t wrong = text.find("output wrongname");
+  ASSERT_NE(wrong, std::string::npos) << text;
+  EXPECT_NE(text.find("confirmed 0, waiting 1000", wrong), std::string::npos)
+      << "an output that never confirmed anything shows everything waiting:\n"
+      << text;
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(30s), 0);
+  collector.Signal(SIGTERM);
+  EXPECT_EQ(collector.Wait(30s), 0);
+}
+
+TEST_F(OutputKillTest, RelpOverTlsReachesRsyslog) {
+  WriteRsyslog("imrelp", /*tls=*/true);
+  StartRsyslog();
+  WriteCollector("[[output]]\nname = \"relptls\"\ntype = \"relp\"\naddress = \"127.0.0.1:" +
+                 std::to_string(relp_port_) + "\"\ntls = true\nca_file = \"" + dir_.string() +
+                 "/tls.crt\"\nserver_name = \"collector.test\"\ncert_file = \"" + dir_.string() +
+                 "/tls.crt\"\nkey_file = \"" + dir_.string() +
+                 "/tls.key\"\nretry_min_ms = 50\n"
+                 "retry_max_ms = 500\n");
+  testing::Subprocess agent;
+  ASSERT_TRUE(agent.Start(Argv("agent", "agent.toml"), {}, "", Log("agent")));
+  testing::Subprocess collector;
+  ASSERT_TRUE(collector.Start(Argv("collector", "collector.toml"), {}, "", Log("collector")));
+  StartWriter(1000);
+  writer_.join();
+  ASSERT_TRUE(WaitUntil([&] { return RsyslogSeqs().size() >= 1000; }, 60s))
+      << "rsyslog has " << RsyslogSeqs().size() << "; see " << Log("collector") << " and "
+      << (dir_ / "rsyslog" / "rsyslog.log");
+  EXPECT_EQ(ExpectComplete(RsyslogSeqs(), 1000, "rsyslog imrelp over TLS"), 0);
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(30s), 0);
+  collector.Signal(SIGTERM);
+  EXPECT_EQ(collector.Wait(30s), 0);
 }
 
 }  // namespace

@@ -48,15 +48,16 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
                 "url",           "index",        "api_key_file",   "ca_file",       "subject",
                 "stream",        "token_file",   "streams",        "required",      "shape",
                 "batch_records", "retry_min_ms", "retry_max_ms",   "stall_seconds", "timeout_ms",
-                "sourcetype",    "ack_poll_ms",  "ack_timeout_ms", "topic"},
+                "sourcetype",    "ack_poll_ms",  "ack_timeout_ms", "topic",         "tls",
+                "server_name",   "cert_file",    "key_file"},
                "[[output]]");
     if (!c.String(t, "name", &out.name)) {
       c.Error(t.source(), "this [[output]] needs a name (it names its cursor files)");
     }
     if (!c.String(t, "type", &out.type)) {
       c.Error(t.source(),
-              "this [[output]] needs type = \"file\", \"relp\", \"elasticsearch\", \"nats\", "
-              "\"splunk_hec\" or \"kafka\"");
+              "this [[output]] needs type = \"file\", \"relp\", \"syslog\", \"elasticsearch\", "
+              "\"nats\", \"splunk_hec\" or \"kafka\"");
     }
     c.String(t, "address", &out.address);
     c.String(t, "path", &out.path);
@@ -66,6 +67,10 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
     c.String(t, "ca_file", &out.ca_file);
     c.String(t, "subject", &out.subject);
     c.String(t, "topic", &out.topic);
+    c.Bool(t, "tls", &out.tls);
+    c.String(t, "server_name", &out.server_name);
+    c.String(t, "cert_file", &out.cert_file);
+    c.String(t, "key_file", &out.key_file);
     c.String(t, "stream", &out.stream);
     c.String(t, "token_file", &out.token_file);
     c.String(t, "sourcetype", &out.sourcetype);
@@ -73,7 +78,8 @@ void ParseOutputs(Checker& c, const toml::table& root, CollectorOptions* o) {
     c.Int(t, "ack_timeout_ms", 100, 3'600'000, &out.ack_timeout_ms);
     c.Size(t, "max_file_size", 4096, uint64_t{1} << 40, &out.max_file_bytes);
     c.Bool(t, "required", &out.required);
-    out.shape = out.type == "relp" ? output::Shape::kRfc5424 : output::Shape::kJson;
+    out.shape =
+        out.type == "relp" || out.type == "syslog" ? output::Shape::kRfc5424 : output::Shape::kJson;
     std::string shape;
     if (c.String(t, "shape", &shape)) {
       auto parsed = output::ParseShape(shape);

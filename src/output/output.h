@@ -38,13 +38,17 @@ enum class Shape {
 
 struct OutputOptions {
   std::string name;     // [A-Za-z0-9_-]{1,64}; names its state files
-  std::string type;     // "file", "relp", "elasticsearch", "nats", "splunk_hec", "kafka"
-  std::string address;  // relp: host:port; kafka: the bootstrap brokers, host:port,...
+  std::string type;     // "file", "relp", "syslog", "elasticsearch", "nats", "splunk_hec", "kafka"
+  std::string address;  // relp, syslog: host:port; kafka: the bootstrap brokers, host:port,...
   std::string path;     // file: the NDJSON file (rotated past max_file_bytes)
   uint64_t max_file_bytes = 256ull << 20;
   std::string url;    // elasticsearch: http(s)://host:port (or a prefix); nats: nats:// or tls://
   std::string index;  // elasticsearch: the index (or data stream) written to
   std::string api_key_file;  // elasticsearch: mode 0600, the encoded API key; empty: none
+  bool tls = false;          // relp, syslog: TLS (the receiver's certificate verified)
+  std::string server_name;   // relp, syslog with tls: the name it must carry; empty: the host
+  std::string cert_file;     // relp, syslog with tls: a client certificate, if the receiver
+  std::string key_file;      //   asks for one (rsyslog's imrelp with tls.mycert does); 0600
   std::string ca_file;       // https / tls://: the CA file; empty: the system's CAs
   std::string topic;         // kafka: the topic written to
   std::string subject;       // nats: the subject published to (no wildcards)
@@ -108,11 +112,14 @@ struct ReportRow {
   uint64_t signed_size = 0;
   uint64_t delivered = 0;
   uint64_t rejected = 0;    // lines of the .rejected account
-  bool has_cursor = false;  // false: not selected by the output, or nothing confirmed yet
+  bool has_cursor = false;  // false: nothing confirmed yet (or not selected)
+  bool selected = true;     // the output's streams globs take this stream
   std::string problem;      // an unreadable cursor
 };
 struct OutputReport {
   std::string name;
+  std::string type;       // from its description; empty if it has none (an older run)
+  bool confirmed = true;  // false: "sent, unconfirmed" (syslog)
   std::vector<ReportRow> streams;
 };
 StatusOr<std::vector<OutputReport>> ReadReport(env::Env* env, const std::string& data_dir);

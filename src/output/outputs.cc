@@ -27,6 +27,16 @@ namespace gapless::output {
 namespace {
 
 constexpr std::string_view kCursorMagic = "gapless-output-cursor 1\n";
+constexpr std::string_view kDescriptionMagic = "gapless-output 1\n";
+
+// Whether streams globs (none: every stream) take an agent's stream.
+bool Selects(const std::vector<std::string>& globs, const std::string& agent) {
+  if (globs.empty()) return true;
+  for (const std::string& glob : globs) {
+    if (::fnmatch(glob.c_str(), agent.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
 
 // The next seq to deliver, from a cursor file; 0 if there is none yet.
 StatusOr<uint64_t> ReadCursor(env::Env* env, const std::string& path) {
@@ -108,13 +118,7 @@ class Outputs::Impl::Output {
   }
 
  private:
-  bool Wanted(const std::string& agent) const {
-    if (o_.streams.empty()) return true;
-    for (const std::string& glob : o_.streams) {
-      if (::fnmatch(glob.c_str(), agent.c_str(), 0) == 0) return true;
-    }
-    return false;
-  }
+  bool Wanted(const std::string& agent) const { return Selects(o_.streams, agent); }
 
   void Run() {
     const store::Layout layout(impl_->data_dir);
@@ -494,9 +498,12 @@ Status ValidateOutput(const OutputOptions& o) {
     }
     if (o.max_file_bytes < 4096)
       return InvalidArgumentError(where + "max_file_size is below 4 KiB");
-  } else if (o.type == "relp") {
+  } else if (o.type == "relp" || o.type == "syslog") {
+    if (o.cert_file.empty() != o.key_file.empty() || (!o.cert_file.empty() && !o.tls)) {
+      return InvalidArgumentError(where + "cert_file and key_file go together, with tls = true");
+    }
     if (o.address.find(',') != std::string::npos || !ValidHostPorts(o.address)) {
-      return InvalidArgumentError(where + "a relp output needs address = \"host:port\"");
+      return InvalidArgumentError(where + "a " + o.type + " output needs address = \"host:port\"");
     }
   } else if (o.type == "elasticsearch") {
     if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0) {
@@ -556,8 +563,7 @@ Status ValidateOutput(const OutputOptions& o) {
   } else {
     return InvalidArgumentError(
         where + "type \"" + o.type +
-        "\" is not one of file, relp, elasticsearch, nats, splunk_hec, kafka "
-        "(syslog is not built yet)");
+        "\" is not one of file, relp, syslog, elasticsearch, nats, splunk_hec, kafka");
   }
   if (!ShapeFitsType(o.shape, o.type)) {
     return InvalidArgumentError(where + "a " + o.type +
@@ -602,6 +608,17 @@ StatusOr<uint64_t> LastSignedSize(env::Env* env, const std::string& stream_dir) 
   return cp.size;
 }
 
+// The sink of a validated output's type.
+StatusOr<std::unique_ptr<Sink>> NewSink(env::Env* env, const OutputOptions& o) {
+  if (o.type == "file") return NewFileSink(env, o);
+  if (o.type == "relp") return NewRelpSink(o);
+  if (o.type == "syslog") return NewSyslogSink(o);
+  if (o.type == "nats") return NewNatsSink(o);
+  if (o.type == "splunk_hec") return NewSplunkHecSink(o);
+  if (o.type == "kafka") return NewKafkaSink(o);
+  return NewElasticsearchSink(o);
+}
+
 StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::string& data_dir,
                                                   const std::vector<OutputOptions>& outputs,
                                                   alert::Alerts* alerts, SinkFactory factory) {
@@ -619,6 +636,16 @@ StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::stri
     }
   }
   RETURN_IF_ERROR(env->CreateDir(store::Layout(data_dir).OutputsDir()));
+  // Each output's folder at once, so that `gapless outputs` lists an output that never
+  // confirmed anything (down from the start, refusing us) with everything waiting.
+  for (const OutputOptions& o : outputs) {
+    const store::Layout layout(data_dir);
+    RETURN_IF_ERROR(env->CreateDir(layout.OutputDir(o.name)));
+    std::string text(kDescriptionMagic);
+    text += "type " + o.type + "\nconfirmed " + (o.type == "syslog" ? "no" : "yes") + "\n";
+    for (const std::string& glob : o.streams) text += "stream " + glob + "\n";
+    RETURN_IF_ERROR(env::WriteFileAtomically(env, layout.OutputDescription(o.name), text));
+  }
   // What is stored and signed already: delivered from each cursor on.
   auto streams = store::Layout(data_dir).ListStreams(env);
   if (!streams.ok() && streams.status().code() != StatusCode::kNotFound) return streams.status();
@@ -630,13 +657,7 @@ StatusOr<std::unique_ptr<Outputs>> Outputs::Start(env::Env* env, const std::stri
     }
   }
   for (const OutputOptions& o : outputs) {
-    StatusOr<std::unique_ptr<Sink>> sink = factory != nullptr       ? factory(o)
-                                           : o.type == "file"       ? NewFileSink(env, o)
-                                           : o.type == "relp"       ? NewRelpSink(o)
-                                           : o.type == "nats"       ? NewNatsSink(o)
-                                           : o.type == "splunk_hec" ? NewSplunkHecSink(o)
-                                           : o.type == "kafka"      ? NewKafkaSink(o)
-                                                                    : NewElasticsearchSink(o);
+    StatusOr<std::unique_ptr<Sink>> sink = factory != nullptr ? factory(o) : NewSink(env, o);
     if (!sink.ok()) return sink.status();
     impl->outputs.push_back(std::make_unique<Impl::Output>(impl, o, std::move(*sink)));
   }
@@ -685,10 +706,28 @@ StatusOr<std::vector<OutputReport>> ReadReport(env::Env* env, const std::string&
     if (!ValidOutputName(name)) continue;
     OutputReport r;
     r.name = name;
+    std::vector<std::string> globs;
+    const std::string description = layout.OutputDescription(name);
+    if (env->FileExists(description)) {
+      ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env, description));
+      if (std::string_view(text).substr(0, kDescriptionMagic.size()) != kDescriptionMagic) {
+        return DataLossError("the output description " + description + " cannot be read");
+      }
+      size_t pos = kDescriptionMagic.size();
+      while (pos < text.size()) {
+        const size_t nl = text.find('\n', pos);
+        const std::string line = text.substr(pos, nl - pos);
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+        if (line.rfind("type ", 0) == 0) r.type = line.substr(5);
+        if (line == "confirmed no") r.confirmed = false;
+        if (line.rfind("stream ", 0) == 0) globs.push_back(line.substr(7));
+      }
+    }
     for (const store::StreamRef& s : streams) {
       ReportRow row;
       row.agent = s.agent;
       row.epoch = s.epoch;
+      row.selected = Selects(globs, s.agent);
       ASSIGN_OR_RETURN(row.signed_size, LastSignedSize(env, s.dir));
       const std::string cursor = layout.OutputCursor(name, s.agent, s.epoch);
       row.has_cursor = env->FileExists(cursor);

@@ -2,23 +2,18 @@
 // relp source, or anything else librelp serves. A record is delivered when its own
 // "rsp 200" arrives; any other answer, a serverclose, a closed connection or a timeout
 // leaves it to be sent again. At most kWindow messages are unanswered at a time (librelp's
-// default window). The name is resolved again at every connect, so a changed address
-// is followed. Plain TCP only for now (docs/outputs.md says so).
-#include <fcntl.h>
-#include <netdb.h>
+// default window). Plain TCP or TLS (tcp_conn.h); the name is resolved again at every
+// connect, so a changed address is followed.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <map>
 
-#include "base/log.h"
+#include "identity/identity.h"
 #include "output/sink.h"
+#include "output/tcp_conn.h"
 #include "relp/relp_frame.h"
 
 namespace gapless::output {
@@ -37,7 +32,7 @@ class RelpSink final : public Sink {
   Status Send(const std::vector<const Item*>& items, std::vector<ItemResult>* results) override {
     results->assign(items.size(), ItemResult{ItemResult::State::kRetry, "not answered"});
     const auto deadline = Clock::now() + std::chrono::milliseconds(o_.timeout_ms);
-    if (fd_ < 0) {
+    if (!conn_.connected()) {
       if (Status s = Connect(deadline); !s.ok()) {
         Close();
         return s;
@@ -66,53 +61,18 @@ class RelpSink final : public Sink {
   }
 
  private:
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
+  void Close() { conn_.Close(); }
 
   Status Connect(Clock::time_point deadline) {
-    const size_t colon = o_.address.rfind(':');
-    std::string host = o_.address.substr(0, colon);
-    const std::string port = o_.address.substr(colon + 1);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-      host = host.substr(1, host.size() - 2);
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-      return UnavailableError("relp output " + o_.name + ": cannot resolve " + o_.address + ": " +
-                              ::gai_strerror(rc));
-    }
-    Status last =
-        UnavailableError("relp output " + o_.name + ": " + o_.address + " has no address");
-    for (addrinfo* a = found; a != nullptr && fd_ < 0; a = a->ai_next) {
-      const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      if (fd < 0) continue;
-      int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-      if (rc != 0 && errno == EINPROGRESS) {
-        if (Wait(fd, POLLOUT, deadline)) {
-          int err = 0;
-          socklen_t len = sizeof err;
-          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-          rc = err == 0 ? 0 : -1;
-          errno = err;
-        } else {
-          errno = ETIMEDOUT;
-        }
-      }
-      if (rc != 0) {
-        last = UnavailableError("relp output " + o_.name + ": cannot connect to " + o_.address +
-                                ": " + std::strerror(errno));
-        ::close(fd);
-        continue;
-      }
-      const int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      fd_ = fd;
-    }
-    ::freeaddrinfo(found);
-    if (fd_ < 0) return last;
+    TcpOptions t;
+    t.address = o_.address;
+    t.tls = o_.tls;
+    t.ca_file = o_.ca_file;
+    t.server_name = o_.server_name;
+    t.cert_file = o_.cert_file;
+    t.key_file = o_.key_file;
+    t.where = "relp output " + o_.name + ": ";
+    RETURN_IF_ERROR(conn_.Connect(t, deadline));
     parser_ = std::make_unique<relp::Parser>(kMaxAnswerBytes);
     txnr_ = 1;
     RETURN_IF_ERROR(Write(
@@ -128,33 +88,8 @@ class RelpSink final : public Sink {
     return Status::Ok();
   }
 
-  static bool Wait(int fd, short events, Clock::time_point deadline) {
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return false;
-      pollfd p{fd, events, 0};
-      const int rc = ::poll(&p, 1, static_cast<int>(left));
-      if (rc > 0) return true;
-      if (rc < 0 && errno != EINTR) return false;
-    }
-  }
-
   Status Write(std::string_view data, Clock::time_point deadline) {
-    while (!data.empty()) {
-      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n > 0) {
-        data.remove_prefix(static_cast<size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && Wait(fd_, POLLOUT, deadline)) {
-        continue;
-      }
-      return UnavailableError("relp output " + o_.name + ": sending to " + o_.address + ": " +
-                              (n < 0 && errno != EAGAIN ? std::strerror(errno) : "timed out"));
-    }
-    return Status::Ok();
+    return conn_.Write(data, deadline);
   }
 
   // Reads answers until every txnr in *waiting has one; rsp 200 delivers its item.
@@ -168,42 +103,41 @@ class RelpSink final : public Sink {
         return UnavailableError("relp output " + o_.name + ": " + o_.address +
                                 " sent serverclose with messages unanswered");
       }
-      if (!Wait(fd_, POLLIN, deadline)) {
+      auto got = conn_.Read(buf, sizeof buf, deadline);
+      if (!got.ok()) {
         return UnavailableError("relp output " + o_.name + ": " + o_.address + " did not answer " +
                                 std::to_string(waiting->size()) + " messages within " +
                                 std::to_string(o_.timeout_ms) + " ms");
       }
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      const size_t n = *got;
       // Acknowledge at once: librelp writes each rsp on its own, and with our ACK
       // delayed (40 ms) its Nagle holds the rest of the window's answers until then.
       const int one = 1;
-      ::setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) {
+      ::setsockopt(conn_.fd(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      if (n == 0) {
         return UnavailableError("relp output " + o_.name + ": " + o_.address +
                                 " closed the connection with " + std::to_string(waiting->size()) +
                                 " messages unanswered");
       }
-      Status s =
-          parser_->Feed(std::string_view(buf, static_cast<size_t>(n)), [&](const relp::Frame& f) {
-            if (f.command == "serverclose") {
-              closing = true;
-              return;
-            }
-            auto it = waiting->find(f.txnr);
-            if (f.command != "rsp" || it == waiting->end()) {
-              protocol_error = "unexpected \"" + std::string(f.command) + "\" for txnr " +
-                               std::to_string(f.txnr);
-              return;
-            }
-            ItemResult& r = (*results)[it->second];
-            if (f.data.substr(0, 3) == "200") {
-              r = ItemResult{ItemResult::State::kDelivered, ""};
-            } else {
-              r = ItemResult{ItemResult::State::kRetry, std::string(f.data.substr(0, 200))};
-            }
-            waiting->erase(it);
-          });
+      Status s = parser_->Feed(std::string_view(buf, n), [&](const relp::Frame& f) {
+        if (f.command == "serverclose") {
+          closing = true;
+          return;
+        }
+        auto it = waiting->find(f.txnr);
+        if (f.command != "rsp" || it == waiting->end()) {
+          protocol_error =
+              "unexpected \"" + std::string(f.command) + "\" for txnr " + std::to_string(f.txnr);
+          return;
+        }
+        ItemResult& r = (*results)[it->second];
+        if (f.data.substr(0, 3) == "200") {
+          r = ItemResult{ItemResult::State::kDelivered, ""};
+        } else {
+          r = ItemResult{ItemResult::State::kRetry, std::string(f.data.substr(0, 200))};
+        }
+        waiting->erase(it);
+      });
       if (!s.ok() || !protocol_error.empty()) {
         return UnavailableError("relp output " + o_.name + ": " + o_.address + ": " +
                                 (s.ok() ? protocol_error : s.message()));
@@ -213,7 +147,7 @@ class RelpSink final : public Sink {
   }
 
   const OutputOptions o_;
-  int fd_ = -1;
+  TcpConn conn_;
   uint32_t txnr_ = 0;
   std::unique_ptr<relp::Parser> parser_;
 };
@@ -221,6 +155,7 @@ class RelpSink final : public Sink {
 }  // namespace
 
 StatusOr<std::unique_ptr<Sink>> NewRelpSink(const OutputOptions& o) {
+  if (!o.key_file.empty()) RETURN_IF_ERROR(identity::CheckOwnerOnly(o.key_file));
   return std::unique_ptr<Sink>(new RelpSink(o));
 }
 

@@ -42,6 +42,7 @@ class Sink {
 
 StatusOr<std::unique_ptr<Sink>> NewFileSink(env::Env* env, const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewRelpSink(const OutputOptions& o);
+StatusOr<std::unique_ptr<Sink>> NewSyslogSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewElasticsearchSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewNatsSink(const OutputOptions& o);
 StatusOr<std::unique_ptr<Sink>> NewSplunkHecSink(const OutputOptions& o);

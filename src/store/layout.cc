@@ -125,6 +125,9 @@ std::string Layout::OutputsDir() const { return env::JoinPath(data_dir_, kOutput
 std::string Layout::OutputDir(std::string_view output) const {
   return env::JoinPath(OutputsDir(), output);
 }
+std::string Layout::OutputDescription(std::string_view output) const {
+  return env::JoinPath(OutputDir(output), "output");
+}
 std::string Layout::OutputAgentDir(std::string_view output, std::string_view agent) const {
   return env::JoinPath(OutputDir(output), agent);
 }

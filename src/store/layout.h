@@ -92,6 +92,9 @@ class Layout {
   // each). The output name is checked by output::ValidOutputName.
   std::string OutputsDir() const;  // one folder per output under it
   std::string OutputDir(std::string_view output) const;
+  // outputs/<output>/output: what the output is, written at each start (its type,
+  // whether its protocol confirms, the streams it selects), for `gapless outputs`.
+  std::string OutputDescription(std::string_view output) const;
   std::string OutputAgentDir(std::string_view output, std::string_view agent) const;
   std::string OutputCursor(std::string_view output, std::string_view agent,
                            std::string_view epoch_hex) const;
