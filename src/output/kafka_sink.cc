@@ -43,14 +43,25 @@ class KafkaSink final : public Sink {
       const std::string_view key(item.id.data(), slash == std::string::npos ? 0 : slash);
       // The opaque names the batch and the index: reports of another batch are dropped.
       void* tag = reinterpret_cast<void*>((static_cast<uintptr_t>(batch_) << 32) | i);
+      // rd_kafka_produceva, not the RD_KAFKA_V_ macros (GNU statement expressions).
+      rd_kafka_vu_t vu[6];
+      vu[0].vtype = RD_KAFKA_VTYPE_RKT;
+      vu[0].u.rkt = topic_;
+      vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+      vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+      vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
+      vu[2].u.mem = {const_cast<char*>(item.body.data()), item.body.size()};
+      vu[3].vtype = RD_KAFKA_VTYPE_KEY;
+      vu[3].u.mem = {const_cast<char*>(key.data()), key.size()};
+      vu[4].vtype = RD_KAFKA_VTYPE_HEADER;
+      vu[4].u.header = {"gapless.id", item.id.data(), static_cast<ssize_t>(item.id.size())};
+      vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+      vu[5].u.ptr = tag;
       rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
       for (int attempt = 0; attempt < 100; ++attempt) {
-        err = rd_kafka_producev(
-            rk_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_VALUE(const_cast<char*>(item.body.data()), item.body.size()),
-            RD_KAFKA_V_KEY(key.data(), key.size()),
-            RD_KAFKA_V_HEADER("gapless.id", item.id.data(), static_cast<ssize_t>(item.id.size())),
-            RD_KAFKA_V_OPAQUE(tag), RD_KAFKA_V_END);
+        rd_kafka_error_t* e = rd_kafka_produceva(rk_, vu, 6);
+        err = e == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(e);
+        if (e != nullptr) rd_kafka_error_destroy(e);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
         rd_kafka_poll(rk_, 10);  // the local queue is full: let reports drain it
       }
@@ -120,8 +131,8 @@ class KafkaSink final : public Sink {
   // librdkafka's own log (from its threads), into ours: warnings and worse only.
   static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
     if (level > 4) return;
-    const std::string line =
-        std::string(rd_kafka_name(rk)) + ": librdkafka " + facility + ": " + text;
+    const std::string line = static_cast<const KafkaSink*>(rd_kafka_opaque(rk))->Where() +
+                             "librdkafka " + facility + ": " + text;
     if (level <= 3) {
       LogError(line);
     } else {

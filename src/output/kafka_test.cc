@@ -18,6 +18,14 @@ constexpr char kTopic[] = "security-logs";
 class KafkaOutputTest : public OutputsTest {
  protected:
   void SetUp() override {
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    GTEST_SKIP() << "librdkafka starts its threads with C11 thrd_create, which TSan (clang 14) "
+                    "does not intercept: it crashes in TSan's allocator. These tests run in the "
+                    "release and ASan builds; the sink itself uses librdkafka from its own thread "
+                    "only (reports are served by rd_kafka_flush/poll there).";
+#endif
+#endif
     OutputsTest::SetUp();
     char err[256];
     rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), err, sizeof err);
