@@ -1,4 +1,5 @@
 #include "agent_commands.h"
+#include "output/output.h"
 
 #include <signal.h>
 
@@ -72,6 +73,15 @@ int Validate(const std::string& config_path) {
       std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
       return 1;
     }
+    // What can be known of each output without reaching its downstream.
+    int bad = 0;
+    for (const output::OutputOptions& o : cfg->options.outputs) {
+      if (Status s = output::CheckOutputFiles(o); !s.ok()) {
+        std::fprintf(stderr, "%s: %s\n", config_path.c_str(), s.message().c_str());
+        ++bad;
+      }
+    }
+    if (bad > 0) return 1;
     std::printf("%s: OK (collector %s, data_dir %s, %zu listeners, %zu witnesses, %zu outputs%s)\n",
                 config_path.c_str(), cfg->options.name.c_str(), cfg->options.data_dir.c_str(),
                 cfg->options.listen.size(), cfg->options.witnesses.size(),

@@ -5,8 +5,10 @@
 #include <map>
 
 #include "base/json_text.h"
+#include "env/env.h"
 #include "event/event.h"
 #include "ledger/ledger.h"
+#include "output/output.h"
 #include "store/layout.h"
 
 namespace gapless::cli {
@@ -73,6 +75,28 @@ int ShowStatus(const StatusFlags& flags) {
     if (r.minute >= minute - 10) s.last10 += r.count;
   }
   const int status = (c->alerts.empty() && open_total == 0) ? 0 : 1;
+  // Per output, from its state on disk (output::ReadReport): what the selected streams
+  // should have there, what is confirmed, what waits. A stall is an alert above.
+  struct OutputLine {
+    std::string name, type, delivery;
+    uint64_t confirmed = 0, waiting = 0, refused = 0;
+  };
+  std::vector<OutputLine> outputs;
+  if (auto report = output::ReadReport(env::Env::Posix(), flags.data_dir); report.ok()) {
+    for (const output::OutputReport& o : *report) {
+      OutputLine line{o.name, o.type.empty() ? "?" : o.type,
+                      o.confirmed ? "confirmed" : "sent, unconfirmed"};
+      for (const output::ReportRow& r : o.streams) {
+        if (!r.selected) continue;
+        line.confirmed += r.delivered;
+        line.waiting += r.signed_size > r.delivered ? r.signed_size - r.delivered : 0;
+        line.refused += r.rejected;
+      }
+      outputs.push_back(std::move(line));
+    }
+  } else {
+    std::fprintf(stderr, "gapless status: outputs: %s\n", report.status().message().c_str());
+  }
 
   if (flags.json) {
     std::string out = "{\"streams\": [";
@@ -97,6 +121,15 @@ int ShowStatus(const StatusFlags& flags) {
              ", \"last_10_min\": " + std::to_string(v.last10) +
              ", \"last_60_min\": " + std::to_string(v.last60) + "}";
       first = false;
+    }
+    out += "], \"outputs\": [";
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const OutputLine& o = outputs[i];
+      out += std::string(i == 0 ? "" : ", ") + "{\"name\": " + JsonString(o.name) +
+             ", \"type\": " + JsonString(o.type) + ", \"delivery\": " + JsonString(o.delivery) +
+             ", \"confirmed\": " + std::to_string(o.confirmed) +
+             ", \"waiting\": " + std::to_string(o.waiting) +
+             ", \"refused\": " + std::to_string(o.refused) + "}";
     }
     out += "], \"alerts\": [";
     for (size_t i = 0; i < c->alerts.size(); ++i) {
@@ -129,6 +162,16 @@ int ShowStatus(const StatusFlags& flags) {
       const std::string name = k.first + " " + k.second;
       std::printf("%-44s %12llu %12llu\n", name.c_str(), static_cast<unsigned long long>(v.last10),
                   static_cast<unsigned long long>(v.last60));
+    }
+  }
+  if (!outputs.empty()) {
+    std::printf("\n%-24s %-14s %-18s %12s %10s %8s\n", "OUTPUT", "TYPE", "DELIVERY", "CONFIRMED",
+                "WAITING", "REFUSED");
+    for (const OutputLine& o : outputs) {
+      std::printf("%-24s %-14s %-18s %12llu %10llu %8llu\n", o.name.c_str(), o.type.c_str(),
+                  o.delivery.c_str(), static_cast<unsigned long long>(o.confirmed),
+                  static_cast<unsigned long long>(o.waiting),
+                  static_cast<unsigned long long>(o.refused));
     }
   }
   std::printf("\n%zu alert(s) firing\n", c->alerts.size());

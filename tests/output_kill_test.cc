@@ -461,6 +461,19 @@ TEST_F(OutputKillTest, SyslogOverTlsReachesRsyslogAndAWrongNameIsRefused) {
       << log_text.substr(0, 2000);
   const std::string text = Report(/*exit_code=*/1);
   EXPECT_NE(text.find("output tls (syslog: sent, unconfirmed"), std::string::npos) << text;
+  // gapless status says it too, an output a line.
+  testing::Subprocess status;
+  ASSERT_TRUE(status.Start({GAPLESS_BINARY, "status", "--data-dir", (dir_ / "cdata").string()}, {},
+                           "", Log("status")));
+  EXPECT_NE(status.Wait(30s), -1);
+  std::ifstream status_in(Log("status"));
+  const std::string status_text((std::istreambuf_iterator<char>(status_in)), {});
+  EXPECT_TRUE(
+      std::regex_search(status_text, std::regex("tls +syslog +sent, unconfirmed +1000 +0 +0")))
+      << status_text;
+  EXPECT_TRUE(std::regex_search(status_text,
+                                std::regex("wrongname +syslog +sent, unconfirmed +0 +1000 +0")))
+      << status_text;
   const size_t wrong = text.find("output wrongname");
   ASSERT_NE(wrong, std::string::npos) << text;
   EXPECT_NE(text.find("confirmed 0, waiting 1000", wrong), std::string::npos)

@@ -450,6 +450,33 @@ TEST_F(ProofCliTest, ValidateChecksACollectorFileWithEveryErrorAtOnce) {
                   .ok());
   EXPECT_EQ(Gapless({"validate", good}, &out), 0) << out;
   EXPECT_NE(out.find("OK (collector c1, data_dir /var/lib/c1"), std::string::npos) << out;
+  // An output's files are checked as far as they can be without reaching the downstream:
+  // a HEC token others can read, a CA file that is not there.
+  const std::string token = dir_ + "/hec.token";
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), token, "secret-token\n").ok());
+  ::chmod(token.c_str(), 0644);
+  const std::string with_outputs = dir_ + "/collector-outputs.toml";
+  ASSERT_TRUE(
+      env::WriteFileAtomically(env::Env::Posix(), with_outputs,
+                               "[collector]\nname = \"c1\"\ndata_dir = \"/var/lib/c1\"\n"
+                               "tls_cert = \"/etc/c1/tls.crt\"\ntls_key = \"/etc/c1/tls.key\"\n"
+                               "enrolled_keys = \"/etc/c1/enrolled\"\n"
+                               "[[output]]\nname = \"splunk\"\ntype = \"splunk_hec\"\n"
+                               "url = \"https://splunk.example:8088\"\ntoken_file = \"" +
+                                   token +
+                                   "\"\n[[output]]\nname = \"siem\"\ntype = \"syslog\"\n"
+                                   "address = \"siem.example:6514\"\ntls = true\nca_file = \"" +
+                                   dir_ + "/no-such-ca.pem\"\n")
+          .ok());
+  EXPECT_EQ(Gapless({"validate", with_outputs}, &out), 1) << out;
+  EXPECT_NE(out.find("output \"splunk\": " + token + " has mode 0644"), std::string::npos) << out;
+  EXPECT_NE(out.find("output \"siem\": ca_file " + dir_ + "/no-such-ca.pem cannot be read"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("secret-token"), std::string::npos) << "no secret in messages";
+  ::chmod(token.c_str(), 0600);
+  ASSERT_TRUE(env::WriteFileAtomically(env::Env::Posix(), dir_ + "/no-such-ca.pem", "x").ok());
+  EXPECT_EQ(Gapless({"validate", with_outputs}, &out), 0) << out;
   // An agent's file is still checked as an agent's.
   const std::string agent = dir_ + "/agent.toml";
   ASSERT_TRUE(

@@ -71,6 +71,10 @@ struct OutputOptions {
 
 // Checks one output's options; kInvalidArgument saying what to fix.
 Status ValidateOutput(const OutputOptions& o);
+// Checks the files a valid output's options name, as far as that can be known without
+// reaching the downstream: secrets (api_key_file, token_file, key_file) readable by their
+// owner only, CA and certificate files readable, a file output's directory there.
+Status CheckOutputFiles(const OutputOptions& o);
 bool ValidOutputName(const std::string& name);
 // Whether the shape can be carried by the type (a file holds one JSON object per line).
 bool ShapeFitsType(Shape shape, const std::string& type);

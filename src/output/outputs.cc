@@ -1,9 +1,11 @@
 #include <fnmatch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -597,6 +599,37 @@ StatusOr<std::string> ReadSecretFile(const std::string& output, const std::strin
     return InvalidArgumentError("output " + output + ": " + what + " " + path + " is empty");
   }
   return key;
+}
+
+Status CheckOutputFiles(const OutputOptions& o) {
+  const std::string where = "output \"" + o.name + "\": ";
+  for (const auto& [what, path] :
+       {std::pair<const char*, const std::string*>{"api_key_file", &o.api_key_file},
+        {"token_file", &o.token_file}}) {
+    if (!path->empty()) {
+      auto secret = ReadSecretFile(o.name, what, *path);
+      if (!secret.ok()) return Status(secret.status().code(), where + secret.status().message());
+    }
+  }
+  if (!o.key_file.empty()) {
+    if (Status s = identity::CheckOwnerOnly(o.key_file); !s.ok()) {
+      return Status(s.code(), where + "key_file: " + s.message());
+    }
+  }
+  for (const auto& [what, path] :
+       {std::pair<const char*, const std::string*>{"ca_file", &o.ca_file},
+        {"cert_file", &o.cert_file}}) {
+    if (!path->empty() && ::access(path->c_str(), R_OK) != 0) {
+      return NotFoundError(where + what + " " + *path + " cannot be read: " + std::strerror(errno));
+    }
+  }
+  if (o.type == "file") {
+    const std::string dir = env::DirName(o.path);
+    if (!env::Env::Posix()->GetChildren(dir).ok()) {
+      return NotFoundError(where + "the directory " + dir + " of path does not exist");
+    }
+  }
+  return Status::Ok();
 }
 
 StatusOr<uint64_t> LastSignedSize(env::Env* env, const std::string& stream_dir) {
