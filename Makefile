@@ -51,6 +51,8 @@ bench: build
 	build/release/bench/verify_bench --dir $(or $(BENCH_DIR),./build/bench-data)/verify
 	build/release/bench/output_bench --type file --dir $(or $(BENCH_DIR),./build/bench-data)/output
 	build/release/bench/output_bench --type relp --dir $(or $(BENCH_DIR),./build/bench-data)/output
+	build/release/bench/output_bench --type syslog --dir $(or $(BENCH_DIR),./build/bench-data)/output
+	build/release/bench/output_bench --type nats --dir $(or $(BENCH_DIR),./build/bench-data)/output
 
 fuzz: deps build/fuzz/build.ninja
 	cmake --build build/fuzz -j $(JOBS)

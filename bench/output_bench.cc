@@ -4,11 +4,13 @@
 // them), then starts the outputs of the chosen type on it, declares the whole stream
 // signed, and measures from then until every record is confirmed: records/s, and CPU
 // seconds per million records of this process (which does nothing else meanwhile: the
-// output thread's cost). For relp, a real rsyslog (imrelp → omfile, direct queue) is the
-// downstream, started by the bench; its own CPU is reported apart.
-//   output_bench --dir DIR [--count N] [--type file|relp]
+// output thread's cost). For relp and syslog, a real rsyslog (imrelp or imtcp → omfile,
+// direct queue) is the downstream; for nats, a real nats-server -js with a file-backed
+// stream; each started by the bench, its own CPU reported apart.
+//   output_bench --dir DIR [--count N] [--type file|relp|syslog|nats]
 // Not measured here: the same while agents keep sending at full rate (see
 // docs/benchmarks.md).
+#include <nats/nats.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -61,10 +63,12 @@ int main(int argc, char** argv) {
     } else if (flag == "--type") {
       type = argv[i + 1];
     } else {
-      return Fail("unknown flag " + flag + " (--dir, --count, --type file|relp)");
+      return Fail("unknown flag " + flag + " (--dir, --count, --type file|relp|syslog|nats)");
     }
   }
-  if (type != "file" && type != "relp") return Fail("--type is file or relp");
+  if (type != "file" && type != "relp" && type != "syslog" && type != "nats") {
+    return Fail("--type is file, relp, syslog or nats");
+  }
   fs::remove_all(dir);
   fs::create_directories(dir + "/data");
   env::Env* env = env::Env::Posix();
@@ -105,25 +109,54 @@ int main(int argc, char** argv) {
     if (Status s = (*st)->Commit(); !s.ok()) return Fail(s.ToString());
   }
 
-  pid_t rsyslog = -1;
+  pid_t downstream = -1;
   output::OutputOptions o;
   o.name = "bench";
   o.type = type;
+  const uint16_t port = bench::FreePort();
   if (type == "file") {
     o.path = fs::absolute(dir).string() + "/out.ndjson";
+  } else if (type == "nats") {
+    const std::string work = fs::absolute(dir).string() + "/nats";
+    fs::create_directories(work);
+    downstream = bench::Spawn({"/usr/sbin/nats-server", "-js", "-a", "127.0.0.1", "-p",
+                               std::to_string(port), "-sd", work});
+    o.url = "nats://127.0.0.1:" + std::to_string(port);
+    o.subject = "logs.bench";
+    o.stream = "BENCH";
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    for (int i = 0; i < 100 && natsConnection_ConnectTo(&nc, o.url.c_str()) != NATS_OK; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "BENCH";
+    const char* subjects[] = {"logs.bench"};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (nc == nullptr || natsConnection_JetStream(&js, nc, nullptr) != NATS_OK ||
+        js_AddStream(nullptr, js, &cfg, nullptr, &jerr) != NATS_OK) {
+      return Fail("cannot make the JetStream stream on " + o.url);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
   } else {
-    const uint16_t port = bench::FreePort();
+    const std::string module = type == "relp" ? "imrelp" : "imtcp";
     const std::string work = fs::absolute(dir).string() + "/rsyslog";
     fs::create_directories(work);
     std::ofstream(work + "/rsyslog.conf")
         << "global(workDirectory=\"" << work << "\" processInternalMessages=\"on\")\n"
-        << "main_queue(queue.type=\"Direct\")\nmodule(load=\"imrelp\")\n"
-        << "input(type=\"imrelp\" port=\"" << port << "\")\n"
+        << "main_queue(queue.type=\"Direct\")\nmodule(load=\"" << module << "\")\n"
+        << "input(type=\"" << module << "\" port=\"" << port << "\")\n"
         << "template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n"
         << "action(type=\"omfile\" file=\"" << work << "/received.log\" template=\"raw\")\n";
-    rsyslog = bench::Spawn(
+    downstream = bench::Spawn(
         {"/usr/sbin/rsyslogd", "-n", "-f", work + "/rsyslog.conf", "-i", work + "/pid"});
     o.address = "127.0.0.1:" + std::to_string(port);
+    o.shape = output::Shape::kRfc5424;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // rsyslog listens
   }
   auto outputs = output::Outputs::Start(env, data, {o}, nullptr);
@@ -141,14 +174,14 @@ int main(int argc, char** argv) {
   const double secs = bench::Now() - t0;
   const double cpu = CpuSeconds(RUSAGE_SELF) - cpu0;
   (*outputs)->Stop();
-  double rsyslog_cpu = 0;
-  if (rsyslog > 0) {
-    kill(rsyslog, SIGTERM);
+  double downstream_cpu = 0;
+  if (downstream > 0) {
+    kill(downstream, type == "nats" ? SIGINT : SIGTERM);
     int status = 0;
     rusage ru{};
-    wait4(rsyslog, &status, 0, &ru);
-    rsyslog_cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    wait4(downstream, &status, 0, &ru);
+    downstream_cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   }
   const double million = static_cast<double>(count) / 1e6;
   std::printf(
@@ -156,7 +189,10 @@ int main(int argc, char** argv) {
       "%.2f s per million",
       type.c_str(), static_cast<unsigned long long>(count), secs, static_cast<double>(count) / secs,
       cpu / million);
-  if (rsyslog > 0) std::printf("; rsyslog CPU %.2f s per million", rsyslog_cpu / million);
+  if (downstream > 0) {
+    std::printf("; %s CPU %.2f s per million", type == "nats" ? "nats-server" : "rsyslog",
+                downstream_cpu / million);
+  }
   std::printf("\n");
   return 0;
 }
