@@ -2,7 +2,9 @@
 // events whose fields hold any bytes. Properties checked, beyond "never crashes":
 //   - the json shape is always one line of valid JSON (simdjson also checks UTF-8) that
 //     carries the record's gapless.seq;
-//   - the rfc5424 shape always starts with a PRI and carries the provenance element.
+//   - the rfc5424 shape always starts with a PRI and carries the provenance element;
+//   - the ecs and ocsf shapes are one line of valid JSON with the seq in gapless.seq and
+//     unmapped.gapless.seq, and ocsf's class_uid is 0 (Base Event).
 #include <simdjson.h>
 
 #include <cstddef>
@@ -47,5 +49,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     __builtin_trap();
   }
   (void)output::FormatRecord(output::Shape::kRaw, p, type, payload);
+  // The schema shapes: one line of valid JSON each, the seq where their tables say.
+  const std::string ecs = output::FormatRecord(output::Shape::kEcs, p, type, payload).body;
+  if (ecs.find('\n') != std::string::npos || parser.parse(ecs).get(doc) != simdjson::SUCCESS ||
+      doc["gapless"]["seq"].get(seq) != simdjson::SUCCESS || seq != 7) {
+    __builtin_trap();
+  }
+  const std::string ocsf = output::FormatRecord(output::Shape::kOcsf, p, type, payload).body;
+  uint64_t class_uid = 1;
+  if (ocsf.find('\n') != std::string::npos || parser.parse(ocsf).get(doc) != simdjson::SUCCESS ||
+      doc["unmapped"]["gapless"]["seq"].get(seq) != simdjson::SUCCESS || seq != 7 ||
+      doc["class_uid"].get(class_uid) != simdjson::SUCCESS || class_uid != 0) {
+    __builtin_trap();
+  }
   return 0;
 }

@@ -34,6 +34,8 @@ enum class Shape {
   kJson,     // one JSON object per record: gapless's event fields (docs/outputs.md)
   kRaw,      // the original bytes as received
   kRfc5424,  // an RFC 5424 message: the event's header and message, provenance as SD
+  kEcs,      // one JSON object per record in Elastic Common Schema 8.11 fields
+  kOcsf,     // one JSON object per record as an OCSF 1.1 Base Event
 };
 
 struct OutputOptions {
@@ -79,6 +81,10 @@ bool ValidOutputName(const std::string& name);
 // Whether the shape can be carried by the type (a file holds one JSON object per line).
 bool ShapeFitsType(Shape shape, const std::string& type);
 StatusOr<Shape> ParseShape(const std::string& name);
+// json, ecs and ocsf: one JSON object per record.
+inline bool IsJsonShape(Shape s) {
+  return s == Shape::kJson || s == Shape::kEcs || s == Shape::kOcsf;
+}
 std::string_view ShapeName(Shape shape);
 
 // The size of the newest signed checkpoint of a stream directory (0: none yet).

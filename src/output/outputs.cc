@@ -452,7 +452,9 @@ StatusOr<Shape> ParseShape(const std::string& name) {
   if (name == "json") return Shape::kJson;
   if (name == "raw") return Shape::kRaw;
   if (name == "rfc5424") return Shape::kRfc5424;
-  return InvalidArgumentError("shape \"" + name + "\" is not one of json, raw, rfc5424");
+  if (name == "ecs") return Shape::kEcs;
+  if (name == "ocsf") return Shape::kOcsf;
+  return InvalidArgumentError("shape \"" + name + "\" is not one of json, raw, rfc5424, ecs, ocsf");
 }
 
 std::string_view ShapeName(Shape shape) {
@@ -463,6 +465,10 @@ std::string_view ShapeName(Shape shape) {
       return "raw";
     case Shape::kRfc5424:
       return "rfc5424";
+    case Shape::kEcs:
+      return "ecs";
+    case Shape::kOcsf:
+      return "ocsf";
   }
   return "?";
 }
@@ -485,7 +491,8 @@ bool ValidHostPorts(std::string_view list) {
 }
 
 bool ShapeFitsType(Shape shape, const std::string& type) {
-  return (type != "file" && type != "elasticsearch") || shape == Shape::kJson;
+  // A file and Elasticsearch hold one JSON object per record.
+  return (type != "file" && type != "elasticsearch") || IsJsonShape(shape);
 }
 
 Status ValidateOutput(const OutputOptions& o) {
@@ -568,8 +575,9 @@ Status ValidateOutput(const OutputOptions& o) {
         "\" is not one of file, relp, syslog, elasticsearch, nats, splunk_hec, kafka");
   }
   if (!ShapeFitsType(o.shape, o.type)) {
-    return InvalidArgumentError(where + "a " + o.type +
-                                " output takes one JSON object per record: shape must be json");
+    return InvalidArgumentError(
+        where + "a " + o.type +
+        " output takes one JSON object per record: shape must be json, ecs or ocsf");
   }
   if (o.batch_records == 0 || o.batch_records > 100'000) {
     return InvalidArgumentError(where + "batch_records must be 1..100000");

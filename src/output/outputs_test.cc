@@ -340,6 +340,10 @@ TEST(OutputOptionsTest, MistakesAreExplained) {
   o.path = "/x";
   o.shape = Shape::kRaw;
   EXPECT_NE(ValidateOutput(o).message().find("shape must be json"), std::string::npos);
+  o.shape = Shape::kEcs;
+  EXPECT_TRUE(ValidateOutput(o).ok()) << "a file holds ECS objects too";
+  EXPECT_EQ(*ParseShape("ocsf"), Shape::kOcsf);
+  EXPECT_NE(ParseShape("cef").status().message().find("ecs, ocsf"), std::string::npos);
   o.shape = Shape::kJson;
   EXPECT_TRUE(ValidateOutput(o).ok());
   o.type = "relp";

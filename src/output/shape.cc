@@ -244,6 +244,221 @@ std::string UndecodableJson(const Provenance& p, std::string_view payload, const
   return o.Done();
 }
 
+// The provenance as a nested object: {"id","agent","epoch","seq","leaf"} (ecs, ocsf).
+JsonObject ProvenanceObject(const Provenance& p) {
+  JsonObject o;
+  o.Text("id", IdempotencyKey(p));
+  o.Text("agent", p.agent);
+  o.Text("epoch", p.epoch);
+  o.Number("seq", p.seq);
+  o.Text("leaf", HexEncode(p.leaf));
+  return o;
+}
+
+constexpr std::string_view kSeverityKeyword[] = {"emerg",   "alert",  "crit", "err",
+                                                 "warning", "notice", "info", "debug"};
+constexpr std::string_view kSeverityName[] = {"Emergency", "Alert",  "Critical",      "Error",
+                                              "Warning",   "Notice", "Informational", "Debug"};
+constexpr std::string_view kFacilityName[] = {
+    "kern",   "user",   "mail",     "daemon", "auth",   "syslog",   "lpr",     "news",
+    "uucp",   "cron",   "authpriv", "ftp",    "ntp",    "security", "console", "solaris-cron",
+    "local0", "local1", "local2",   "local3", "local4", "local5",   "local6",  "local7"};
+
+uint64_t UnixMillis(int64_t ns) { return ns > 0 ? static_cast<uint64_t>(ns / 1'000'000) : 0; }
+
+// The source's file path, from "file:/var/log/auth.log".
+std::string_view FilePath(std::string_view source) {
+  return source.rfind("file:", 0) == 0 ? source.substr(5) : std::string_view();
+}
+
+// gapless's own members of an event beyond the schema: the format, the source, the
+// structured fields and the flags.
+void AddGaplessDetails(const event::Event& e, JsonObject* g) {
+  g->Text("format", FormatName(e.format));
+  if (!e.source.empty()) g->Bytes("source", e.source);
+  if (!e.fields.empty()) g->Raw("fields", FieldsJson(e.fields));
+  if (e.flags != 0) {
+    std::string list = "[";
+    for (const auto& [bit, name] : kFlagNames) {
+      if (e.has(static_cast<event::Flag>(bit))) {
+        list += (list.size() > 1 ? "," : "") + JsonString(name);
+      }
+    }
+    g->Raw("flags", list + "]");
+  }
+}
+
+// Elastic Common Schema 8.11 (docs/outputs.md has the table).
+std::string EventEcs(const Provenance& p, const event::Event& e) {
+  JsonObject o;
+  const int64_t when = e.has(event::kEventTime) ? e.event_unix_ns : e.observed_unix_ns;
+  o.Text("@timestamp", event::FormatUnixNanos(when));
+  o.Raw("ecs", R"({"version":"8.11.0"})");
+  o.Bytes("message", e.message);
+  JsonObject ev;
+  ev.Text("kind", "event");
+  ev.Text("created", event::FormatUnixNanos(e.observed_unix_ns));
+  ev.Bytes("original", e.raw);
+  if (e.severity != event::kNoValue) ev.Number("severity", e.severity);
+  o.Raw("event", ev.Done());
+  if (!e.host.empty()) {
+    JsonObject host;
+    host.Bytes("name", e.host);
+    o.Raw("host", host.Done());
+  }
+  if (!e.app.empty() || !e.procid.empty()) {
+    JsonObject process;
+    if (!e.app.empty()) process.Bytes("name", e.app);
+    uint64_t pid = 0;
+    auto [end, err] = std::from_chars(e.procid.data(), e.procid.data() + e.procid.size(), pid);
+    if (!e.procid.empty() && err == std::errc() && end == e.procid.data() + e.procid.size()) {
+      process.Number("pid", pid);
+    }
+    o.Raw("process", process.Done());
+  }
+  JsonObject log;
+  if (e.severity != event::kNoValue && e.severity < 8) {
+    log.Text("level", kSeverityKeyword[e.severity]);
+  }
+  if (e.format == event::Format::kRfc5424 || e.format == event::Format::kRfc3164 ||
+      e.facility != event::kNoValue) {
+    JsonObject sl;
+    if (e.facility != event::kNoValue && e.facility < 24) {
+      sl.Raw("facility", "{\"code\":" + std::to_string(e.facility) +
+                             ",\"name\":" + JsonString(kFacilityName[e.facility]) + "}");
+    }
+    if (e.severity != event::kNoValue && e.severity < 8) {
+      sl.Raw("severity", "{\"code\":" + std::to_string(e.severity) +
+                             ",\"name\":" + JsonString(kSeverityName[e.severity]) + "}");
+    }
+    if (e.format == event::Format::kRfc5424) sl.Number("version", 1);
+    if (!e.host.empty()) sl.Bytes("hostname", e.host);
+    if (!e.app.empty()) sl.Bytes("appname", e.app);
+    if (!e.procid.empty()) sl.Bytes("procid", e.procid);
+    if (!e.msgid.empty()) sl.Bytes("msgid", e.msgid);
+    log.Raw("syslog", sl.Done());
+  }
+  if (const std::string_view path = FilePath(e.source); !path.empty()) {
+    JsonObject file;
+    file.Bytes("path", path);
+    log.Raw("file", file.Done());
+  }
+  if (!e.peer.empty()) {
+    JsonObject source;
+    source.Bytes("address", e.peer);
+    log.Raw("source", source.Done());  // as Filebeat's syslog input sets it
+  }
+  o.Raw("log", log.Done());
+  JsonObject agent;
+  agent.Text("type", "gapless");
+  agent.Text("name", p.agent);
+  o.Raw("agent", agent.Done());
+  JsonObject g = ProvenanceObject(p);
+  AddGaplessDetails(e, &g);
+  o.Raw("gapless", g.Done());
+  return o.Done();
+}
+
+// OCSF 1.1 Base Event (class 0, activity 99 "Other"): syslog and file lines have no more
+// specific OCSF class; what the schema has no attribute for is in `unmapped`.
+uint64_t OcsfSeverity(uint8_t syslog_severity) {
+  // emerg → Fatal, alert/crit → Critical, err → High, warning → Medium, notice → Low,
+  // info/debug → Informational; unknown → Unknown.
+  static constexpr uint64_t kMap[] = {6, 5, 5, 4, 3, 2, 1, 1};
+  return syslog_severity < 8 ? kMap[syslog_severity] : 0;
+}
+constexpr std::string_view kOcsfSeverityName[] = {"Unknown", "Informational", "Low",  "Medium",
+                                                  "High",    "Critical",      "Fatal"};
+
+void AddOcsfHeader(JsonObject* o, uint64_t severity_id) {
+  o->Number("category_uid", 0);
+  o->Text("category_name", "Uncategorized");
+  o->Number("class_uid", 0);
+  o->Text("class_name", "Base Event");
+  o->Number("activity_id", 99);
+  o->Text("activity_name", "Other");
+  o->Number("type_uid", 99);
+  o->Number("severity_id", severity_id);
+  o->Text("severity", kOcsfSeverityName[severity_id]);
+}
+
+JsonObject OcsfMetadata(const Provenance& p, int64_t logged_ns, std::string_view log_name) {
+  JsonObject m;
+  m.Text("version", "1.1.0");
+  m.Raw("product", R"({"name":"gapless","vendor_name":"gapless"})");
+  m.Text("uid", IdempotencyKey(p));
+  if (logged_ns > 0) m.Number("logged_time", UnixMillis(logged_ns));
+  if (!log_name.empty()) m.Bytes("log_name", log_name);
+  return m;
+}
+
+std::string EventOcsf(const Provenance& p, const event::Event& e) {
+  JsonObject o;
+  AddOcsfHeader(&o, e.severity == event::kNoValue ? 0 : OcsfSeverity(e.severity));
+  o.Number("time", UnixMillis(e.has(event::kEventTime) ? e.event_unix_ns : e.observed_unix_ns));
+  o.Bytes("message", e.message);
+  o.Bytes("raw_data", e.raw);
+  o.Raw("metadata", OcsfMetadata(p, e.observed_unix_ns, e.source).Done());
+  JsonObject u;
+  if (e.severity != event::kNoValue) u.Number("syslog_severity", e.severity);
+  if (e.facility != event::kNoValue) u.Number("syslog_facility", e.facility);
+  const std::pair<std::string_view, std::string_view> header[] = {
+      {"host", e.host}, {"app", e.app}, {"procid", e.procid}, {"msgid", e.msgid}, {"peer", e.peer}};
+  for (const auto& [key, value] : header) {
+    if (!value.empty()) u.Bytes(key, value);
+  }
+  JsonObject g = ProvenanceObject(p);
+  AddGaplessDetails(e, &g);
+  u.Raw("gapless", g.Done());
+  o.Raw("unmapped", u.Done());
+  return o.Done();
+}
+
+// A LOSS record's members, for the schema shapes.
+std::string LossObject(const spool::LossRecord& l) {
+  JsonObject o;
+  o.Text("reason", spool::LossReasonName(l.reason));
+  if (l.has_seq_range) {
+    o.Number("first_seq", l.first_seq);
+    o.Number("last_seq", l.last_seq);
+  }
+  o.Number("records", l.record_count);
+  o.Number("bytes", l.bytes);
+  if (l.time_from_unix_ns != 0) o.Text("from", event::FormatUnixNanos(l.time_from_unix_ns));
+  if (l.time_to_unix_ns != 0) o.Text("to", event::FormatUnixNanos(l.time_to_unix_ns));
+  o.Bytes("detail", l.detail);
+  return o.Done();
+}
+
+// A LOSS record or an undecodable payload in a schema shape: a pipeline error (ECS
+// event.kind) / a High-severity base event (OCSF), with what is known in gapless.*.
+std::string PipelineError(Shape shape, const Provenance& p, int64_t when_ns,
+                          const std::string& message, const std::string& key,
+                          const std::string& detail_json) {
+  JsonObject g = ProvenanceObject(p);
+  g.Raw(key, detail_json);
+  JsonObject o;
+  if (shape == Shape::kEcs) {
+    o.Text("@timestamp", event::FormatUnixNanos(when_ns));
+    o.Raw("ecs", R"({"version":"8.11.0"})");
+    o.Text("message", message);
+    o.Raw("event", R"({"kind":"pipeline_error"})");
+    o.Raw("log", R"({"level":"warning"})");
+    JsonObject agent;
+    agent.Text("type", "gapless");
+    agent.Text("name", p.agent);
+    o.Raw("agent", agent.Done());
+    o.Raw("gapless", g.Done());
+  } else {
+    AddOcsfHeader(&o, 4);
+    o.Number("time", UnixMillis(when_ns));
+    o.Text("message", message);
+    o.Raw("metadata", OcsfMetadata(p, when_ns, "").Done());
+    o.Raw("unmapped", "{\"gapless\":" + g.Done() + "}");
+  }
+  return o.Done();
+}
+
 // An RFC 5424 header field: printable US-ASCII without spaces, at most max bytes, or "-".
 std::string HeaderField(std::string_view v, size_t max) {
   if (v.empty()) return "-";
@@ -290,6 +505,14 @@ std::string Undecodable(Shape shape, const Provenance& p, std::string_view paylo
     case Shape::kRfc5424:
       return Rfc5424(p, 1 * 8 + 4, 0, "", "gapless", "", "UNDECODABLE",
                      why.message() + "; payload_base64=" + identity::Base64Encode(payload));
+    case Shape::kEcs:
+    case Shape::kOcsf: {
+      JsonObject d;
+      d.Text("error", why.message());
+      d.Raw("payload_base64", JsonString(identity::Base64Encode(payload)));
+      return PipelineError(shape, p, 0, "undecodable record: " + why.message(), "undecodable",
+                           d.Done());
+    }
   }
   return std::string(payload);
 }
@@ -334,6 +557,11 @@ Formatted FormatRecord(Shape shape, const Provenance& p, spool::FrameType type,
         f.body = Rfc5424(p, 1 * 8 + 4, loss->time_to_unix_ns, "", "gapless", "", "LOSS",
                          loss->ToString());
         break;
+      case Shape::kEcs:
+      case Shape::kOcsf:
+        f.body = PipelineError(shape, p, loss->time_to_unix_ns, loss->ToString(), "loss",
+                               LossObject(*loss));
+        break;
     }
     return f;
   }
@@ -349,6 +577,12 @@ Formatted FormatRecord(Shape shape, const Provenance& p, spool::FrameType type,
       break;
     case Shape::kRaw:
       f.body = std::string(e.raw);
+      break;
+    case Shape::kEcs:
+      f.body = EventEcs(p, e);
+      break;
+    case Shape::kOcsf:
+      f.body = EventOcsf(p, e);
       break;
     case Shape::kRfc5424: {
       const int facility = e.facility == event::kNoValue ? 1 : e.facility;  // user

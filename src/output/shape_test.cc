@@ -176,6 +176,162 @@ TEST(ShapeJson, APayloadThatIsNoEventIsStillDeliveredWhole) {
   EXPECT_EQ(Str(j, "payload_base64"), identity::Base64Encode(payload));
 }
 
+// Parses a schema shape of payload; fails the test if it is not one valid JSON object.
+simdjson::dom::element Schema(simdjson::dom::parser& parser, Shape shape, std::string_view payload,
+                              FrameType type = FrameType::kData) {
+  const Formatted f = FormatRecord(shape, Prov(42, payload), type, payload);
+  EXPECT_EQ(f.body.find('\n'), std::string::npos) << f.body;
+  auto doc = parser.parse(f.body);
+  EXPECT_EQ(doc.error(), simdjson::SUCCESS) << f.body;
+  return doc.value_unsafe();
+}
+
+std::string At(simdjson::dom::element e, std::string_view pointer) {
+  auto v = e.at_pointer(pointer).get_string();
+  return v.error() ? "<missing>" : std::string(v.value_unsafe());
+}
+uint64_t NumberAt(simdjson::dom::element e, std::string_view pointer) {
+  auto v = e.at_pointer(pointer).get_uint64();
+  return v.error() ? 999999 : v.value_unsafe();
+}
+
+TEST(ShapeEcs, Rfc5424MapsToEcsFieldsWithTheProvenance) {
+  const std::string payload = Syslog(
+      "<86>1 2025-12-03T11:59:58.120Z web-01 sshd 4711 AUTH [origin@123 ip=\"10.1.1.1\"] "
+      "Accepted publickey for b");
+  simdjson::dom::parser parser;
+  auto j = Schema(parser, Shape::kEcs, payload);
+  EXPECT_EQ(At(j, "/@timestamp"), "2025-12-03T11:59:58.120Z");
+  EXPECT_EQ(At(j, "/ecs/version"), "8.11.0");
+  EXPECT_EQ(At(j, "/message"), "Accepted publickey for b");
+  EXPECT_EQ(At(j, "/event/kind"), "event");
+  EXPECT_EQ(At(j, "/event/created"), "2025-12-03T12:00:00.000Z");
+  EXPECT_NE(At(j, "/event/original").find("<86>1 2025-12-03"), std::string::npos);
+  EXPECT_EQ(At(j, "/host/name"), "web-01");
+  EXPECT_EQ(At(j, "/process/name"), "sshd");
+  EXPECT_EQ(NumberAt(j, "/process/pid"), 4711u);
+  EXPECT_EQ(At(j, "/log/level"), "info");
+  EXPECT_EQ(NumberAt(j, "/log/syslog/facility/code"), 10u);
+  EXPECT_EQ(At(j, "/log/syslog/facility/name"), "authpriv");
+  EXPECT_EQ(NumberAt(j, "/log/syslog/severity/code"), 6u);
+  EXPECT_EQ(At(j, "/log/syslog/severity/name"), "Informational");
+  EXPECT_EQ(At(j, "/log/syslog/msgid"), "AUTH");
+  EXPECT_EQ(NumberAt(j, "/log/syslog/version"), 1u);
+  EXPECT_EQ(At(j, "/log/source/address"), "10.0.0.7:41234");
+  EXPECT_EQ(At(j, "/agent/type"), "gapless");
+  EXPECT_EQ(At(j, "/gapless/id"), "web-01/00112233445566778899aabbccddeeff/42");
+  EXPECT_EQ(NumberAt(j, "/gapless/seq"), 42u);
+  EXPECT_EQ(At(j, "/gapless/leaf"), HexEncode(spool::RecordLeafHash(FrameType::kData, payload)));
+  EXPECT_EQ(At(j, "/gapless/format"), "rfc5424");
+  EXPECT_EQ(At(j, "/gapless/fields/origin@123.ip"), "10.1.1.1") << simdjson::to_string(j);
+}
+
+TEST(ShapeEcs, Rfc3164FileJsonAndJournalInput) {
+  simdjson::dom::parser parser;
+  // RFC 3164 from sudo: no year, so @timestamp is the parsed time in the year inferred.
+  auto j = Schema(parser, Shape::kEcs,
+                  Syslog("<38>Dec  3 11:59:58 fw01 sudo[991]: alice : COMMAND=/bin/rm -rf /x"));
+  EXPECT_EQ(At(j, "/host/name"), "fw01");
+  EXPECT_EQ(NumberAt(j, "/process/pid"), 991u);
+  EXPECT_EQ(At(j, "/log/syslog/facility/name"), "auth");
+  EXPECT_EQ(At(j, "/log/level"), "info");
+  EXPECT_EQ(At(j, "/gapless/format"), "rfc3164");
+  // A file line: log.file.path from the source.
+  event::Event line;
+  line.format = event::Format::kLine;
+  line.observed_unix_ns = kObserved;
+  line.source = "file:/var/log/auth.log";
+  line.raw = line.message = "Dec  3 sshd[1]: Failed password for root";
+  j = Schema(parser, Shape::kEcs, Encode(line));
+  EXPECT_EQ(At(j, "/log/file/path"), "/var/log/auth.log");
+  EXPECT_EQ(At(j, "/@timestamp"), "2025-12-03T12:00:00.000Z") << "no parsed time: observed";
+  EXPECT_TRUE(j.at_pointer("/log/syslog").error()) << "not syslog: no log.syslog";
+  // JSON ingest: the members stay under gapless.fields.
+  std::vector<event::Event> events;
+  syslog::FieldStorage storage;
+  ASSERT_TRUE(json::ParseBody(R"({"message":"role assigned","actor":"bob"})",
+                              json::BodyFormat::kJson, 65536, kObserved, &events, &storage)
+                  .ok());
+  j = Schema(parser, Shape::kEcs, Encode(events[0]));
+  EXPECT_EQ(At(j, "/gapless/fields/actor"), "bob");
+  EXPECT_EQ(At(j, "/gapless/format"), "json");
+  // journald: its fields too.
+  event::Event journal;
+  journal.format = event::Format::kJournal;
+  journal.observed_unix_ns = kObserved;
+  journal.source = "journald";
+  journal.fields = {{"_SYSTEMD_UNIT", "sshd.service"}};
+  journal.raw = journal.message = "Failed password for root";
+  j = Schema(parser, Shape::kEcs, Encode(journal));
+  EXPECT_EQ(At(j, "/gapless/fields/_SYSTEMD_UNIT"), "sshd.service");
+}
+
+TEST(ShapeEcs, LossAndUndecodableArePipelineErrors) {
+  spool::LossRecord l;
+  l.reason = spool::LossReason::kFileRotatedUnread;
+  l.bytes = 4096;
+  l.detail = "auth.log rotated away unread";
+  simdjson::dom::parser parser;
+  auto j = Schema(parser, Shape::kEcs, l.Encode(), FrameType::kLoss);
+  EXPECT_EQ(At(j, "/event/kind"), "pipeline_error");
+  EXPECT_EQ(NumberAt(j, "/gapless/loss/bytes"), 4096u);
+  EXPECT_EQ(At(j, "/gapless/loss/detail"), "auth.log rotated away unread");
+  j = Schema(parser, Shape::kEcs, "not an encoded event");
+  EXPECT_EQ(At(j, "/event/kind"), "pipeline_error");
+  EXPECT_EQ(At(j, "/gapless/undecodable/payload_base64"),
+            identity::Base64Encode("not an encoded event"));
+}
+
+TEST(ShapeOcsf, SyslogIsABaseEventWithTheRestUnmapped) {
+  const std::string payload = Syslog(
+      "<83>1 2025-12-03T11:59:58.120Z web-01 sshd 4711 AUTH - error: maximum authentication "
+      "attempts exceeded for root");
+  simdjson::dom::parser parser;
+  auto j = Schema(parser, Shape::kOcsf, payload);
+  EXPECT_EQ(NumberAt(j, "/class_uid"), 0u);
+  EXPECT_EQ(NumberAt(j, "/category_uid"), 0u);
+  EXPECT_EQ(NumberAt(j, "/activity_id"), 99u);
+  EXPECT_EQ(NumberAt(j, "/type_uid"), 99u);
+  EXPECT_EQ(NumberAt(j, "/time"), 1'764'763'198'120u);  // milliseconds
+  EXPECT_EQ(NumberAt(j, "/severity_id"), 4u) << "syslog err is OCSF High";
+  EXPECT_EQ(At(j, "/severity"), "High");
+  EXPECT_NE(At(j, "/message").find("maximum authentication attempts"), std::string::npos);
+  EXPECT_NE(At(j, "/raw_data").find("<83>1 2025"), std::string::npos);
+  EXPECT_EQ(At(j, "/metadata/version"), "1.1.0");
+  EXPECT_EQ(At(j, "/metadata/product/name"), "gapless");
+  EXPECT_EQ(At(j, "/metadata/uid"), "web-01/00112233445566778899aabbccddeeff/42");
+  EXPECT_EQ(NumberAt(j, "/metadata/logged_time"), 1'764'763'200'000u);
+  EXPECT_EQ(At(j, "/metadata/log_name"), "syslog:tcp:6514");
+  EXPECT_EQ(At(j, "/unmapped/host"), "web-01");
+  EXPECT_EQ(At(j, "/unmapped/app"), "sshd");
+  EXPECT_EQ(NumberAt(j, "/unmapped/syslog_facility"), 10u);
+  EXPECT_EQ(NumberAt(j, "/unmapped/gapless/seq"), 42u);
+  EXPECT_EQ(At(j, "/unmapped/gapless/leaf"),
+            HexEncode(spool::RecordLeafHash(FrameType::kData, payload)));
+  // A LOSS record: High, with the loss under unmapped.gapless.loss.
+  spool::LossRecord l;
+  l.reason = spool::LossReason::kFileRotatedUnread;
+  l.bytes = 10;
+  j = Schema(parser, Shape::kOcsf, l.Encode(), FrameType::kLoss);
+  EXPECT_EQ(NumberAt(j, "/severity_id"), 4u);
+  EXPECT_EQ(NumberAt(j, "/unmapped/gapless/loss/bytes"), 10u);
+}
+
+TEST(ShapeSchemas, BytesThatAreNotUtf8StayValidJson) {
+  event::Event e;
+  e.observed_unix_ns = kObserved;
+  const std::string raw = std::string("login \xff\xfe from \xc0\xaf", 17);
+  e.raw = raw;
+  e.message = raw;
+  e.host = raw;
+  simdjson::dom::parser parser;
+  auto ecs = Schema(parser, Shape::kEcs, Encode(e));
+  EXPECT_EQ(At(ecs, "/message_base64"), identity::Base64Encode(raw));
+  EXPECT_EQ(At(ecs, "/host/name_base64"), identity::Base64Encode(raw));
+  auto ocsf = Schema(parser, Shape::kOcsf, Encode(e));
+  EXPECT_EQ(At(ocsf, "/raw_data_base64"), identity::Base64Encode(raw));
+}
+
 TEST(ShapeRaw, IsTheOriginalBytes) {
   const std::string raw = "<13>1 - - - - - - plain";
   const std::string payload = Syslog(raw);

@@ -63,7 +63,7 @@ class SplunkHecSink final : public Sink {
     const std::string meta = Meta();
     for (const Item* item : items) {
       req.body += "{\"event\":";
-      if (o_.shape == Shape::kJson) {
+      if (IsJsonShape(o_.shape)) {
         req.body += item->body;
       } else {
         req.body += JsonString(item->body);
