@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "identity/identity.h"
+#include "ledger/ledger.h"
 #include "nats_peer.h"
 #include "store/layout.h"
 #include "store/stream_store.h"
@@ -279,6 +280,17 @@ TEST_F(OutputKillTest, RelpAndFileLoseNothingAcrossCollectorKillsAndAnRsyslogRes
                       ", waiting 0, refused 0"),
             std::string::npos)
       << text;
+  // The ledger holds each output's account too (written each second and at the stop).
+  {
+    auto ledger = ledger::Ledger::Open(store::Layout((dir_ / "cdata").string()).Ledger(), true);
+    ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+    auto c = (*ledger)->Read(0);
+    ASSERT_TRUE(c.ok());
+    std::map<std::string, uint64_t> delivered;
+    for (const auto& r : c->outputs) delivered[r.output + " " + r.type] += r.delivered;
+    EXPECT_EQ(delivered["rsyslog relp"], n);
+    EXPECT_EQ(delivered["lake file"], n);
+  }
   const int relp_dups = ExpectComplete(RsyslogSeqs(), n, "rsyslog");
   const int file_dups = ExpectComplete(LakeSeqs(), n, "file output");
   std::printf(

@@ -53,7 +53,28 @@ StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
   return s;
 }
 
-void Service::Tick() { monitors_->Tick(); }
+void Service::Tick() {
+  monitors_->Tick();
+  WriteOutputs();
+}
+
+// Each output's account per stream into the ledger (docs/outputs.md), each second.
+void Service::WriteOutputs() {
+  ledger::Delta d;
+  const int64_t now = env::Env::Posix()->clock()->NowNanos();
+  for (const output::OutputStats& o : collector_->stats().outputs) {
+    for (const output::StreamAccount& a : o.streams) {
+      d.outputs.push_back({o.name, a.agent, a.epoch, o.type, o.confirmed, a.signed_size,
+                           a.delivered, a.retried, a.rejected,
+                           static_cast<int64_t>(a.lag_seconds * 1000), a.stalled, now});
+    }
+  }
+  if (d.outputs.empty()) return;
+  if (Status s = ledger_->Write(d); !s.ok()) {
+    LogError("collector: the outputs' accounts could not be written to the ledger: " +
+             s.ToString());
+  }
+}
 
 void Service::Stop() {
   if (stopped_) return;
@@ -62,6 +83,7 @@ void Service::Stop() {
   if (audit_) audit_->Stop();
   if (collector_) collector_->Stop();
   if (monitors_) monitors_->Tick();  // the last word to the ledger
+  if (collector_ && ledger_) WriteOutputs();
   if (alerts_) alerts_->Stop();
 }
 

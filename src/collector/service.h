@@ -46,6 +46,7 @@ class Service {
   uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
  private:
+  void WriteOutputs();
   Service() = default;
   std::unique_ptr<alert::Alerts> alerts_;
   std::unique_ptr<ledger::Ledger> ledger_;

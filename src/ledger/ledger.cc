@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS alerts(
 CREATE TABLE IF NOT EXISTS source_minutes(
   agent TEXT NOT NULL, source TEXT NOT NULL, minute INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(agent, source, minute)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outputs(
+  output TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL, type TEXT NOT NULL,
+  confirmed INTEGER NOT NULL, signed INTEGER NOT NULL, delivered INTEGER NOT NULL,
+  retried INTEGER NOT NULL, rejected INTEGER NOT NULL, lag_ms INTEGER NOT NULL,
+  stalled INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
+  PRIMARY KEY(output, agent, epoch));
 )sql";
 
 // A prepared statement, finalized on scope exit.
@@ -214,6 +220,23 @@ Status Ledger::Write(const Delta& d) {
     for (const CountRow& r : d.counts) {
       ok = ok && cn.Text(1, r.agent).Text(2, r.source).Int(3, r.minute).Uint(4, r.count).Run();
     }
+    Stmt op(db_, "INSERT OR REPLACE INTO outputs VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    ok = ok && op.ok();
+    for (const OutputRow& r : d.outputs) {
+      ok = ok && op.Text(1, r.output)
+                     .Text(2, r.agent)
+                     .Text(3, r.epoch)
+                     .Text(4, r.type)
+                     .Int(5, r.confirmed ? 1 : 0)
+                     .Uint(6, r.signed_size)
+                     .Uint(7, r.delivered)
+                     .Uint(8, r.retried)
+                     .Uint(9, r.rejected)
+                     .Int(10, r.lag_ms)
+                     .Int(11, r.stalled ? 1 : 0)
+                     .Int(12, r.updated_ns)
+                     .Run();
+    }
     if (d.forget_counts_before != 0) {
       Stmt fg(db_, "DELETE FROM source_minutes WHERE minute < ?");
       ok = ok && fg.ok() && fg.Int(1, d.forget_counts_before).Run();
@@ -280,6 +303,14 @@ StatusOr<Contents> Ledger::Read(int64_t counts_since_minute) const {
       c.counts.push_back({cn.ColText(0), cn.ColText(1), cn.ColInt(2), cn.ColUint(3)});
     }
     ok = ok && cn.Done();
+    Stmt op(db_, "SELECT * FROM outputs ORDER BY output, agent, epoch");
+    ok = ok && op.ok();
+    while (ok && op.Row()) {
+      c.outputs.push_back({op.ColText(0), op.ColText(1), op.ColText(2), op.ColText(3),
+                           op.ColInt(4) != 0, op.ColUint(5), op.ColUint(6), op.ColUint(7),
+                           op.ColUint(8), op.ColInt(9), op.ColInt(10) != 0, op.ColInt(11)});
+    }
+    ok = ok && op.Done();
   }
   if (!ok) {
     const Status s = SqlError(db_, path_, "read");

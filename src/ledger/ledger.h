@@ -69,6 +69,19 @@ struct CountRow {
   uint64_t count = 0;  // the minute's total (not an increment)
 };
 
+// An output's account for one stream (output/output.h), as of updated_ns.
+struct OutputRow {
+  std::string output, agent, epoch;
+  std::string type;
+  bool confirmed = true;     // false: "sent, unconfirmed" (syslog)
+  uint64_t signed_size = 0;  // what the destination should have
+  uint64_t delivered = 0;    // the cursor
+  uint64_t retried = 0, rejected = 0;
+  int64_t lag_ms = 0;  // age of the oldest record not yet confirmed
+  bool stalled = false;
+  int64_t updated_ns = 0;
+};
+
 // What changed; Write upserts each row by its key. With replace_alerts the alerts table
 // becomes exactly `alerts`.
 struct Delta {
@@ -80,6 +93,7 @@ struct Delta {
   std::vector<AlertRow> alerts;
   std::vector<CountRow> counts;
   int64_t forget_counts_before = 0;  // minutes; 0: keep all
+  std::vector<OutputRow> outputs;
 };
 
 struct Contents {
@@ -89,6 +103,7 @@ struct Contents {
   std::vector<CheckpointRow> checkpoints;  // the newest per stream
   std::vector<AlertRow> alerts;            // by name, subject
   std::vector<CountRow> counts;            // minutes >= counts_since, by agent, source, minute
+  std::vector<OutputRow> outputs;          // by output, agent, epoch
 };
 
 class Ledger {

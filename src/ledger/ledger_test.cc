@@ -93,6 +93,31 @@ TEST_F(LedgerTest, WhatIsWrittenIsReadBackByAnotherConnection) {
   EXPECT_EQ(c->losses.size(), 1u);
 }
 
+TEST_F(LedgerTest, OutputAccountsAreUpsertedPerOutputAndStream) {
+  auto w = Ledger::Open(path_);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  Delta d;
+  d.outputs.push_back({"siem", "web-01", "00ff", "syslog", false, 100, 40, 3, 1, 2500, true, 7});
+  d.outputs.push_back({"lake", "web-01", "00ff", "file", true, 100, 100, 0, 0, 0, false, 7});
+  ASSERT_TRUE((*w)->Write(d).ok());
+  d.outputs = {{"siem", "web-01", "00ff", "syslog", false, 120, 120, 3, 1, 0, false, 9}};
+  ASSERT_TRUE((*w)->Write(d).ok());
+  auto r = Ledger::Open(path_, /*read_only=*/true);
+  ASSERT_TRUE(r.ok());
+  auto c = (*r)->Read(0);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->outputs.size(), 2u);
+  EXPECT_EQ(c->outputs[0].output, "lake");
+  const OutputRow& siem = c->outputs[1];
+  EXPECT_EQ(siem.type, "syslog");
+  EXPECT_FALSE(siem.confirmed);
+  EXPECT_EQ(siem.signed_size, 120u);
+  EXPECT_EQ(siem.delivered, 120u);
+  EXPECT_EQ(siem.rejected, 1u);
+  EXPECT_FALSE(siem.stalled);
+  EXPECT_EQ(siem.updated_ns, 9);
+}
+
 TEST_F(LedgerTest, ReadingWhatIsNotALedgerSaysSo) {
   auto missing = Ledger::Open(dir_ + "/none.db", /*read_only=*/true);
   EXPECT_FALSE(missing.ok());
