@@ -48,6 +48,8 @@ bench: build
 	  --dir $(or $(BENCH_DIR),./build/bench-data)/syslog
 	build/release/bench/e2e_bench --gapless build/release/apps/gapless \
 	  --load build/release/bench/syslog_load --dir $(or $(BENCH_DIR),./build/bench-data)/e2e
+	build/release/bench/e2e_bench --gapless build/release/apps/gapless --output file \
+	  --load build/release/bench/syslog_load --dir $(or $(BENCH_DIR),./build/bench-data)/e2e
 	build/release/bench/verify_bench --dir $(or $(BENCH_DIR),./build/bench-data)/verify
 	build/release/bench/output_bench --type file --dir $(or $(BENCH_DIR),./build/bench-data)/output
 	build/release/bench/output_bench --type relp --dir $(or $(BENCH_DIR),./build/bench-data)/output
