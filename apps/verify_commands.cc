@@ -38,6 +38,15 @@ void PrintText(const std::string& agent, const std::string& epoch, const verify:
                bool signatures) {
   std::printf("stream %s/%s: %s\n", agent.c_str(), epoch.c_str(),
               std::string(verify::VerdictName(r.verdict)).c_str());
+  if (r.unsigned_records > 0) {
+    std::printf(
+        "  NOT YET PROVABLE: %llu records (seqs %llu-%llu) are beyond the largest signed "
+        "checkpoint; a running collector signs them within checkpoint_interval_ms, a restarted "
+        "one when it starts\n",
+        static_cast<unsigned long long>(r.unsigned_records),
+        static_cast<unsigned long long>(r.signed_size),
+        static_cast<unsigned long long>(r.next_seq - 1));
+  }
   std::printf("  %llu records, seqs below %llu, %.1f MB hashed; root %s\n",
               static_cast<unsigned long long>(r.records),
               static_cast<unsigned long long>(r.next_seq),
@@ -91,6 +100,7 @@ std::string JsonReport(const std::string& agent, const std::string& epoch,
          ", \"checkpoints_verified\": " + std::to_string(r.checkpoints_verified) +
          ", \"signatures_checked\": " + (signatures ? "true" : "false") +
          ", \"signed_size\": " + std::to_string(r.signed_size) +
+         ", \"unsigned_records\": " + std::to_string(r.unsigned_records) +
          ", \"witnessed\": " + std::to_string(r.witnessed) +
          ", \"witnessed_size\": " + std::to_string(r.witnessed_size) +
          ", \"agent_checkpoints\": " + std::to_string(r.agent_checkpoints) +

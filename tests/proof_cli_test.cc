@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "alert/alert.h"
+#include "base/crc32c.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
 #include "collector/transport_fixture.h"
@@ -15,7 +16,9 @@
 #include "event/event.h"
 #include "ledger/ledger.h"
 #include "monitor/monitor.h"
+#include "spool/spool_format.h"
 #include "store/layout.h"
+#include "store/stream_store.h"
 #include "subprocess.h"
 
 namespace gapless::transport {
@@ -395,6 +398,43 @@ TEST_F(ProofCliTest, VerifyExitStatusSaysCleanOrTampered) {
   EXPECT_NE(out.find("TAMPERED"), std::string::npos) << out;
   EXPECT_NE(out.find("PROBLEM: "), std::string::npos) << out;
   EXPECT_EQ(Gapless({"verify", "--data-dir", dir_ + "/nowhere"}, &out), 3) << out;
+}
+
+// Records stored but never signed (a crash between the store's commit and the signing,
+// and an agent that never comes back): verify says they are not yet provable, and the
+// next start of the collector signs them.
+TEST_F(ProofCliTest, RecordsStoredButNotSignedAreSaidAndSignedAtTheNextStart) {
+  const std::string vkey = FillStore();
+  {
+    auto st = store::StreamStore::Open(env::Env::Posix(), StreamDir(), spool_->epoch(), {});
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    std::vector<std::string> payloads(50);
+    std::vector<store::Record> records;
+    std::vector<Hash256> leaves;
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      event::Event e;
+      e.raw = e.message = "stored after the last checkpoint " + std::to_string(i);
+      event::EncodeEvent(e, &payloads[i]);
+    }
+    for (const std::string& p : payloads) {
+      records.push_back(store::Record{spool::FrameType::kData, crc32c::Value(p), p});
+      leaves.push_back(spool::RecordLeafHash(spool::FrameType::kData, p));
+    }
+    ASSERT_TRUE((*st)->Append(store::BatchPosition{1000, false}, records, leaves).ok());
+    ASSERT_TRUE((*st)->Commit().ok());
+  }
+  std::string out;
+  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey}, &out), 0) << out;
+  EXPECT_NE(out.find("NOT YET PROVABLE: 50 records (seqs 1000-1049)"), std::string::npos) << out;
+  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey, "--json"}, &out), 0);
+  EXPECT_NE(out.find("\"unsigned_records\": 50"), std::string::npos) << out;
+  // The collector starts (no agent comes): it signs what it holds.
+  StartCollector();
+  collector_->Stop();
+  ASSERT_EQ(Gapless({"verify", "--data-dir", copts_.data_dir, "--key", vkey}, &out), 0) << out;
+  EXPECT_EQ(out.find("NOT YET PROVABLE"), std::string::npos) << out;
+  EXPECT_NE(out.find("(largest size 1050)"), std::string::npos) << out;
+  EXPECT_NE(out.find(": clean"), std::string::npos) << out;
 }
 
 // The collector wrote its store's format version; a store of a format this gapless does

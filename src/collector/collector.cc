@@ -1,5 +1,7 @@
 #include "collector/collector.h"
 
+#include <charconv>
+
 #include "base/address.h"
 #include "base/log.h"
 #include "collector/collector_impl.h"
@@ -86,12 +88,8 @@ void Collector::Impl::SignCheckpoints(bool all) {
     it = unsigned_streams.erase(it);
     const uint64_t size = s->store->committed_size();
     if (size == s->signed_size) continue;
-    checkpoint::Checkpoint c;
-    c.origin = s->origin;
-    c.size = size;
-    c.root = s->store->committed_root();
-    auto note = checkpoint::SignNote(checkpoint::FormatCheckpoint(c), key_name, *signing_key);
-    Status st = note.ok() ? s->store->AppendCheckpoint(*note) : note.status();
+    auto note = SignAndAppend(s->store.get(), s->origin);
+    Status st = note.status();
     if (!st.ok()) {
       LogError("collector: cannot write the checkpoint of " + s->origin + ": " + st.ToString());
       unsigned_streams.insert(s);  // tried again at the next round
@@ -101,6 +99,59 @@ void Collector::Impl::SignCheckpoints(bool all) {
     s->signed_at_ns = now;
     if (witnessing) witnessing->Offer(s->store->dir(), *note);
     if (outputs) outputs->Signed(s->agent_id, s->epoch_hex, s->store->dir(), size);
+  }
+}
+
+// A checkpoint of the store as committed, signed and appended to the store.
+StatusOr<std::string> Collector::Impl::SignAndAppend(store::StreamStore* store,
+                                                     const std::string& origin) {
+  checkpoint::Checkpoint c;
+  c.origin = origin;
+  c.size = store->committed_size();
+  c.root = store->committed_root();
+  ASSIGN_OR_RETURN(std::string note,
+                   checkpoint::SignNote(checkpoint::FormatCheckpoint(c), key_name, *signing_key));
+  RETURN_IF_ERROR(store->AppendCheckpoint(note));
+  return note;
+}
+
+// At start, before any agent is heard: every stream whose stored records go beyond its
+// newest signed checkpoint — a crash between a commit and its signing, or an agent that
+// never came back to grow the stream — gets signed now, so that nothing stored stays
+// unprovable. Each such store is opened, signed and closed again (not kept open).
+void Collector::Impl::SignWhatWasLeftUnsigned() {
+  auto stored = store::Layout(options.data_dir).ListStreams(env);
+  if (!stored.ok()) return;  // no streams yet
+  for (const store::StreamRef& ref : *stored) {
+    auto signed_size = output::LastSignedSize(env, ref.dir);
+    spool::Epoch epoch{};
+    bool hex_ok = ref.epoch.size() == 2 * epoch.size();
+    for (size_t i = 0; hex_ok && i < epoch.size(); ++i) {
+      auto [end, err] =
+          std::from_chars(ref.epoch.data() + 2 * i, ref.epoch.data() + 2 * i + 2, epoch[i], 16);
+      hex_ok = err == std::errc() && end == ref.epoch.data() + 2 * i + 2;
+    }
+    if (!signed_size.ok() || !hex_ok) {
+      LogError("collector: cannot tell what is signed in " + ref.dir + ": " +
+               (signed_size.ok() ? "bad epoch" : signed_size.status().ToString()));
+      continue;
+    }
+    auto store = store::StreamStore::Open(env, ref.dir, epoch, options.store);
+    if (!store.ok()) {
+      LogError("collector: cannot open " + ref.dir + " to sign it: " + store.status().ToString());
+      continue;
+    }
+    const uint64_t size = (*store)->committed_size();
+    if (size <= *signed_size) continue;
+    const std::string origin = checkpoint::CollectorOrigin(options.name, ref.agent, ref.epoch);
+    auto note = SignAndAppend(store->get(), origin);
+    if (!note.ok()) {
+      LogError("collector: cannot sign " + origin + ": " + note.status().ToString());
+      continue;
+    }
+    LogInfo("collector: signed " + origin + " at size " + std::to_string(size) + ": " +
+            std::to_string(size - *signed_size) + " records were stored but not yet signed");
+    if (witnessing) witnessing->Offer(ref.dir, *note);
   }
 }
 
@@ -201,6 +252,7 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
     ASSIGN_OR_RETURN(impl->archiving, Archiving::Start(o.data_dir, o.signing_key, c->verifier_key_,
                                                        o.archive, o.alerts));
   }
+  impl->SignWhatWasLeftUnsigned();  // before the outputs start: they deliver what is signed
   if (!o.outputs.empty()) {
     ASSIGN_OR_RETURN(impl->outputs, output::Outputs::Start(env, o.data_dir, o.outputs, o.alerts));
   }

@@ -112,6 +112,8 @@ struct Collector::Impl {
     dirty_cv.Signal();
   }
   void CommitterLoop();
+  StatusOr<std::string> SignAndAppend(store::StreamStore* store, const std::string& origin);
+  void SignWhatWasLeftUnsigned();
   void SignCheckpoints(bool all);
   // Network thread: checks an agent checkpoint from a heartbeat (signature by the key the
   // connection authenticated with, origin) and hands it to the committer.

@@ -479,6 +479,7 @@ StatusOr<StreamReport> VerifyStream(env::Env* env, const std::string& dir, const
   RecordWalk walk(env, dir, checkpoints, agent_checkpoints, signed_size, &r);
   RETURN_IF_ERROR(walk.Run(env, dir));
   Judge(walk, signed_size, &r);
+  r.unsigned_records = r.next_seq > r.signed_size ? r.next_seq - r.signed_size : 0;
   return r;
 }
 

@@ -55,6 +55,9 @@ struct StreamReport {
   uint64_t checkpoints = 0;
   uint64_t checkpoints_verified = 0;  // signature checked with the given key
   uint64_t signed_size = 0;           // the largest checkpoint
+  // Stored records beyond the largest collector checkpoint: [signed_size, next_seq). Not
+  // yet provable (nothing signed covers them), whatever the verdict says of the rest.
+  uint64_t unsigned_records = 0;
   bool flagged = false;
   uint64_t witnessed = 0;          // notes in dir/witnessed with a valid cosignature by a given key
   uint64_t witnessed_size = 0;     // the largest of them
