@@ -1,6 +1,7 @@
 // gapless: one binary, many subcommands. CLI11 throws on parse errors; they are caught
 // here and nowhere else.
 #include <signal.h>
+#include <sys/resource.h>
 #include <CLI/CLI.hpp>
 
 #include "agent_commands.h"
@@ -16,6 +17,13 @@ int main(int argc, char** argv) {
   // A peer that closes a connection must be an error on that write, never the end of the
   // process: OpenSSL writes to the outputs' sockets with write(2), which raises SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
+  // As many descriptors as the hard limit allows (a collector holds a few per agent and
+  // per stream): the soft limit is often 1024 while the hard one is far higher.
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   CLI::App app{"gapless — security logs that cannot go missing quietly"};
   app.require_subcommand(1);
 

@@ -1,15 +1,19 @@
 // The collector's limits before authentication (issue 16, items 6 and 9): a connection
 // that never starts TLS is closed at the handshake timeout; connections past the total
 // or per-address cap are closed at once; a frame larger than a hello is refused before
-// the peer has authenticated, without reading (or allocating) it. After each abuse a
-// real agent still delivers.
+// the peer has authenticated, without reading (or allocating) it; at the descriptor
+// limit the accept loop waits instead of spinning (item 7). After each abuse a real agent
+// still delivers.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <thread>
 #include <vector>
 
 #include "collector/transport_fixture.h"
@@ -66,6 +70,44 @@ TEST_F(CollectorLimitsTest, AConnectionThatNeverStartsTlsIsClosedAtTheHandshakeT
     EXPECT_TRUE(ClosedByPeer(fd, 5000)) << "a silent connection is still open after 5 s";
     ::close(fd);
   }
+  ExpectAnAgentStillDelivers();
+}
+
+// Issue 16 item 7: at the descriptor limit accept fails at once (EMFILE) with the
+// connection still in the backlog. The collector waits before accepting again (10 ms
+// doubling to 1 s) instead of spinning on it, and accepts once descriptors are free.
+TEST_F(CollectorLimitsTest, AtTheDescriptorLimitAcceptWaitsInsteadOfSpinning) {
+  copts_.handshake_timeout_ms = 300;
+  StartCollector();
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 512;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  // Every descriptor taken but one, which the client's socket gets.
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  ::close(fillers.back());
+  fillers.pop_back();
+  const int client = ConnectSilently(Port());
+  ASSERT_GE(client, 0);
+  rusage before{}, after{};
+  ::getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ::getrusage(RUSAGE_SELF, &after);
+  auto cpu = [](const rusage& r) {
+    return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+  };
+  const double spent = cpu(after) - cpu(before);
+  for (int fd : fillers) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_LT(spent, 0.3) << "CPU seconds over 1.5 s at the descriptor limit: a busy accept loop";
+  // Descriptors free again: the waiting connection is accepted (and, silent, closed at
+  // the handshake timeout), and an agent still delivers.
+  EXPECT_TRUE(ClosedByPeer(client, 5000)) << "the connection was never accepted";
+  ::close(client);
   ExpectAnAgentStillDelivers();
 }
 

@@ -4,6 +4,7 @@
 #include <random>
 #include <string>
 
+#include "base/accept_pacer.h"
 #include "base/coding.h"
 #include "base/crc32c.h"
 #include "base/sha256.h"
@@ -122,4 +123,20 @@ TEST(Sha256, KnownVectors) {
 }
 
 }  // namespace
+TEST(AcceptPacer, BacksOffWhileAcceptFailsAndLogsOncePerInterval) {
+  AcceptPacer pacer("collector 127.0.0.1:7514");
+  const auto t0 = AcceptPacer::Clock::now();
+  EXPECT_EQ(pacer.Failed("Too many open files", t0).count(), 10);
+  EXPECT_EQ(pacer.unlogged(), 0u) << "the first failure is logged";
+  std::chrono::milliseconds d{};
+  for (int i = 0; i < 20; ++i)
+    d = pacer.Failed("Too many open files", t0 + std::chrono::seconds(1));
+  EXPECT_EQ(d.count(), 1000) << "capped at 1 s";
+  EXPECT_EQ(pacer.unlogged(), 20u) << "within 10 s of the last line: counted, not logged";
+  pacer.Failed("Too many open files", t0 + std::chrono::seconds(11));
+  EXPECT_EQ(pacer.unlogged(), 0u) << "one line for the 21 failures";
+  pacer.Succeeded();
+  EXPECT_EQ(pacer.Failed("Too many open files", t0 + std::chrono::seconds(12)).count(), 10);
+}
+
 }  // namespace gapless

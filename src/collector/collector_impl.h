@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "base/accept_pacer.h"
 #include "base/address.h"
 #include "base/log.h"
 #include "checkpoint/checkpoint.h"
@@ -76,6 +77,7 @@ struct Collector::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_guard;
   std::unique_ptr<ssl::context> tls;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  AcceptPacer accept_pacer{"collector"};                   // io thread
   std::vector<std::weak_ptr<Connection>> connections;      // network thread
   int64_t refusals_logged_ns = 0;                          // network thread
   uint64_t refusals_unlogged = 0;                          // network thread

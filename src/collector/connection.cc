@@ -375,9 +375,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 void Collector::Impl::Accept(tcp::acceptor* acceptor) {
   acceptor->async_accept([this, acceptor](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec) {
-      if (ec != asio::error::operation_aborted) Accept(acceptor);
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      // At the descriptor limit (EMFILE) accept fails at once: wait before the next.
+      auto timer = std::make_shared<asio::steady_timer>(io, accept_pacer.Failed(ec.message()));
+      timer->async_wait([this, acceptor, timer](const boost::system::error_code& e) {
+        if (!e && acceptor->is_open()) Accept(acceptor);
+      });
       return;
     }
+    accept_pacer.Succeeded();
     boost::system::error_code peer_ec;
     const auto ep = sock.remote_endpoint(peer_ec);
     const std::string address = peer_ec ? "?" : ep.address().to_string();

@@ -1,4 +1,5 @@
 #include "http/server.h"
+#include "base/accept_pacer.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -66,10 +67,21 @@ struct Server::Impl {
   ServerOptions options;
   std::thread thread;
 
+  AcceptPacer pacer{"http server"};
+
   void Accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), &handler, &options)->Read();
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (ec) {
+        // At the descriptor limit (EMFILE) accept fails at once: wait before the next.
+        auto timer = std::make_shared<asio::steady_timer>(ioc, pacer.Failed(ec.message()));
+        timer->async_wait([this, timer](const beast::error_code& e) {
+          if (!e && acceptor.is_open()) Accept();
+        });
+        return;
+      }
+      pacer.Succeeded();
+      std::make_shared<Session>(std::move(socket), &handler, &options)->Read();
       Accept();
     });
   }

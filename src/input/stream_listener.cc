@@ -70,10 +70,16 @@ void StreamListener::AcceptNext() {
       [this, stopped = stopped_](const boost::system::error_code& ec, tcp::socket socket) {
         if (*stopped) return;
         if (ec) {
-          LogWarning(source_ + ": accept failed: " + ec.message());
-        } else {
-          OnAccepted(std::move(socket));
+          // At the descriptor limit (EMFILE) accept fails at once: wait before the next.
+          auto timer = std::make_shared<boost::asio::steady_timer>(acceptor_.get_executor(),
+                                                                   pacer_.Failed(ec.message()));
+          timer->async_wait([this, stopped, timer](const boost::system::error_code& e) {
+            if (!e && !*stopped) AcceptNext();
+          });
+          return;
         }
+        pacer_.Succeeded();
+        OnAccepted(std::move(socket));
         AcceptNext();
       });
 }

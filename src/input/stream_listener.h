@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/accept_pacer.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "input/input.h"
@@ -65,6 +66,7 @@ class StreamListener {
   std::atomic<uint64_t>* accepted_ = nullptr;
   Factory factory_;
   std::vector<std::weak_ptr<ConnectionBase>> connections_;
+  AcceptPacer pacer_{"stream input"};
   uint16_t port_ = 0;
 };
 
