@@ -1,5 +1,4 @@
 #include "http/server.h"
-#include "base/accept_pacer.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -8,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/accept_pacer.h"
 #include "base/address.h"
 
 namespace gapless::http {

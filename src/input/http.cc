@@ -7,6 +7,7 @@
 // request is stored; full later in the request, the rest waits for room (the answer is
 // just later), so a 503 always means "nothing stored" and a 200 "everything durable".
 #include <sys/stat.h>
+#include <atomic>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -35,7 +36,12 @@ struct Shared {
   std::string source;
   std::string token;  // empty: no authentication
   Counters counters;
+  // Request bodies being read or held, over every connection: at most
+  // kInflightBodies × max_body_bytes at once.
+  std::atomic<uint64_t> inflight_body_bytes{0};
 };
+
+constexpr uint64_t kInflightBodies = 16;
 
 // Boost 1.74's Beast has its own string_view.
 std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
@@ -110,9 +116,52 @@ class HttpConnection : public ConnectionBase,
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(16 * 1024);
     beast::get_lowest_layer(stream_).expires_after(Timeout());
+    ReleaseBody();  // the last request's body is no longer needed
+    auto self = this->shared_from_this();
+    // The headers first: who may send, and to where, is known before any body is read.
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self](const boost::system::error_code& ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(const boost::system::error_code& ec) {
+    if (closed_) return;
+    if (ec) return OnRead(ec);
+    const auto& h = parser_->get();
+    const HttpOptions& o = shared_->options;
+    // Refused at the headers: the body is never read, so the connection closes after.
+    if (Sv(h.target()) != o.path) {
+      return Reply(http::status::not_found, "POST events to " + o.path, true);
+    }
+    if (h.method() != http::verb::post) {
+      return Reply(http::status::method_not_allowed, "only POST is accepted here", true);
+    }
+    if (!shared_->token.empty()) {
+      const std::string_view auth = Sv(h[http::field::authorization]);
+      if (!auth.starts_with("Bearer ") || !SameSecret(auth.substr(7), shared_->token)) {
+        LogWarning(shared_->source + ": refused a request from " + peer_ +
+                   ": missing or wrong bearer token");
+        return Reply(http::status::unauthorized, "a valid Authorization: Bearer token is required",
+                     true);
+      }
+    }
+    const uint64_t want = parser_->content_length().value_or(o.max_body_bytes);
+    const uint64_t held = shared_->inflight_body_bytes.fetch_add(want) + want;
+    reserved_ = want;
+    if (held > kInflightBodies * o.max_body_bytes && want <= o.max_body_bytes) {
+      ReleaseBody();
+      return Reply(http::status::service_unavailable,
+                   "too many request bodies in flight at this agent; retry later", true,
+                   /*retry_after=*/true);
+    }
     auto self = this->shared_from_this();
     http::async_read(stream_, buffer_, *parser_,
-                     [self](const boost::system::error_code& ec, size_t) { self->OnRead(ec); });
+                     [self](const boost::system::error_code& e, size_t) { self->OnRead(e); });
+  }
+
+  void ReleaseBody() {
+    shared_->inflight_body_bytes.fetch_sub(reserved_);
+    reserved_ = 0;
   }
 
   void OnRead(const boost::system::error_code& ec) {
@@ -139,23 +188,8 @@ class HttpConnection : public ConnectionBase,
     Handle();
   }
 
-  void Handle() {
+  void Handle() {  // path, method and token were checked at the headers (OnHeader)
     const HttpOptions& o = shared_->options;
-    if (Sv(req_.target()) != o.path) {
-      return Reply(http::status::not_found, "POST events to " + o.path, false);
-    }
-    if (req_.method() != http::verb::post) {
-      return Reply(http::status::method_not_allowed, "only POST is accepted here", false);
-    }
-    if (!shared_->token.empty()) {
-      const std::string_view auth = Sv(req_[http::field::authorization]);
-      if (!auth.starts_with("Bearer ") || !SameSecret(auth.substr(7), shared_->token)) {
-        LogWarning(shared_->source + ": refused a request from " + peer_ +
-                   ": missing or wrong bearer token");
-        return Reply(http::status::unauthorized, "a valid Authorization: Bearer token is required",
-                     false);
-      }
-    }
     const std::string_view encoding = Sv(req_[http::field::content_encoding]);
     if (!encoding.empty() && encoding != "identity") {
       return Reply(http::status::unsupported_media_type,
@@ -287,6 +321,7 @@ class HttpConnection : public ConnectionBase,
   void Close() {
     if (closed_) return;
     closed_ = true;
+    ReleaseBody();
     beast::get_lowest_layer(stream_).close();
   }
 
@@ -295,6 +330,7 @@ class HttpConnection : public ConnectionBase,
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  uint64_t reserved_ = 0;                 // this connection's share of inflight_body_bytes
   http::request<http::string_body> req_;  // events_ point into its body
   http::response<http::string_body> res_;
   std::vector<event::Event> events_;

@@ -180,18 +180,71 @@ TEST_F(HttpTest, BearerTokenIsRequiredWhenConfigured) {
   EXPECT_NE(s.message().find("chmod 600"), std::string::npos) << s.ToString();
   ::chmod(path.c_str(), 0600);
   StartHttp(o);
-  HttpClient c(input_->port());
-  EXPECT_EQ(c.Post(Lines(0, 1)).status, 401);
-  EXPECT_EQ(
-      c.Post(Lines(0, 1), "application/x-ndjson", "/ingest", http::verb::post, "wrong-token-000000")
-          .status,
-      401);
-  EXPECT_EQ(c.Post(Lines(0, 1), "application/x-ndjson", "/ingest", http::verb::post,
-                   "0123456789abcdef0123")
+  EXPECT_EQ(HttpClient(input_->port()).Post(Lines(0, 1)).status, 401);
+  EXPECT_EQ(HttpClient(input_->port())
+                .Post(Lines(0, 1), "application/x-ndjson", "/ingest", http::verb::post,
+                      "wrong-token-000000")
+                .status,
+            401);
+  EXPECT_EQ(HttpClient(input_->port())
+                .Post(Lines(0, 1), "application/x-ndjson", "/ingest", http::verb::post,
+                      "0123456789abcdef0123")
                 .status,
             200);
   EXPECT_EQ(WaitForRecords(1).size(), 1u);
+  // Issue 16 item 11: refused at the headers. A client that announces a large body and
+  // sends none of it gets its 401 at once; the body is never waited for (or held).
+  {
+    asio::io_context io;
+    beast::tcp_stream raw(io);
+    raw.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
+    const std::string head =
+        "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+        "Authorization: Bearer wrong-token-000000\r\nContent-Length: 900000\r\n\r\n";
+    asio::write(raw, asio::buffer(head));
+    raw.expires_after(std::chrono::seconds(2));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    boost::system::error_code ec;
+    http::read(raw, buffer, res, ec);
+    ASSERT_FALSE(ec) << "no answer before the body: " << ec.message();
+    EXPECT_EQ(res.result_int(), 401u);
+  }
   std::remove(path.c_str());
+}
+
+// Issue 16 item 11: the bodies held at once are bounded over every connection (16 ×
+// max_body_bytes): past it a request is refused 503 at its headers, before its body.
+TEST_F(HttpTest, BodiesInFlightAreBoundedOverAllConnections) {
+  HttpOptions o;
+  o.max_body_bytes = 1000;
+  StartHttp(o);
+  asio::io_context io;
+  const std::string head =
+      "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+      "Content-Length: 1000\r\n\r\n";
+  std::vector<std::unique_ptr<beast::tcp_stream>> held;
+  for (int i = 0; i < 16; ++i) {  // each announces a full body and sends none
+    held.push_back(std::make_unique<beast::tcp_stream>(io));
+    held.back()->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
+    asio::write(*held.back(), asio::buffer(head));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  beast::tcp_stream extra(io);
+  extra.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
+  asio::write(extra, asio::buffer(head));
+  extra.expires_after(std::chrono::seconds(5));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  boost::system::error_code ec;
+  http::read(extra, buffer, res, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result_int(), 503u) << res.body();
+  EXPECT_EQ(res[http::field::retry_after], "1");
+  // Once the held ones go, a request gets through again.
+  held.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(HttpClient(input_->port()).Post(Lines(0, 1)).status, 200);
 }
 
 }  // namespace
