@@ -412,8 +412,9 @@ TEST_F(ProofCliTest, RecordsStoredButNotSignedAreSaidAndSignedAtTheNextStart) {
     std::vector<store::Record> records;
     std::vector<Hash256> leaves;
     for (size_t i = 0; i < payloads.size(); ++i) {
-      event::Event e;
-      e.raw = e.message = "stored after the last checkpoint " + std::to_string(i);
+      const std::string text = "stored after the last checkpoint " + std::to_string(i);
+      event::Event e;  // its fields are views: of `text`, alive while it is encoded
+      e.raw = e.message = text;
       event::EncodeEvent(e, &payloads[i]);
     }
     for (const std::string& p : payloads) {
