@@ -64,15 +64,7 @@ class RelpSink final : public Sink {
   void Close() { conn_.Close(); }
 
   Status Connect(Clock::time_point deadline) {
-    TcpOptions t;
-    t.address = o_.address;
-    t.tls = o_.tls;
-    t.ca_file = o_.ca_file;
-    t.server_name = o_.server_name;
-    t.cert_file = o_.cert_file;
-    t.key_file = o_.key_file;
-    t.where = "relp output " + o_.name + ": ";
-    RETURN_IF_ERROR(conn_.Connect(t, deadline));
+    RETURN_IF_ERROR(conn_.Connect(TcpOptionsOf(o_), deadline));
     parser_ = std::make_unique<relp::Parser>(kMaxAnswerBytes);
     txnr_ = 1;
     RETURN_IF_ERROR(Write(

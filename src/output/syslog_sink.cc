@@ -26,15 +26,7 @@ class SyslogSink final : public Sink {
     results->assign(items.size(), ItemResult{ItemResult::State::kRetry, "not sent"});
     const auto deadline = Clock::now() + std::chrono::milliseconds(o_.timeout_ms);
     if (!conn_.connected()) {
-      TcpOptions t;
-      t.address = o_.address;
-      t.tls = o_.tls;
-      t.ca_file = o_.ca_file;
-      t.server_name = o_.server_name;
-      t.cert_file = o_.cert_file;
-      t.key_file = o_.key_file;
-      t.where = "syslog output " + o_.name + ": ";
-      RETURN_IF_ERROR(conn_.Connect(t, deadline));
+      RETURN_IF_ERROR(conn_.Connect(TcpOptionsOf(o_), deadline));
     }
     out_.clear();
     for (const Item* item : items) {

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "base/status.h"
+#include "output/output.h"
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -26,6 +27,17 @@ struct TcpOptions {
   std::string key_file;     // tls: its key (mode 0600)
   std::string where;        // prefix of error messages ("relp output x: ")
 };
+
+// The connection options of a relp or syslog output.
+inline TcpOptions TcpOptionsOf(const OutputOptions& o) {
+  return TcpOptions{o.address,
+                    o.tls,
+                    o.ca_file,
+                    o.server_name,
+                    o.cert_file,
+                    o.key_file,
+                    o.type + " output " + o.name + ": "};
+}
 
 class TcpConn {
  public:
