@@ -48,6 +48,25 @@ class HttpClient {
   beast::tcp_stream stream_;
 };
 
+// Connects to 127.0.0.1:port and sends `head` (request line and headers), no body.
+std::unique_ptr<beast::tcp_stream> SendHead(asio::io_context& io, uint16_t port,
+                                            const std::string& head) {
+  auto s = std::make_unique<beast::tcp_stream>(io);
+  s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  asio::write(*s, asio::buffer(head));
+  return s;
+}
+
+// The answer on s within `seconds`; an error if none came.
+boost::system::error_code ReadAnswer(beast::tcp_stream& s, int seconds,
+                                     http::response<http::string_body>* res) {
+  s.expires_after(std::chrono::seconds(seconds));
+  beast::flat_buffer buffer;
+  boost::system::error_code ec;
+  http::read(s, buffer, *res, ec);
+  return ec;
+}
+
 class HttpTest : public InputTest {
  protected:
   void StartHttp(HttpOptions o = HttpOptions()) {
@@ -196,17 +215,12 @@ TEST_F(HttpTest, BearerTokenIsRequiredWhenConfigured) {
   // sends none of it gets its 401 at once; the body is never waited for (or held).
   {
     asio::io_context io;
-    beast::tcp_stream raw(io);
-    raw.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
-    const std::string head =
-        "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
-        "Authorization: Bearer wrong-token-000000\r\nContent-Length: 900000\r\n\r\n";
-    asio::write(raw, asio::buffer(head));
-    raw.expires_after(std::chrono::seconds(2));
-    beast::flat_buffer buffer;
+    auto raw =
+        SendHead(io, input_->port(),
+                 "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                 "Authorization: Bearer wrong-token-000000\r\nContent-Length: 900000\r\n\r\n");
     http::response<http::string_body> res;
-    boost::system::error_code ec;
-    http::read(raw, buffer, res, ec);
+    const boost::system::error_code ec = ReadAnswer(*raw, 2, &res);
     ASSERT_FALSE(ec) << "no answer before the body: " << ec.message();
     EXPECT_EQ(res.result_int(), 401u);
   }
@@ -225,19 +239,12 @@ TEST_F(HttpTest, BodiesInFlightAreBoundedOverAllConnections) {
       "Content-Length: 1000\r\n\r\n";
   std::vector<std::unique_ptr<beast::tcp_stream>> held;
   for (int i = 0; i < 16; ++i) {  // each announces a full body and sends none
-    held.push_back(std::make_unique<beast::tcp_stream>(io));
-    held.back()->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
-    asio::write(*held.back(), asio::buffer(head));
+    held.push_back(SendHead(io, input_->port(), head));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  beast::tcp_stream extra(io);
-  extra.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), input_->port()));
-  asio::write(extra, asio::buffer(head));
-  extra.expires_after(std::chrono::seconds(5));
-  beast::flat_buffer buffer;
+  auto extra = SendHead(io, input_->port(), head);
   http::response<http::string_body> res;
-  boost::system::error_code ec;
-  http::read(extra, buffer, res, ec);
+  const boost::system::error_code ec = ReadAnswer(*extra, 5, &res);
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(res.result_int(), 503u) << res.body();
   EXPECT_EQ(res[http::field::retry_after], "1");

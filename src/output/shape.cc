@@ -217,20 +217,25 @@ std::string EventJson(const Provenance& p, const event::Event& e) {
   return o.Done();
 }
 
+// A LOSS record's members (json, and under gapless.loss in the schema shapes).
+void AddLossMembers(const spool::LossRecord& l, JsonObject* o) {
+  o->Text("reason", spool::LossReasonName(l.reason));
+  if (l.has_seq_range) {
+    o->Number("first_seq", l.first_seq);
+    o->Number("last_seq", l.last_seq);
+  }
+  o->Number("records", l.record_count);
+  o->Number("bytes", l.bytes);
+  if (l.time_from_unix_ns != 0) o->Text("from", event::FormatUnixNanos(l.time_from_unix_ns));
+  if (l.time_to_unix_ns != 0) o->Text("to", event::FormatUnixNanos(l.time_to_unix_ns));
+  o->Bytes("detail", l.detail);
+}
+
 std::string LossJson(const Provenance& p, const spool::LossRecord& l) {
   JsonObject o;
   AddProvenance(p, &o);
   o.Text("kind", "loss");
-  o.Text("reason", spool::LossReasonName(l.reason));
-  if (l.has_seq_range) {
-    o.Number("first_seq", l.first_seq);
-    o.Number("last_seq", l.last_seq);
-  }
-  o.Number("records", l.record_count);
-  o.Number("bytes", l.bytes);
-  if (l.time_from_unix_ns != 0) o.Text("from", event::FormatUnixNanos(l.time_from_unix_ns));
-  if (l.time_to_unix_ns != 0) o.Text("to", event::FormatUnixNanos(l.time_to_unix_ns));
-  o.Bytes("detail", l.detail);
+  AddLossMembers(l, &o);
   o.Bytes("message", l.ToString());
   return o.Done();
 }
@@ -414,19 +419,9 @@ std::string EventOcsf(const Provenance& p, const event::Event& e) {
   return o.Done();
 }
 
-// A LOSS record's members, for the schema shapes.
 std::string LossObject(const spool::LossRecord& l) {
   JsonObject o;
-  o.Text("reason", spool::LossReasonName(l.reason));
-  if (l.has_seq_range) {
-    o.Number("first_seq", l.first_seq);
-    o.Number("last_seq", l.last_seq);
-  }
-  o.Number("records", l.record_count);
-  o.Number("bytes", l.bytes);
-  if (l.time_from_unix_ns != 0) o.Text("from", event::FormatUnixNanos(l.time_from_unix_ns));
-  if (l.time_to_unix_ns != 0) o.Text("to", event::FormatUnixNanos(l.time_to_unix_ns));
-  o.Bytes("detail", l.detail);
+  AddLossMembers(l, &o);
   return o.Done();
 }
 
