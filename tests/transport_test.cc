@@ -108,14 +108,14 @@ TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
   OpenSpool();
   AppendRecords(10);
   const std::string tokens = dir_ + "/tokens";
-  std::ofstream(tokens) << "tok-123456\n";
+  std::ofstream(tokens) << "tok-0123456789abcdef\n";
   ASSERT_EQ(chmod(tokens.c_str(), 0600), 0);
   copts_.enroll_tokens = tokens;
   StartCollector();
   auto k3 = identity::SigningKey::Generate();
   ASSERT_TRUE(k3.ok());
   std::shared_ptr<const identity::SigningKey> key3(std::move(*k3));
-  auto s = Sender::Start(spool_.get(), AgentIdentity{"agent-3", key3, "tok-123456"}, Destination());
+  auto s = Sender::Start(spool_.get(), AgentIdentity{"agent-3", key3, "tok-0123456789abcdef"}, Destination());
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE(WaitFor([&] { return (*s)->stats().acked_next == 10; }, 5000));
   EXPECT_EQ(collector_->stats().enrolled, 1u);
@@ -128,7 +128,7 @@ TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
   auto k4 = identity::SigningKey::Generate();
   ASSERT_TRUE(k4.ok());
   auto s4 =
-      Sender::Start(spool_.get(), AgentIdentity{"agent-4", std::move(*k4), "tok-123456"}, [&] {
+      Sender::Start(spool_.get(), AgentIdentity{"agent-4", std::move(*k4), "tok-0123456789abcdef"}, [&] {
         auto d = Destination();
         d.name = "other";
         return d;
@@ -136,6 +136,24 @@ TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
   ASSERT_TRUE(s4.ok());
   ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kUnknownAgent) >= 1; }, 5000));
   EXPECT_EQ(collector_->stats().enrolled, 1u);
+}
+
+TEST_F(TransportFixture, AShortEnrollmentTokenIsNeverAccepted) {
+  OpenSpool();
+  AppendRecords(10);
+  const std::string tokens = dir_ + "/tokens";
+  std::ofstream(tokens) << "tok-12345\n";  // 9 bytes: guessable online
+  ASSERT_EQ(chmod(tokens.c_str(), 0600), 0);
+  copts_.enroll_tokens = tokens;
+  StartCollector();
+  auto k = identity::SigningKey::Generate();
+  ASSERT_TRUE(k.ok());
+  auto s = Sender::Start(spool_.get(), AgentIdentity{"agent-3", std::move(*k), "tok-12345"},
+                         Destination());
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kUnknownAgent) >= 1; }, 5000));
+  EXPECT_EQ(collector_->stats().enrolled, 0u);
+  EXPECT_TRUE(ReadStored("agent-3").empty());
 }
 
 // A raw TLS client for protocol-level attacks.
@@ -242,6 +260,47 @@ TEST_F(TransportFixture, AReplayedHelloIsRejected) {
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->code, ErrorCode::kBadSignature);
   EXPECT_EQ(Rejected(*collector_, ErrorCode::kBadSignature), 1u);
+}
+
+// An unknown agent is told how to get in but not where the server keeps its files; and a
+// stream of hellos with self-made keys does not make the collector re-read enrolled_keys
+// for each one.
+TEST_F(TransportFixture, UnknownAgentsLearnNoServerPathsAndCannotForceReReads) {
+  OpenSpool();
+  StartCollector();
+  const uint64_t reads_at_start = collector_->stats().enrolled_keys_reads;
+  for (int i = 0; i < 20; ++i) {
+    auto stranger = identity::SigningKey::Generate();
+    ASSERT_TRUE(stranger.ok());
+    RawClient c(dir_ + "/tls.crt", collector_->ports()[0]);
+    auto [type, body] = c.Read();
+    ASSERT_EQ(type, wire::MessageType::kChallenge);
+    wire::Hello hello;
+    hello.agent_id = "stranger-" + std::to_string(i);
+    hello.public_key = (*stranger)->public_key();
+    hello.epoch = spool_->epoch();
+    hello.signature =
+        (*stranger)->Sign(wire::SignedHelloBytes(wire::DecodeChallenge(body)->nonce, hello));
+    c.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
+    auto [etype, ebody] = c.Read();
+    ASSERT_EQ(etype, wire::MessageType::kError);
+    auto e = wire::DecodeError(ebody);
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->code, ErrorCode::kUnknownAgent);
+    EXPECT_NE(e->message.find(identity::FormatPublicKey(hello.public_key)), std::string::npos)
+        << e->message;
+    EXPECT_EQ(e->message.find(dir_), std::string::npos) << e->message;
+  }
+  // At most one re-read (the 5 s interval may pass once on a slow machine), not 20.
+  EXPECT_LE(collector_->stats().enrolled_keys_reads - reads_at_start, 1u);
+  // A change to the file is seen at the next unknown hello.
+  auto late = identity::SigningKey::Generate();
+  ASSERT_TRUE(late.ok());
+  std::shared_ptr<const identity::SigningKey> late_key(std::move(*late));
+  Enroll("agent-late", late_key->public_key());
+  Sender* s = StartSender(Destination(), late_key, "agent-late");
+  AppendRecords(5);
+  EXPECT_TRUE(WaitFor([&] { return s->stats().acked_next == 5; }, 10000));
 }
 
 TEST_F(TransportFixture, OversizedFrameIsRefusedBeforeItsBodyIsRead) {

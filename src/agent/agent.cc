@@ -54,14 +54,20 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
     a->identity_.agent_id = cfg.id;
     a->identity_.key = std::shared_ptr<const identity::SigningKey>(std::move(*key));
     if (!cfg.enroll_token_file.empty()) {
-      Status s = identity::CheckOwnerOnly(cfg.enroll_token_file);
-      auto token = s.ok() ? env::ReadFileToString(env, cfg.enroll_token_file) : s;
+      auto token = identity::ReadSecretFile(cfg.enroll_token_file);
       if (!token.ok()) {
         a->Stop();
         return Status(token.status().code(), "enroll_token_file: " + token.status().message());
       }
       std::string t = *token;
       while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+      if (t.size() < identity::kMinEnrollTokenBytes) {
+        a->Stop();
+        return InvalidArgumentError("enroll_token_file: " + cfg.enroll_token_file + " holds a " +
+                                    std::to_string(t.size()) + "-byte token; at least " +
+                                    std::to_string(identity::kMinEnrollTokenBytes) +
+                                    " bytes are required (for example: openssl rand -hex 16)");
+      }
       a->identity_.enroll_token = t;
     }
     for (const transport::DestinationOptions& d : cfg.destinations) {

@@ -331,8 +331,7 @@ StatusOr<std::unique_ptr<Alerts>> Alerts::Open(env::Env* env, const AlertOptions
     }
     std::string secret;
     if (!w.secret_file.empty()) {
-      RETURN_IF_ERROR(identity::CheckOwnerOnly(w.secret_file));
-      ASSIGN_OR_RETURN(secret, env::ReadFileToString(env, w.secret_file));
+      ASSIGN_OR_RETURN(secret, identity::ReadSecretFile(w.secret_file));
       while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
       if (secret.empty()) return InvalidArgumentError("alerts: " + w.secret_file + " is empty");
     }

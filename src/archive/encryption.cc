@@ -258,8 +258,7 @@ StatusOr<Identity> Identity::Generate() {
 }
 
 StatusOr<Identity> Identity::Load(const std::string& path) {
-  RETURN_IF_ERROR(identity::CheckOwnerOnly(path));
-  ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env::Env::Posix(), path));
+  ASSIGN_OR_RETURN(std::string text, identity::ReadSecretFile(path));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.rfind(kIdentityPrefix, 0) != 0) {
     return InvalidArgumentError(path + " is not a gapless X25519 identity");

@@ -198,7 +198,10 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
   if (o.enrolled_keys.empty()) {
     return InvalidArgumentError("collector: enrolled_keys (the agents' public keys) is required");
   }
-  RETURN_IF_ERROR(identity::CheckOwnerOnly(o.tls_key));
+  auto tls_key = identity::ReadSecretFile(o.tls_key);
+  if (!tls_key.ok()) {
+    return Status(tls_key.status().code(), "collector: tls key: " + tls_key.status().message());
+  }
   std::unique_ptr<Collector> c(new Collector());
   c->impl_ = std::make_unique<Impl>();
   Impl* impl = c->impl_.get();
@@ -224,7 +227,8 @@ StatusOr<std::unique_ptr<Collector>> Collector::Start(env::Env* env, const Colle
   if (ec)
     return InvalidArgumentError("collector: cannot load tls cert " + o.tls_cert + ": " +
                                 ec.message());
-  impl->tls->use_private_key_file(o.tls_key, ssl::context::pem, ec);
+  impl->tls->use_private_key(boost::asio::buffer(*tls_key), ssl::context::pem, ec);
+  OPENSSL_cleanse(tls_key->data(), tls_key->size());
   if (ec)
     return InvalidArgumentError("collector: cannot load tls key " + o.tls_key + ": " +
                                 ec.message());
@@ -298,6 +302,7 @@ CollectorStats Collector::stats() const {
   s.duplicates = c.duplicates.load();
   s.equivocations = c.equivocations.load();
   s.enrolled = c.enrolled.load();
+  s.enrolled_keys_reads = c.enrolled_keys_reads.load();
   s.heartbeats = c.heartbeats.load();
   s.agent_checkpoints_verified = c.agent_checkpoints_verified.load();
   s.agent_checkpoints_invalid = c.agent_checkpoints_invalid.load();

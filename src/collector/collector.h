@@ -86,6 +86,7 @@ struct CollectorStats {
   uint64_t duplicates = 0;
   uint64_t equivocations = 0;
   uint64_t enrolled = 0;
+  uint64_t enrolled_keys_reads = 0;  // times enrolled_keys was read (start, changes, 5 s)
   uint64_t heartbeats = 0;
   uint64_t agent_checkpoints_verified = 0;  // agent roots equal to the stored ones
   uint64_t agent_checkpoints_invalid = 0;   // bad signature, other stream, other root

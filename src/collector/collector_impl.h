@@ -44,7 +44,7 @@ using TlsStream = ssl::stream<tcp::socket>;
 struct Counters {
   std::atomic<uint64_t> connections{0}, connections_refused{0}, authenticated{0}, batches{0},
       records{0}, duplicates{0}, equivocations{0}, enrolled{0}, heartbeats{0},
-      agent_checkpoints_verified{0}, agent_checkpoints_invalid{0};
+      agent_checkpoints_verified{0}, agent_checkpoints_invalid{0}, enrolled_keys_reads{0};
   std::array<std::atomic<uint64_t>, 16> rejected{};
 };
 
@@ -83,6 +83,8 @@ struct Collector::Impl {
   uint64_t refusals_unlogged = 0;                          // network thread
   std::map<std::string, std::unique_ptr<Stream>> streams;  // network thread
   std::map<std::string, identity::PublicKey> enrolled;     // network thread
+  std::string enrolled_file_state;                         // network thread
+  int64_t enrolled_read_ns = 0;                            // network thread
   Counters counters;
   std::thread io_thread;
   std::thread committer;
@@ -128,9 +130,16 @@ struct Collector::Impl {
   // Network thread: closes every connection (at Stop).
   void CloseConnections();
   Status ReloadEnrolled();
-  // Network thread. kOk, or the error code and message to reject with.
+  // Network thread. kOk, or the error code and message to reject with; *log_note gets what
+  // only the collector's log may say (server paths).
   std::pair<wire::ErrorCode, std::string> Authenticate(const wire::Hello& h,
-                                                       const std::array<uint8_t, 32>& nonce);
+                                                       const std::array<uint8_t, 32>& nonce,
+                                                       std::string* log_note);
+  // Network thread: whether enrolled_keys may have changed since it was last read (its
+  // inode, size or mtime differ, or 5 s have passed): an unknown agent re-reads it only
+  // then, so a stream of hellos with self-made keys cannot make the collector re-read it
+  // for each one.
+  bool EnrolledKeysChanged();
   bool Enroll(const wire::Hello& h);
   StatusOr<Stream*> OpenStream(const wire::Hello& h);
 };

@@ -87,12 +87,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Sends an error frame, then closes the connection.
-  void Reject(wire::ErrorCode code, const std::string& message) {
+  // Sends `message` to the peer and logs it; `log_note` is added to the log line only.
+  void Reject(wire::ErrorCode code, const std::string& message, const std::string& log_note = "") {
     if (closed_ || closing_) return;
     const auto index = static_cast<size_t>(code);
     if (index < c_->counters.rejected.size()) c_->counters.rejected[index]++;
     LogWarning("collector: closing " + peer_ + (agent_.empty() ? "" : " (agent " + agent_ + ")") +
-               ": " + std::string(wire::ErrorCodeName(code)) + ": " + message);
+               ": " + std::string(wire::ErrorCodeName(code)) + ": " + message + log_note);
     closing_ = true;
     // Closed at the latest this long from now, even if the peer never reads the frame.
     auto self = shared_from_this();
@@ -243,9 +244,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     agent_ = identity::ValidAgentId(hello->agent_id) ? hello->agent_id : "";
-    auto [code, message] = c_->Authenticate(*hello, nonce_);
+    std::string log_note;
+    auto [code, message] = c_->Authenticate(*hello, nonce_, &log_note);
     if (!message.empty()) {
-      Reject(code, message);
+      Reject(code, message, log_note);
       return;
     }
     auto stream = c_->OpenStream(*hello);

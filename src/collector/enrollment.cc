@@ -1,4 +1,5 @@
 #include <openssl/crypto.h>
+#include <sys/stat.h>
 
 #include <sstream>
 
@@ -14,9 +15,26 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// What identifies a version of a file without reading it.
+std::string FileState(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "absent";
+  return std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
 }  // namespace
 
+bool Collector::Impl::EnrolledKeysChanged() {
+  const std::string state = FileState(options.enrolled_keys);
+  const int64_t now = env->clock()->MonotonicNanos();
+  return state != enrolled_file_state || now - enrolled_read_ns >= 5'000'000'000;
+}
+
 Status Collector::Impl::ReloadEnrolled() {
+  enrolled_file_state = FileState(options.enrolled_keys);
+  enrolled_read_ns = env->clock()->MonotonicNanos();
+  counters.enrolled_keys_reads++;
   if (!env->FileExists(options.enrolled_keys)) {
     enrolled.clear();
     return Status::Ok();
@@ -33,7 +51,7 @@ Status Collector::Impl::ReloadEnrolled() {
 }
 
 std::pair<wire::ErrorCode, std::string> Collector::Impl::Authenticate(
-    const wire::Hello& h, const std::array<uint8_t, 32>& nonce) {
+    const wire::Hello& h, const std::array<uint8_t, 32>& nonce, std::string* log_note) {
   if (!identity::ValidAgentId(h.agent_id)) {
     return {wire::ErrorCode::kMalformed,
             "agent id must be 1-64 characters of [A-Za-z0-9._-], not starting with '.'"};
@@ -44,16 +62,19 @@ std::pair<wire::ErrorCode, std::string> Collector::Impl::Authenticate(
             "forged hello)"};
   }
   auto it = enrolled.find(h.agent_id);
-  if (it == enrolled.end()) {
+  if (it == enrolled.end() && EnrolledKeysChanged()) {
     if (Status s = ReloadEnrolled(); !s.ok()) LogError("collector: " + s.ToString());
     it = enrolled.find(h.agent_id);
   }
   if (it == enrolled.end()) {
     if (!h.enroll_token.empty() && Enroll(h)) return {wire::ErrorCode::kMalformed, ""};
+    // The operator learns where the key goes from the log; the unauthenticated peer is not
+    // told the server's paths.
+    const std::string line = h.agent_id + " " + identity::FormatPublicKey(h.public_key);
+    *log_note = " (to admit it, add that line to " + options.enrolled_keys + ")";
     return {wire::ErrorCode::kUnknownAgent,
-            "agent " + h.agent_id + " is not enrolled: add \"" + h.agent_id + " " +
-                identity::FormatPublicKey(h.public_key) + "\" to " + options.enrolled_keys +
-                " or give the agent a one-time enrollment token"};
+            "agent " + h.agent_id + " is not enrolled: ask the collector's operator to add \"" +
+                line + "\" to its enrolled keys, or give the agent a one-time enrollment token"};
   }
   if (it->second != h.public_key) {
     return {wire::ErrorCode::kWrongKey, "agent " + h.agent_id +
@@ -65,17 +86,22 @@ std::pair<wire::ErrorCode, std::string> Collector::Impl::Authenticate(
 
 bool Collector::Impl::Enroll(const wire::Hello& h) {
   if (options.enroll_tokens.empty() || !env->FileExists(options.enroll_tokens)) return false;
-  if (Status s = identity::CheckOwnerOnly(options.enroll_tokens); !s.ok()) {
-    LogError("collector: enrollment tokens not used: " + s.message());
+  auto text = identity::ReadSecretFile(options.enroll_tokens);
+  if (!text.ok()) {
+    LogError("collector: enrollment tokens not used: " + text.status().message());
     return false;
   }
-  auto text = env::ReadFileToString(env, options.enroll_tokens);
-  if (!text.ok()) return false;
   std::istringstream in(*text);
   std::string line, rest;
   bool found = false;
+  int n = 0;
   while (std::getline(in, line)) {
-    if (!found && !line.empty() && ConstantTimeEqual(line, h.enroll_token)) {
+    ++n;
+    if (!line.empty() && line.size() < identity::kMinEnrollTokenBytes) {
+      LogError("collector: " + options.enroll_tokens + ":" + std::to_string(n) +
+               ": a token shorter than " + std::to_string(identity::kMinEnrollTokenBytes) +
+               " bytes is never accepted (make one with: openssl rand -hex 16)");
+    } else if (!found && !line.empty() && ConstantTimeEqual(line, h.enroll_token)) {
       found = true;  // used up: not written back
       continue;
     }

@@ -1,6 +1,8 @@
 #include "identity/identity.h"
 
 #include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -93,27 +95,80 @@ Status WriteSecretFile(const std::string& path, std::string_view bytes) {
   return WriteFileWithMode(path, bytes, 0600, /*exclusive=*/true);
 }
 
-Status CheckOwnerOnly(const std::string& path) {
+namespace {
+
+// Opens path for reading and checks the opened file itself (fstat, so what is checked is
+// what is read): a regular file, owned by this process's user (or root), with no group or
+// other permission bits. Returns the descriptor; the caller closes it.
+StatusOr<int> OpenOwnerOnly(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return NotFoundError("cannot read " + path + ": " + std::strerror(errno));
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return NotFoundError("cannot read " + path + ": " + std::strerror(errno));
-  }
-  if ((st.st_mode & 077) != 0) {
+  std::string problem;
+  if (::fstat(fd, &st) != 0) {
+    problem = std::string("cannot stat it: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = "is not a regular file";
+  } else if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return FailedPreconditionError(path + " has mode " + mode +
-                                   "; a secret must be readable by its owner only (chmod 600 " +
-                                   path + ")");
+    problem = std::string("has mode ") + mode +
+              "; a secret must be readable by its owner only (chmod 600 " + path + ")";
+  } else if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    problem = "is owned by uid " + std::to_string(st.st_uid) + ", not by this process's user (uid " +
+              std::to_string(::geteuid()) + ") or root; another user could change it (chown it)";
   }
+  if (!problem.empty()) {
+    ::close(fd);
+    return FailedPreconditionError(path + " " + problem);
+  }
+  return fd;
+}
+
+}  // namespace
+
+Status CheckOwnerOnly(const std::string& path) {
+  ASSIGN_OR_RETURN(int fd, OpenOwnerOnly(path));
+  ::close(fd);
   return Status::Ok();
 }
 
+StatusOr<std::string> ReadSecretFile(const std::string& path) {
+  ASSIGN_OR_RETURN(int fd, OpenOwnerOnly(path));
+  std::string bytes;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return InternalError("cannot read " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+    if (bytes.size() > kMaxSecretFileBytes) {
+      ::close(fd);
+      return InvalidArgumentError(path + " is larger than " + std::to_string(kMaxSecretFileBytes) +
+                                  " bytes; it is not a key or token file");
+    }
+  }
+  ::close(fd);
+  return bytes;
+}
+
+EVP_PKEY* ParsePemPrivateKey(std::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return nullptr;
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  return pkey;
+}
+
 StatusOr<std::unique_ptr<SigningKey>> SigningKey::Load(const std::string& path) {
-  RETURN_IF_ERROR(CheckOwnerOnly(path));
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return NotFoundError("cannot open " + path + ": " + std::strerror(errno));
-  EVP_PKEY* pkey = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
-  std::fclose(f);
+  ASSIGN_OR_RETURN(std::string pem, ReadSecretFile(path));
+  EVP_PKEY* pkey = ParsePemPrivateKey(pem);
+  OPENSSL_cleanse(pem.data(), pem.size());
   if (pkey == nullptr) {
     return InvalidArgumentError(path + " is not a PEM private key (make one with gapless keygen)");
   }

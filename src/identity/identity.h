@@ -73,8 +73,24 @@ EnrolledKeys ParseEnrolledKeys(std::string_view text, std::vector<int>* bad_line
 // overwritten).
 Status WriteSecretFile(const std::string& path, std::string_view bytes);
 
-// Checks that path exists and is not readable or writable by group or others.
+// Checks that path is a regular file owned by this process's user (or root) and not
+// readable or writable by group or others. The check is made on the opened file (fstat),
+// so a symlink is judged by its target.
 Status CheckOwnerOnly(const std::string& path);
+
+// Reads a secret (key, token, API key) with the same check made on the descriptor it reads
+// from, so nothing can be swapped between the check and the read. At most
+// kMaxSecretFileBytes.
+inline constexpr size_t kMaxSecretFileBytes = 1 << 20;
+
+// Enrollment tokens shorter than this are refused (the agent will not start with one; the
+// collector never matches one): a short token could be guessed online.
+inline constexpr size_t kMinEnrollTokenBytes = 16;
+StatusOr<std::string> ReadSecretFile(const std::string& path);
+
+// Parses a PEM private key (of any type) from memory; nullptr if it is not one. The caller
+// frees it with EVP_PKEY_free.
+evp_pkey_st* ParsePemPrivateKey(std::string_view pem);
 
 // Writes a new Ed25519 TLS key (mode 0600) and a self-signed certificate for
 // `common_name` (valid 10 years, subjectAltName DNS:common_name). For the embedded

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -119,6 +120,52 @@ TEST(SelfSignedTls, WritesAnOwnerOnlyKeyAndACertificate) {
   std::string first;
   std::getline(in, first);
   EXPECT_EQ(first, "-----BEGIN CERTIFICATE-----");
+}
+
+// A secret is judged on the descriptor it is read from: mode and owner of the file itself
+// (a symlink by its target), and only a regular file.
+TEST(SecretFiles, OnlyAnOwnerOnlyRegularFileOfThisUserIsRead) {
+  const std::string dir = TempDir();
+  const std::string secret = dir + "/secret";
+  std::ofstream(secret) << "s3cret-token-0123456789\n";
+  ASSERT_EQ(::chmod(secret.c_str(), 0600), 0);
+  auto bytes = ReadSecretFile(secret);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(*bytes, "s3cret-token-0123456789\n");
+  EXPECT_TRUE(CheckOwnerOnly(secret).ok());
+
+  ASSERT_EQ(::chmod(secret.c_str(), 0640), 0);
+  auto group_readable = ReadSecretFile(secret);
+  EXPECT_EQ(group_readable.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(group_readable.status().message().find("mode 0640"), std::string::npos);
+  EXPECT_FALSE(CheckOwnerOnly(secret).ok());
+
+  // A 0600 link name proves nothing: the target's mode is what counts.
+  const std::string link = dir + "/link";
+  ASSERT_EQ(::symlink(secret.c_str(), link.c_str()), 0);
+  EXPECT_EQ(ReadSecretFile(link).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_EQ(::chmod(secret.c_str(), 0600), 0);
+  EXPECT_TRUE(ReadSecretFile(link).ok());
+
+  EXPECT_EQ(ReadSecretFile(dir).status().code(), StatusCode::kFailedPrecondition);  // 0700 dir
+  EXPECT_EQ(ReadSecretFile(dir + "/absent").status().code(), StatusCode::kNotFound);
+
+  // Owned by another user: that user could change the secret under us.
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(secret.c_str(), 65534, 65534), 0);
+    auto foreign = ReadSecretFile(secret);
+    EXPECT_EQ(foreign.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(foreign.status().message().find("owned by uid 65534"), std::string::npos)
+        << foreign.status().ToString();
+  }
+}
+
+TEST(SecretFiles, AnOversizedFileIsNotReadWhole) {
+  const std::string dir = TempDir();
+  const std::string big = dir + "/big";
+  std::ofstream(big) << std::string(kMaxSecretFileBytes + 1, 'x');
+  ASSERT_EQ(::chmod(big.c_str(), 0600), 0);
+  EXPECT_EQ(ReadSecretFile(big).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(EnrolledKeys, ParsesAgentKeyLinesAndNamesTheLinesItSkips) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "env/fault_injection_env.h"
@@ -132,7 +133,7 @@ struct TestCert {
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
         "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -keyout " +
         key + " -out " + cert + " >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
+    return std::system(cmd.c_str()) == 0 && ::chmod(key.c_str(), 0600) == 0;
   }
 };
 

@@ -1,6 +1,9 @@
 #include "input/stream_listener.h"
 
+#include <openssl/crypto.h>
+
 #include "base/log.h"
+#include "identity/identity.h"
 
 namespace gapless::input {
 namespace {
@@ -21,7 +24,13 @@ StatusOr<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const TlsServerOpti
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(t.cert_file, ec);
   if (ec) return InvalidArgumentError("TLS certificate " + t.cert_file + ": " + ec.message());
-  ctx->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
+  // The key is read through the owner-only check, like every other secret.
+  auto key = identity::ReadSecretFile(t.key_file);
+  if (!key.ok()) {
+    return Status(key.status().code(), "TLS private key: " + key.status().message());
+  }
+  ctx->use_private_key(asio::buffer(*key), asio::ssl::context::pem, ec);
+  OPENSSL_cleanse(key->data(), key->size());
   if (ec) return InvalidArgumentError("TLS private key " + t.key_file + ": " + ec.message());
   if (!t.ca_file.empty()) {
     ctx->load_verify_file(t.ca_file, ec);

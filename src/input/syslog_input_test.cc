@@ -214,6 +214,22 @@ TEST_F(InputTest, TlsWithAMissingKeyFileFailsToStartWithTheFileNamed) {
   EXPECT_NE(s.message().find("/nonexistent/cert.pem"), std::string::npos) << s.ToString();
 }
 
+// The input's TLS key is a secret like every other: a key others can read is refused.
+TEST_F(InputTest, TlsWithAKeyOthersCanReadFailsToStart) {
+  OpenSpool();
+  TestCert cert;
+  ASSERT_TRUE(cert.Make()) << "openssl command failed";
+  ASSERT_EQ(::chmod(cert.key.c_str(), 0644), 0);
+  SyslogOptions o = Local();
+  o.tls = TlsServerOptions{cert.cert, cert.key, "", false};
+  Context ctx{&io_, ingest_.get(), env::Env::Posix()->clock(), ""};
+  auto input = NewSyslogTcpInput(ctx, o);
+  const Status s = input->Start();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("chmod 600 " + cert.key), std::string::npos) << s.ToString();
+  std::filesystem::remove_all(cert.dir);
+}
+
 TEST(ListenAddress, ParsesAndExplainsMistakes) {
   std::string a;
   uint16_t p = 0;

@@ -593,8 +593,7 @@ Status ValidateOutput(const OutputOptions& o) {
 
 StatusOr<std::string> ReadSecretFile(const std::string& output, const std::string& what,
                                      const std::string& path) {
-  RETURN_IF_ERROR(identity::CheckOwnerOnly(path));
-  auto text = env::ReadFileToString(env::Env::Posix(), path);
+  auto text = identity::ReadSecretFile(path);
   if (!text.ok()) {
     return Status(text.status().code(), "output " + output + ": cannot read " + what + " " + path +
                                             ": " + text.status().message());

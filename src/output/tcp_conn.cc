@@ -5,7 +5,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -16,6 +18,8 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+
+#include "identity/identity.h"
 
 namespace gapless::output {
 namespace {
@@ -108,11 +112,18 @@ Status TcpConn::Handshake(const TcpOptions& o, const std::string& host,
     return InvalidArgumentError(where_ + "cannot load the CA file " + o.ca_file + ": " +
                                 SslError());
   }
-  if (!o.cert_file.empty() &&
-      (SSL_CTX_use_certificate_chain_file(ctx_, o.cert_file.c_str()) != 1 ||
-       SSL_CTX_use_PrivateKey_file(ctx_, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)) {
-    return InvalidArgumentError(where_ + "cannot load the client certificate " + o.cert_file +
-                                " and key " + o.key_file + ": " + SslError());
+  if (!o.cert_file.empty()) {
+    auto key = identity::ReadSecretFile(o.key_file);
+    if (!key.ok()) return Status(key.status().code(), where_ + "key_file: " + key.status().message());
+    EVP_PKEY* pkey = identity::ParsePemPrivateKey(*key);
+    OPENSSL_cleanse(key->data(), key->size());
+    const bool loaded_pair = SSL_CTX_use_certificate_chain_file(ctx_, o.cert_file.c_str()) == 1 &&
+                             pkey != nullptr && SSL_CTX_use_PrivateKey(ctx_, pkey) == 1;
+    EVP_PKEY_free(pkey);
+    if (!loaded_pair) {
+      return InvalidArgumentError(where_ + "cannot load the client certificate " + o.cert_file +
+                                  " and key " + o.key_file + ": " + SslError());
+    }
   }
   ssl_ = SSL_new(ctx_);
   const std::string name = o.server_name.empty() ? host : o.server_name;
