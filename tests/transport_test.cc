@@ -115,7 +115,8 @@ TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
   auto k3 = identity::SigningKey::Generate();
   ASSERT_TRUE(k3.ok());
   std::shared_ptr<const identity::SigningKey> key3(std::move(*k3));
-  auto s = Sender::Start(spool_.get(), AgentIdentity{"agent-3", key3, "tok-0123456789abcdef"}, Destination());
+  auto s = Sender::Start(spool_.get(), AgentIdentity{"agent-3", key3, "tok-0123456789abcdef"},
+                         Destination());
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE(WaitFor([&] { return (*s)->stats().acked_next == 10; }, 5000));
   EXPECT_EQ(collector_->stats().enrolled, 1u);
@@ -127,12 +128,12 @@ TEST_F(TransportFixture, OneTimeEnrollmentTokenRegistersAKeyOnce) {
   // The token is used up: another new agent presenting it is refused.
   auto k4 = identity::SigningKey::Generate();
   ASSERT_TRUE(k4.ok());
-  auto s4 =
-      Sender::Start(spool_.get(), AgentIdentity{"agent-4", std::move(*k4), "tok-0123456789abcdef"}, [&] {
-        auto d = Destination();
-        d.name = "other";
-        return d;
-      }());
+  auto s4 = Sender::Start(spool_.get(),
+                          AgentIdentity{"agent-4", std::move(*k4), "tok-0123456789abcdef"}, [&] {
+                            auto d = Destination();
+                            d.name = "other";
+                            return d;
+                          }());
   ASSERT_TRUE(s4.ok());
   ASSERT_TRUE(WaitFor([&] { return Rejected(*collector_, ErrorCode::kUnknownAgent) >= 1; }, 5000));
   EXPECT_EQ(collector_->stats().enrolled, 1u);

@@ -115,8 +115,9 @@ StatusOr<int> OpenOwnerOnly(const std::string& path) {
     problem = std::string("has mode ") + mode +
               "; a secret must be readable by its owner only (chmod 600 " + path + ")";
   } else if (st.st_uid != ::geteuid() && st.st_uid != 0) {
-    problem = "is owned by uid " + std::to_string(st.st_uid) + ", not by this process's user (uid " +
-              std::to_string(::geteuid()) + ") or root; another user could change it (chown it)";
+    problem = "is owned by uid " + std::to_string(st.st_uid) +
+              ", not by this process's user (uid " + std::to_string(::geteuid()) +
+              ") or root; another user could change it (chown it)";
   }
   if (!problem.empty()) {
     ::close(fd);

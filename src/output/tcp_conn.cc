@@ -114,7 +114,8 @@ Status TcpConn::Handshake(const TcpOptions& o, const std::string& host,
   }
   if (!o.cert_file.empty()) {
     auto key = identity::ReadSecretFile(o.key_file);
-    if (!key.ok()) return Status(key.status().code(), where_ + "key_file: " + key.status().message());
+    if (!key.ok())
+      return Status(key.status().code(), where_ + "key_file: " + key.status().message());
     EVP_PKEY* pkey = identity::ParsePemPrivateKey(*key);
     OPENSSL_cleanse(key->data(), key->size());
     const bool loaded_pair = SSL_CTX_use_certificate_chain_file(ctx_, o.cert_file.c_str()) == 1 &&
