@@ -13,6 +13,7 @@
 #include "env/fault_injection_env.h"
 #include "merkle/proof.h"
 #include "store/hash_levels.h"
+#include "wire/tls_binding.h"
 #include "wire/wire.h"
 
 namespace gapless::transport {
@@ -184,6 +185,19 @@ class RawClient {
   void WriteRaw(const std::string& bytes) {
     boost::asio::write(stream_, boost::asio::buffer(bytes));
   }
+  wire::TlsBinding Binding() {
+    wire::TlsBinding b{};
+    EXPECT_TRUE(wire::ComputeTlsBinding(stream_.native_handle(), &b));
+    return b;
+  }
+  // Fills in the server name and signs h the way an agent would on this connection:
+  // over `challenge`'s nonce and this TLS session's binding (or another's, to forge).
+  void Sign(wire::Hello* h, const identity::SigningKey& key, const std::string& challenge,
+            std::optional<wire::TlsBinding> binding = std::nullopt) {
+    if (h->server_name.empty()) h->server_name = "collector.test";
+    h->signature = key.Sign(wire::SignedHelloBytes(wire::DecodeChallenge(challenge)->nonce,
+                                                   binding ? *binding : Binding(), *h));
+  }
 
  private:
   boost::asio::io_context io_;
@@ -214,7 +228,7 @@ TEST_F(TransportFixture, AnEquivocatingAgentRaisesAnAlert) {
   hello.agent_id = "agent-1";
   hello.public_key = key_->public_key();
   hello.epoch = spool_->epoch();
-  hello.signature = key_->Sign(wire::SignedHelloBytes(wire::DecodeChallenge(body)->nonce, hello));
+  c.Sign(&hello, *key_, body);
   c.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
   ASSERT_EQ(c.Read().first, wire::MessageType::kWelcome);
   wire::BatchEncoder enc;
@@ -246,9 +260,7 @@ TEST_F(TransportFixture, AReplayedHelloIsRejected) {
     RawClient first(dir_ + "/tls.crt", collector_->ports()[0]);
     auto [type, body] = first.Read();
     ASSERT_EQ(type, wire::MessageType::kChallenge);
-    auto ch = wire::DecodeChallenge(body);
-    ASSERT_TRUE(ch.ok());
-    hello.signature = key_->Sign(wire::SignedHelloBytes(ch->nonce, hello));
+    first.Sign(&hello, *key_, body);
     first.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
     EXPECT_EQ(first.Read().first, wire::MessageType::kWelcome);  // genuine: accepted
   }
@@ -280,8 +292,7 @@ TEST_F(TransportFixture, UnknownAgentsLearnNoServerPathsAndCannotForceReReads) {
     hello.agent_id = "stranger-" + std::to_string(i);
     hello.public_key = (*stranger)->public_key();
     hello.epoch = spool_->epoch();
-    hello.signature =
-        (*stranger)->Sign(wire::SignedHelloBytes(wire::DecodeChallenge(body)->nonce, hello));
+    c.Sign(&hello, **stranger, body);
     c.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
     auto [etype, ebody] = c.Read();
     ASSERT_EQ(etype, wire::MessageType::kError);
@@ -302,6 +313,176 @@ TEST_F(TransportFixture, UnknownAgentsLearnNoServerPathsAndCannotForceReReads) {
   Sender* s = StartSender(Destination(), late_key, "agent-late");
   AppendRecords(5);
   EXPECT_TRUE(WaitFor([&] { return s->stats().acked_next == 5; }, 10000));
+}
+
+// Issue 16 item 10: a collector the agent trusts relays another collector's challenge. The
+// agent signs for its own TLS session (with the relay), so the hello does not verify on
+// the relay's session with the real collector.
+TEST_F(TransportFixture, AHelloSignedForAnotherTlsSessionIsRefused) {
+  OpenSpool();
+  StartCollector();
+  RawClient real(dir_ + "/tls.crt", collector_->ports()[0]);   // the relay's own session
+  RawClient agent(dir_ + "/tls.crt", collector_->ports()[0]);  // the agent's session
+  auto [type, body] = real.Read();
+  ASSERT_EQ(type, wire::MessageType::kChallenge);
+  EXPECT_EQ(agent.Read().first, wire::MessageType::kChallenge);
+  wire::Hello hello;
+  hello.agent_id = "agent-1";
+  hello.public_key = key_->public_key();
+  hello.epoch = spool_->epoch();
+  real.Sign(&hello, *key_, body, agent.Binding());  // the right nonce, the other session
+  real.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
+  auto [etype, ebody] = real.Read();
+  ASSERT_EQ(etype, wire::MessageType::kError);
+  EXPECT_EQ(wire::DecodeError(ebody)->code, ErrorCode::kBadSignature);
+  EXPECT_TRUE(ReadStored("agent-1").empty());
+}
+
+TEST_F(TransportFixture, AHelloSignedForAnotherServerNameIsRefused) {
+  OpenSpool();
+  StartCollector();
+  RawClient c(dir_ + "/tls.crt", collector_->ports()[0]);
+  auto [type, body] = c.Read();
+  ASSERT_EQ(type, wire::MessageType::kChallenge);
+  wire::Hello hello;
+  hello.agent_id = "agent-1";
+  hello.public_key = key_->public_key();
+  hello.epoch = spool_->epoch();
+  hello.server_name = "other-collector.test";
+  c.Sign(&hello, *key_, body);
+  c.Write(wire::MessageType::kHello, wire::EncodeHello(hello));
+  auto [etype, ebody] = c.Read();
+  ASSERT_EQ(etype, wire::MessageType::kError);
+  auto e = wire::DecodeError(ebody);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, ErrorCode::kBadSignature);
+  EXPECT_NE(e->message.find("other-collector.test"), std::string::npos) << e->message;
+}
+
+// A scripted collector, to see what the agent's sender sends: it answers each connection
+// with a challenge, reads the hello, and then does what `script` says for that connection.
+class ScriptedCollector {
+ public:
+  enum class Then { kUnknownAgent, kWelcomeThenClose, kSecondChallenge };
+  ScriptedCollector(const std::string& dir, std::vector<Then> script)
+      : ctx_(boost::asio::ssl::context::tls_server),
+        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}),
+        port_(acceptor_.local_endpoint().port()),
+        script_(std::move(script)) {
+    ctx_.use_certificate_chain_file(dir + "/tls.crt");
+    ctx_.use_private_key_file(dir + "/tls.key", boost::asio::ssl::context::pem);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ScriptedCollector() {
+    if (!done_) {  // unblock the accept with a connection that fails its handshake
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket s(io);
+      boost::system::error_code ignored;
+      s.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ignored);
+      s.close(ignored);
+    }
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  bool done() const { return done_; }
+  // Once done(): what each connection's hello carried as its enrollment token, and how
+  // often the agent closed the connection when challenged a second time.
+  std::vector<std::string> tokens;
+  int closed_after_second_challenge = 0;
+
+ private:
+  void Run() {
+    RunScript();
+    done_ = true;
+  }
+  void RunScript() {
+    namespace asio = boost::asio;
+    for (Then then : script_) {
+      boost::system::error_code ec;
+      asio::ssl::stream<asio::ip::tcp::socket> s(io_, ctx_);
+      acceptor_.accept(s.lowest_layer(), ec);
+      if (ec) return;
+      s.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) return;
+      wire::Challenge ch;
+      ch.nonce[0] = 7;
+      WriteFrame(&s, wire::MessageType::kChallenge, wire::EncodeChallenge(ch));
+      auto [type, body] = ReadFrame(&s);
+      if (type != wire::MessageType::kHello) return;
+      auto hello = wire::DecodeHello(body);
+      if (!hello.ok()) return;
+      tokens.push_back(hello->enroll_token);
+      switch (then) {
+        case Then::kUnknownAgent:
+          WriteFrame(&s, wire::MessageType::kError,
+                     wire::EncodeError({ErrorCode::kUnknownAgent, "not enrolled"}));
+          break;
+        case Then::kWelcomeThenClose: {
+          wire::Welcome w;
+          w.max_frame = wire::kMaxFrameBytes;
+          WriteFrame(&s, wire::MessageType::kWelcome, wire::EncodeWelcome(w));
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          break;
+        }
+        case Then::kSecondChallenge: {
+          WriteFrame(&s, wire::MessageType::kChallenge, wire::EncodeChallenge(ch));
+          // The agent must close rather than sign again.
+          auto [t2, b2] = ReadFrame(&s);
+          if (t2 == wire::MessageType::kError && b2 == "closed") ++closed_after_second_challenge;
+          break;
+        }
+      }
+      s.lowest_layer().close(ec);
+    }
+  }
+  template <typename S>
+  static void WriteFrame(S* s, wire::MessageType type, const std::string& body) {
+    std::string f;
+    wire::AppendFrame(&f, type, body);
+    boost::system::error_code ec;
+    boost::asio::write(*s, boost::asio::buffer(f), ec);
+  }
+  // (kError, "closed") when the peer closed the connection.
+  template <typename S>
+  static std::pair<wire::MessageType, std::string> ReadFrame(S* s) {
+    char h[wire::kFrameHeaderSize];
+    boost::system::error_code ec;
+    boost::asio::read(*s, boost::asio::buffer(h), ec);
+    if (ec) return {wire::MessageType::kError, "closed"};
+    auto fh = wire::DecodeFrameHeader(std::string_view(h, sizeof(h)), wire::kMaxFrameBytes);
+    if (!fh.ok()) return {wire::MessageType::kError, "bad header"};
+    std::string body(fh->body_bytes, '\0');
+    boost::asio::read(*s, boost::asio::buffer(body), ec);
+    if (ec) return {wire::MessageType::kError, "closed"};
+    return {fh->type, body};
+  }
+  boost::asio::io_context io_;
+  boost::asio::ssl::context ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  const uint16_t port_;
+  std::vector<Then> script_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// The enrollment token goes only to a collector that said it does not know the agent, and
+// never again once a hello with it was welcomed; and a second challenge on one connection
+// is refused, not signed.
+TEST_F(TransportFixture, TheEnrollmentTokenIsSentOnlyWhereNeededAndOnlyOnce) {
+  OpenSpool();
+  using Then = ScriptedCollector::Then;
+  auto fake = std::make_unique<ScriptedCollector>(
+      dir_, std::vector<Then>{Then::kUnknownAgent, Then::kWelcomeThenClose, Then::kSecondChallenge,
+                              Then::kSecondChallenge});
+  DestinationOptions d = Destination();
+  d.address = "127.0.0.1:" + std::to_string(fake->port());
+  auto s = Sender::Start(spool_.get(), AgentIdentity{"agent-3", key_, "tok-0123456789abcdef"}, d);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(WaitFor([&] { return fake->done(); }, 20000));
+  (*s)->Stop();
+  EXPECT_EQ(fake->tokens, (std::vector<std::string>{"", "tok-0123456789abcdef", "", ""}));
+  EXPECT_EQ(fake->closed_after_second_challenge, 2);
+  EXPECT_GE((*s)->stats().rejections, 1u);
 }
 
 TEST_F(TransportFixture, OversizedFrameIsRefusedBeforeItsBodyIsRead) {

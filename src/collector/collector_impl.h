@@ -132,9 +132,12 @@ struct Collector::Impl {
   Status ReloadEnrolled();
   // Network thread. kOk, or the error code and message to reject with; *log_note gets what
   // only the collector's log may say (server paths).
+  // `binding` is the connection's TLS binding, `own_cert` the certificate this connection
+  // presented (the hello's server name must be one of its names).
   std::pair<wire::ErrorCode, std::string> Authenticate(const wire::Hello& h,
                                                        const std::array<uint8_t, 32>& nonce,
-                                                       std::string* log_note);
+                                                       const wire::TlsBinding& binding,
+                                                       X509* own_cert, std::string* log_note);
   // Network thread: whether enrolled_keys may have changed since it was last read (its
   // inode, size or mtime differ, or 5 s have passed): an unknown agent re-reads it only
   // then, so a stream of hellos with self-made keys cannot make the collector re-read it

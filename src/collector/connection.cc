@@ -2,6 +2,7 @@
 #include "collector/collector_impl.h"
 #include "event/event.h"
 #include "spool/loss_record.h"
+#include "wire/tls_binding.h"
 
 namespace gapless::collector {
 namespace {
@@ -245,7 +246,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     agent_ = identity::ValidAgentId(hello->agent_id) ? hello->agent_id : "";
     std::string log_note;
-    auto [code, message] = c_->Authenticate(*hello, nonce_, &log_note);
+    wire::TlsBinding binding{};
+    if (!wire::ComputeTlsBinding(stream_.native_handle(), &binding)) {
+      Reject(wire::ErrorCode::kMalformed, "no TLS binding for this session (TLS exporter failed)");
+      return;
+    }
+    auto [code, message] = c_->Authenticate(
+        *hello, nonce_, binding, SSL_get_certificate(stream_.native_handle()), &log_note);
     if (!message.empty()) {
       Reject(code, message, log_note);
       return;

@@ -1,4 +1,5 @@
 #include <openssl/crypto.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 #include <sstream>
@@ -13,6 +14,16 @@ namespace {
 
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Whether cert carries `name` (a DNS name or an IP address) as the agent's TLS check would
+// have accepted it.
+bool CertificateNames(X509* cert, const std::string& name) {
+  if (cert == nullptr || name.empty()) return false;
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(name, ec);
+  if (!ec) return X509_check_ip_asc(cert, name.c_str(), 0) == 1;
+  return X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1;
 }
 
 // What identifies a version of a file without reading it.
@@ -51,15 +62,22 @@ Status Collector::Impl::ReloadEnrolled() {
 }
 
 std::pair<wire::ErrorCode, std::string> Collector::Impl::Authenticate(
-    const wire::Hello& h, const std::array<uint8_t, 32>& nonce, std::string* log_note) {
+    const wire::Hello& h, const std::array<uint8_t, 32>& nonce, const wire::TlsBinding& binding,
+    X509* own_cert, std::string* log_note) {
   if (!identity::ValidAgentId(h.agent_id)) {
     return {wire::ErrorCode::kMalformed,
             "agent id must be 1-64 characters of [A-Za-z0-9._-], not starting with '.'"};
   }
-  if (!identity::Verify(h.public_key, wire::SignedHelloBytes(nonce, h), h.signature)) {
+  if (!identity::Verify(h.public_key, wire::SignedHelloBytes(nonce, binding, h), h.signature)) {
     return {wire::ErrorCode::kBadSignature,
-            "the hello signature does not verify for this connection's challenge (a replayed or "
-            "forged hello)"};
+            "the hello signature does not verify for this connection's challenge and TLS "
+            "session (a replayed, relayed or forged hello)"};
+  }
+  if (!CertificateNames(own_cert, h.server_name)) {
+    return {wire::ErrorCode::kBadSignature,
+            "the hello is signed for server \"" + h.server_name +
+                "\", a name this collector's certificate does not carry (a relayed hello, or "
+                "the agent's server_name names another collector)"};
   }
   auto it = enrolled.find(h.agent_id);
   if (it == enrolled.end() && EnrolledKeysChanged()) {

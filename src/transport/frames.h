@@ -10,21 +10,29 @@
 #include "base/status.h"
 #include "spool/spool_format.h"
 #include "transport/sender.h"
+#include "wire/tls_binding.h"
 #include "wire/wire.h"
 
 namespace gapless::transport {
 
 // The HELLO frame (header included) answering a CHALLENGE body, signed by the agent's key
-// over this connection's nonce.
+// over this connection's nonce, its TLS session (ssl) and the server name the collector's
+// certificate was verified by. The enrollment token goes only when `with_token`.
 inline StatusOr<std::string> HelloFrame(std::string_view challenge_body, const AgentIdentity& id,
-                                        const spool::Epoch& epoch) {
+                                        const spool::Epoch& epoch, SSL* ssl,
+                                        const std::string& server_name, bool with_token) {
   ASSIGN_OR_RETURN(wire::Challenge ch, wire::DecodeChallenge(challenge_body));
+  wire::TlsBinding binding{};
+  if (!wire::ComputeTlsBinding(ssl, &binding)) {
+    return InternalError("cannot compute the TLS binding of the hello (TLS exporter failed)");
+  }
   wire::Hello h;
   h.agent_id = id.agent_id;
   h.public_key = id.key->public_key();
   h.epoch = epoch;
-  h.enroll_token = id.enroll_token;
-  h.signature = id.key->Sign(wire::SignedHelloBytes(ch.nonce, h));
+  if (with_token) h.enroll_token = id.enroll_token;
+  h.server_name = server_name;
+  h.signature = id.key->Sign(wire::SignedHelloBytes(ch.nonce, binding, h));
   std::string frame;
   wire::AppendFrame(&frame, wire::MessageType::kHello, wire::EncodeHello(h));
   return frame;

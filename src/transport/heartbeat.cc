@@ -26,6 +26,7 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
     std::deque<std::string> out;
     bool writing = false;
     bool welcomed = false;
+    bool challenged = false;
   };
 
   DestinationOptions opt;
@@ -153,7 +154,11 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
   void Handle(const std::shared_ptr<Conn>& c, wire::MessageType type) {
     switch (type) {
       case wire::MessageType::kChallenge: {
-        auto frame = HelloFrame(c->body, id, epoch);
+        if (c->challenged) return Fail(c, "a second challenge on one connection: refused");
+        c->challenged = true;
+        // The heartbeat never enrolls: the token goes only with the sender's hello.
+        auto frame = HelloFrame(c->body, id, epoch, c->stream.native_handle(), opt.server_name,
+                                /*with_token=*/false);
         if (!frame.ok()) return Fail(c, frame.status().message());
         return Send(c, std::move(*frame));
       }

@@ -32,7 +32,9 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
     std::deque<std::shared_ptr<const std::string>> out;
     bool writing = false;
     bool welcomed = false;
-    bool draining = false;  // replaced by a reconfiguration; half-close after this write
+    bool challenged = false;
+    bool sent_token = false;  // this connection's hello carried the enrollment token
+    bool draining = false;    // replaced by a reconfiguration; half-close after this write
   };
 
   spool::Spool* spool = nullptr;
@@ -49,6 +51,9 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
   bool pump_scheduled = false;
   bool persist_scheduled = false;
   bool stopping = false;
+  // The enrollment token is sent only to a collector that answered unknown_agent to a
+  // hello without it, and never again once a hello with it was welcomed (it is used up).
+  bool send_token = false;
   int attempt = 0;
   uint32_t max_frame = wire::kMaxFrameBytes;
 
@@ -225,7 +230,12 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
   void Handle(const std::shared_ptr<Conn>& c, wire::MessageType type) {
     switch (type) {
       case wire::MessageType::kChallenge: {
-        auto frame = HelloFrame(c->body, id, spool->epoch());
+        // One challenge per connection: a second would let a peer collect signatures.
+        if (c->challenged) return Fail(c, "a second challenge on one connection: refused");
+        c->challenged = true;
+        c->sent_token = send_token && !id.enroll_token.empty();
+        auto frame = HelloFrame(c->body, id, spool->epoch(), c->stream.native_handle(),
+                                opt.server_name, c->sent_token);
         if (!frame.ok()) return Fail(c, frame.status().message());
         Send(c, std::move(*frame));
         return;
@@ -246,6 +256,13 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
         auto e = wire::DecodeError(c->body);
         rejections++;
         if (!e.ok()) return Fail(c, "malformed error frame");
+        if (e->code == wire::ErrorCode::kUnknownAgent && !id.enroll_token.empty() &&
+            !c->sent_token) {
+          LogInfo("sender " + opt.name + " → " + opt.address +
+                  ": not enrolled there yet; connecting again with the enrollment token");
+          send_token = true;
+          return Fail(c, "", /*immediate=*/true);
+        }
         const bool superseded = e->code == wire::ErrorCode::kSuperseded;
         LogLevel level = superseded ? LogLevel::kInfo : LogLevel::kError;
         Log(level, "sender " + opt.name + " → " + opt.address +
@@ -261,6 +278,12 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
 
   void OnWelcome(const std::shared_ptr<Conn>& c, const wire::Welcome& w) {
     c->welcomed = true;
+    if (c->sent_token) {
+      LogInfo("sender " + opt.name + " → " + opt.address +
+              ": enrolled with the one-time token; it is not sent again");
+      id.enroll_token.clear();
+      send_token = false;
+    }
     c->timer.cancel();
     connected = true;
     connects++;

@@ -12,7 +12,7 @@ namespace {
 
 constexpr size_t kRecordHeaderSize = 1 + 4 + 4;  // type | length | crc
 constexpr size_t kBatchHeaderSize = 8 + 4 + 1 + 4 + 32;
-constexpr std::string_view kHelloContext{"gapless-hello-v1\0", 17};
+constexpr std::string_view kHelloContext{"gapless-hello-v2\0", 17};
 
 Status Malformed(std::string what) { return InvalidArgumentError("malformed " + what); }
 
@@ -54,6 +54,7 @@ void PutHelloFields(std::string* out, const Hello& h) {
   PutBytes(out, h.public_key);
   PutBytes(out, h.epoch);
   PutLengthPrefixed(out, h.enroll_token);
+  PutLengthPrefixed(out, h.server_name);
 }
 
 }  // namespace
@@ -127,9 +128,11 @@ StatusOr<Challenge> DecodeChallenge(std::string_view in) {
   return c;
 }
 
-std::string SignedHelloBytes(const std::array<uint8_t, kNonceSize>& nonce, const Hello& h) {
+std::string SignedHelloBytes(const std::array<uint8_t, kNonceSize>& nonce,
+                             const TlsBinding& binding, const Hello& h) {
   std::string out(kHelloContext);
   PutBytes(&out, nonce);
+  PutBytes(&out, binding);
   PutHelloFields(&out, h);
   return out;
 }
@@ -151,7 +154,8 @@ StatusOr<Hello> DecodeHello(std::string_view in) {
                                                        std::to_string(kProtocolVersion) + ")");
   }
   if (!GetString(&in, &h.agent_id) || !GetBytes(&in, &h.public_key) || !GetBytes(&in, &h.epoch) ||
-      !GetString(&in, &h.enroll_token) || !GetString(&in, &h.signature) || !in.empty()) {
+      !GetString(&in, &h.enroll_token) || !GetString(&in, &h.server_name) ||
+      !GetString(&in, &h.signature) || !in.empty()) {
     return Malformed("hello");
   }
   if (h.agent_id.empty()) return Malformed("hello: empty agent id");

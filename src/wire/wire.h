@@ -24,16 +24,16 @@
 
 namespace gapless::wire {
 
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kFrameHeaderSize = 5;
 // Largest frame either side accepts (type + body). A batch is cut well below it.
 inline constexpr uint32_t kMaxFrameBytes = 8u << 20;
 // The longest string a message field may hold (agent id, token, signature, names).
 inline constexpr size_t kMaxStringBytes = 4096;
-// The largest hello body there can be: version, three strings with their length prefixes
-// (agent id, enrollment token, signature), the public key and the epoch. The collector
-// allows no larger frame before a connection has authenticated.
-inline constexpr uint32_t kMaxHelloBytes = 2 + 3 * (5 + kMaxStringBytes) + 32 + 16;
+// The largest hello body there can be: version, four strings with their length prefixes
+// (agent id, enrollment token, server name, signature), the public key and the epoch. The
+// collector allows no larger frame before a connection has authenticated.
+inline constexpr uint32_t kMaxHelloBytes = 2 + 4 * (5 + kMaxStringBytes) + 32 + 16;
 // Largest decompressed batch; also bounds the zstd output buffer.
 inline constexpr uint32_t kMaxBatchRawBytes = 32u << 20;
 inline constexpr uint32_t kMaxBatchRecords = 1u << 20;
@@ -78,8 +78,16 @@ struct Hello {
   identity::PublicKey public_key{};
   spool::Epoch epoch{};
   std::string enroll_token;  // empty unless enrolling a new key with a one-time token
-  std::string signature;     // over SignedHelloBytes(challenge nonce, this)
+  std::string server_name;   // the TLS name the agent verified the collector's certificate by
+  std::string signature;     // over SignedHelloBytes(challenge nonce, TLS binding, this)
 };
+
+// The connection's TLS exporter value (RFC 8446 section 7.5, label kTlsBindingLabel, no
+// context): both ends of one TLS session compute the same 32 bytes, and no other session
+// has them. See wire/tls_binding.h.
+inline constexpr size_t kTlsBindingSize = 32;
+using TlsBinding = std::array<uint8_t, kTlsBindingSize>;
+inline constexpr std::string_view kTlsBindingLabel = "EXPORTER-gapless-hello";
 
 struct Welcome {
   uint64_t next_seq = 0;  // the collector holds every seq below (durable or about to be)
@@ -150,9 +158,12 @@ StatusOr<FrameHeader> DecodeFrameHeader(std::string_view header, uint32_t max_fr
 // --- messages (bodies, without the frame header) ---
 std::string EncodeChallenge(const Challenge& c);
 StatusOr<Challenge> DecodeChallenge(std::string_view body);
-// The bytes an agent signs: a context string, the challenge nonce, and every field of
-// the hello except the signature — so a signature is good for one connection only.
-std::string SignedHelloBytes(const std::array<uint8_t, kNonceSize>& nonce, const Hello& h);
+// The bytes an agent signs: a context string, the challenge nonce, the TLS session's
+// binding, and every field of the hello except the signature (the server name included) —
+// so a signature is good for one connection only, and a collector that relays another's
+// challenge over its own TLS session gets a hello that does not verify there.
+std::string SignedHelloBytes(const std::array<uint8_t, kNonceSize>& nonce,
+                             const TlsBinding& binding, const Hello& h);
 std::string EncodeHello(const Hello& h);
 StatusOr<Hello> DecodeHello(std::string_view body);
 std::string EncodeWelcome(const Welcome& w);

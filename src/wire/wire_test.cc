@@ -33,6 +33,7 @@ TEST(Wire, HandshakeMessagesRoundTrip) {
   h.public_key[3] = 1;
   h.epoch[15] = 2;
   h.enroll_token = "tok";
+  h.server_name = "collector.test";
   h.signature = std::string(64, 's');
   auto h2 = DecodeHello(EncodeHello(h));
   ASSERT_TRUE(h2.ok()) << h2.status().ToString();
@@ -40,6 +41,7 @@ TEST(Wire, HandshakeMessagesRoundTrip) {
   EXPECT_EQ(h2->public_key, h.public_key);
   EXPECT_EQ(h2->epoch, h.epoch);
   EXPECT_EQ(h2->enroll_token, "tok");
+  EXPECT_EQ(h2->server_name, "collector.test");
   EXPECT_EQ(h2->signature, h.signature);
 
   auto w = DecodeWelcome(EncodeWelcome(Welcome{12345, 1u << 20}));
@@ -54,22 +56,32 @@ TEST(Wire, HandshakeMessagesRoundTrip) {
   EXPECT_EQ(e->message, "no");
 }
 
-TEST(Wire, SignedBytesBindTheNonceAndEveryField) {
+TEST(Wire, SignedBytesBindTheNonceTheTlsSessionAndEveryField) {
   Hello h;
   h.agent_id = "a";
+  h.server_name = "collector.test";
   std::array<uint8_t, kNonceSize> n1{}, n2{};
   n2[0] = 1;
-  const std::string base = SignedHelloBytes(n1, h);
-  EXPECT_NE(base, SignedHelloBytes(n2, h));
+  TlsBinding b1{}, b2{};
+  b2[31] = 1;
+  const std::string base = SignedHelloBytes(n1, b1, h);
+  EXPECT_NE(base, SignedHelloBytes(n2, b1, h));
+  EXPECT_NE(base, SignedHelloBytes(n1, b2, h));
   Hello other = h;
   other.agent_id = "b";
-  EXPECT_NE(base, SignedHelloBytes(n1, other));
+  EXPECT_NE(base, SignedHelloBytes(n1, b1, other));
   other = h;
   other.epoch[0] = 1;
-  EXPECT_NE(base, SignedHelloBytes(n1, other));
+  EXPECT_NE(base, SignedHelloBytes(n1, b1, other));
   other = h;
   other.public_key[0] = 1;
-  EXPECT_NE(base, SignedHelloBytes(n1, other));
+  EXPECT_NE(base, SignedHelloBytes(n1, b1, other));
+  other = h;
+  other.server_name = "collector.test.";
+  EXPECT_NE(base, SignedHelloBytes(n1, b1, other));
+  other = h;
+  other.enroll_token = "t";
+  EXPECT_NE(base, SignedHelloBytes(n1, b1, other));
 }
 
 TEST(Wire, FrameHeaderEnforcesLimitsAndTypes) {
