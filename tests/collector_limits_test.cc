@@ -16,7 +16,12 @@
 #include <thread>
 #include <vector>
 
+#include "alert/alert.h"
+#include "collector/raw_client_test_util.h"
 #include "collector/transport_fixture.h"
+#include "output/output.h"
+#include "store/layout.h"
+#include "subprocess.h"
 #include "wire/wire.h"
 
 namespace gapless::transport {
@@ -200,6 +205,139 @@ TEST_F(CollectorLimitsTest, AFrameLargerThanAHelloIsRefusedBeforeAuthentication)
   EXPECT_EQ(error->code, wire::ErrorCode::kTooLarge) << error->message;
   EXPECT_EQ(collector_->stats().rejected[static_cast<size_t>(wire::ErrorCode::kTooLarge)], 1u);
   ExpectAnAgentStillDelivers();
+}
+
+// Issue 16 item 8: stream stores do not pile up. Past max_open_streams the least recently
+// used stream without a live connection is signed and closed; it reopens, whole and
+// signed, when its agent comes back.
+TEST_F(CollectorLimitsTest, IdleStreamsAreSignedAndClosedPastTheBoundAndReopenWhenNeeded) {
+  copts_.max_open_streams = 2;
+  StartCollector();
+  OpenSpool();
+  AppendRecords(30);
+  std::vector<std::shared_ptr<const identity::SigningKey>> keys{key_};
+  for (int i = 2; i <= 5; ++i) {
+    auto k = identity::SigningKey::Generate();
+    ASSERT_TRUE(k.ok());
+    keys.emplace_back(std::move(*k));
+    Enroll("agent-" + std::to_string(i), keys.back()->public_key());
+  }
+  for (int i = 1; i <= 5; ++i) {
+    DestinationOptions d = Destination();
+    d.name = "d" + std::to_string(i);  // each its own spool cursor
+    Sender* s = StartSender(d, keys[i - 1], "agent-" + std::to_string(i));
+    ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 30; }, 15000)) << i;
+    senders_.clear();  // the agent goes away; its stream is idle
+    EXPECT_LE(collector_->stats().open_streams, 3u) << "at most the bound and one closing";
+  }
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().streams_closed >= 3; }, 5000));
+  EXPECT_LE(collector_->stats().open_streams, 2u);
+  // Every closed stream was signed at its full size before it was closed.
+  const store::Layout layout(copts_.data_dir);
+  for (int i = 1; i <= 3; ++i) {
+    const std::string dir =
+        layout.StreamDir("agent-" + std::to_string(i), store::EpochHex(spool_->epoch()));
+    auto signed_size = output::LastSignedSize(env::Env::Posix(), dir);
+    ASSERT_TRUE(signed_size.ok()) << signed_size.status().ToString();
+    EXPECT_EQ(*signed_size, 30u) << dir;
+  }
+  // agent-1, closed long ago, comes back with more: its stream reopens and goes on.
+  AppendRecords(20);
+  DestinationOptions d = Destination();
+  d.name = "d1";
+  Sender* s = StartSender(d, key_, "agent-1");
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 50; }, 15000));
+  senders_.clear();
+  ExpectStoredExactly(50);
+}
+
+// Issue 16 item 8: one enrolled key announcing epoch after epoch is refused past
+// max_new_epochs_per_agent, with an `epoch_storm` alert; its known epochs and other
+// agents go on.
+TEST_F(CollectorLimitsTest, AnEpochStormIsRefusedAndAlerted) {
+  alert::AlertOptions ao;
+  ao.journal = dir_ + "/alerts.jsonl";
+  auto alerts = alert::Alerts::Open(env::Env::Posix(), ao);
+  ASSERT_TRUE(alerts.ok());
+  copts_.alerts = alerts->get();
+  copts_.max_new_epochs_per_agent = 3;
+  StartCollector();
+  std::vector<spool::Epoch> epochs(5);
+  for (size_t i = 0; i < epochs.size(); ++i) epochs[i][0] = static_cast<uint8_t>(i + 1);
+  for (size_t i = 0; i < 3; ++i) {
+    RawClient c(dir_ + "/tls.crt", Port());
+    EXPECT_EQ(c.SayHello("agent-1", *key_, epochs[i]).first, wire::MessageType::kWelcome) << i;
+  }
+  RawClient storm(dir_ + "/tls.crt", Port());
+  auto [type, body] = storm.SayHello("agent-1", *key_, epochs[3]);
+  ASSERT_EQ(type, wire::MessageType::kError);
+  auto e = wire::DecodeError(body);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, wire::ErrorCode::kLimitExceeded);
+  EXPECT_NE(e->message.find("max_new_epochs_per_agent"), std::string::npos) << e->message;
+  EXPECT_EQ(collector_->stats().epochs_refused, 1u);
+  const auto firing = (*alerts)->Firing();
+  ASSERT_EQ(firing.size(), 1u);
+  EXPECT_EQ(firing[0].name, "epoch_storm");
+  EXPECT_EQ(firing[0].subject, "agent-1");
+  EXPECT_EQ(firing[0].severity, "critical");
+  // A known epoch is not a new one.
+  RawClient again(dir_ + "/tls.crt", Port());
+  EXPECT_EQ(again.SayHello("agent-1", *key_, epochs[0]).first, wire::MessageType::kWelcome);
+  // Another agent is not limited by agent-1's storm.
+  auto other = identity::SigningKey::Generate();
+  ASSERT_TRUE(other.ok());
+  Enroll("agent-2", (*other)->public_key());
+  RawClient c2(dir_ + "/tls.crt", Port());
+  EXPECT_EQ(c2.SayHello("agent-2", **other, epochs[4]).first, wire::MessageType::kWelcome);
+}
+
+// Issue 16 item 8 against the real binary, held to 64 descriptors (prlimit): one key
+// announcing 50 epochs (each stream 4 descriptors) does not exhaust the collector, and an
+// agent still delivers afterwards.
+TEST_F(CollectorLimitsTest, ARealCollectorAtALowDescriptorLimitOutlivesFiftyEpochs) {
+  const uint16_t port = testing::FreePort();
+  const std::string config = dir_ + "/collector.toml";
+  std::ofstream(config) << "[collector]\ndata_dir = \"" << dir_
+                        << "/cdata\"\nlisten = \"127.0.0.1:" << port << "\"\ntls_cert = \"" << dir_
+                        << "/tls.crt\"\ntls_key = \"" << dir_ << "/tls.key\"\nenrolled_keys = \""
+                        << dir_
+                        << "/enrolled\"\nmax_open_streams = 4\nmax_new_epochs_per_agent = 100\n";
+  testing::Subprocess collector;
+  ASSERT_TRUE(collector.Start(
+      {"/usr/bin/prlimit", "--nofile=64:64", GAPLESS_BINARY, "collector", "--config", config}, {},
+      "", dir_ + "/collector.log"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const int fd = ConnectSilently(port);
+        if (fd >= 0) ::close(fd);
+        return fd >= 0;
+      },
+      10000));
+  int welcomed = 0;
+  for (int i = 0; i < 50; ++i) {
+    spool::Epoch epoch{};
+    epoch[0] = static_cast<uint8_t>(i + 1);
+    epoch[15] = 0xee;
+    try {
+      RawClient c(dir_ + "/tls.crt", port);
+      welcomed += c.SayHello("agent-1", *key_, epoch).first == wire::MessageType::kWelcome;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "epoch " << i << ": " << e.what();
+    }
+  }
+  EXPECT_EQ(welcomed, 50);
+  // A real agent stream (the fixture's spool, another epoch) still gets in and is stored.
+  OpenSpool();
+  AppendRecords(20);
+  DestinationOptions d = Destination();
+  d.address = "127.0.0.1:" + std::to_string(port);
+  Sender* s = StartSender(d, key_);
+  EXPECT_TRUE(WaitFor([&] { return s->stats().acked_next == 20; }, 15000))
+      << "acked " << s->stats().acked_next << " of 20; see " << dir_ << "/collector.log";
+  senders_.clear();
+  collector.Signal(SIGTERM);
+  EXPECT_NE(collector.Wait(std::chrono::seconds(10)), -1);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "base/crc32c.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/note.h"
+#include "collector/raw_client_test_util.h"
 #include "collector/transport_fixture.h"
 #include "env/fault_injection_env.h"
 #include "merkle/proof.h"
@@ -157,53 +158,6 @@ TEST_F(TransportFixture, AShortEnrollmentTokenIsNeverAccepted) {
   EXPECT_EQ(collector_->stats().enrolled, 0u);
   EXPECT_TRUE(ReadStored("agent-3").empty());
 }
-
-// A raw TLS client for protocol-level attacks.
-class RawClient {
- public:
-  RawClient(const std::string& ca, uint16_t port)
-      : ctx_(boost::asio::ssl::context::tls_client), stream_(io_, ctx_) {
-    ctx_.load_verify_file(ca);
-    ctx_.set_verify_mode(boost::asio::ssl::verify_peer);
-    stream_.lowest_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port});
-    stream_.handshake(boost::asio::ssl::stream_base::client);
-  }
-  std::pair<wire::MessageType, std::string> Read() {
-    char h[wire::kFrameHeaderSize];
-    boost::asio::read(stream_, boost::asio::buffer(h));
-    auto fh = wire::DecodeFrameHeader(std::string_view(h, sizeof(h)), wire::kMaxFrameBytes);
-    EXPECT_TRUE(fh.ok());
-    std::string body(fh->body_bytes, '\0');
-    boost::asio::read(stream_, boost::asio::buffer(body));
-    return {fh->type, body};
-  }
-  void Write(wire::MessageType type, const std::string& body) {
-    std::string f;
-    wire::AppendFrame(&f, type, body);
-    WriteRaw(f);
-  }
-  void WriteRaw(const std::string& bytes) {
-    boost::asio::write(stream_, boost::asio::buffer(bytes));
-  }
-  wire::TlsBinding Binding() {
-    wire::TlsBinding b{};
-    EXPECT_TRUE(wire::ComputeTlsBinding(stream_.native_handle(), &b));
-    return b;
-  }
-  // Fills in the server name and signs h the way an agent would on this connection:
-  // over `challenge`'s nonce and this TLS session's binding (or another's, to forge).
-  void Sign(wire::Hello* h, const identity::SigningKey& key, const std::string& challenge,
-            std::optional<wire::TlsBinding> binding = std::nullopt) {
-    if (h->server_name.empty()) h->server_name = "collector.test";
-    h->signature = key.Sign(wire::SignedHelloBytes(wire::DecodeChallenge(challenge)->nonce,
-                                                   binding ? *binding : Binding(), *h));
-  }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::ssl::context ctx_;
-  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
-};
 
 // An authenticated agent that sends other bytes for seqs the collector stored: both
 // versions are kept, the stream is flagged, and an `equivocation` alert fires.

@@ -14,13 +14,33 @@ std::string StreamDir(const std::string& data_dir, const std::string& agent_id,
 }
 
 StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
-  const std::string key = h.agent_id + "/" + store::EpochHex(h.epoch);
+  const std::string epoch_hex = store::EpochHex(h.epoch);
+  const std::string key = h.agent_id + "/" + epoch_hex;
   auto it = streams.find(key);
-  if (it != streams.end()) return it->second.get();
+  if (it != streams.end()) {
+    it->second->attaches++;
+    it->second->last_used_ns = env->clock()->MonotonicNanos();
+    return it->second.get();
+  }
+  const std::string dir = StreamDir(options.data_dir, h.agent_id, h.epoch);
+  if (!env->FileExists(dir) && !NewEpochAllowed(h.agent_id, epoch_hex)) {
+    return Status(StatusCode::kResourceExhausted,
+                  "agent " + h.agent_id + " started more than " +
+                      std::to_string(options.max_new_epochs_per_agent) + " new epochs within " +
+                      std::to_string(options.new_epoch_window_s) +
+                      " s; refused until the window passes (max_new_epochs_per_agent)");
+  }
+  // Past the bound, each new stream has an idle one closed for it (which takes one trip to
+  // the committer: the bound is exceeded only by the closes in flight).
+  int open_not_closing = 0;
+  for (const auto& [k, s] : streams) open_not_closing += s->closing ? 0 : 1;
+  if (open_not_closing >= options.max_open_streams && !CloseAnIdleStream()) {
+    return Status(StatusCode::kResourceExhausted,
+                  "the collector holds " + std::to_string(open_not_closing) +
+                      " streams open, each with a live connection (max_open_streams)");
+  }
   store::OpenReport report;
-  ASSIGN_OR_RETURN(auto st,
-                   store::StreamStore::Open(env, StreamDir(options.data_dir, h.agent_id, h.epoch),
-                                            h.epoch, options.store, &report));
+  ASSIGN_OR_RETURN(auto st, store::StreamStore::Open(env, dir, h.epoch, options.store, &report));
   if (report.torn_bytes_truncated > 0 || report.damaged_bytes > 0) {
     LogWarning("collector: stream " + key + " recovered: " + std::to_string(report.records) +
                " records, torn tail " + std::to_string(report.torn_bytes_truncated) +
@@ -31,9 +51,63 @@ StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
   stream->agent_id = h.agent_id;
   stream->epoch_hex = store::EpochHex(h.epoch);
   stream->origin = checkpoint::CollectorOrigin(options.name, h.agent_id, stream->epoch_hex);
+  stream->attaches = 1;
+  stream->last_used_ns = env->clock()->MonotonicNanos();
   Stream* raw = stream.get();
   streams.emplace(key, std::move(stream));
+  open_streams = streams.size();
   return raw;
+}
+
+bool Collector::Impl::NewEpochAllowed(const std::string& agent_id, const std::string& epoch_hex) {
+  const int64_t now = env->clock()->MonotonicNanos();
+  const int64_t window = options.new_epoch_window_s * 1'000'000'000;
+  std::deque<int64_t>& times = new_epochs[agent_id];
+  while (!times.empty() && now - times.front() >= window) times.pop_front();
+  if (static_cast<int64_t>(times.size()) >= options.max_new_epochs_per_agent) {
+    epochs_refused++;
+    if (options.alerts != nullptr) {
+      options.alerts->Fire(
+          "epoch_storm", agent_id, "critical",
+          "agent " + agent_id + " started " + std::to_string(times.size()) + " new epochs within " +
+              std::to_string(options.new_epoch_window_s) +
+              " s and is refused more: its spool is being replaced again and again (lost "
+              "evidence each time) or its key is used to exhaust the collector",
+          {{"refused_epoch", epoch_hex},
+           {"max_new_epochs_per_agent", std::to_string(options.max_new_epochs_per_agent)}});
+    }
+    return false;
+  }
+  if (times.empty() && options.alerts != nullptr) {
+    options.alerts->Resolve("epoch_storm", agent_id, "new epochs are within the limit again");
+  }
+  times.push_back(now);
+  return true;
+}
+
+void Collector::Impl::CloseRequested(const std::vector<Stream*>& closing) {
+  const int64_t now = env->clock()->MonotonicNanos();
+  for (Stream* s : closing) {
+    bool keep = false;
+    if (Status st = s->store->Commit(); !st.ok()) keep = true;  // logged by the store
+    if (!keep && !SignStream(s, now)) keep = true;
+    if (!keep) {
+      unsigned_streams.erase(s);
+      if (waiting_agent_checkpoints.erase(s) > 0) {
+        LogInfo("collector: " + s->origin +
+                " closed while idle; the agent's checkpoint is compared when it sends it again");
+      }
+    }
+    asio::post(io, [this, s, keep] { FinishClose(s, keep); });
+  }
+}
+
+void Collector::Impl::FinishClose(Stream* s, bool keep) {
+  s->closing = false;
+  if (keep || s->attaches != s->close_attaches) return;  // used again meanwhile: stays open
+  streams.erase(s->agent_id + "/" + s->epoch_hex);       // the store closes its files
+  open_streams = streams.size();
+  streams_closed++;
 }
 
 void Collector::Impl::CommitterLoop() {
@@ -41,12 +115,14 @@ void Collector::Impl::CommitterLoop() {
   const auto interval = std::chrono::milliseconds(options.checkpoint_interval_ms);
   for (;;) {
     std::set<Stream*> work;
+    std::vector<Stream*> closing;
     bool stop = false;
     {
       MutexLock lock(&dirty_mu);
       // Wait for work; with streams still to sign, at most one checkpoint interval.
       const auto deadline = Clock::now() + interval;
-      while (!stop_committer && dirty.empty() && agent_checkpoints.empty()) {
+      while (!stop_committer && dirty.empty() && agent_checkpoints.empty() &&
+             close_requests.empty()) {
         if (unsigned_streams.empty()) {
           dirty_cv.Wait(&dirty_mu);
           continue;
@@ -57,6 +133,7 @@ void Collector::Impl::CommitterLoop() {
         dirty_cv.WaitFor(&dirty_mu, left);
       }
       work.swap(dirty);
+      closing.swap(close_requests);
       waiting_agent_checkpoints.insert(agent_checkpoints.begin(), agent_checkpoints.end());
       agent_checkpoints.clear();
       stop = stop_committer;
@@ -71,6 +148,7 @@ void Collector::Impl::CommitterLoop() {
     }
     SignCheckpoints(/*all=*/stop && work.empty());
     CompareAgentCheckpoints(&waiting_agent_checkpoints);
+    CloseRequested(closing);
     if (stop && work.empty()) return;
   }
 }
@@ -86,20 +164,24 @@ void Collector::Impl::SignCheckpoints(bool all) {
       continue;
     }
     it = unsigned_streams.erase(it);
-    const uint64_t size = s->store->committed_size();
-    if (size == s->signed_size) continue;
-    auto note = SignAndAppend(s->store.get(), s->origin);
-    Status st = note.status();
-    if (!st.ok()) {
-      LogError("collector: cannot write the checkpoint of " + s->origin + ": " + st.ToString());
-      unsigned_streams.insert(s);  // tried again at the next round
-      continue;
-    }
-    s->signed_size = size;
-    s->signed_at_ns = now;
-    if (witnessing) witnessing->Offer(s->store->dir(), *note);
-    if (outputs) outputs->Signed(s->agent_id, s->epoch_hex, s->store->dir(), size);
+    if (!SignStream(s, now)) unsigned_streams.insert(s);  // tried again at the next round
   }
+}
+
+bool Collector::Impl::SignStream(Stream* s, int64_t now) {
+  const uint64_t size = s->store->committed_size();
+  if (size == s->signed_size) return true;
+  auto note = SignAndAppend(s->store.get(), s->origin);
+  if (!note.ok()) {
+    LogError("collector: cannot write the checkpoint of " + s->origin + ": " +
+             note.status().ToString());
+    return false;
+  }
+  s->signed_size = size;
+  s->signed_at_ns = now;
+  if (witnessing) witnessing->Offer(s->store->dir(), *note);
+  if (outputs) outputs->Signed(s->agent_id, s->epoch_hex, s->store->dir(), size);
+  return true;
 }
 
 // A checkpoint of the store as committed, signed and appended to the store.
@@ -303,6 +385,9 @@ CollectorStats Collector::stats() const {
   s.equivocations = c.equivocations.load();
   s.enrolled = c.enrolled.load();
   s.enrolled_keys_reads = c.enrolled_keys_reads.load();
+  s.open_streams = impl_->open_streams.load();
+  s.streams_closed = impl_->streams_closed.load();
+  s.epochs_refused = impl_->epochs_refused.load();
   s.heartbeats = c.heartbeats.load();
   s.agent_checkpoints_verified = c.agent_checkpoints_verified.load();
   s.agent_checkpoints_invalid = c.agent_checkpoints_invalid.load();

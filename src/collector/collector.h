@@ -72,6 +72,15 @@ struct CollectorOptions {
   // is closed as soon as it is accepted (counted, logged at most every 10 s).
   int max_connections = 512;
   int max_connections_per_address = 64;
+  // Stream stores open at once (4 descriptors each). Past it, the least recently used
+  // stream without a live connection is signed and closed (it reopens when its agent comes
+  // back); with none idle, a new stream is refused (limit_exceeded).
+  int max_open_streams = 1024;
+  // New epochs one agent may start within new_epoch_window_s; past it the hello is refused
+  // (limit_exceeded) and `epoch_storm` fires: a spool replaced that often is lost evidence
+  // or an attack on the collector's descriptors.
+  int max_new_epochs_per_agent = 10;
+  int64_t new_epoch_window_s = 3600;
   store::StoreOptions store;
   // [[output]]: deliveries into downstreams (output/output.h), each on its own thread.
   std::vector<output::OutputOptions> outputs;
@@ -87,6 +96,9 @@ struct CollectorStats {
   uint64_t equivocations = 0;
   uint64_t enrolled = 0;
   uint64_t enrolled_keys_reads = 0;  // times enrolled_keys was read (start, changes, 5 s)
+  uint64_t open_streams = 0;         // stream stores open now
+  uint64_t streams_closed = 0;       // idle streams closed to stay within max_open_streams
+  uint64_t epochs_refused = 0;       // hellos refused past max_new_epochs_per_agent
   uint64_t heartbeats = 0;
   uint64_t agent_checkpoints_verified = 0;  // agent roots equal to the stored ones
   uint64_t agent_checkpoints_invalid = 0;   // bad signature, other stream, other root

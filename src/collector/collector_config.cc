@@ -207,7 +207,8 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
              {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
               "signing_key", "checkpoint_interval_ms", "witness", "archive", "metrics_listen",
               "audit_interval_seconds", "max_connections", "max_connections_per_address",
-              "handshake_timeout_ms"},
+              "handshake_timeout_ms", "max_open_streams", "max_new_epochs_per_agent",
+              "new_epoch_window_seconds"},
              "[collector]");
   c.String(*t, "name", &o.name);
   c.String(*t, "metrics_listen", &cfg.metrics_listen);
@@ -253,6 +254,14 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   if (c.Int(*t, "max_connections_per_address", 1, 1'000'000, &limit)) {
     o.max_connections_per_address = static_cast<int>(limit);
   }
+  limit = o.max_open_streams;
+  if (c.Int(*t, "max_open_streams", 1, 1'000'000, &limit))
+    o.max_open_streams = static_cast<int>(limit);
+  limit = o.max_new_epochs_per_agent;
+  if (c.Int(*t, "max_new_epochs_per_agent", 1, 1'000'000, &limit)) {
+    o.max_new_epochs_per_agent = static_cast<int>(limit);
+  }
+  c.Int(*t, "new_epoch_window_seconds", 1, 30 * 86400, &o.new_epoch_window_s);
   int64_t handshake_ms = o.handshake_timeout_ms;
   if (c.Int(*t, "handshake_timeout_ms", 100, 600'000, &handshake_ms)) {
     o.handshake_timeout_ms = handshake_ms;

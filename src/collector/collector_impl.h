@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <condition_variable>
@@ -55,7 +56,8 @@ class Connection;
 // store (overlap → duplicates, hole → refused), so their order does not matter.
 struct Stream {
   std::unique_ptr<store::StreamStore> store;
-  std::vector<std::weak_ptr<Connection>> connections;
+  std::vector<std::weak_ptr<Connection>> connections;  // those that send batches (get acks)
+  std::vector<std::weak_ptr<Connection>> heartbeats;   // heartbeat-only connections
   std::string agent_id;
   std::string epoch_hex;
   std::string origin;  // of its checkpoints; set before the committer sees the stream
@@ -68,6 +70,11 @@ struct Stream {
   std::string agent_checkpoint_note;  // GUARDED_BY(Impl::dirty_mu)
   std::string agent_checkpoint_seen;  // network thread: the last note handed over
   bool agent_log_repaired = false;    // committer thread
+  // Network thread: for closing idle streams (max_open_streams).
+  int64_t last_used_ns = 0;     // when a connection last attached or stored a batch
+  uint64_t attaches = 0;        // connections ever attached
+  bool closing = false;         // handed to the committer to be signed and closed
+  uint64_t close_attaches = 0;  // `attaches` when the close was asked for
 };
 
 struct Collector::Impl {
@@ -84,7 +91,10 @@ struct Collector::Impl {
   std::map<std::string, std::unique_ptr<Stream>> streams;  // network thread
   std::map<std::string, identity::PublicKey> enrolled;     // network thread
   std::string enrolled_file_state;                         // network thread
-  int64_t enrolled_read_ns = 0;                            // network thread
+  // Network thread: when each agent started its recent new epochs (max_new_epochs_per_agent).
+  std::map<std::string, std::deque<int64_t>> new_epochs;
+  std::atomic<uint64_t> open_streams{0}, streams_closed{0}, epochs_refused{0};
+  int64_t enrolled_read_ns = 0;  // network thread
   Counters counters;
   std::thread io_thread;
   std::thread committer;
@@ -95,6 +105,7 @@ struct Collector::Impl {
   CondVar dirty_cv;
   std::set<Stream*> dirty GUARDED_BY(dirty_mu);
   std::set<Stream*> agent_checkpoints GUARDED_BY(dirty_mu);  // to compare
+  std::vector<Stream*> close_requests GUARDED_BY(dirty_mu);  // idle: sign, then close
   std::unique_ptr<identity::SigningKey> signing_key;         // read-only after Start
   std::string key_name;
   std::set<Stream*> unsigned_streams;           // committer thread: committed, not yet checkpointed
@@ -144,7 +155,22 @@ struct Collector::Impl {
   // for each one.
   bool EnrolledKeysChanged();
   bool Enroll(const wire::Hello& h);
+  // Network thread: the stream of the hello, opened if need be (an idle one closed to make
+  // room). kResourceExhausted past max_open_streams or max_new_epochs_per_agent.
   StatusOr<Stream*> OpenStream(const wire::Hello& h);
+  // Network thread: whether the agent may start another epoch now (and counts it).
+  bool NewEpochAllowed(const std::string& agent_id, const std::string& epoch_hex);
+  // Network thread: asks the committer to sign and close the least recently used stream
+  // without a live connection; false if there is none.
+  bool CloseAnIdleStream();
+  // Committer thread: commits and signs what each stream asked to close holds, then hands
+  // it back to the network thread (FinishClose).
+  void CloseRequested(const std::vector<Stream*>& closing);
+  // Network thread: closes s unless a connection attached since it was asked (or `keep`).
+  void FinishClose(Stream* s, bool keep);
+  // Committer thread: signs a checkpoint of s at its committed size (if it grew). False
+  // when the checkpoint could not be written.
+  bool SignStream(Stream* s, int64_t now);
 };
 
 }  // namespace gapless::collector

@@ -28,6 +28,12 @@ std::string MetricsText(const Collector& c, const monitor::Monitors* monitors,
   e.Counter("gapless_collector_equivocations_total",
             "Re-sent seqs with other bytes than stored (kept as evidence).", D(s.equivocations));
   e.Counter("gapless_collector_enrolled_total", "Agents enrolled with a token.", D(s.enrolled));
+  e.Gauge("gapless_collector_open_streams", "Stream stores open now (max_open_streams).",
+          D(s.open_streams));
+  e.Counter("gapless_collector_streams_closed_total",
+            "Idle streams signed and closed to stay within max_open_streams.", D(s.streams_closed));
+  e.Counter("gapless_collector_epochs_refused_total",
+            "Hellos refused past max_new_epochs_per_agent (epoch_storm).", D(s.epochs_refused));
   e.Counter("gapless_collector_heartbeats_total", "Heartbeats received.", D(s.heartbeats));
   e.Counter("gapless_collector_agent_checkpoints_total",
             "Agent checkpoints compared with the store.", D(s.agent_checkpoints_verified),

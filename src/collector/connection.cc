@@ -181,7 +181,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto self = shared_from_this();
     asio::async_read(stream_, asio::buffer(body_),
                      [self, h](const boost::system::error_code& ec, size_t) {
-                       if (ec || self->closing_) {
+                       // Closed: its stream may be closed too; nothing more is handled.
+                       if (ec || self->closing_ || self->closed_) {
                          if (!self->closing_) self->Close();
                          return;
                        }
@@ -225,6 +226,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto c = w.lock();
         return c == nullptr || c.get() == this;
       });
+      // Still counted as using the stream, so it is not closed under this connection.
+      std::erase_if(stream_ptr_->heartbeats, [](const auto& w) { return w.expired(); });
+      stream_ptr_->heartbeats.push_back(weak_from_this());
     }
     c_->counters.heartbeats++;
     if (!hb->checkpoint.empty()) c_->OnAgentCheckpoint(stream_ptr_, agent_key_, hb->checkpoint);
@@ -259,7 +263,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     auto stream = c_->OpenStream(*hello);
     if (!stream.ok()) {
-      Reject(wire::ErrorCode::kStoreFailure, stream.status().message());
+      Reject(stream.status().code() == StatusCode::kResourceExhausted
+                 ? wire::ErrorCode::kLimitExceeded
+                 : wire::ErrorCode::kStoreFailure,
+             stream.status().message());
       return;
     }
     stream_ptr_ = *stream;
@@ -321,6 +328,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
            {"equivocations_in_batch", std::to_string(r->equivocations)}});
     }
     c_->MarkDirty(stream_ptr_);
+    stream_ptr_->last_used_ns = c_->env->clock()->MonotonicNanos();
     // Compared once the store holds every record it covers, as one from a heartbeat.
     if (!h.checkpoint.empty()) c_->OnAgentCheckpoint(stream_ptr_, agent_key_, h.checkpoint);
   }
@@ -410,6 +418,29 @@ void Collector::Impl::Accept(tcp::acceptor* acceptor) {
     c->Start();
     Accept(acceptor);
   });
+}
+
+bool Collector::Impl::CloseAnIdleStream() {
+  Stream* victim = nullptr;
+  const auto open = [](const std::weak_ptr<Connection>& w) {
+    auto c = w.lock();
+    return c != nullptr && c->open();
+  };
+  for (const auto& [key, s] : streams) {
+    if (s->closing) continue;
+    const bool live = std::any_of(s->connections.begin(), s->connections.end(), open) ||
+                      std::any_of(s->heartbeats.begin(), s->heartbeats.end(), open);
+    if (!live && (victim == nullptr || s->last_used_ns < victim->last_used_ns)) victim = s.get();
+  }
+  if (victim == nullptr) return false;
+  victim->closing = true;
+  victim->close_attaches = victim->attaches;
+  {
+    MutexLock lock(&dirty_mu);
+    close_requests.push_back(victim);
+  }
+  dirty_cv.Signal();
+  return true;
 }
 
 void Collector::Impl::SendAcks(Stream* s) {

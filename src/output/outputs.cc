@@ -594,6 +594,8 @@ Status ValidateOutput(const OutputOptions& o) {
 StatusOr<std::string> ReadSecretFile(const std::string& output, const std::string& what,
                                      const std::string& path) {
   auto text = identity::ReadSecretFile(path);
+  // A mode or owner refusal names the file and the fix already.
+  if (text.status().code() == StatusCode::kFailedPrecondition) return text.status();
   if (!text.ok()) {
     return Status(text.status().code(), "output " + output + ": cannot read " + what + " " + path +
                                             ": " + text.status().message());

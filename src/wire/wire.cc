@@ -85,6 +85,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "unexpected_message";
     case ErrorCode::kSuperseded:
       return "superseded";
+    case ErrorCode::kLimitExceeded:
+      return "limit_exceeded";
     case ErrorCode::kShuttingDown:
       return "shutting_down";
   }

@@ -63,6 +63,7 @@ enum class ErrorCode : uint16_t {
   kUnexpectedMessage = 11,
   kSuperseded = 12,  // a newer connection of the same stream took over
   kShuttingDown = 13,
+  kLimitExceeded = 14,  // a collector limit (open streams, new epochs); retried later
 };
 std::string_view ErrorCodeName(ErrorCode code);
 
