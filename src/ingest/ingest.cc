@@ -26,11 +26,12 @@ void Ingest::Stop() {
   room_watcher_.join();
 }
 
-StatusOr<spool::AppendResult> Ingest::Append(const event::Event& e) {
+StatusOr<spool::AppendResult> Ingest::Append(const event::Event& e,
+                                             const spool::PositionUpdate* position) {
   thread_local std::string buffer;
   buffer.clear();
   event::EncodeEvent(e, &buffer);
-  StatusOr<spool::AppendResult> r = spool_->Append(buffer);
+  StatusOr<spool::AppendResult> r = spool_->Append(buffer, position);
   if (r.ok()) {
     appended_.fetch_add(1, std::memory_order_relaxed);
     WakeCommitter();
@@ -47,6 +48,12 @@ StatusOr<uint64_t> Ingest::AppendLoss(const spool::LossRecord& loss) {
     WakeCommitter();
   }
   return r;
+}
+
+Status Ingest::SetPosition(std::string_view key, std::string_view value) {
+  Status s = spool_->SetPosition(key, value);
+  if (s.ok()) WakeCommitter();  // durable with the next group commit
+  return s;
 }
 
 void Ingest::WakeCommitter() {

@@ -56,8 +56,13 @@ class Ingest {
   // Encodes `e` and appends it (see Spool::Append: a drop_newest drop is reported in the
   // result and accounted for by a LOSS record). kResourceExhausted: full under the block
   // policy, nothing written. kFailedPrecondition: the spool has a sticky I/O error.
-  StatusOr<spool::AppendResult> Append(const event::Event& e);
+  // `position`: the input's position after this record (Spool::Append).
+  StatusOr<spool::AppendResult> Append(const event::Event& e,
+                                       const spool::PositionUpdate* position = nullptr);
   StatusOr<uint64_t> AppendLoss(const spool::LossRecord& loss);
+  // An input's read position after everything it appended so far, without a record
+  // (Spool::SetPosition); durable with the next group commit.
+  Status SetPosition(std::string_view key, std::string_view value);
 
   // Calls fn once records [0, seq_end) are durable (Ok), or with the sync error.
   void OnDurable(uint64_t seq_end, DurableFn fn);

@@ -2,12 +2,21 @@
 // changes are seen the same way on every filesystem.
 //
 // Positions: `offset` is the next byte to read; every line before it was appended to the
-// spool. `durable` is the offset whose lines are all durable; only that is saved in the
-// state file, so after kill -9 lines are read again (duplicates), never skipped.
-// Rotation by rename: the old file stays open and is read to its end, then kept open for
-// a grace period in case its writer has not reopened yet. Truncation (copytruncate):
-// reading restarts at 0; bytes known to be unread are written down as a LOSS record.
-// A file that vanished while the agent was down with unread bytes: LOSS record too.
+// spool. Each line is appended with the offset after it as the input's spool position
+// (Spool::Append with a PositionUpdate), and every group commit writes the latest one
+// behind the lines it writes: whatever survives a kill -9 in the spool, the position that
+// survives with it says exactly where those lines end, so a restart resumes right after
+// the last stored line (no duplicates, no gaps). A commit cut short by the kill can leave
+// lines on disk without the frame that would follow them, so each line also carries its
+// position in the record itself (the field gapless.file_position: "<input tag>
+// <dev>:<ino> <end offset>[ skip]", atomic with the line under the frame's CRC); at start
+// the records after the last position frame are read and the last of each file wins. The state file
+// keeps `durable` (the offset whose lines are all durable), for files the spool has no position of
+// (a new spool, or one written by an older version). Rotation by rename: the old file stays open
+// and is read to its end, then kept open for a grace period in case its writer has not reopened
+// yet. Truncation (copytruncate): reading restarts at 0; bytes known to be unread are written down
+// as a LOSS record. A file that vanished while the agent was down with unread bytes: LOSS record
+// too.
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <glob.h>
@@ -23,9 +32,11 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "base/log.h"
+#include "base/sha256.h"
 #include "input/input.h"
 #include "input/syslog_sink.h"
 
@@ -39,6 +50,19 @@ constexpr size_t kMinReadBytes = 256 * 1024;
 constexpr size_t kMaxBytesPerPoll = 4 << 20;  // per file, so one file cannot starve others
 
 using FileId = std::pair<uint64_t, uint64_t>;  // (device, inode)
+
+// The field each line's record carries its position in (see the top of this file).
+constexpr std::string_view kPositionField = "gapless.file_position";
+
+std::string Hex(const Hash256& h) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (uint8_t b : h) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
 
 Status CompileMultiline(const std::string& pattern, regex_t* re) {
   const int rc = ::regcomp(re, pattern.c_str(), REG_EXTENDED | REG_NOSUB);
@@ -60,6 +84,7 @@ struct Saved {  // one line of the state file
 struct File {
   std::string path;
   std::string source;
+  std::string position_key;  // its key among the spool's positions
   FileId id;
   int fd = -1;
   uint64_t offset = 0;
@@ -84,6 +109,7 @@ class FileInput final : public Input {
     std::string safe;
     for (char c : name_) safe += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
     state_path_ = env::JoinPath(ctx.state_dir, safe + ".offsets");
+    input_tag_ = Hex(Sha256::Digest(name_)).substr(0, 8);
     buf_.resize(std::max(kMinReadBytes, 2 * options.max_line_bytes));
   }
   ~FileInput() override {
@@ -102,8 +128,10 @@ class FileInput final : public Input {
       multiline_ = true;
     }
     const bool have_state = LoadState();
+    ReadPositionsOfUncoveredRecords();
     DiscoverFiles(/*first=*/!have_state);
     AccountForVanished();
+    from_records_.clear();
     WatchDirectories();
     Poll();
     return Status::Ok();
@@ -214,6 +242,7 @@ class FileInput final : public Input {
     f->source = "file:" + f->path;
     if (rotated) f->rotated_ns = ctx_.clock->NowNanos();
     f->id = id;
+    f->position_key = PositionKey(id);
     f->fd = fd;
     f->size = size;
     auto it = saved_.find(id);
@@ -227,9 +256,19 @@ class FileInput final : public Input {
     } else if (first && options_.start_at == StartAt::kEnd) {
       f->offset = size;
     }
+    // The spool's own position of this file wins when it is ahead of the state file: it
+    // covers exactly the lines the spool holds.
+    bool from_spool = false;
+    if (auto p = SpoolPosition(id);
+        p && p->offset <= size && (it == saved_.end() || p->offset >= it->second.durable)) {
+      from_spool = p->offset != f->offset || p->skipping;
+      f->offset = p->offset;
+      f->skipping = p->skipping;
+    }
     saved_[id] = Saved{f->path, f->offset, size};
     state_dirty_ = true;
-    LogInfo(name_ + ": tailing " + path + " from byte " + std::to_string(f->offset));
+    LogInfo(name_ + ": tailing " + path + " from byte " + std::to_string(f->offset) +
+            (from_spool ? " (the spool's position: just after the last stored line)" : ""));
     files_.push_back(std::move(f));
     counters_.files.store(files_.size(), std::memory_order_relaxed);
   }
@@ -243,12 +282,15 @@ class FileInput final : public Input {
         ++it;
         continue;
       }
-      if (it->second.size > it->second.durable) {
+      uint64_t done = it->second.durable;
+      if (auto p = SpoolPosition(it->first)) done = std::max(done, p->offset);
+      if (it->second.size > done) {
         File gone;
         gone.source = "file:" + it->second.path;
-        RecordLoss(gone, it->second.size - it->second.durable,
+        RecordLoss(gone, it->second.size - done,
                    "rotated away or deleted while the agent was stopped");
       }
+      ctx_.ingest->spool()->ForgetPosition(PositionKey(it->first));
       it = saved_.erase(it);
       state_dirty_ = true;
     }
@@ -422,6 +464,8 @@ class FileInput final : public Input {
       f.skipping = false;
     }
     f.size = size;
+    const uint64_t offset_before = f.offset;
+    const bool skipping_before = f.skipping;
     uint64_t read_this_poll = 0;
     uint64_t last_seq = 0;
     bool appended = false;
@@ -440,8 +484,76 @@ class FileInput final : public Input {
       read_this_poll += used;
     }
     if (appended) WhenDurable(f.id, last_seq, f.offset, size);
+    // Lines already set it; this covers bytes consumed without a record (a cut line's rest).
+    if (f.offset != offset_before || f.skipping != skipping_before) WritePosition(f);
     if (!ok) Pause();
     return ok;
+  }
+
+  // --- positions in the spool ---
+  struct SpoolPos {
+    uint64_t offset = 0;
+    bool skipping = false;
+  };
+  // "file <dev>:<ino> <input name>"; the name is replaced by its hash if it is too long.
+  std::string PositionKey(const FileId& id) const {
+    const std::string head =
+        "file " + std::to_string(id.first) + ":" + std::to_string(id.second) + " ";
+    if (head.size() + name_.size() <= spool::kMaxPositionKeyBytes) return head + name_;
+    return head + "sha256:" + Hex(Sha256::Digest(name_));
+  }
+  // At start: the position frames cover every record before the last of them; the records
+  // after it (at most one commit's) say where each of their lines ends.
+  void ReadPositionsOfUncoveredRecords() {
+    spool::Spool* spool = ctx_.ingest->spool();
+    const std::optional<uint64_t> from = spool->recovered_position_seq();
+    if (!from) return;
+    auto reader = spool->NewReader(std::max(*from, spool->oldest_seq()));
+    if (!reader.ok()) return;
+    spool::Record r;
+    for (;;) {
+      StatusOr<bool> more = (*reader)->Next(&r);
+      if (!more.ok() || !*more) break;
+      event::Event e;
+      if (r.type != spool::FrameType::kData || !event::DecodeEvent(r.payload, &e).ok()) continue;
+      for (const event::Field& field : e.fields) {
+        if (field.key != kPositionField) continue;
+        char tag[17] = {};
+        unsigned long long dev = 0, ino = 0, end = 0;
+        char skip[8] = {};
+        const std::string v(field.value);
+        const int n =
+            std::sscanf(v.c_str(), "%16s %llu:%llu %llu %7s", tag, &dev, &ino, &end, skip);
+        if (n < 4 || input_tag_ != tag) continue;
+        from_records_[{dev, ino}] = SpoolPos{end, n == 5 && std::string_view(skip) == "skip"};
+      }
+    }
+  }
+  std::optional<SpoolPos> SpoolPosition(const FileId& id) const {
+    if (auto it = from_records_.find(id); it != from_records_.end()) return it->second;
+    auto v = ctx_.ingest->spool()->Position(PositionKey(id));
+    if (!v) return std::nullopt;
+    SpoolPos p;
+    unsigned long long offset = 0;
+    char skip[8] = {};
+    const int n = std::sscanf(v->c_str(), "%llu %7s", &offset, skip);
+    if (n < 1) return std::nullopt;
+    p.offset = offset;
+    p.skipping = n == 2 && std::string_view(skip) == "skip";
+    return p;
+  }
+  static std::string PositionValue(uint64_t offset, bool skipping) {
+    return std::to_string(offset) + (skipping ? " skip" : "");
+  }
+  // The file's offset (and whether a cut line's rest is being skipped) after a read. A
+  // failure costs duplicates after a crash, never a gap: logged.
+  void WritePosition(const File& f) {
+    const Status s = ctx_.ingest->SetPosition(f.position_key, PositionValue(f.offset, f.skipping));
+    if (!s.ok() && !position_error_logged_) {
+      LogWarning(name_ + ": cannot write the file position into the spool (" + s.ToString() +
+                 "); after a crash lines may be read twice");
+      position_error_logged_ = true;
+    }
   }
 
   // Stores the complete lines (or multi-line records) at the front of data; returns the
@@ -463,7 +575,7 @@ class FileInput final : public Input {
           record = record.substr(0, options_.max_line_bytes);
           flags = event::kTruncated;
         }
-        if (!Append(f, record, flags, last_seq)) {
+        if (!Append(f, record, flags, last_seq, f.offset + used + n, /*skipping=*/false)) {
           *ok = false;
           return used;
         }
@@ -487,11 +599,12 @@ class FileInput final : public Input {
         used += consumed;
         continue;
       }
-      if (!Append(f, line, flags, last_seq)) {
+      const bool skip_rest = !complete && flags != 0;  // skip the rest of the long line
+      if (!Append(f, line, flags, last_seq, f.offset + used + consumed, skip_rest)) {
         *ok = false;  // not stored: this line is read again when there is room
         return used;
       }
-      if (!complete && flags != 0) f.skipping = true;  // skip the rest of the long line
+      if (skip_rest) f.skipping = true;
       *appended = true;
       used += consumed;
     }
@@ -532,14 +645,23 @@ class FileInput final : public Input {
     return ::regexec(&start_re_, line.data(), 1, m, REG_STARTEND) == 0;
   }
 
-  bool Append(const File& f, std::string_view line, uint16_t flags, uint64_t* seq) {
+  // Appends `line` with the file's position after it: `end` and whether the rest of a cut
+  // line is to be skipped from there.
+  bool Append(const File& f, std::string_view line, uint16_t flags, uint64_t* seq, uint64_t end,
+              bool skipping) {
     event_.format = event::Format::kLine;
     event_.flags = flags;
     event_.source = f.source;
     event_.observed_unix_ns = ctx_.clock->NowNanos();
     event_.raw = line;
     event_.message = !line.empty() && line.back() == '\r' ? line.substr(0, line.size() - 1) : line;
-    StatusOr<spool::AppendResult> r = ctx_.ingest->Append(event_);
+    const std::string value = PositionValue(end, skipping);
+    const spool::PositionUpdate position{f.position_key, value};
+    position_field_ = input_tag_ + " " + std::to_string(f.id.first) + ":" +
+                      std::to_string(f.id.second) + " " + value;
+    event_.fields.clear();
+    event_.fields.push_back({kPositionField, position_field_});
+    StatusOr<spool::AppendResult> r = ctx_.ingest->Append(event_, &position);
     if (!r.ok()) {
       if (r.status().code() != StatusCode::kResourceExhausted && !failed_) {
         LogError(name_ + ": cannot store lines: " + r.status().ToString() +
@@ -596,6 +718,7 @@ class FileInput final : public Input {
         if (s != saved_.end() && s->second.durable >= f.offset) {
           saved_.erase(s);
           state_dirty_ = true;
+          ctx_.ingest->spool()->ForgetPosition(PositionKey(f.id));
         }
         it = files_.erase(it);
         continue;
@@ -623,6 +746,10 @@ class FileInput final : public Input {
   regex_t start_re_{};
   event::Event event_;
   bool state_dirty_ = false;
+  bool position_error_logged_ = false;
+  std::string input_tag_;       // 8 hex digits of SHA-256(name_): whose positions a record has
+  std::string position_field_;  // the current line's gapless.file_position
+  std::map<FileId, SpoolPos> from_records_;  // at Start only
   bool paused_ = false;
   bool failed_ = false;
   bool stopping_ = false;

@@ -210,6 +210,60 @@ TEST_F(FileTailTest, RestartResumesAtTheSavedOffsetWithoutDuplicates) {
   EXPECT_EQ(Lines(80), Numbered(0, 80));
 }
 
+// Issue 16 item 1: the spool holds each file's position right behind the lines it covers,
+// so a restart after a crash that left the state file behind (here: none at all, the
+// worst case: start_at beginning would read the whole file again) re-reads nothing the
+// spool holds, and after a power loss nothing it lost is skipped.
+TEST_F(FileTailTest, RestartAfterACrashReReadsNothingTheSpoolHolds) {
+  Append(Log("a.log"), 0, 50);
+  StartInput(Tail({Log("a.log")}));
+  ASSERT_EQ(Lines(50).size(), 50u);
+  StopInput();
+  ingest_->Stop();
+  env_.SimulateProcessCrash();
+  ingest_.reset();
+  spool_.reset();
+  fs::remove_all(dir_ / "state");
+  fs::create_directories(dir_ / "state");
+  spool::Options o = spool::testing::SmallOptions();
+  o.quota_bytes = 64 << 20;
+  OpenSpool(o);
+  Append(Log("a.log"), 50, 80);
+  StartInput(Tail({Log("a.log")}));
+  ASSERT_EQ(Lines(80).size(), 80u);
+  std::this_thread::sleep_for(200ms);  // anything read twice would show up now
+  EXPECT_EQ(Lines(80), Numbered(0, 80));
+}
+
+// A commit cut short (here: the disk takes only a prefix of the write, as a kill -9 in the
+// middle of write() also leaves one) holds lines without the position frame that would
+// follow them. The lines carry their own position, so the restart resumes after them.
+TEST_F(FileTailTest, ACommitCutShortIsResumedAfterItsLastWholeLine) {
+  Append(Log("a.log"), 0, 50);
+  StartInput(Tail({Log("a.log")}));
+  ASSERT_EQ(Lines(50).size(), 50u);
+  std::this_thread::sleep_for(100ms);        // committed, its position frame too
+  env_.SetCapacity(env_.UsedBytes() + 700);  // about half of the next commit
+  Append(Log("a.log"), 50, 80);
+  std::this_thread::sleep_for(300ms);  // read, and the commit fails part way
+  StopInput();
+  ingest_->Stop();
+  env_.SimulateProcessCrash();  // the prefix stays, as after a kill -9
+  ingest_.reset();
+  spool_.reset();
+  env_.SetCapacity(~0ull);
+  spool::Options o = spool::testing::SmallOptions();
+  o.quota_bytes = 64 << 20;
+  OpenSpool(o);
+  const size_t kept = Lines(0).size();
+  ASSERT_GT(kept, 50u) << "the cut commit kept no whole line: the test proves nothing";
+  ASSERT_LT(kept, 80u) << "the commit was not cut";
+  StartInput(Tail({Log("a.log")}));
+  ASSERT_EQ(Lines(80).size(), 80u);
+  std::this_thread::sleep_for(200ms);  // anything read twice would show up now
+  EXPECT_EQ(Lines(80), Numbered(0, 80));
+}
+
 TEST_F(FileTailTest, RenameRotationLosesNothingWrittenToEitherFile) {
   const std::string path = Log("app.log");
   std::ofstream writer(path);  // one writer fd, like a daemon's

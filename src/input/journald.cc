@@ -3,9 +3,12 @@
 // sd_journal handles are not thread-safe and their calls block, so one reader thread owns
 // the handle for the input's whole life. It reads entries in order, appends each as one
 // event whose raw bytes are the entry in the journal export format, and keeps the cursor
-// of every appended entry with its seq. The cursor is saved (atomically, in state_dir)
-// only once the spool says the entry is durable, so kill -9 loses nothing: entries
-// durable but not yet covered by the saved cursor are read again (duplicates, never gaps).
+// of every appended entry with its seq. Each entry is appended with its cursor as the
+// input's spool position (written behind it at the group commit), so after kill -9 the input
+// resumes just after the last entry the spool holds: no duplicates, no gaps. The cursor
+// is also saved (atomically, in state_dir) once the spool says the entry is durable: the
+// fallback for a spool without positions (new, or written by an older version), where
+// entries durable but not yet covered by the saved cursor are read again.
 // A full spool (block policy) makes the thread wait for room; it never skips an entry.
 // Stop joins the reader thread, which notices within ~200 ms (sd_journal_wait timeout).
 #include <systemd/sd-journal.h>
@@ -104,12 +107,31 @@ class JournaldInput final : public Input {
  private:
   // Seeks to just after the saved cursor, or to the head / tail on a first start.
   Status Position() {
+    // The spool's position is never behind the state file's cursor: it is written with
+    // each entry, the state file only once entries are durable.
     auto saved = env::ReadFileToString(env::Env::Posix(), state_path_);
+    bool in_spool_used = false;
+    if (auto in_spool = ctx_.ingest->spool()->Position(PositionKey())) {
+      saved = *in_spool;
+      in_spool_used = true;
+      LogInfo(name_ + ": resuming after the spool's position (the last stored entry)");
+    }
     if (saved.ok() && !saved->empty()) {
       std::string cursor = *saved;
       while (!cursor.empty() && cursor.back() == '\n') cursor.pop_back();
       if (sd_journal_seek_cursor(journal_, cursor.c_str()) >= 0 && sd_journal_next(journal_) > 0) {
-        if (sd_journal_test_cursor(journal_, cursor.c_str()) > 0) return Status::Ok();  // stored
+        if (sd_journal_test_cursor(journal_, cursor.c_str()) > 0) {  // stored
+          // A commit cut short by a crash can leave entries in the spool without the
+          // position frame that would follow them: they are the next entries, in order.
+          const uint64_t uncovered = in_spool_used ? UncoveredEntries() : 0;
+          for (uint64_t i = 0; i < uncovered && sd_journal_next(journal_) > 0; ++i) {
+          }
+          if (uncovered > 0) {
+            LogInfo(name_ + ": " + std::to_string(uncovered) +
+                    " entries after the spool's position are stored already; skipped");
+          }
+          return Status::Ok();
+        }
         LogWarning(name_ +
                    ": the entry of the saved cursor is gone (journal vacuumed or "
                    "rotated while the agent was down?); reading from the next one");
@@ -150,14 +172,21 @@ class JournaldInput final : public Input {
   // Appends the current entry, waiting for room as long as the spool is full.
   bool StoreEntry() {
     BuildEvent();
+    std::string cursor;
+    if (char* c = nullptr; sd_journal_get_cursor(journal_, &c) >= 0) {
+      cursor = c;
+      std::free(c);
+    }
+    const std::string key = PositionKey();
+    // The cursor goes with the entry: the spool's position is always its last entry's.
+    // (A cursor too long for a position, or none, leaves the state file as the fallback.)
+    const bool with_position = !cursor.empty() && cursor.size() <= spool::kMaxPositionValueBytes;
+    const spool::PositionUpdate position{key, cursor};
     for (;;) {
-      StatusOr<spool::AppendResult> r = ctx_.ingest->Append(event_);
+      StatusOr<spool::AppendResult> r =
+          ctx_.ingest->Append(event_, with_position ? &position : nullptr);
       if (r.ok()) {
-        char* cursor = nullptr;
-        if (sd_journal_get_cursor(journal_, &cursor) >= 0) {
-          if (!r->dropped) pending_.push_back({r->seq + 1, cursor});
-          std::free(cursor);
-        }
+        if (!cursor.empty() && !r->dropped) pending_.push_back({r->seq + 1, cursor});
         counters_.messages.fetch_add(1, std::memory_order_relaxed);
         counters_.bytes.fetch_add(event_.raw.size(), std::memory_order_relaxed);
         if (event_.has(event::kTruncated)) counters_.truncated.fetch_add(1);
@@ -245,6 +274,31 @@ class JournaldInput final : public Input {
     uint64_t seq_end;
     std::string cursor;
   };
+
+  // The records of this input stored after the last position frame recovery found.
+  uint64_t UncoveredEntries() const {
+    spool::Spool* spool = ctx_.ingest->spool();
+    const std::optional<uint64_t> from = spool->recovered_position_seq();
+    if (!from) return 0;
+    auto reader = spool->NewReader(std::max(*from, spool->oldest_seq()));
+    if (!reader.ok()) return 0;
+    uint64_t n = 0;
+    spool::Record r;
+    for (;;) {
+      StatusOr<bool> more = (*reader)->Next(&r);
+      if (!more.ok() || !*more) break;
+      event::Event e;
+      if (r.type == spool::FrameType::kData && event::DecodeEvent(r.payload, &e).ok() &&
+          e.source == name_) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  std::string PositionKey() const {
+    return "journald " + name_.substr(0, spool::kMaxPositionKeyBytes - 9);
+  }
 
   const Context ctx_;
   const JournaldOptions options_;

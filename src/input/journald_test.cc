@@ -127,6 +127,25 @@ TEST_F(JournaldTest, RestartResumesAfterTheDurableCursor) {
     EXPECT_EQ(all[static_cast<size_t>(i)].message, "hello " + std::to_string(i));
 }
 
+// Issue 16 item 1: the cursor of each stored entry is in the spool right behind it, so a
+// crash that leaves no saved cursor behind (here: none at all) re-reads nothing.
+TEST_F(JournaldTest, RestartWithoutASavedCursorResumesAfterTheSpoolsLastEntry) {
+  Write(0, 5);
+  Start();
+  ASSERT_EQ(Events(5).size(), 5u);
+  Stop();
+  fs::remove_all(dir_ / "state");  // as if killed before the cursor was ever saved
+  fs::create_directories(dir_ / "state");
+  Write(5, 8);
+  Start();
+  ASSERT_GE(Events(8).size(), 8u);
+  std::this_thread::sleep_for(300ms);  // anything read twice would show up now
+  const auto all = Events(8);
+  ASSERT_EQ(all.size(), 8u) << "entries read twice or missing";
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(all[static_cast<size_t>(i)].message, "hello " + std::to_string(i));
+}
+
 TEST_F(JournaldTest, BinaryFieldsKeepTheirBytes) {
   Write(0, 1, /*binary=*/true);
   Start();

@@ -2,6 +2,8 @@
 // tail from corruption, and write down every loss it finds. See spool.h for the promises
 // and docs/formats/spool.md for the format.
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "spool/segment_reader.h"
@@ -51,6 +53,7 @@ class Spool::Recovery {
   Status ScanSegment(const std::string& name, uint64_t base, bool last);
   void OnRecord(const SegmentReader::Event& ev, const std::string& name, bool last);
   void OnFrontier(const SegmentReader::Event& ev, const std::string& name);
+  void OnPosition(const SegmentReader::Event& ev, const std::string& name, bool last);
   void OnGap(uint64_t first, uint64_t last, const std::string& name);
   void AddDamage(const std::string& name, uint64_t offset, uint64_t bytes, const char* reason);
   void SkipSeqsHiddenByTrailingDamage();
@@ -73,6 +76,10 @@ class Spool::Recovery {
   // The last segment: torn tail to cut, or nothing worth keeping.
   bool last_has_records_ = false;
   bool last_has_damage_ = false;
+  bool last_has_positions_ = false;
+  bool reuse_last_ = false;  // no records but positions: kept as the active segment
+  std::optional<uint64_t> last_position_seq_;
+  std::map<std::string, std::string, std::less<>> positions_;  // the latest of each key
   bool truncate_last_ = false;
   uint64_t truncate_at_ = 0;
   bool remove_last_ = false;
@@ -133,6 +140,8 @@ Status Spool::Recovery::ScanSegment(const std::string& name, uint64_t base, bool
     if (ev.kind == SegmentReader::Kind::kFrame) {
       if (IsRecord(ev.type)) {
         OnRecord(ev, name, last);
+      } else if (ev.type == FrameType::kPosition) {
+        OnPosition(ev, name, last);
       } else {
         OnFrontier(ev, name);
       }
@@ -149,8 +158,13 @@ Status Spool::Recovery::ScanSegment(const std::string& name, uint64_t base, bool
     }
   }
   if (last && !last_has_records_ && !last_has_damage_) {
-    remove_last_ = true;  // nothing in it but a header and frontier: start afresh
-    return Status::Ok();
+    if (!last_has_positions_) {
+      remove_last_ = true;  // nothing in it but a header and frontier: start afresh
+      return Status::Ok();
+    }
+    // No records, but positions that may be their only copy: appends go on in it rather
+    // than in a fresh segment of the same base (which would replace it).
+    reuse_last_ = true;
   }
   segments_.push_back(info);
   return Status::Ok();
@@ -173,6 +187,18 @@ void Spool::Recovery::OnRecord(const SegmentReader::Event& ev, const std::string
   open_damage_ = -1;
   ++report_->records;
   if (last) last_has_records_ = true;
+}
+
+void Spool::Recovery::OnPosition(const SegmentReader::Event& ev, const std::string& name,
+                                 bool last) {
+  std::string key, value;
+  if (!DecodePosition(ev.payload, &key, &value)) {
+    AddDamage(name, ev.offset, ev.bytes, "malformed position frame");
+    return;
+  }
+  positions_[key] = std::move(value);  // frames are scanned oldest first
+  last_position_seq_ = ev.seq;
+  if (last) last_has_positions_ = true;
 }
 
 void Spool::Recovery::OnFrontier(const SegmentReader::Event& ev, const std::string& name) {
@@ -292,7 +318,14 @@ Status Spool::Recovery::Install() {
   s_->segments_.assign(segments_.begin(), segments_.end());
   s_->bytes_used_ = 0;
   for (const SegmentInfo& seg : segments_) s_->bytes_used_ += seg.bytes;
-  s_->StartSegmentLocked(next);  // appends always go to a fresh segment after recovery
+  s_->positions_ = std::move(positions_);
+  s_->recovered_position_seq_ = last_position_seq_;
+  if (reuse_last_) {
+    for (const auto& [key, value] : s_->positions_) s_->AppendPositionLocked(key, value);
+  } else {
+    // Appends go to a fresh segment after recovery, with every position again at its head.
+    s_->StartSegmentLocked(next);
+  }
   for (auto& [name, c] : s_->cursors_) c.next_seq = std::min(c.next_seq, next);
 
   report_->next_seq = next;

@@ -99,11 +99,26 @@ Status Spool::Close() {
   return s;
 }
 
-StatusOr<AppendResult> Spool::Append(std::string_view payload) {
+namespace {
+
+Status PositionTooLarge() {
+  return InvalidArgumentError(
+      "spool position key must be 1-" + std::to_string(kMaxPositionKeyBytes) +
+      " bytes and its value at most " + std::to_string(kMaxPositionValueBytes));
+}
+
+}  // namespace
+
+StatusOr<AppendResult> Spool::Append(std::string_view payload, const PositionUpdate* position) {
   if (payload.size() > options_.max_record_bytes) {
     return InvalidArgumentError("record of " + std::to_string(payload.size()) +
                                 " bytes exceeds max_record_bytes " +
                                 std::to_string(options_.max_record_bytes));
+  }
+  if (position != nullptr &&
+      (position->key.empty() || position->key.size() > kMaxPositionKeyBytes ||
+       position->value.size() > kMaxPositionValueBytes)) {
+    return PositionTooLarge();
   }
   // The expensive per-record work happens before taking the lock.
   const uint32_t crc = crc32c::Value(payload);
@@ -135,6 +150,7 @@ StatusOr<AppendResult> Spool::Append(std::string_view payload) {
       ++counters_.dropped_records;
       counters_.dropped_bytes += payload.size();
       FlushDropEpisodeLocked(/*force=*/false);
+      if (position != nullptr) (void)SetPositionLocked(position->key, position->value);
       lock.unlock();
       if (!to_remove.empty()) RETURN_IF_ERROR(SyncThenRemove(to_remove));
       return AppendResult{0, /*dropped=*/true};
@@ -142,6 +158,7 @@ StatusOr<AppendResult> Spool::Append(std::string_view payload) {
   }
   FlushDropEpisodeLocked(/*force=*/true);  // room is back: write earlier drops down first
   const uint64_t seq = AppendFrameLocked(FrameType::kData, payload, crc, leaf);
+  if (position != nullptr) (void)SetPositionLocked(position->key, position->value);  // checked
   const bool must_sync = pending_bytes_ > kMaxPendingBytes;
   lock.unlock();
   if (!to_remove.empty()) {
@@ -200,6 +217,61 @@ void Spool::StartSegmentLocked(uint64_t base) {
   bytes_used_ += kSegmentHeaderSize;
   pending_bytes_ += kSegmentHeaderSize;
   AppendFrontierLocked();
+  // Every input's latest position again, so the active segment always holds them all.
+  for (const auto& [key, value] : positions_) AppendPositionLocked(key, value);
+  changed_positions_.clear();
+}
+
+Status Spool::SetPosition(std::string_view key, std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return FailedPreconditionError("spool is closed");
+  if (!sticky_.ok()) return sticky_;
+  return SetPositionLocked(key, value);
+}
+
+Status Spool::SetPositionLocked(std::string_view key, std::string_view value) {
+  if (key.empty() || key.size() > kMaxPositionKeyBytes || value.size() > kMaxPositionValueBytes) {
+    return PositionTooLarge();
+  }
+  auto it = positions_.find(key);
+  if (it == positions_.end()) it = positions_.emplace(std::string(key), std::string()).first;
+  it->second.assign(value);
+  if (changed_positions_.find(key) == changed_positions_.end()) changed_positions_.emplace(key);
+  return Status::Ok();
+}
+
+void Spool::AppendChangedPositionsLocked() {
+  for (const std::string& key : changed_positions_) {
+    auto it = positions_.find(key);
+    if (it != positions_.end()) AppendPositionLocked(it->first, it->second);
+  }
+  changed_positions_.clear();
+}
+
+void Spool::AppendPositionLocked(const std::string& key, std::string_view value) {
+  const std::string payload = EncodePosition(key, value);
+  if (pending_.empty()) pending_.push_back(NewChunkLocked(false, segments_.back().base));
+  AppendFrame(&pending_.back().bytes, FrameType::kPosition, next_seq_, payload,
+              crc32c::Value(payload));
+  const uint64_t frame = kFrameHeaderSize + payload.size();
+  segments_.back().bytes += frame;
+  bytes_used_ += frame;
+  pending_bytes_ += frame;
+}
+
+std::optional<std::string> Spool::Position(std::string_view key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = positions_.find(key);
+  if (it == positions_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Spool::ForgetPosition(std::string_view key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = positions_.find(key);
+  if (it != positions_.end()) positions_.erase(it);
+  auto c = changed_positions_.find(key);
+  if (c != changed_positions_.end()) changed_positions_.erase(c);
 }
 
 void Spool::AppendFrontierLocked() {
@@ -320,7 +392,10 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (!sticky_.ok()) return sticky_;
-    if (durable_size_ >= target_size && (!flush_all || pending_.empty())) return Status::Ok();
+    if (durable_size_ >= target_size &&
+        (!flush_all || (pending_.empty() && changed_positions_.empty()))) {
+      return Status::Ok();
+    }
     if (!syncing_) break;
     durable_cv_.wait(lock);  // another thread leads; its fsync may cover us
   }
@@ -330,6 +405,7 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
   }
   syncing_ = true;  // this thread is now the leader and owns active_file_
   if (records_since_frontier_ >= options_.frontier_interval_records) AppendFrontierLocked();
+  AppendChangedPositionsLocked();  // behind every record this commit writes
   std::vector<Chunk> chunks = std::move(pending_);
   pending_.clear();
   pending_bytes_ = 0;

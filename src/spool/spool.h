@@ -32,6 +32,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -101,6 +103,12 @@ struct Checkpoint {
   Hash256 root{};
 };
 
+// An input position set together with a record (Spool::Append, SetPosition).
+struct PositionUpdate {
+  std::string_view key;
+  std::string_view value;
+};
+
 struct AppendResult {
   uint64_t seq = 0;      // valid unless dropped
   bool dropped = false;  // kDropNewest dropped it; a LOSS record accounts for it
@@ -140,14 +148,39 @@ class Spool {
 
   // Appends a data record. Not durable until durable_size() > seq.
   //   kResourceExhausted  full under kBlock: nothing was written; WaitForRoom, then retry.
-  //   kInvalidArgument    payload larger than max_record_bytes.
+  //   kInvalidArgument    payload larger than max_record_bytes (or a bad position).
   //   kFailedPrecondition an earlier I/O error (sticky) or the spool is closed.
-  StatusOr<AppendResult> Append(std::string_view payload);
+  // `position`, if given, is set with the record (see SetPosition), under the same lock:
+  // an input's position after this record, also when the record was dropped by the full
+  // policy (its LOSS record accounts for it), never when it was refused.
+  StatusOr<AppendResult> Append(std::string_view payload, const PositionUpdate* position = nullptr);
 
   // Appends a LOSS record from an input (e.g. UDP datagrams the kernel dropped). It may use
   // the reserve kept for loss records, so it succeeds where a data append is refused;
   // kResourceExhausted only when even the reserve is used up (keep the count, retry).
   StatusOr<uint64_t> AppendLoss(const LossRecord& loss);
+
+  // Sets input position `key` to `value`: where the input is once every record appended
+  // before is in the spool. Each group commit writes the positions set since the last one
+  // as kPosition frames after the records it writes (so they are durable with exactly the
+  // records they cover, whatever part of the appends a commit catches); every segment
+  // starts with all of them (removing old segments never loses one); recovery reads the
+  // latest back. An input that resumes from Position() after a crash re-reads nothing the
+  // spool holds and skips nothing it lost. Not limited by the quota (small).
+  // kInvalidArgument past kMaxPositionKeyBytes / kMaxPositionValueBytes;
+  // kFailedPrecondition after a sticky error or Close.
+  Status SetPosition(std::string_view key, std::string_view value);
+  // The latest position of `key` found at recovery or appended since; nullopt if none.
+  std::optional<std::string> Position(std::string_view key) const;
+  // The seq written in the last position frame recovery found (the next seq when it was
+  // written); nullopt if it found none. Every record below it is covered by a position
+  // frame; records from it on (a commit cut short by a crash: its frames come at its end)
+  // may not be, so an input that also puts its position into its records reads those
+  // records to resume exactly after them.
+  std::optional<uint64_t> recovered_position_seq() const { return recovered_position_seq_; }
+  // Stops writing `key` again in new segments (a file that is gone for good). Recovery may
+  // still find its last frame in a retained segment.
+  void ForgetPosition(std::string_view key);
 
   // Makes every record appended before the call durable (group commit).
   Status Sync();
@@ -227,6 +260,11 @@ class Spool {
   void StartSegmentLocked(uint64_t base);
   Chunk NewChunkLocked(bool new_segment, uint64_t base);
   void AppendFrontierLocked();
+  void AppendPositionLocked(const std::string& key, std::string_view value);
+  Status SetPositionLocked(std::string_view key, std::string_view value);
+  // Position frames for the keys set since the last commit (the leader, before it takes
+  // the pending chunks).
+  void AppendChangedPositionsLocked();
   bool FullLocked(uint64_t need, bool for_loss) const;
   void FlushDropEpisodeLocked(bool force);
   std::vector<std::string> DetachSegmentsBelowLocked(uint64_t seq, uint64_t need);
@@ -276,7 +314,10 @@ class Spool {
   std::map<std::string, CursorState> cursors_;  // GUARDED_BY(mu_)
   uint64_t cursors_version_ = 0;                // bumped on every change; GUARDED_BY(mu_)
   DropEpisode drop_;                            // GUARDED_BY(mu_)
-  Stats counters_;                              // only the counter fields; GUARDED_BY(mu_)
+  std::map<std::string, std::string, std::less<>> positions_;  // GUARDED_BY(mu_)
+  std::set<std::string, std::less<>> changed_positions_;       // GUARDED_BY(mu_)
+  std::optional<uint64_t> recovered_position_seq_;             // set by recovery only
+  Stats counters_;  // only the counter fields; GUARDED_BY(mu_)
 
   // Owned by the sync leader (the thread that set syncing_); no other thread touches it.
   std::unique_ptr<env::WritableFile> active_file_;

@@ -37,6 +37,24 @@ bool DecodeSegmentHeader(std::string_view bytes, SegmentHeader* out, bool* versi
   return true;
 }
 
+std::string EncodePosition(std::string_view key, std::string_view value) {
+  std::string out;
+  PutLengthPrefixed(&out, key);
+  out.append(value);
+  return out;
+}
+
+bool DecodePosition(std::string_view payload, std::string* key, std::string* value) {
+  std::string_view k;
+  if (!GetLengthPrefixed(&payload, &k) || k.empty() || k.size() > kMaxPositionKeyBytes ||
+      payload.size() > kMaxPositionValueBytes) {
+    return false;
+  }
+  key->assign(k);
+  value->assign(payload);
+  return true;
+}
+
 void AppendFrame(std::string* dst, FrameType type, uint64_t seq, std::string_view payload,
                  uint32_t payload_crc) {
   char h[kFrameHeaderSize];

@@ -47,10 +47,21 @@ enum class FrameType : uint8_t {
   kLoss = 2,      // a loss record (loss_record.h); carries a seq and is a Merkle leaf
   kFrontier = 3,  // not a record: the Merkle compact range after `seq` records; the
                   // payload is popcount(seq) hashes of 32 bytes, largest subtree first
+  kPosition = 4,  // not a record: an input's read position once every record before this
+                  // frame is in the spool; payload: key_len varint | key | value
+                  // (EncodePosition). `seq` is the next seq, for reading only.
 };
 
 inline bool IsRecord(FrameType t) { return t == FrameType::kData || t == FrameType::kLoss; }
-inline bool IsKnownFrameType(uint8_t t) { return t >= 1 && t <= 3; }
+inline bool IsKnownFrameType(uint8_t t) { return t >= 1 && t <= 4; }
+
+// Position frames (kPosition): an input's key (its name and what it reads, e.g. a file's
+// device and inode) and its opaque position (an offset, a journal cursor).
+inline constexpr size_t kMaxPositionKeyBytes = 1024;
+inline constexpr size_t kMaxPositionValueBytes = 4096;
+std::string EncodePosition(std::string_view key, std::string_view value);
+// False if the payload is not a position frame's.
+bool DecodePosition(std::string_view payload, std::string* key, std::string* value);
 
 struct SegmentHeader {
   Epoch epoch{};

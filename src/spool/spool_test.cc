@@ -129,6 +129,59 @@ TEST_F(SpoolTest, FailedSyncIsStickyUntilReopen) {
   EXPECT_TRUE(spool->Append("works again").ok());
 }
 
+// Issue 16 item 1: an input's position is durable exactly with the records before it.
+// After a power loss the position that survives is the one written after the last
+// record that survived, never one ahead of what the spool holds.
+TEST_F(SpoolTest, PositionsAreDurableWithTheRecordsBeforeThem) {
+  auto spool = Open(testing::SmallOptions());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->SetPosition("file 1:2 in", "1000").ok());
+  ASSERT_TRUE(spool->SetPosition("journald j", "cursor-a").ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  for (int i = 10; i < 15; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->SetPosition("file 1:2 in", "1500").ok());  // never synced
+  EXPECT_EQ(spool->Position("file 1:2 in"), "1500");
+  env_.SimulatePowerLoss();
+  spool.reset();  // its Close fails: its handles are dead
+  spool = Open(testing::SmallOptions());
+  EXPECT_EQ(spool->next_seq(), 10u);
+  EXPECT_EQ(spool->Position("file 1:2 in"), "1000");
+  EXPECT_EQ(spool->Position("journald j"), "cursor-a");
+  EXPECT_EQ(spool->Position("nothing"), std::nullopt);
+  EXPECT_EQ(testing::ReadAll(spool.get()).size(), 10u);  // positions are not records
+}
+
+// Positions outlive the segments they were written in: every new segment starts with
+// all of them, so removing consumed segments loses none; a forgotten one is not carried.
+// Reopening again and again with nothing appended keeps them too.
+TEST_F(SpoolTest, PositionsSurviveSegmentRemovalAndRepeatedReopening) {
+  Options o = testing::SmallOptions();
+  auto spool = Open(o);
+  ASSERT_TRUE(spool->AddCursor("dest", true).ok());
+  ASSERT_TRUE(spool->SetPosition("a", "1").ok());
+  ASSERT_TRUE(spool->SetPosition("gone", "7").ok());
+  spool->ForgetPosition("gone");
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  ASSERT_TRUE(spool->AdvanceCursor("dest", 200).ok());
+  ASSERT_GT(*SegmentBases().begin(), 0u) << "the first segments were removed";
+  ASSERT_TRUE(spool->Close().ok());
+  for (int k = 0; k < 3; ++k) {
+    spool = Open(o);
+    EXPECT_EQ(spool->Position("a"), "1") << k;
+    env_.SimulateProcessCrash();
+    spool.reset();
+  }
+  spool = Open(o);
+  EXPECT_EQ(spool->Position("a"), "1");
+  EXPECT_EQ(spool->Position("gone"), std::nullopt);
+  EXPECT_EQ(spool->next_seq(), 200u);
+  EXPECT_TRUE(spool->Append("after").ok());
+  EXPECT_EQ(spool->SetPosition("", "x").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(spool->SetPosition("k", std::string(kMaxPositionValueBytes + 1, 'v')).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(SpoolTest, DiskFullIsStickyAndLosesNothingDurable) {
   auto spool = Open(testing::SmallOptions());
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
