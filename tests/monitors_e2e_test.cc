@@ -78,16 +78,18 @@ class MonitorsE2eTest : public TransportFixture {
   // tree signed by `sign` (as the agent does), its root passed through `root_filter`.
   void StartHeartbeat(const std::vector<Sender*>& senders,
                       std::shared_ptr<const identity::SigningKey> sign = nullptr,
-                      std::function<void(Hash256*)> root_filter = nullptr) {
+                      std::function<void(Hash256*)> root_filter = nullptr,
+                      std::vector<wire::Heartbeat::Destination> destinations = {}) {
     auto h = Heartbeater::Start(
         Destination(), AgentIdentity{"agent-1", key_, ""}, spool_->epoch(),
-        [this, senders, sign, root_filter] {
+        [this, senders, sign, root_filter, destinations] {
           wire::Heartbeat hb;
           hb.agent_wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
           hb.head_seq = spool_->durable_size_lock_free();
           if (sign != nullptr) hb.checkpoint = SignedSpoolCheckpoint(*sign, root_filter);
+          hb.destinations = destinations;
           return hb;
         },
         200);
@@ -145,6 +147,29 @@ TEST_F(MonitorsE2eTest, AStoppedSenderIsReportedAsStalledAndRecoveryResolvesIt) 
   StartSender(Destination(), key_);  // recovery
   ASSERT_TRUE(WaitFor([&] { return HookedHas("delivery_stalled resolved"); }, 15000));
   ExpectStoredExactly(300);  // nothing lost
+}
+
+// Issue 16 item 3 (b): the agent has a second destination, "backup", that acknowledges
+// nothing. This collector hears it in the heartbeats and reports it; it never judges
+// itself by them (its heartbeats say they go to "main"; the acked seq the agent reports
+// for "main" is left at 0 here so that judging itself would fire).
+TEST_F(MonitorsE2eTest, TheAgentsOtherDestinationStalledIsReportedFromItsHeartbeats) {
+  OpenSpool();
+  StartCollector();
+  Sender* s = StartSender(Destination(), key_);
+  StartHeartbeat({}, nullptr, nullptr, {{"main", 0}, {"backup", 0}});
+  for (int i = 0; i < 10; ++i) {
+    AppendRecords(20);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(WaitFor([&] { return HookedHas("destination_stalled firing"); }, 15000))
+      << "alerts firing: " << alerts_->Firing().size();
+  ASSERT_TRUE(WaitFor([&] { return s->stats().acked_next == 200; }, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past the threshold again
+  std::vector<std::string> firing;
+  for (const auto& e : alerts_->Firing()) firing.push_back(e.name + " " + e.subject);
+  EXPECT_EQ(firing, std::vector<std::string>{"destination_stalled agent-1/" +
+                                             store::EpochHex(spool_->epoch()) + "/backup"});
 }
 
 TEST_F(MonitorsE2eTest, AnAgentThatStopsTalkingIsReportedSilent) {

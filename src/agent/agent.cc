@@ -31,6 +31,9 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
   if (Status c = env->CreateDir(env::JoinPath(cfg.data_dir, "state")); !c.ok()) {
     return Status(c.code(), "cannot create data_dir " + cfg.data_dir + ": " + c.message());
   }
+  alert::AlertOptions ao = cfg.alerts;
+  if (ao.journal.empty()) ao.journal = env::JoinPath(cfg.data_dir, "alerts.jsonl");
+  ASSIGN_OR_RETURN(a->alerts_, alert::Alerts::Open(env, ao));
   ASSIGN_OR_RETURN(
       a->spool_, spool::Spool::Open(env, env::JoinPath(cfg.data_dir, "spool"), cfg.spool, report));
   a->ForgetRemovedDestinations(cfg.destinations);
@@ -78,6 +81,8 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
     }
     a->watchdog_ = std::thread([p = a.get()] { p->WatchdogLoop(); });
   }
+  a->alert_rules_ = std::make_unique<AgentAlerts>(a->alerts_.get(), cfg.id, cfg.alert_rules);
+  a->alert_thread_ = std::thread([p = a.get()] { p->AlertLoop(); });
   if (!cfg.metrics_listen.empty()) {
     Agent* p = a.get();
     auto m = metrics::StartEndpoint(
@@ -201,6 +206,37 @@ void Agent::WatchdogLoop() {
                std::to_string(st.acked_next) + "; restarting its sender");
       w.sender->Restart();  // posts to the sender's thread; never waits for it
     }
+  }
+}
+
+AgentObservation Agent::Observe() const {
+  AgentObservation o;
+  o.mono_ns = clock_->MonotonicNanos();
+  o.spool_dir = env::JoinPath(cfg_.data_dir, "spool");
+  o.full_policy = std::string(spool::FullPolicyName(cfg_.spool.full_policy));
+  o.spool_bytes = spool_->bytes_used_lock_free();
+  o.spool_quota = spool_->quota_bytes();
+  o.dropped_records = spool_->dropped_records_lock_free();
+  o.durable = spool_->durable_size_lock_free();
+  const ingest::Stats is = ingest_->stats();
+  o.refused_full = is.refused_full;
+  o.inputs_waiting = is.waiting_for_room;
+  if (Status e = spool_->sticky_error(); !e.ok()) o.spool_error = e.message();
+  MutexLock lock(&watch_mu_);
+  for (const Watched& w : senders_) {
+    const transport::SenderStats st = w.sender->stats();
+    o.destinations.push_back({w.options.name, w.options.address, w.options.required, st.connected,
+                              st.connect_failures, st.acked_next});
+  }
+  return o;
+}
+
+void Agent::AlertLoop() {
+  for (;;) {
+    alert_rules_->Observe(Observe());
+    MutexLock lock(&alert_mu_);
+    if (!stop_alerts_) alert_cv_.WaitFor(&alert_mu_, 1000);
+    if (stop_alerts_) return;
   }
 }
 
@@ -361,6 +397,14 @@ void Agent::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (metrics_) metrics_->Stop();  // first: its handlers read everything below
+  if (alert_thread_.joinable()) {
+    {
+      MutexLock lock(&alert_mu_);
+      stop_alerts_ = true;
+    }
+    alert_cv_.SignalAll();
+    alert_thread_.join();
+  }
   if (watchdog_.joinable()) {
     {
       MutexLock lock(&watch_mu_);
@@ -400,6 +444,7 @@ void Agent::Stop() {
   if (spool_) {
     if (Status s = spool_->Close(); !s.ok()) LogError("closing the spool: " + s.ToString());
   }
+  if (alerts_) alerts_->Stop();  // what is undelivered stays in the journal for the next run
 }
 
 std::vector<InputStatus> Agent::Inputs() const {

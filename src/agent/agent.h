@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent_alerts.h"
+#include "alert/alert.h"
 #include "base/mutex.h"
 #include "base/status.h"
 #include "config/agent_config.h"
@@ -75,6 +77,8 @@ class Agent {
   // The metrics endpoint's port; 0 when it is off.
   uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   const config::AgentConfig& config() const { return cfg_; }
+  // The agent's alerts (agent_alerts.h): journal cfg.alerts.journal.
+  alert::Alerts* alerts() const { return alerts_.get(); }
 
  private:
   struct Running;
@@ -84,6 +88,9 @@ class Agent {
   Status StartInput(const config::InputConfig& in);
   Status StartSender(const transport::DestinationOptions& d);
   void WatchdogLoop();
+  // The alert thread: observes the spool, the inputs and the destinations once a second.
+  void AlertLoop();
+  AgentObservation Observe() const;
   void ForgetRemovedDestinations(const std::vector<transport::DestinationOptions>& kept);
   void ReloadDestinations(const std::vector<transport::DestinationOptions>& next,
                           std::string* problems);
@@ -129,6 +136,12 @@ class Agent {
   int64_t checkpoint_signed_ns_ = 0;  // watchdog thread
   metrics::RecentIncrease refusals_;  // CheckHealth's thread
   std::unique_ptr<http::Server> metrics_;
+  std::unique_ptr<alert::Alerts> alerts_;
+  std::unique_ptr<AgentAlerts> alert_rules_;  // the alert thread only
+  Mutex alert_mu_;
+  CondVar alert_cv_;
+  bool stop_alerts_ GUARDED_BY(alert_mu_) = false;
+  std::thread alert_thread_;
 };
 
 }  // namespace gapless::agent

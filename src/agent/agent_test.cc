@@ -7,8 +7,11 @@
 
 #include <boost/asio.hpp>
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <thread>
 
+#include "alert/webhook_receiver_test_util.h"
 #include "event/event.h"
 #include "http/client.h"
 #include "identity/identity.h"
@@ -233,6 +236,57 @@ TEST_F(AgentTest, HealthSaysWhenADestinationStallsOrTheSpoolRefusesWrites) {
   ::shutdown(fd, SHUT_RDWR);
   writer.join();
   ::close(fd);
+}
+
+// Issue 16 item 3: the collector is down and the spool fills; the agent itself tells a
+// webhook (and its journal) within seconds: spool_full, inputs_blocked,
+// destination_unreachable.
+TEST_F(AgentTest, WithItsCollectorDownAndItsSpoolFullTheAgentAlertsByItself) {
+  alert::testing::Receiver hook;
+  config::AgentConfig cfg = WithUnreachableDestinations({"central"});
+  cfg.heartbeat_interval_ms = 0;
+  cfg.spool.quota_bytes = 256 << 10;
+  cfg.spool.segment_bytes = 64 << 10;
+  cfg.spool.max_record_bytes = 16 << 10;
+  cfg.alert_rules.destination_unreachable_s = 1;
+  cfg.alert_rules.inputs_blocked_s = 1;
+  cfg.alerts.webhooks.push_back({"http://127.0.0.1:" + std::to_string(hook.port()), "", "", 2000});
+  auto started = Agent::Start(cfg);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  Agent& agent = **started;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(agent.Inputs().at(0).port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::thread writer([fd] {
+    const std::string line = "<13>1 - h app - - - " + std::string(1000, 'x') + "\n";
+    for (int i = 0; i < 2000; ++i) {
+      if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) return;
+    }
+  });
+  const std::vector<std::string> wanted = {"\"spool_full\"", "\"inputs_blocked\"",
+                                           "\"destination_unreachable\""};
+  auto all_arrived = [&] {
+    std::string bodies;
+    for (const auto& g : hook.got()) bodies += g.body;
+    return std::all_of(wanted.begin(), wanted.end(),
+                       [&](const std::string& w) { return bodies.find(w) != std::string::npos; });
+  };
+  for (int i = 0; i < 300 && !all_arrived(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(all_arrived());
+  std::set<std::string> firing;
+  for (const auto& e : agent.alerts()->Firing()) firing.insert(e.name + " " + e.subject);
+  EXPECT_EQ(firing, (std::set<std::string>{"destination_unreachable test/central",
+                                           "inputs_blocked test", "spool_full test"}));
+  agent.Stop();
+  ::shutdown(fd, SHUT_RDWR);
+  writer.join();
+  ::close(fd);
+  std::ifstream journal(cfg.data_dir + "/alerts.jsonl");
+  const std::string text((std::istreambuf_iterator<char>(journal)), {});
+  for (const std::string& w : wanted) EXPECT_NE(text.find(w), std::string::npos) << w;
 }
 
 }  // namespace

@@ -257,8 +257,10 @@ class Output {
       }
       // Alertmanager forgets a firing alert not re-posted within its resolve_timeout.
       const int64_t now = env_->clock()->MonotonicNanos();
-      if (kind_ == Kind::kAlertmanager && now - last_repeat > 60'000'000'000LL) {
-        const auto firing = firing_();
+      if (kind_ == Kind::kAlertmanager &&
+          (last_repeat == 0 || now - last_repeat > options_.repeat_ms * 1'000'000)) {
+        auto firing = firing_();
+        if (!options_.watchdog.empty()) firing.push_back(Watchdog());
         if (firing.empty() || Send(AlertmanagerBody(firing, env_->clock()->NowNanos()))) {
           last_repeat = now;
         }
@@ -275,7 +277,19 @@ class Output {
     }
   }
 
+  AlertEvent Watchdog() const {
+    AlertEvent w;
+    w.name = "watchdog";
+    w.subject = options_.watchdog;
+    w.severity = "none";
+    w.summary = "always firing while the alerting of " + options_.watchdog +
+                " works; route it to a dead man's switch, which pages when it stops arriving";
+    w.started_ns = started_ns_;
+    return w;
+  }
+
   env::Env* const env_;
+  const int64_t started_ns_ = env_->clock()->NowNanos();
   const AlertOptions options_;
   const Kind kind_;
   const WebhookOptions target_;

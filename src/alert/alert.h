@@ -57,6 +57,13 @@ struct AlertOptions {
   std::string journal;  // the JSON-lines alert file; required
   std::vector<WebhookOptions> webhooks;
   std::vector<std::string> alertmanagers;  // base URLs: events go to <url>/api/v2/alerts
+  // A dead man's switch (the Prometheus "Watchdog" convention): when set, every
+  // Alertmanager also gets an always-firing alert "watchdog" with this subject, posted at
+  // start and again every repeat_ms, so a system outside sees the alerting path die. It is
+  // not an event: never in the journal, never sent to webhooks.
+  std::string watchdog;
+  // How often Alertmanager gets the firing alerts again (it resolves what it is not told).
+  int64_t repeat_ms = 60000;
   int64_t retry_initial_ms = 500;
   int64_t retry_max_ms = 60000;
   env::Clock* clock = nullptr;  // times of events; null: the env's

@@ -171,6 +171,34 @@ TEST_F(AlertTest, AlertmanagerGetsTheV2Shape) {
   }
 }
 
+// The dead man's switch: with nothing firing, Alertmanager still gets "watchdog" at start
+// and again every repeat, and the journal and webhooks never see it.
+TEST_F(AlertTest, TheWatchdogFiresAtAlertmanagerForEverAndNowhereElse) {
+  Receiver am, hook;
+  options_.alertmanagers.push_back("http://127.0.0.1:" + std::to_string(am.port()));
+  options_.webhooks.push_back({"http://127.0.0.1:" + std::to_string(hook.port()), "", "", 2000});
+  options_.watchdog = "collector@host-1";
+  options_.repeat_ms = 200;
+  Open();
+  ASSERT_TRUE(WaitFor([&] { return am.got().size() >= 3; }, 15000)) << am.got().size();
+  for (const auto& g : am.got()) {
+    EXPECT_NE(g.body.find("\"alertname\": \"watchdog\""), std::string::npos) << g.body;
+    EXPECT_NE(g.body.find("\"subject\": \"collector@host-1\""), std::string::npos) << g.body;
+  }
+  EXPECT_TRUE(Journal().empty());
+  EXPECT_TRUE(hook.got().empty());
+  EXPECT_TRUE(alerts_->Firing().empty());
+}
+
+TEST_F(AlertTest, WithoutAWatchdogAQuietAlertmanagerIsToldNothing) {
+  Receiver am;
+  options_.alertmanagers.push_back("http://127.0.0.1:" + std::to_string(am.port()));
+  options_.repeat_ms = 100;
+  Open();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(am.got().empty());
+}
+
 TEST(AlertEventFormat, ParsesBackAndRefusesMalformedLines) {
   AlertEvent e;
   e.id = 7;

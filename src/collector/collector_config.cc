@@ -2,6 +2,7 @@
 
 #include "base/address.h"
 #include "checkpoint/note.h"
+#include "config/alerts_config.h"
 #include "config/toml_checker.h"
 #include "env/env.h"
 #include "store/layout.h"
@@ -155,40 +156,6 @@ void ParseArchive(Checker& c, const toml::table& collector, CollectorOptions* o)
   }
 }
 
-// [alerts] journal, alertmanager = [...], [[alerts.webhook]] url, secret_file, ca_file,
-// timeout_ms.
-void ParseAlerts(Checker& c, const toml::table& root, alert::AlertOptions* a) {
-  const toml::table* t = c.Table(root, "alerts");
-  if (t == nullptr) return;
-  c.OnlyKeys(*t, {"journal", "alertmanager", "webhook"}, "[alerts]");
-  c.String(*t, "journal", &a->journal);
-  if (const toml::node* n = t->get("alertmanager")) {
-    const toml::array* list = n->as_array();
-    for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
-      auto v = (*list)[i].value<std::string>();
-      if (!v || (v->rfind("http://", 0) != 0 && v->rfind("https://", 0) != 0)) {
-        c.Error((*list)[i].source(), "an alertmanager is its base URL, e.g. \"http://am:9093\"");
-      } else {
-        a->alertmanagers.push_back(*v);
-      }
-    }
-    if (list == nullptr) c.Error(n->source(), "alertmanager must be a list of base URLs");
-  }
-  for (const toml::table* table : c.Tables(*t, "webhook", "[[alerts.webhook]]")) {
-    const toml::table& w = *table;
-    alert::WebhookOptions o;
-    c.OnlyKeys(w, {"url", "secret_file", "ca_file", "timeout_ms"}, "[[alerts.webhook]]");
-    if (!c.String(w, "url", &o.url) ||
-        (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0)) {
-      c.Error(w.source(), "this [[alerts.webhook]] needs url = \"http(s)://...\"");
-    }
-    c.String(w, "secret_file", &o.secret_file);
-    c.String(w, "ca_file", &o.ca_file);
-    c.Int(w, "timeout_ms", 100, 600'000, &o.timeout_ms);
-    a->webhooks.push_back(std::move(o));
-  }
-}
-
 }  // namespace
 
 StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
@@ -268,7 +235,8 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   }
   ParseWitnesses(c, *t, &o);
   ParseArchive(c, *t, &o);
-  ParseAlerts(c, root, &cfg.alerts);
+  config::ParseAlerts(c, root, &cfg.alerts, {}, /*watchdog_default=*/true,
+                      "collector@" + config::HostName());
   ParseOutputs(c, root, &o);
   if (const toml::table* m = c.Table(root, "monitors")) {
     c.OnlyKeys(*m,

@@ -116,6 +116,10 @@ secret_file = "/etc/gapless/hook.secret"
   ASSERT_EQ(ok->alerts.webhooks.size(), 1u);
   EXPECT_EQ(ok->alerts.webhooks[0].secret_file, "/etc/gapless/hook.secret");
   EXPECT_EQ(ok->alerts.alertmanagers, std::vector<std::string>{"http://am:9093"});
+  EXPECT_EQ(ok->alerts.watchdog.rfind("collector@", 0), 0u) << "the watchdog is on by default";
+  auto quiet = ParseCollectorConfig(base + "[alerts]\nwatchdog = false\n", "q.toml");
+  ASSERT_TRUE(quiet.ok()) << quiet.status().ToString();
+  EXPECT_EQ(quiet->alerts.watchdog, "");
   EXPECT_EQ(ok->monitors.agent_silent_s, 30);
   EXPECT_EQ(ok->monitors.delivery_stalled_s, 45);
   EXPECT_DOUBLE_EQ(ok->monitors.volume_drop_ratio, 0.10);

@@ -233,9 +233,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     c_->counters.heartbeats++;
     if (!hb->checkpoint.empty()) c_->OnAgentCheckpoint(stream_ptr_, agent_key_, hb->checkpoint);
     if (c_->options.monitors != nullptr) {
-      c_->options.monitors->OnHeartbeat({stream_ptr_->agent_id, stream_ptr_->epoch_hex,
-                                         hb->agent_wall_ns, hb->head_seq, hb->spool_bytes,
-                                         hb->spool_quota});
+      monitor::Heartbeat seen;
+      seen.agent = stream_ptr_->agent_id;
+      seen.epoch = stream_ptr_->epoch_hex;
+      seen.agent_wall_ns = hb->agent_wall_ns;
+      seen.head_seq = hb->head_seq;
+      seen.spool_bytes = hb->spool_bytes;
+      seen.spool_quota = hb->spool_quota;
+      for (const auto& d : hb->destinations) seen.destinations.emplace_back(d.name, d.acked_next);
+      seen.to = hb->to;
+      c_->options.monitors->OnHeartbeat(seen);
     }
   }
 

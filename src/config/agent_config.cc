@@ -1,6 +1,7 @@
 #include "config/agent_config.h"
 
 #include "base/address.h"
+#include "config/alerts_config.h"
 #include "config/toml_checker.h"
 #include "env/env.h"
 #include "identity/identity.h"
@@ -320,7 +321,7 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
   ASSIGN_OR_RETURN(const toml::table root, ParseToml(text, file_name));
   Checker c(file_name);
   AgentConfig cfg;
-  c.OnlyKeys(root, {"agent", "spool", "input", "destination"}, "the top level");
+  c.OnlyKeys(root, {"agent", "spool", "input", "destination", "alerts"}, "the top level");
   ParseAgentTable(c, root, &cfg);
   ParseSpoolTable(c, root, &cfg);
   ParseInputs(c, root, &cfg);
@@ -331,6 +332,16 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
   }
   if (cfg.data_dir.empty()) cfg.data_dir = "/var/lib/gapless";
   if (cfg.key_file.empty()) cfg.key_file = cfg.data_dir + "/agent.key";
+  if (const toml::table* t = ParseAlerts(
+          c, root, &cfg.alerts,
+          {"destination_unreachable_seconds", "inputs_blocked_seconds", "spool_full_clear_seconds"},
+          /*watchdog_default=*/false, "agent@" + cfg.id)) {
+    c.Int(*t, "destination_unreachable_seconds", 1, 86400,
+          &cfg.alert_rules.destination_unreachable_s);
+    c.Int(*t, "inputs_blocked_seconds", 1, 86400, &cfg.alert_rules.inputs_blocked_s);
+    c.Int(*t, "spool_full_clear_seconds", 1, 86400, &cfg.alert_rules.spool_full_clear_s);
+  }
+  if (cfg.alerts.journal.empty()) cfg.alerts.journal = cfg.data_dir + "/alerts.jsonl";
   for (const InputConfig& in : cfg.inputs) {
     // A JSON event stores its member values beside its raw bytes: up to twice the size.
     const size_t max = in.type == InputType::kFile       ? in.file.max_line_bytes
@@ -361,6 +372,7 @@ AgentConfig DemoConfig(const std::string& data_dir, uint16_t port) {
   cfg.key_file = data_dir + "/agent.key";
   cfg.spool.quota_bytes = 256ull << 20;
   cfg.spool.segment_bytes = 16ull << 20;
+  cfg.alerts.journal = data_dir + "/alerts.jsonl";
   for (InputType type : {InputType::kSyslogTcp, InputType::kSyslogUdp}) {
     InputConfig in;
     in.type = type;

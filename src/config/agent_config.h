@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alert/alert.h"
 #include "base/status.h"
 #include "config/size.h"
 #include "input/input.h"
@@ -28,6 +29,17 @@ struct InputConfig {
   input::JournaldOptions journald;  // kJournald
 
   friend bool operator==(const InputConfig&, const InputConfig&) = default;
+};
+
+// The agent's own alert rules (agent/agent_alerts.h, docs/alerts.md), read from [alerts].
+struct AgentAlertRules {
+  // A destination without a connection for this long: destination_unreachable.
+  int64_t destination_unreachable_s = 60;
+  // Inputs waiting for room in a full spool (full_policy block) this long: inputs_blocked.
+  int64_t inputs_blocked_s = 5;
+  // spool_full resolves once the spool refused and dropped nothing for this long.
+  int64_t spool_full_clear_s = 10;
+  friend bool operator==(const AgentAlertRules&, const AgentAlertRules&) = default;
 };
 
 struct AgentConfig {
@@ -50,6 +62,10 @@ struct AgentConfig {
   // "address:port" serving /metrics and /health (docs/metrics.md); empty: off.
   std::string metrics_listen;
   std::vector<transport::DestinationOptions> destinations;
+  // The agent's alert journal and receivers ([alerts]; journal default
+  // data_dir/alerts.jsonl) and its rules.
+  alert::AlertOptions alerts;
+  AgentAlertRules alert_rules;
 };
 
 // Parses and validates. On error: kInvalidArgument whose message has one line per

@@ -69,6 +69,38 @@ TEST(AgentConfig, DefaultsAreSafe) {
   EXPECT_TRUE(cfg->inputs.empty());
 }
 
+TEST(AgentConfig, TheAgentAlertsByItselfWithTheCollectorsAlertTable) {
+  auto plain = ParseAgentConfig("[agent]\nid = \"web-01\"\ndata_dir = \"/d\"\n", "a.toml");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->alerts.journal, "/d/alerts.jsonl");  // always journaled
+  EXPECT_EQ(plain->alerts.watchdog, "") << "the agent's watchdog is optional";
+  EXPECT_EQ(plain->alert_rules, AgentAlertRules{});
+  auto cfg = ParseAgentConfig(R"([agent]
+id = "web-01"
+[alerts]
+alertmanager = ["http://am:9093"]
+watchdog = true
+destination_unreachable_seconds = 30
+inputs_blocked_seconds = 2
+[[alerts.webhook]]
+url = "https://hooks.example/gapless"
+)",
+                              "a.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->alerts.alertmanagers, std::vector<std::string>{"http://am:9093"});
+  EXPECT_EQ(cfg->alerts.watchdog, "agent@web-01");
+  ASSERT_EQ(cfg->alerts.webhooks.size(), 1u);
+  EXPECT_EQ(cfg->alert_rules.destination_unreachable_s, 30);
+  EXPECT_EQ(cfg->alert_rules.inputs_blocked_s, 2);
+  EXPECT_EQ(cfg->alert_rules.spool_full_clear_s, 10);
+  auto bad =
+      ParseAgentConfig("[alerts]\ndestination_unreachable_seconds = 0\nwatch_dog = 1\n", "b.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("b.toml:2:"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("unknown key \"watch_dog\" in [alerts]"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(AgentConfig, EveryErrorIsReportedAtOnceWithItsLine) {
   auto cfg = ParseAgentConfig(R"([agent]
 idd = "typo"

@@ -157,6 +157,8 @@ Stats Ingest::stats() const {
   s.refused_full = refused_full_.load(std::memory_order_relaxed);
   s.loss_records = loss_records_.load(std::memory_order_relaxed);
   s.commits = commits_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
+  s.waiting_for_room = room_fns_.size();
   return s;
 }
 

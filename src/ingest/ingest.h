@@ -29,10 +29,11 @@
 namespace gapless::ingest {
 
 struct Stats {
-  uint64_t appended = 0;      // data records appended
-  uint64_t refused_full = 0;  // appends refused by a full spool (the input retried later)
-  uint64_t loss_records = 0;  // loss records appended by inputs
-  uint64_t commits = 0;       // group commits (spool syncs) run by the committer
+  uint64_t appended = 0;          // data records appended
+  uint64_t refused_full = 0;      // appends refused by a full spool (the input retried later)
+  uint64_t loss_records = 0;      // loss records appended by inputs
+  uint64_t commits = 0;           // group commits (spool syncs) run by the committer
+  uint64_t waiting_for_room = 0;  // OnRoom callbacks pending now: inputs blocked by a full spool
 };
 
 class Ingest {

@@ -125,6 +125,21 @@ void Monitors::OnHeartbeat(const Heartbeat& hb) {
       changes.push_back(
           {false, "delivery_stalled", subject, "", "the collector holds the agent's head", {}});
     }
+    for (const auto& [name, acked] : hb.destinations) {
+      if (name == hb.to) continue;
+      auto [it, added] = s.others.try_emplace(name, acked, now);
+      const bool moved = !added && acked != it->second.first;
+      if (moved) it->second = {acked, now};
+      if (moved || acked >= s.head) {
+        changes.push_back(
+            {false,
+             "destination_stalled",
+             subject + "/" + name,
+             "",
+             "destination " + name + " acknowledges again (at " + std::to_string(acked) + ")",
+             {}});
+      }
+    }
   }
   Apply(changes);
 }
@@ -466,6 +481,24 @@ void Monitors::Tick() {
               {"backlog", std::to_string(s.head - s.stored)},
               {"stored_moved_ns", std::to_string(s.stored_moved_ns)},
               {"threshold_s", std::to_string(options_.delivery_stalled_s)}}});
+      }
+      for (const auto& [name, other] : s.others) {
+        const auto& [acked, moved_ns] = other;
+        if (s.head <= acked || now - moved_ns <= options_.delivery_stalled_s * kSecond) continue;
+        changes.push_back({true,
+                           "destination_stalled",
+                           subject + "/" + name,
+                           "critical",
+                           "the agent's destination " + name +
+                               " has acknowledged nothing for more than " +
+                               Secs(options_.delivery_stalled_s * kSecond) +
+                               " while the agent holds records it lacks (seen from another "
+                               "destination's heartbeats)",
+                           {{"destination", name},
+                            {"agent_head", std::to_string(s.head)},
+                            {"acked", std::to_string(acked)},
+                            {"backlog", std::to_string(s.head - acked)},
+                            {"threshold_s", std::to_string(options_.delivery_stalled_s)}}});
       }
       for (const auto& [first, gap] : s.gaps) {
         if (now - gap.second <= options_.gap_open_s * kSecond) continue;

@@ -13,6 +13,9 @@
 //                     resolves after declared_loss_hold_s (1 h) — it is an event to see
 //   epoch_reset       an agent started a new epoch while its old one still had records
 //                     the collector never stored (the old spool was lost)
+//   destination_stalled  another destination of the agent (heartbeats carry each one's
+//                     acked seq) is behind the agent's head and has not moved for 60 s
+//                     (delivery_stalled_s): one collector of two is stuck or gone
 // Per source (records counted by the minute the agent read them, volume.h):
 //   volume_drop       the last 10 minutes hold under 20% of the source's baseline, and
 //                     so few records would be implausible even at 40% of it (volume.h);
@@ -23,7 +26,8 @@
 //   ingestion_lag     in a minute, even the freshest record of the source arrived more
 //                     than 300 s after its event time (its read time without one)
 //   future_timestamps records whose event time is more than 60 s ahead of the collector
-// Subjects: "<agent>/<epoch>"; gap_open's and declared_loss's add "/<first>"; per
+// Subjects: "<agent>/<epoch>"; gap_open's and declared_loss's add "/<first>",
+// destination_stalled's "/<destination>"; per
 // source "<agent>/<source>". Per-source rules are evaluated once a minute.
 //
 // With a ledger (ledger.h), Tick writes what changed since the last write — streams,
@@ -79,6 +83,9 @@ struct Heartbeat {
   uint64_t head_seq = 0;      // one past the spool's newest durable record
   uint64_t spool_bytes = 0;
   uint64_t spool_quota = 0;
+  // Each destination's acked seq as the agent knows it, and which one is this collector.
+  std::vector<std::pair<std::string, uint64_t>> destinations;
+  std::string to;
 };
 
 class Monitors {
@@ -123,6 +130,8 @@ class Monitors {
     int64_t stored_moved_ns = 0;  // when `stored` last changed (or was first seen)
     std::map<uint64_t, std::pair<uint64_t, int64_t>> gaps;  // first -> (last, opened_ns)
     std::map<uint64_t, int64_t> losses;                     // first -> fired_ns
+    // The agent's other destinations: name -> (acked seq, when it last moved).
+    std::map<std::string, std::pair<uint64_t, int64_t>> others;
   };
   struct Source {
     SourceHistory history;

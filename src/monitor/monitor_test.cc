@@ -40,7 +40,12 @@ class MonitorTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   Heartbeat Hb(uint64_t head, int64_t skew_ns = 0) {
-    return {"web-01", "00ff", clock_.NowNanos() + skew_ns, head, 0, 0};
+    Heartbeat hb;
+    hb.agent = "web-01";
+    hb.epoch = "00ff";
+    hb.agent_wall_ns = clock_.NowNanos() + skew_ns;
+    hb.head_seq = head;
+    return hb;
   }
   // Names of the firing alerts, "name subject" each.
   std::vector<std::string> Firing() {
@@ -109,6 +114,44 @@ TEST_F(MonitorTest, AnIdleAgentIsNotStalled) {
   EXPECT_TRUE(Firing().empty());
 }
 
+// Issue 16 item 3 (b): an agent with two collectors; this one is fine, the other one
+// ("backup") stopped acknowledging. Its heartbeats say so, and this collector reports it.
+TEST_F(MonitorTest, AnotherDestinationThatStopsAcknowledgingIsReportedStalled) {
+  monitors_->OnStored("web-01", "00ff", 1000);
+  uint64_t head = 1000;
+  auto beat = [&](uint64_t backup_acked) {
+    Heartbeat hb = Hb(head);
+    hb.destinations = {{"main", head}, {"backup", backup_acked}};
+    hb.to = "main";
+    monitors_->OnHeartbeat(hb);
+    monitors_->OnStored("web-01", "00ff", head);  // main keeps up
+  };
+  for (int i = 0; i < 12; ++i) {  // 60 s; backup stuck at 900 while the head grows
+    head += 50;
+    beat(900);
+    Run(5);
+  }
+  EXPECT_TRUE(Firing().empty()) << "exactly 60 s: not yet";
+  head += 50;
+  beat(900);
+  Run(1);
+  EXPECT_EQ(Firing(), std::vector<std::string>{"destination_stalled web-01/00ff/backup"});
+  EXPECT_EQ(Evidence("destination_stalled", "acked"), "900");
+  EXPECT_EQ(Evidence("destination_stalled", "agent_head"), "1650");
+  beat(1200);  // backup recovered
+  EXPECT_TRUE(Firing().empty());
+  // Its own destination is never judged from the heartbeat (delivery_stalled does that),
+  // and an idle agent's destinations that have everything are not stalled.
+  for (int i = 0; i < 30; ++i) {
+    Heartbeat hb = Hb(head);
+    hb.destinations = {{"main", 0}, {"backup", head}};
+    hb.to = "main";
+    monitors_->OnHeartbeat(hb);
+    Run(5);
+  }
+  EXPECT_TRUE(Firing().empty());
+}
+
 TEST_F(MonitorTest, ClockSkewBeyondThirtySeconds) {
   monitors_->OnHeartbeat(Hb(0, 29 * kS));
   EXPECT_TRUE(Firing().empty());
@@ -161,14 +204,14 @@ TEST_F(MonitorTest, AGapIsFilledWhenTheStoredPointPassesIt) {
 
 TEST_F(MonitorTest, ANewEpochWhileTheOldOneWasIncompleteIsAnEpochReset) {
   monitors_->OnStored("web-01", "00aa", 60);
-  monitors_->OnHeartbeat({"web-01", "00aa", clock_.NowNanos(), 100, 0, 0});
-  monitors_->OnHeartbeat({"web-01", "00bb", clock_.NowNanos(), 5, 0, 0});  // spool replaced
+  monitors_->OnHeartbeat({"web-01", "00aa", clock_.NowNanos(), 100, 0, 0, {}, ""});
+  monitors_->OnHeartbeat({"web-01", "00bb", clock_.NowNanos(), 5, 0, 0, {}, ""});  // spool replaced
   EXPECT_EQ(Firing(), std::vector<std::string>{"epoch_reset web-01/00aa"});
   EXPECT_EQ(Evidence("epoch_reset", "missing"), "40");
   EXPECT_EQ(Evidence("epoch_reset", "new_epoch"), "00bb");
   // Another agent whose old epoch was complete: nothing.
   monitors_->OnStored("db-01", "0011", 80);
-  monitors_->OnHeartbeat({"db-01", "0011", clock_.NowNanos(), 80, 0, 0});
+  monitors_->OnHeartbeat({"db-01", "0011", clock_.NowNanos(), 80, 0, 0, {}, ""});
   monitors_->OnStored("db-01", "0022", 0);
   EXPECT_EQ(Firing().size(), 1u);
 }
@@ -355,7 +398,7 @@ class LedgerMonitorTest : public SourceMonitorTest {
 
 TEST_F(LedgerMonitorTest, EachTickWritesWhatChanged) {
   monitors_->OnStored("web-01", "00ff", 100);
-  monitors_->OnHeartbeat({"web-01", "00ff", clock_.NowNanos(), 180, 4096, 1 << 20});
+  monitors_->OnHeartbeat({"web-01", "00ff", clock_.NowNanos(), 180, 4096, 1 << 20, {}, ""});
   monitors_->OnGapOpened("web-01", "00ff", 100, 149);
   monitors_->OnDeclaredLoss("web-01", "00ff", 7, 19, "spool_full_drop_oldest");
   monitors_->OnAgentCheckpoint("web-01", "00ff", 100, true, "");
@@ -390,7 +433,7 @@ TEST_F(LedgerMonitorTest, EachTickWritesWhatChanged) {
 
 TEST_F(LedgerMonitorTest, ARestartKeepsTheBaselinesAndWatchesTheAgentsItKnew) {
   for (int m = 0; m < 90; ++m) Minute({{"syslog:tcp:6514", 100}});
-  monitors_->OnHeartbeat({"web-01", "00ff", clock_.NowNanos(), 0, 0, 0});
+  monitors_->OnHeartbeat({"web-01", "00ff", clock_.NowNanos(), 0, 0, 0, {}, ""});
   monitors_->Tick();
   Restart();
   // The history came back: a drop right after the restart is judged on it.

@@ -427,6 +427,7 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
         "spool write failed; appends are refused until the spool is reopened and "
         "recovered: " +
         s.ToString());
+    failed_atomic_.store(true, std::memory_order_release);
     room_cv_.notify_all();
     return sticky_;
   }
@@ -481,6 +482,12 @@ void Spool::FlusherLoop() {
 uint64_t Spool::durable_size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return durable_size_;
+}
+
+Status Spool::sticky_error() const {
+  if (!failed_atomic_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> lock(mu_);
+  return sticky_;
 }
 
 uint64_t Spool::next_seq() const {

@@ -206,6 +206,9 @@ class Spool {
   uint64_t dropped_records_lock_free() const {
     return dropped_atomic_.load(std::memory_order_relaxed);
   }
+  // The sticky write error that refuses every append (Ok while there is none). Reads an
+  // atomic first: without an error it never takes the spool's mutex.
+  Status sticky_error() const;
   uint64_t next_seq() const;
   uint64_t oldest_seq() const;  // seqs below were removed (consumed or dropped)
   const Epoch& epoch() const { return epoch_; }
@@ -309,6 +312,7 @@ class Spool {
   uint64_t bytes_used_ = 0;                     // GUARDED_BY(mu_)
   bool syncing_ = false;                        // a leader is writing; GUARDED_BY(mu_)
   Status sticky_;                               // GUARDED_BY(mu_)
+  std::atomic<bool> failed_atomic_{false};      // sticky_ is set
   bool closed_ = false;                         // GUARDED_BY(mu_)
   bool stop_flusher_ = false;                   // GUARDED_BY(mu_)
   std::map<std::string, CursorState> cursors_;  // GUARDED_BY(mu_)

@@ -113,9 +113,13 @@ TEST_F(SpoolTest, FailedSyncIsStickyUntilReopen) {
   ASSERT_TRUE(spool->Append("kept").ok());
   ASSERT_TRUE(spool->Sync().ok());
   ASSERT_TRUE(spool->Append("maybe").ok());
+  EXPECT_TRUE(spool->sticky_error().ok());
   env_.SetSyncFailure(true);
   EXPECT_FALSE(spool->Sync().ok());
   env_.SetSyncFailure(false);
+  // What the agent's spool_error alert reads (agent/agent_alerts.h).
+  EXPECT_EQ(spool->sticky_error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(spool->sticky_error().message().find("spool write failed"), std::string::npos);
   // The disk may be fine again, but the spool does not pretend the write happened.
   EXPECT_EQ(spool->Append("refused").status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(spool->Sync().code(), StatusCode::kFailedPrecondition);
@@ -127,6 +131,7 @@ TEST_F(SpoolTest, FailedSyncIsStickyUntilReopen) {
   ASSERT_GE(records.size(), 1u);
   EXPECT_EQ(records[0].payload, "kept");
   EXPECT_TRUE(spool->Append("works again").ok());
+  EXPECT_TRUE(spool->sticky_error().ok());
 }
 
 // Issue 16 item 1: an input's position is durable exactly with the records before it.

@@ -58,9 +58,15 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
     conn = nullptr;  // the beat timer reconnects
   }
 
+  std::string BeatBody() {
+    wire::Heartbeat hb = snapshot();
+    hb.to = opt.name;
+    return wire::EncodeHeartbeat(hb);
+  }
+
   void SendBeat() {
     std::string frame;
-    wire::AppendFrame(&frame, wire::MessageType::kHeartbeat, wire::EncodeHeartbeat(snapshot()));
+    wire::AppendFrame(&frame, wire::MessageType::kHeartbeat, BeatBody());
     Send(conn, std::move(frame));
     ++sent;
   }
@@ -168,7 +174,7 @@ struct Heartbeater::Impl : std::enable_shared_from_this<Heartbeater::Impl> {
         if (!last_error.empty()) LogInfo("heartbeat → " + opt.address + ": connected again");
         last_error.clear();
         std::string frame;  // one at once, so the collector knows at once
-        wire::AppendFrame(&frame, wire::MessageType::kHeartbeat, wire::EncodeHeartbeat(snapshot()));
+        wire::AppendFrame(&frame, wire::MessageType::kHeartbeat, BeatBody());
         Send(c, std::move(frame));
         ++sent;
         return;

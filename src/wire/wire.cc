@@ -223,6 +223,7 @@ std::string EncodeHeartbeat(const Heartbeat& h) {
     PutFixed64(&out, h.destinations[i].acked_next);
   }
   PutLengthPrefixed(&out, h.checkpoint.size() <= kMaxStringBytes ? h.checkpoint : "");
+  PutLengthPrefixed(&out, h.to.substr(0, kMaxStringBytes));
   return out;
 }
 
@@ -242,7 +243,9 @@ StatusOr<Heartbeat> DecodeHeartbeat(std::string_view in) {
     if (!GetString(&in, &d.name) || !GetFixed64(&in, &d.acked_next)) return Malformed("heartbeat");
     h.destinations.push_back(std::move(d));
   }
-  if (!GetString(&in, &h.checkpoint) || !in.empty()) return Malformed("heartbeat");
+  if (!GetString(&in, &h.checkpoint) || !GetString(&in, &h.to) || !in.empty()) {
+    return Malformed("heartbeat");
+  }
   return h;
 }
 

@@ -118,6 +118,9 @@ struct Heartbeat {
   // The agent's latest signed checkpoint of its spool (a C2SP signed note over
   // "gapless/agent/<id>/<epoch>"), or empty.
   std::string checkpoint;
+  // The agent's name of the destination this heartbeat goes to, so that the collector
+  // can tell its own acked seq from the others' (destination_stalled, docs/alerts.md).
+  std::string to;
   friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 

@@ -104,6 +104,7 @@ TEST(Wire, HeartbeatsRoundTripAndTruncationsAreRejected) {
   h.dropped_records = 7;
   h.destinations = {{"main", 12000}, {"backup", 11000}};
   h.checkpoint = "gapless/agent/a/00\n3\nAAAA\n\n\xE2\x80\x94 k AAAA\n";
+  h.to = "main";
   const std::string body = EncodeHeartbeat(h);
   auto back = DecodeHeartbeat(body);
   ASSERT_TRUE(back.ok());
