@@ -24,6 +24,34 @@ namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
+// Sends 2,000 syslog lines of 1 KB to a TCP input from a thread, far more than a small
+// quota holds; the destructor stops and joins it.
+class Flood {
+ public:
+  explicit Flood(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    writer_ = std::thread([fd = fd_] {
+      const std::string line = "<13>1 - h app - - - " + std::string(1000, 'x') + "\n";
+      for (int i = 0; i < 2000; ++i) {
+        if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) return;
+      }
+    });
+  }
+  ~Flood() {
+    ::shutdown(fd_, SHUT_RDWR);
+    writer_.join();
+    ::close(fd_);
+  }
+
+ private:
+  const int fd_;
+  std::thread writer_;
+};
+
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -201,18 +229,7 @@ TEST_F(AgentTest, HealthSaysWhenADestinationStallsOrTheSpoolRefusesWrites) {
   EXPECT_EQ(get("/health").status, 200) << "nothing to deliver yet";
 
   // A writer that sends far more than the quota; the input pauses when the spool is full.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(agent.Inputs().at(0).port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  std::thread writer([fd] {
-    const std::string line = "<13>1 - h app - - - " + std::string(1000, 'x') + "\n";
-    for (int i = 0; i < 2000; ++i) {
-      if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) return;
-    }
-  });
+  Flood flood(agent.Inputs().at(0).port);
   bool full = false, stalled = false;
   for (int i = 0; i < 200 && !(full && stalled); ++i) {
     std::this_thread::sleep_for(50ms);
@@ -233,9 +250,6 @@ TEST_F(AgentTest, HealthSaysWhenADestinationStallsOrTheSpoolRefusesWrites) {
             std::string::npos)
       << m;
   agent.Stop();  // closes the input's connection: the writer's send fails
-  ::shutdown(fd, SHUT_RDWR);
-  writer.join();
-  ::close(fd);
 }
 
 // Issue 16 item 3: the collector is down and the spool fills; the agent itself tells a
@@ -254,18 +268,7 @@ TEST_F(AgentTest, WithItsCollectorDownAndItsSpoolFullTheAgentAlertsByItself) {
   auto started = Agent::Start(cfg);
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   Agent& agent = **started;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(agent.Inputs().at(0).port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  std::thread writer([fd] {
-    const std::string line = "<13>1 - h app - - - " + std::string(1000, 'x') + "\n";
-    for (int i = 0; i < 2000; ++i) {
-      if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) return;
-    }
-  });
+  Flood flood(agent.Inputs().at(0).port);
   const std::vector<std::string> wanted = {"\"spool_full\"", "\"inputs_blocked\"",
                                            "\"destination_unreachable\""};
   auto all_arrived = [&] {
@@ -281,9 +284,6 @@ TEST_F(AgentTest, WithItsCollectorDownAndItsSpoolFullTheAgentAlertsByItself) {
   EXPECT_EQ(firing, (std::set<std::string>{"destination_unreachable test/central",
                                            "inputs_blocked test", "spool_full test"}));
   agent.Stop();
-  ::shutdown(fd, SHUT_RDWR);
-  writer.join();
-  ::close(fd);
   std::ifstream journal(cfg.data_dir + "/alerts.jsonl");
   const std::string text((std::istreambuf_iterator<char>(journal)), {});
   for (const std::string& w : wanted) EXPECT_NE(text.find(w), std::string::npos) << w;

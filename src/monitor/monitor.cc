@@ -125,6 +125,23 @@ void Monitors::OnHeartbeat(const Heartbeat& hb) {
       changes.push_back(
           {false, "delivery_stalled", subject, "", "the collector holds the agent's head", {}});
     }
+    // Only the destinations of the latest heartbeat are kept (at most 64, wire.h): one a
+    // reload removed is no longer judged, and names never pile up.
+    for (auto it = s.others.begin(); it != s.others.end();) {
+      const bool listed = std::any_of(hb.destinations.begin(), hb.destinations.end(),
+                                      [&](const auto& d) { return d.first == it->first; });
+      if (listed && it->first != hb.to) {
+        ++it;
+        continue;
+      }
+      changes.push_back({false,
+                         "destination_stalled",
+                         subject + "/" + it->first,
+                         "",
+                         "destination " + it->first + " is no longer among the agent's others",
+                         {}});
+      it = s.others.erase(it);
+    }
     for (const auto& [name, acked] : hb.destinations) {
       if (name == hb.to) continue;
       auto [it, added] = s.others.try_emplace(name, acked, now);

@@ -150,6 +150,22 @@ TEST_F(MonitorTest, AnotherDestinationThatStopsAcknowledgingIsReportedStalled) {
     Run(5);
   }
   EXPECT_TRUE(Firing().empty());
+  // A stalled destination that leaves the agent's list (a reload) is resolved, and names
+  // are never kept beyond the latest heartbeat's.
+  for (int i = 0; i < 13; ++i) {
+    Heartbeat hb = Hb(head += 10);
+    hb.destinations = {{"main", head}, {"backup", 0}};
+    hb.to = "main";
+    monitors_->OnHeartbeat(hb);
+    monitors_->OnStored("web-01", "00ff", head);
+    Run(5);
+  }
+  EXPECT_EQ(Firing(), std::vector<std::string>{"destination_stalled web-01/00ff/backup"});
+  Heartbeat hb = Hb(head);
+  hb.destinations = {{"main", head}};
+  hb.to = "main";
+  monitors_->OnHeartbeat(hb);
+  EXPECT_TRUE(Firing().empty());
 }
 
 TEST_F(MonitorTest, ClockSkewBeyondThirtySeconds) {
