@@ -320,6 +320,9 @@ Status Spool::Recovery::Install() {
   for (const SegmentInfo& seg : segments_) s_->bytes_used_ += seg.bytes;
   s_->positions_ = std::move(positions_);
   s_->recovered_position_seq_ = last_position_seq_;
+  // What the files hold now is the durable tail a Heal truncates back to.
+  s_->has_durable_tail_ = !segments_.empty();
+  if (!segments_.empty()) s_->durable_tail_ = segments_.back();
   if (reuse_last_) {
     for (const auto& [key, value] : s_->positions_) s_->AppendPositionLocked(key, value);
   } else {

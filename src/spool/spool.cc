@@ -411,6 +411,7 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
   pending_bytes_ = 0;
   const uint64_t new_size = next_seq_;
   const merkle::CompactRange snapshot = range_;
+  const SegmentInfo tail = segments_.back();  // its file's length once the chunks are written
   lock.unlock();
 
   Status s = WriteChunks(chunks);
@@ -418,19 +419,28 @@ Status Spool::SyncTo(uint64_t target_size, bool flush_all) {
   lock.lock();
   syncing_ = false;
   durable_cv_.notify_all();
+  if (!s.ok()) {
+    // Nothing of this commit counts: its bytes go back in front of what was appended
+    // since, and Heal writes them again over the durable tail.
+    for (const Chunk& c : chunks) pending_bytes_ += c.bytes.size();  // with those since
+    chunks.insert(chunks.end(), std::make_move_iterator(pending_.begin()),
+                  std::make_move_iterator(pending_.end()));
+    pending_ = std::move(chunks);
+    sticky_ = FailedPreconditionError(
+        "spool write failed; appends are refused until the spool heals (it writes the "
+        "unsynced records again once the disk takes them): " +
+        s.ToString());
+    failed_atomic_.store(true, std::memory_order_release);
+    ++counters_.write_failures;
+    room_cv_.notify_all();
+    return sticky_;
+  }
   if (!chunks.empty() && chunks.back().bytes.capacity() > spare_buffer_.capacity() &&
       chunks.back().bytes.capacity() <= kMaxPendingBytes * 2) {
     spare_buffer_ = std::move(chunks.back().bytes);
   }
-  if (!s.ok()) {
-    sticky_ = FailedPreconditionError(
-        "spool write failed; appends are refused until the spool is reopened and "
-        "recovered: " +
-        s.ToString());
-    failed_atomic_.store(true, std::memory_order_release);
-    room_cv_.notify_all();
-    return sticky_;
-  }
+  durable_tail_ = tail;
+  has_durable_tail_ = true;
   durable_size_ = new_size;
   durable_size_atomic_.store(new_size, std::memory_order_release);
   bytes_used_atomic_.store(bytes_used_, std::memory_order_relaxed);
@@ -458,6 +468,51 @@ Status Spool::WriteChunks(const std::vector<Chunk>& chunks) {
   }
   if (active_file_) RETURN_IF_ERROR(active_file_->Sync());
   return Status::Ok();
+}
+
+Status Spool::Heal() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (closed_) return FailedPreconditionError("spool is closed");
+  if (sticky_.ok()) return Status::Ok();
+  while (syncing_) durable_cv_.wait(lock);
+  syncing_ = true;  // the leader role: nobody else touches the files meanwhile
+  const bool has_tail = has_durable_tail_;
+  const SegmentInfo tail = durable_tail_;
+  std::vector<uint64_t> created;  // segments the failed commits began: none is durable
+  for (const Chunk& c : pending_) {
+    if (c.new_segment) created.push_back(c.base);
+  }
+  lock.unlock();
+
+  // What a restart's recovery would do, without trusting anything written after the last
+  // successful sync: after a failed fsync the page cache may hold bytes that never reached
+  // the disk, so they are cut, and rewritten from memory by the next commit.
+  active_file_.reset();
+  Status s;
+  if (has_tail) {
+    const std::string path = env::JoinPath(dir_, SegmentFileName(tail.base));
+    if (env_->FileExists(path)) s = env_->TruncateFile(path, tail.bytes);
+  }
+  for (uint64_t base : created) {
+    if (!s.ok()) break;
+    if (has_tail && base == tail.base) continue;
+    s = env_->RemoveFile(env::JoinPath(dir_, SegmentFileName(base)));
+    if (s.code() == StatusCode::kNotFound) s = Status::Ok();
+  }
+  if (s.ok()) s = env_->SyncDir(dir_);
+
+  lock.lock();
+  syncing_ = false;
+  durable_cv_.notify_all();
+  if (!s.ok()) return s.WithContext("spool heal");
+  sticky_ = Status::Ok();
+  failed_atomic_.store(false, std::memory_order_release);
+  lock.unlock();
+  Status synced = Sync();  // the records of the failed commits, then whatever followed
+  lock.lock();
+  if (synced.ok()) ++counters_.heals;
+  room_cv_.notify_all();
+  return synced;
 }
 
 bool Spool::WaitForRoom(size_t payload_bytes, int64_t timeout_ms) {

@@ -15,8 +15,10 @@
 //     refuses the append with kResourceExhausted and the caller waits (WaitForRoom);
 //     kDropOldest / kDropNewest drop, and a LOSS record in the stream itself accounts
 //     for exactly what was dropped.
-//   - A failed write or fsync is sticky: every later append fails until the spool is
-//     reopened and recovered; a write that may not have happened is never acknowledged.
+//   - A failed write or fsync is sticky: every later append fails, and a write that may
+//     not have happened is never acknowledged, until Heal() cuts the files back to what
+//     the last successful sync covered and writes the unsynced records again from memory
+//     (a full disk is survived without a restart; docs/guarantees.md).
 //   - The Merkle root (RFC 9162) is known for every durable size, from O(log n) state.
 //
 // Thread contract: every public method may be called from any thread. One mutex guards
@@ -126,6 +128,8 @@ struct Stats {
   uint64_t loss_records = 0;
   uint64_t full_refusals = 0;  // appends refused with kResourceExhausted under kBlock
   uint64_t syncs = 0;
+  uint64_t write_failures = 0;  // commits whose write or fsync failed
+  uint64_t heals = 0;           // Heal() calls that cleared a sticky error
 };
 
 class Reader;
@@ -186,6 +190,13 @@ class Spool {
   Status Sync();
   // Returns once record `seq` is durable; joins or leads a group commit.
   Status WaitDurable(uint64_t seq);
+  // After a sticky write error: truncates the active segment to the length its last
+  // successful sync covered, removes segments begun since, and writes every record and
+  // frame appended since that sync again (same seqs, same bytes) — what recovery after a
+  // restart would keep, plus the unsynced records it would have lost. Ok when there was no
+  // error or the rewrite was synced; otherwise the error, which stays sticky (call again
+  // later). Bytes written after a failed fsync are never trusted: they are rewritten.
+  Status Heal();
   // Waits until an append of payload_bytes would fit under the quota, or the timeout.
   bool WaitForRoom(size_t payload_bytes, int64_t timeout_ms);
 
@@ -301,17 +312,21 @@ class Spool {
   std::atomic<uint64_t> durable_size_atomic_{0};  // a copy of durable_size_, written under mu_
   std::atomic<uint64_t> bytes_used_atomic_{0};    // copies at each commit, written under mu_
   std::atomic<uint64_t> dropped_atomic_{0};
-  merkle::CompactRange range_;                  // after next_seq_ records; GUARDED_BY(mu_)
-  merkle::CompactRange durable_range_;          // after durable_size_ records; GUARDED_BY(mu_)
-  bool merkle_known_ = true;                    // GUARDED_BY(mu_)
-  uint64_t records_since_frontier_ = 0;         // GUARDED_BY(mu_)
-  std::vector<Chunk> pending_;                  // GUARDED_BY(mu_)
-  uint64_t pending_bytes_ = 0;                  // GUARDED_BY(mu_)
-  std::string spare_buffer_;                    // a written chunk's buffer, reused; GUARDED_BY(mu_)
-  std::deque<SegmentInfo> segments_;            // oldest first; back() is active; GUARDED_BY(mu_)
-  uint64_t bytes_used_ = 0;                     // GUARDED_BY(mu_)
-  bool syncing_ = false;                        // a leader is writing; GUARDED_BY(mu_)
-  Status sticky_;                               // GUARDED_BY(mu_)
+  merkle::CompactRange range_;           // after next_seq_ records; GUARDED_BY(mu_)
+  merkle::CompactRange durable_range_;   // after durable_size_ records; GUARDED_BY(mu_)
+  bool merkle_known_ = true;             // GUARDED_BY(mu_)
+  uint64_t records_since_frontier_ = 0;  // GUARDED_BY(mu_)
+  std::vector<Chunk> pending_;           // GUARDED_BY(mu_)
+  uint64_t pending_bytes_ = 0;           // GUARDED_BY(mu_)
+  std::string spare_buffer_;             // a written chunk's buffer, reused; GUARDED_BY(mu_)
+  std::deque<SegmentInfo> segments_;     // oldest first; back() is active; GUARDED_BY(mu_)
+  uint64_t bytes_used_ = 0;              // GUARDED_BY(mu_)
+  bool syncing_ = false;                 // a leader is writing; GUARDED_BY(mu_)
+  Status sticky_;                        // GUARDED_BY(mu_)
+  // The last segment as the last successful sync (or recovery) left it on disk: what Heal
+  // truncates back to. GUARDED_BY(mu_)
+  SegmentInfo durable_tail_;
+  bool has_durable_tail_ = false;               // GUARDED_BY(mu_)
   std::atomic<bool> failed_atomic_{false};      // sticky_ is set
   bool closed_ = false;                         // GUARDED_BY(mu_)
   bool stop_flusher_ = false;                   // GUARDED_BY(mu_)

@@ -206,6 +206,80 @@ TEST_F(SpoolTest, DiskFullIsStickyAndLosesNothingDurable) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(records[i].payload, Payload(i));
 }
 
+// Issue 21: a full disk is survived without a reopen. While the disk is full, Heal fails
+// and the error stays; once there is room, Heal writes the unsynced records again with
+// their seqs, and the spool holds every record once, in order, also after a power loss.
+TEST_F(SpoolTest, DiskFullHealsWithoutAReopenAndKeepsEveryRecordOnce) {
+  auto spool = Open(testing::SmallOptions());
+  ASSERT_TRUE(spool->SetPosition("file", "0").ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  env_.SetCapacity(env_.UsedBytes() + 100);
+  // Enough to roll segments (4 KiB each): the failed commit began new segment files.
+  for (int i = 5; i < 60; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->SetPosition("file", "60").ok());
+  EXPECT_FALSE(spool->Sync().ok());
+  EXPECT_EQ(spool->Append("x").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(spool->Heal().ok()) << "the disk is still full";
+  EXPECT_EQ(spool->Append("x").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(spool->durable_size(), 5u);
+  env_.SetCapacity(~0ull);
+  ASSERT_TRUE(spool->Heal().ok());
+  EXPECT_TRUE(spool->sticky_error().ok());
+  EXPECT_EQ(spool->durable_size(), 60u);
+  EXPECT_EQ(spool->stats().heals, 1u);
+  EXPECT_GE(spool->stats().write_failures, 2u);
+  for (int i = 60; i < 70; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  auto live = testing::ReadAll(spool.get());
+  ASSERT_EQ(live.size(), 70u);
+  for (uint64_t i = 0; i < 70; ++i) {
+    EXPECT_EQ(live[i].seq, i);
+    EXPECT_EQ(live[i].payload, Payload(i));
+  }
+  auto cp = spool->DurableCheckpoint();
+  ASSERT_TRUE(cp.ok());
+  spool.reset();
+  env_.SimulatePowerLoss();
+  RecoveryReport report;
+  spool = Open(testing::SmallOptions(), &report);
+  EXPECT_TRUE(report.damage.empty());
+  EXPECT_EQ(report.frontier_mismatches, 0u);
+  EXPECT_EQ(report.next_seq, 70u);
+  EXPECT_EQ(spool->Position("file"), "60");
+  auto records = testing::ReadAll(spool.get());
+  ASSERT_EQ(records.size(), 70u);
+  for (uint64_t i = 0; i < 70; ++i) EXPECT_EQ(records[i].payload, Payload(i));
+  auto again = spool->DurableCheckpoint();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->root, cp->root);
+}
+
+// After a failed fsync the bytes written before it may be in the page cache and not on
+// the disk. Heal does not trust them: it cuts them and writes them again, so a power loss
+// after the heal keeps them (and no seq is written twice).
+TEST_F(SpoolTest, AFailedFsyncIsHealedByRewritingNotByTrustingThePageCache) {
+  auto spool = Open(testing::SmallOptions());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  for (int i = 3; i < 30; ++i) ASSERT_TRUE(spool->Append(Payload(i)).ok());
+  env_.SetSyncFailure(true);
+  EXPECT_FALSE(spool->Sync().ok());
+  EXPECT_FALSE(spool->Heal().ok());
+  env_.SetSyncFailure(false);
+  ASSERT_TRUE(spool->Heal().ok());
+  EXPECT_EQ(spool->durable_size(), 30u);
+  spool.reset();
+  env_.SimulatePowerLoss();
+  RecoveryReport report;
+  spool = Open(testing::SmallOptions(), &report);
+  EXPECT_TRUE(report.damage.empty());
+  EXPECT_EQ(report.next_seq, 30u);
+  auto records = testing::ReadAll(spool.get());
+  ASSERT_EQ(records.size(), 30u);
+  for (uint64_t i = 0; i < 30; ++i) EXPECT_EQ(records[i].seq, i);
+}
+
 // A consumer that reads to the end of a segment and advances its cursor there removes
 // that segment; the same reader must go on into the next one (found by the TCP
 // backpressure test under ASan timing).
