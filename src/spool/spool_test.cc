@@ -32,6 +32,13 @@ class SpoolTest : public ::testing::Test {
     }
     return out;
   }
+  // Closes the spool, loses power, and opens it again through recovery.
+  std::unique_ptr<Spool> ReopenAfterPowerLoss(std::unique_ptr<Spool> spool,
+                                              RecoveryReport* report) {
+    spool.reset();
+    env_.SimulatePowerLoss();
+    return Open(testing::SmallOptions(), report);
+  }
   env::FaultInjectionEnv env_;
 };
 
@@ -239,10 +246,8 @@ TEST_F(SpoolTest, DiskFullHealsWithoutAReopenAndKeepsEveryRecordOnce) {
   }
   auto cp = spool->DurableCheckpoint();
   ASSERT_TRUE(cp.ok());
-  spool.reset();
-  env_.SimulatePowerLoss();
   RecoveryReport report;
-  spool = Open(testing::SmallOptions(), &report);
+  spool = ReopenAfterPowerLoss(std::move(spool), &report);
   EXPECT_TRUE(report.damage.empty());
   EXPECT_EQ(report.frontier_mismatches, 0u);
   EXPECT_EQ(report.next_seq, 70u);
@@ -269,10 +274,8 @@ TEST_F(SpoolTest, AFailedFsyncIsHealedByRewritingNotByTrustingThePageCache) {
   env_.SetSyncFailure(false);
   ASSERT_TRUE(spool->Heal().ok());
   EXPECT_EQ(spool->durable_size(), 30u);
-  spool.reset();
-  env_.SimulatePowerLoss();
   RecoveryReport report;
-  spool = Open(testing::SmallOptions(), &report);
+  spool = ReopenAfterPowerLoss(std::move(spool), &report);
   EXPECT_TRUE(report.damage.empty());
   EXPECT_EQ(report.next_seq, 30u);
   auto records = testing::ReadAll(spool.get());
