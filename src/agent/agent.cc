@@ -231,8 +231,39 @@ AgentObservation Agent::Observe() const {
   return o;
 }
 
+void Agent::HealSpool(SpoolHealing* h) {
+  const Status e = spool_->sticky_error();
+  const int64_t now = clock_->MonotonicNanos();
+  const auto healed_now = [&] {
+    if (h->failing_since_ns != 0) {
+      LogInfo("spool healed after " + std::to_string((now - h->failing_since_ns) / 1'000'000'000) +
+              " s and " + std::to_string(h->attempts) + " attempts: the spool writes again");
+    }
+    *h = SpoolHealing{};
+  };
+  if (e.ok()) return healed_now();
+  if (h->failing_since_ns == 0) {
+    h->failing_since_ns = now;
+    LogError("spool write failed: " + e.ToString() +
+             "; inputs wait (nothing is dropped) while the spool is healed every " +
+             std::to_string(kHealMaxBackoffMs / 1000) + " s at most");
+  }
+  if (now < h->next_attempt_ns) return;
+  ++h->attempts;
+  const Status healed = ingest_->Heal();
+  if (healed.ok() && spool_->sticky_error().ok()) return healed_now();
+  h->next_attempt_ns = now + h->backoff_ms * 1'000'000;
+  h->backoff_ms = std::min<int64_t>(h->backoff_ms * 2, kHealMaxBackoffMs);
+  if (healed.message() != h->last_error) {
+    h->last_error = healed.message();
+    LogWarning("spool heal failed, retrying: " + healed.ToString());
+  }
+}
+
 void Agent::AlertLoop() {
+  SpoolHealing healing;
   for (;;) {
+    HealSpool(&healing);
     alert_rules_->Observe(Observe());
     MutexLock lock(&alert_mu_);
     if (!stop_alerts_) alert_cv_.WaitFor(&alert_mu_, 1000);

@@ -88,8 +88,21 @@ class Agent {
   Status StartInput(const config::InputConfig& in);
   Status StartSender(const transport::DestinationOptions& d);
   void WatchdogLoop();
-  // The alert thread: observes the spool, the inputs and the destinations once a second.
+  // The alert thread: heals a spool with a sticky write error (HealSpool), then observes
+  // the spool, the inputs and the destinations, once a second.
   void AlertLoop();
+  // What a restart would do for the spool, without the restart: Ingest::Heal with a
+  // backoff of 1 s doubling to kHealMaxBackoffMs, so once space returns the inputs go on
+  // within seconds; logs the failure once, a changed heal error, and the recovery.
+  struct SpoolHealing {
+    int64_t failing_since_ns = 0;  // 0: the spool writes
+    int64_t next_attempt_ns = 0;
+    int64_t backoff_ms = 1000;
+    uint64_t attempts = 0;
+    std::string last_error;
+  };
+  static constexpr int64_t kHealMaxBackoffMs = 5000;
+  void HealSpool(SpoolHealing* h);
   AgentObservation Observe() const;
   void ForgetRemovedDestinations(const std::vector<transport::DestinationOptions>& kept);
   void ReloadDestinations(const std::vector<transport::DestinationOptions>& next,

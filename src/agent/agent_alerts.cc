@@ -28,7 +28,10 @@ void AgentAlerts::Spool(const AgentObservation& o) {
   const bool dropped = o.dropped_records > dropped_;
   refused_ = o.refused_full;
   dropped_ = o.dropped_records;
-  const bool full_now = refused || dropped || o.inputs_waiting > 0;
+  // Inputs also wait while the spool cannot write: that is spool_write_failed, not a full
+  // spool nor blocked inputs (one cause, one alert).
+  const bool waiting = o.inputs_waiting > 0 && o.spool_error.empty();
+  const bool full_now = refused || dropped || waiting;
   if (full_now) last_full_ns_ = o.mono_ns;
   const std::vector<std::pair<std::string, std::string>> spool_evidence = {
       {"spool", o.spool_dir},
@@ -54,7 +57,7 @@ void AgentAlerts::Spool(const AgentObservation& o) {
   }
   // Inputs retry as soon as there is room and may be refused again: a refusal since the
   // last observation counts as still blocked.
-  const bool blocked = o.inputs_waiting > 0 || refused;
+  const bool blocked = waiting || refused;
   if (!blocked) {
     blocked_since_ns_ = 0;
     alerts_->Resolve("inputs_blocked", agent_, "the inputs take records again");
@@ -73,13 +76,13 @@ void AgentAlerts::Spool(const AgentObservation& o) {
     }
   }
   if (!o.spool_error.empty()) {
-    alerts_->Fire("spool_error", agent_, "critical",
-                  "the spool refuses every append after a failed write (restart the agent "
-                  "once the disk is fixed): " +
+    alerts_->Fire("spool_write_failed", agent_, "critical",
+                  "the spool cannot write, so inputs wait and nothing new is stored (the agent "
+                  "heals it by itself once the disk takes writes again): " +
                       o.spool_error,
                   {{"spool", o.spool_dir}, {"error", o.spool_error}});
   } else {
-    alerts_->Resolve("spool_error", agent_, "the spool writes again");
+    alerts_->Resolve("spool_write_failed", agent_, "the spool writes again");
   }
 }
 

@@ -10,7 +10,8 @@
 //   inputs_blocked           inputs have waited for room in the spool for inputs_blocked_s
 //   destination_unreachable  a destination has had no connection for
 //                            destination_unreachable_s (critical when required)
-//   spool_error              the spool has a sticky write error: it refuses every append
+//   spool_write_failed       the spool has a sticky write error: it refuses every append
+//                            until the agent's heal (Agent::HealSpool) succeeds
 // Subjects: the agent id; "<agent>/<destination>" for destination_unreachable.
 //
 // Pure logic over observations; the agent observes once a second (its alert thread).

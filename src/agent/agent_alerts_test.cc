@@ -129,11 +129,13 @@ TEST_F(AgentAlertsTest, AnUnreachableDestinationFiresAfterItsThresholdCriticalOn
 
 TEST_F(AgentAlertsTest, ASpoolErrorFiresAndARestartWithoutItResolvesWhatTheJournalHeld) {
   base_.spool_error = "spool write failed: No space left on device";
+  base_.inputs_waiting = 2;  // they wait for the heal: not a full spool, not blocked inputs
   base_.destinations = {{"central", "c:6514", true, false, 0, 0}};
   rules_->Observe(At(0));
   rules_->Observe(At(61));
   EXPECT_EQ(Firing(), (std::set<std::string>{"destination_unreachable web-01/central critical",
-                                             "spool_error web-01 critical"}));
+                                             "spool_write_failed web-01 critical"}));
+  base_.inputs_waiting = 0;
   // The agent restarts: the journal says both are firing; the spool recovered, and the
   // destination is still down.
   Open();

@@ -80,6 +80,12 @@ std::string Agent::MetricsText() const {
 metrics::Health Agent::CheckHealth() {
   metrics::Health h;
   const int64_t now = clock_->MonotonicNanos();
+  if (Status e = spool_->sticky_error(); !e.ok()) {
+    h.problems.push_back("the spool cannot write (" + e.message() +
+                         "): inputs wait and nothing new is stored; it heals itself once the "
+                         "disk takes writes again (free space under " +
+                         env::JoinPath(cfg_.data_dir, "spool") + ")");
+  }
   const uint64_t refused = ingest_ ? ingest_->stats().refused_full : 0;
   if (refusals_.Check(refused, now, kRefusalWindowNs)) {
     h.problems.push_back(

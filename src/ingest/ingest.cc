@@ -37,6 +37,8 @@ StatusOr<spool::AppendResult> Ingest::Append(const event::Event& e,
     WakeCommitter();
   } else if (r.status().code() == StatusCode::kResourceExhausted) {
     refused_full_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    return AsWaitable(r.status());
   }
   return r;
 }
@@ -46,8 +48,28 @@ StatusOr<uint64_t> Ingest::AppendLoss(const spool::LossRecord& loss) {
   if (r.ok()) {
     loss_records_.fetch_add(1, std::memory_order_relaxed);
     WakeCommitter();
+  } else if (r.status().code() != StatusCode::kResourceExhausted) {
+    return AsWaitable(r.status());
   }
   return r;
+}
+
+Status Ingest::AsWaitable(const Status& s) {
+  if (s.code() != StatusCode::kFailedPrecondition) return s;
+  const Status sticky = spool_->sticky_error();
+  if (sticky.ok()) return s;  // closed, not failed
+  refused_failed_.fetch_add(1, std::memory_order_relaxed);
+  return ResourceExhaustedError("the spool cannot write (" + sticky.message() +
+                                "); waiting for it to heal");
+}
+
+Status Ingest::Heal() {
+  const Status s = spool_->Heal();
+  if (s.ok()) {
+    WakeCommitter();  // completes the callbacks the healed records were waiting on
+    room_cv_.notify_all();
+  }
+  return s;
 }
 
 Status Ingest::SetPosition(std::string_view key, std::string_view value) {
@@ -117,12 +139,16 @@ void Ingest::CommitterLoop() {
     std::vector<std::pair<DurableFn, Status>> ready;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto end = synced.ok() ? durable_fns_.upper_bound(durable) : durable_fns_.end();
-      if (last) end = durable_fns_.end();
+      // After a failed sync the waiting records are still pending in the spool, and Heal
+      // writes them again: their callbacks wait for that instead of failing (a failure
+      // would make senders resend records the spool keeps). Stop fails what is left.
+      auto end = last ? durable_fns_.end() : durable_fns_.upper_bound(durable);
       for (auto it = durable_fns_.begin(); it != end; ++it) {
         Status s = it->first <= durable ? Status::Ok()
-                   : !synced.ok()       ? synced
-                                        : UnavailableError("ingest stopped");
+                   : !synced.ok()
+                       ? UnavailableError("ingest stopped while the spool could not write: " +
+                                          synced.message())
+                       : UnavailableError("ingest stopped");
         ready.emplace_back(std::move(it->second), std::move(s));
       }
       durable_fns_.erase(durable_fns_.begin(), end);
@@ -155,6 +181,7 @@ Stats Ingest::stats() const {
   Stats s;
   s.appended = appended_.load(std::memory_order_relaxed);
   s.refused_full = refused_full_.load(std::memory_order_relaxed);
+  s.refused_failed = refused_failed_.load(std::memory_order_relaxed);
   s.loss_records = loss_records_.load(std::memory_order_relaxed);
   s.commits = commits_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);

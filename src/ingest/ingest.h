@@ -5,7 +5,12 @@
 // fsyncs are shared by everything appended meanwhile (group commit), and it runs the
 // OnDurable callbacks of inputs that must acknowledge only durable data (RELP, HTTP).
 // Under the `block` policy a full spool refuses the append (kResourceExhausted): the
-// input keeps the message, stops reading, and asks OnRoom to be called back.
+// input keeps the message, stops reading, and asks OnRoom to be called back. A spool
+// with a sticky write error (a full or failing disk) refuses the same way, with
+// kResourceExhausted naming the error: inputs wait exactly as for a full spool, nothing is
+// dropped, and once the owner's Heal() succeeds OnRoom calls them back. Records appended
+// before the failure stay pending (their OnDurable callbacks wait) and are written again
+// by the heal with the same seqs, so no sender is asked to resend what the spool keeps.
 //
 // Thread contract: Append, AppendLoss, OnDurable and OnRoom may be called from any thread.
 // Callbacks run on Ingest's own threads (committer: OnDurable; room watcher: OnRoom) and
@@ -31,6 +36,7 @@ namespace gapless::ingest {
 struct Stats {
   uint64_t appended = 0;          // data records appended
   uint64_t refused_full = 0;      // appends refused by a full spool (the input retried later)
+  uint64_t refused_failed = 0;    // appends refused by a sticky write error (retried after heal)
   uint64_t loss_records = 0;      // loss records appended by inputs
   uint64_t commits = 0;           // group commits (spool syncs) run by the committer
   uint64_t waiting_for_room = 0;  // OnRoom callbacks pending now: inputs blocked by a full spool
@@ -56,7 +62,8 @@ class Ingest {
 
   // Encodes `e` and appends it (see Spool::Append: a drop_newest drop is reported in the
   // result and accounted for by a LOSS record). kResourceExhausted: full under the block
-  // policy, nothing written. kFailedPrecondition: the spool has a sticky I/O error.
+  // policy, or a sticky write error waiting for Heal; nothing written. kFailedPrecondition:
+  // the spool is closed.
   // `position`: the input's position after this record (Spool::Append).
   StatusOr<spool::AppendResult> Append(const event::Event& e,
                                        const spool::PositionUpdate* position = nullptr);
@@ -65,10 +72,16 @@ class Ingest {
   // (Spool::SetPosition); durable with the next group commit.
   Status SetPosition(std::string_view key, std::string_view value);
 
-  // Calls fn once records [0, seq_end) are durable (Ok), or with the sync error.
+  // Calls fn once records [0, seq_end) are durable (Ok). A failed sync does not call it:
+  // the records stay pending in the spool until Heal() writes them again (then Ok); only
+  // Stop fails what is still waiting.
   void OnDurable(uint64_t seq_end, DurableFn fn);
   // Calls fn once an append of `bytes` would fit (or at Stop).
   void OnRoom(size_t bytes, RoomFn fn);
+
+  // Spool::Heal, then completes the callbacks and wakes the inputs it lets go on. Ok when
+  // there was nothing to heal; otherwise the error (still sticky: call again later).
+  Status Heal();
 
   spool::Spool* spool() const { return spool_; }
   Stats stats() const;
@@ -77,6 +90,8 @@ class Ingest {
   void CommitterLoop();
   void RoomLoop();
   void WakeCommitter();
+  // A refusal by a sticky error as kResourceExhausted (the inputs wait and retry).
+  Status AsWaitable(const Status& s);
 
   spool::Spool* const spool_;
   const int64_t commit_delay_us_;
@@ -84,6 +99,7 @@ class Ingest {
   std::atomic<bool> committer_idle_{false};
   std::atomic<uint64_t> appended_{0};
   std::atomic<uint64_t> refused_full_{0};
+  std::atomic<uint64_t> refused_failed_{0};
   std::atomic<uint64_t> loss_records_{0};
   std::atomic<uint64_t> commits_{0};
 

@@ -110,18 +110,38 @@ TEST_F(IngestTest, FullSpoolRefusesThenCallsBackWhenRoomReturns) {
   EXPECT_GE(ingest_->stats().refused_full, 1u);
 }
 
-TEST_F(IngestTest, SyncFailureReachesTheCallbackInsteadOfAFalseAck) {
+TEST_F(IngestTest, SyncFailureHoldsTheCallbackUntilHealNeverAFalseAck) {
   Open(spool::testing::SmallOptions());
   env_.SetSyncFailure(true);
-  auto r = ingest_->Append(Line("doomed"));
+  auto r = ingest_->Append(Line("kept"));
   ASSERT_TRUE(r.ok());
   std::promise<Status> done;
   ingest_->OnDurable(r->seq + 1, [&](const Status& s) { done.set_value(s); });
-  const Status s = done.get_future().get();
-  EXPECT_FALSE(s.ok());
+  auto f = done.get_future();
+  // The sync fails: no acknowledgement, and no failure either (the record is still pending).
+  EXPECT_EQ(f.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
   EXPECT_EQ(spool_->durable_size(), 0u);
-  // Sticky: later appends are refused, not silently accepted.
-  EXPECT_EQ(ingest_->Append(Line("later")).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_FALSE(spool_->sticky_error().ok());
+  // Sticky: later appends are refused as waitable (the input holds them), not accepted.
+  const Status later = ingest_->Append(Line("later")).status();
+  EXPECT_EQ(later.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(later.message().find("heal"), std::string::npos) << later.ToString();
+  EXPECT_EQ(ingest_->stats().refused_failed, 1u);
+  std::promise<void> room;
+  ingest_->OnRoom(100, [&] { room.set_value(); });
+  auto room_f = room.get_future();
+  EXPECT_EQ(room_f.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  // Still failing: the heal fails and nothing is acknowledged.
+  EXPECT_FALSE(ingest_->Heal().ok());
+  EXPECT_EQ(f.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  // The disk works again: the heal writes the record, the callback says Ok, inputs go on.
+  env_.SetSyncFailure(false);
+  ASSERT_TRUE(ingest_->Heal().ok());
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(f.get().ok());
+  EXPECT_EQ(spool_->durable_size(), r->seq + 1);
+  EXPECT_EQ(room_f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(ingest_->Append(Line("later")).ok());
 }
 
 TEST_F(IngestTest, StopFailsCallbacksThatCanNoLongerComplete) {

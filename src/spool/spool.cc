@@ -518,9 +518,10 @@ Status Spool::Heal() {
 bool Spool::WaitForRoom(size_t payload_bytes, int64_t timeout_ms) {
   const uint64_t need = kFrameHeaderSize + payload_bytes + kSegmentOverhead;
   std::unique_lock<std::mutex> lock(mu_);
-  return room_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
-    return !FullLocked(need, false) || closed_ || !sticky_.ok();
-  }) && !FullLocked(need, false);
+  // A sticky error is waited out like a full spool: Heal() notifies once it is cleared.
+  return room_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                           [&] { return (!FullLocked(need, false) && sticky_.ok()) || closed_; }) &&
+         sticky_.ok() && !FullLocked(need, false);
 }
 
 void Spool::FlusherLoop() {

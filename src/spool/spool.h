@@ -197,7 +197,8 @@ class Spool {
   // error or the rewrite was synced; otherwise the error, which stays sticky (call again
   // later). Bytes written after a failed fsync are never trusted: they are rewritten.
   Status Heal();
-  // Waits until an append of payload_bytes would fit under the quota, or the timeout.
+  // Waits until an append of payload_bytes would fit under the quota and no sticky error
+  // refuses it (Heal cleared it), or the timeout; true if it would be taken now.
   bool WaitForRoom(size_t payload_bytes, int64_t timeout_ms);
 
   uint64_t durable_size() const;  // records [0, durable_size) are durable
