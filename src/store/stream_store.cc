@@ -147,6 +147,7 @@ Status StreamStore::Recover(OpenReport* report) {
   RETURN_IF_ERROR(RecoverCheckpoints());
   RETURN_IF_ERROR(env_->SyncDir(dir_));
   flagged_ = env_->FileExists(files_.Flagged());
+  NoteSynced();
   recent_base_ = next_seq_;
   durable_next_.store(next_seq_, std::memory_order_release);
   {
@@ -339,8 +340,58 @@ Status StreamStore::Commit() {
   }
   // Invariant: the durable point never moves back.
   INVARIANT(work.next >= durable_next());
+  if (!work.segments.empty() || !work.leaves.empty() || !work.gaps.empty() ||
+      !work.evidence.empty() || !work.flagged.empty()) {
+    NoteSynced();
+  }
   durable_next_.store(work.next, std::memory_order_release);
   return Status::Ok();
+}
+
+void StreamStore::NoteSynced() {
+  synced_.has_segment = active_ != nullptr;
+  synced_.segment_base = active_base_;
+  synced_.segment_bytes = active_ != nullptr ? active_->Size() : 0;
+  synced_.leaves_bytes = leaves_ != nullptr ? leaves_->Size() : 0;
+  auto size_of = [this](const std::string& path) -> uint64_t {
+    if (!env_->FileExists(path)) return 0;
+    StatusOr<uint64_t> n = env_->GetFileSize(path);
+    return n.ok() ? *n : 0;
+  };
+  synced_.gaps_bytes = size_of(files_.Gaps());
+  synced_.evidence_bytes = size_of(files_.Evidence());
+  synced_.flagged_bytes = size_of(files_.Flagged());
+}
+
+Status StreamStore::DiscardUnsynced() {
+  {
+    MutexLock lock(&mu_);
+    if (sticky_.ok()) sticky_ = FailedPreconditionError("the store of this stream was discarded");
+    failed_.store(true, std::memory_order_release);
+    pending_ = Pending{};
+  }
+  active_.reset();
+  leaves_.reset();
+  checkpoints_.reset();
+  level_files_.clear();
+  ASSIGN_OR_RETURN(auto segments, ListSegments(env_, dir_));
+  for (const auto& [base, name] : segments) {
+    const std::string path = env::JoinPath(dir_, name);
+    if (synced_.has_segment && base == synced_.segment_base) {
+      RETURN_IF_ERROR(env_->TruncateFile(path, synced_.segment_bytes));
+    } else if (!synced_.has_segment || base > synced_.segment_base) {
+      RETURN_IF_ERROR(env_->RemoveFile(path));  // begun by a failed commit: nothing durable
+    }
+  }
+  auto cut = [this](const std::string& path, uint64_t bytes) -> Status {
+    if (!env_->FileExists(path)) return Status::Ok();
+    return bytes == 0 ? env_->RemoveFile(path) : env_->TruncateFile(path, bytes);
+  };
+  RETURN_IF_ERROR(cut(files_.Leaves(), synced_.leaves_bytes));
+  RETURN_IF_ERROR(cut(files_.Gaps(), synced_.gaps_bytes));
+  RETURN_IF_ERROR(cut(files_.Evidence(), synced_.evidence_bytes));
+  RETURN_IF_ERROR(cut(files_.Flagged(), synced_.flagged_bytes));
+  return env_->SyncDir(dir_);
 }
 
 namespace {
@@ -401,10 +452,21 @@ Status AppendNoteFrame(env::Env* env, const std::string& path, std::string_view 
 }
 
 Status StreamStore::AppendCheckpoint(std::string_view note) {
+  const std::string path = files_.Notes(StreamFiles::NoteLog::kCheckpoints);
+  if (checkpoints_ == nullptr) {  // the last append failed: cut what it may have left
+    RETURN_IF_ERROR(env_->TruncateFile(path, checkpoints_good_));
+    ASSIGN_OR_RETURN(checkpoints_, env_->NewAppendableFile(path));
+  }
+  const uint64_t before = checkpoints_->Size();
   std::string frame = std::to_string(note.size()) + "\n";
   frame.append(note);
-  RETURN_IF_ERROR(checkpoints_->Append(frame));
-  return checkpoints_->Sync();
+  Status s = checkpoints_->Append(frame);
+  if (s.ok()) s = checkpoints_->Sync();
+  if (!s.ok()) {
+    checkpoints_.reset();
+    checkpoints_good_ = before;
+  }
+  return s;
 }
 
 StatusOr<StoredRecord> ReadStoredRecord(env::Env* env, const std::string& dir, uint64_t seq) {

@@ -130,6 +130,13 @@ class StreamStore {
   // Committer thread. Writes and syncs what was queued; durable_next() then covers it.
   // An error is sticky: nothing is acknowledged past it and Append fails from then on.
   Status Commit();
+  // Committer thread, after Commit failed (a full or failing disk): closes the files and
+  // cuts them back to what the last successful Commit (or Open) made durable — the active
+  // segment to its synced length, segments begun since removed, leaves, gaps, evidence and
+  // FLAGGED to their synced sizes — so that a new Open recovers exactly the acknowledged
+  // records and trusts nothing written after a failed write or fsync (the sender still
+  // holds the rest and sends it again). The object takes no more writes; reopen the stream.
+  Status DiscardUnsynced();
   bool has_pending() const;
   uint64_t durable_next() const { return durable_next_.load(std::memory_order_acquire); }
 
@@ -138,8 +145,12 @@ class StreamStore {
   // agent's only without gaps). What the collector signs.
   uint64_t committed_size() const { return levels_.size(); }
   Hash256 committed_root() const { return levels_.Range().Root(); }
-  // Committer thread: appends one signed checkpoint note to dir/checkpoints and syncs.
+  // Committer thread: appends one signed checkpoint note to dir/checkpoints and syncs. A
+  // failed append is cut back before the next one (never a torn frame in the middle).
   Status AppendCheckpoint(std::string_view note);
+  // Any thread: a write failed (sticky); committed_size() may then count leaves that
+  // DiscardUnsynced cuts back, so nothing is signed from it.
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
 
   StreamStats stats() const;
   // Any thread: seqs the agent declared gone (zero leaves in the collector's tree).
@@ -201,11 +212,20 @@ class StreamStore {
   std::atomic<bool> failed_{false};
 
   // Committer thread only (after Open).
+  // What the last successful Commit (or Open) left durable: what DiscardUnsynced keeps.
+  struct Synced {
+    bool has_segment = false;
+    uint64_t segment_base = 0, segment_bytes = 0;
+    uint64_t leaves_bytes = 0, gaps_bytes = 0, evidence_bytes = 0, flagged_bytes = 0;
+  };
+  Synced synced_;
+  void NoteSynced();
   uint64_t active_base_ = 0;
   std::unique_ptr<env::WritableFile> active_;
   std::unique_ptr<env::WritableFile> leaves_;
   LevelBuilder levels_;
-  std::unique_ptr<env::WritableFile> checkpoints_;
+  std::unique_ptr<env::WritableFile> checkpoints_;               // null after a failed append
+  uint64_t checkpoints_good_ = 0;                                // its size before that append
   std::vector<std::unique_ptr<env::WritableFile>> level_files_;  // [tier - 1], opened on need
 };
 

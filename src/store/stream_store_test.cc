@@ -194,6 +194,72 @@ TEST_F(StreamStoreTest, AFailedSyncIsStickyAndNeverAcknowledged) {
   EXPECT_EQ(refused.kind, AppendOutcome::Kind::kStoreFailed);
 }
 
+// Issue 21: the disk fills in the middle of a commit (segments rolled over, some bytes
+// written): DiscardUnsynced cuts every file back to the last successful commit and a new
+// Open holds exactly the acknowledged records; the agent's resend is stored once.
+TEST_F(StreamStoreTest, ADiskFullInACommitIsDiscardedAndReopenedWithExactlyTheDurableRecords) {
+  auto s = Open();
+  Append(s.get(), MakeBatch(0, 100));
+  ASSERT_TRUE(s->Commit().ok());
+  ASSERT_TRUE(s->Commit().ok());  // nothing new: what is durable stays noted
+  const uint64_t used = env_.UsedBytes();
+  Append(s.get(), MakeBatch(100, 200));  // several new segments' worth
+  env_.SetCapacity(used + 6000);         // part of it fits
+  const Status failed = s->Commit();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(s->durable_next(), 100u);
+  EXPECT_GT(env_.UsedBytes(), used) << "the commit wrote part of the batch before it failed";
+  EXPECT_TRUE(s->failed());
+  ASSERT_TRUE(s->DiscardUnsynced().ok());
+  EXPECT_EQ(env_.UsedBytes(), used) << "every byte of the failed commit is cut";
+  s.reset();
+  env_.SetCapacity(~0ull);
+  OpenReport report;
+  auto again = Open(&report);
+  EXPECT_EQ(report.torn_bytes_truncated, 0u);
+  EXPECT_EQ(report.damaged_bytes, 0u);
+  EXPECT_EQ(again->next_seq(), 100u);
+  EXPECT_EQ(Append(again.get(), MakeBatch(50, 250)).appended, 200u);
+  ASSERT_TRUE(again->Commit().ok());
+  EXPECT_EQ(*again->Root(), ExpectedRoot(300));
+  const auto stored = Stored();
+  ASSERT_EQ(stored.size(), 300u);
+  for (uint64_t i = 0; i < 300; ++i) EXPECT_EQ(stored[i], std::make_pair(i, Payload(i)));
+  EXPECT_EQ(env_.Contents(std::string(kDir) + "/leaves").size(), 300u * 32);
+}
+
+// After a failed fsync the written bytes may be in the page cache only: they are cut, not
+// trusted, even though reading them back would find them intact.
+TEST_F(StreamStoreTest, AFailedFsyncIsDiscardedNotTrustedFromThePageCache) {
+  auto s = Open();
+  Append(s.get(), MakeBatch(0, 10));
+  ASSERT_TRUE(s->Commit().ok());
+  Append(s.get(), MakeBatch(10, 10));
+  env_.SetSyncFailure(true);
+  ASSERT_FALSE(s->Commit().ok());
+  env_.SetSyncFailure(false);
+  ASSERT_TRUE(s->DiscardUnsynced().ok());
+  s.reset();
+  auto again = Open();
+  EXPECT_EQ(again->next_seq(), 10u) << "seqs 10..19 were never synced";
+  EXPECT_EQ(Stored().size(), 10u);
+}
+
+// A checkpoint append that fails part way (disk full) is cut back before the next one, so
+// the checkpoints file never holds a torn frame between two good ones.
+TEST_F(StreamStoreTest, AFailedCheckpointAppendLeavesNoTornFrame) {
+  auto s = Open();
+  ASSERT_TRUE(s->AppendCheckpoint("first note\n").ok());
+  env_.SetCapacity(env_.UsedBytes() + 10);
+  EXPECT_FALSE(s->AppendCheckpoint(std::string(100, 'n')).ok());
+  env_.SetCapacity(~0ull);
+  ASSERT_TRUE(s->AppendCheckpoint("third note\n").ok());
+  std::vector<std::string> notes;
+  ASSERT_TRUE(
+      ForEachCheckpoint(&env_, kDir, [&](std::string_view n) { notes.emplace_back(n); }).ok());
+  EXPECT_EQ(notes, (std::vector<std::string>{"first note\n", "third note\n"}));
+}
+
 // Proofs from the stored level files equal proofs computed from the leaves in memory, for
 // a tree with three tiers (level-8 and level-16 files), across commits of odd sizes and a
 // power loss (the level files are not synced: Open rebuilds them).
