@@ -410,7 +410,11 @@ TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
   std::ofstream(copts_.data_dir + "/streams/agent-2") << "not a directory";
   StartSender(d, key_, "agent-2");
   ASSERT_TRUE(WaitFor(
-      [&] { return get("/health").body.find("the store failed a write") != std::string::npos; },
+      [&] {
+        const std::string body = get("/health").body;
+        return body.find("the store of agent-2/") != std::string::npos &&
+               body.find("cannot open the store") != std::string::npos;
+      },
       10000));
   EXPECT_NE(get("/metrics").body.find("gapless_collector_rejected_total{code=\"store_failure\"} "),
             std::string::npos);

@@ -50,7 +50,8 @@ void Collector::Impl::CompareAgentCheckpoints(std::set<Stream*>* waiting) {
       cp = s->agent_checkpoint;
       note = s->agent_checkpoint_note;
     }
-    if (!cp || cp->size > s->store->committed_size()) {  // not all stored yet: later
+    // Not all stored yet, or the store is being healed: later.
+    if (!cp || s->store->failed() || cp->size > s->store->committed_size()) {
       ++it;
       continue;
     }

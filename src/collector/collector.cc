@@ -40,7 +40,13 @@ StatusOr<Stream*> Collector::Impl::OpenStream(const wire::Hello& h) {
                       " streams open, each with a live connection (max_open_streams)");
   }
   store::OpenReport report;
-  ASSIGN_OR_RETURN(auto st, store::StreamStore::Open(env, dir, h.epoch, options.store, &report));
+  auto opened = store::StreamStore::Open(env, dir, h.epoch, options.store, &report);
+  if (!opened.ok()) {  // a full disk, say: refused, and /health says so until one opens
+    NoteStoreFailing(key, "cannot open the store: " + opened.status().message());
+    return opened.status();
+  }
+  NoteStoreFailing(key, "");
+  auto st = std::move(*opened);
   if (report.torn_bytes_truncated > 0 || report.damaged_bytes > 0) {
     LogWarning("collector: stream " + key + " recovered: " + std::to_string(report.records) +
                " records, torn tail " + std::to_string(report.torn_bytes_truncated) +
@@ -89,7 +95,10 @@ void Collector::Impl::CloseRequested(const std::vector<Stream*>& closing) {
   const int64_t now = env->clock()->MonotonicNanos();
   for (Stream* s : closing) {
     bool keep = false;
-    if (Status st = s->store->Commit(); !st.ok()) keep = true;  // logged by the store
+    if (Status st = s->store->Commit(); !st.ok()) {  // logged by the store
+      StoreFailed(s, st);
+      keep = true;
+    }
     if (!keep && !SignStream(s, now)) keep = true;
     if (!keep) {
       unsigned_streams.erase(s);
@@ -104,8 +113,8 @@ void Collector::Impl::CloseRequested(const std::vector<Stream*>& closing) {
 
 void Collector::Impl::FinishClose(Stream* s, bool keep) {
   s->closing = false;
-  if (keep || s->attaches != s->close_attaches) return;  // used again meanwhile: stays open
-  streams.erase(s->agent_id + "/" + s->epoch_hex);       // the store closes its files
+  if (keep || s->broken || s->attaches != s->close_attaches) return;  // stays open
+  streams.erase(s->agent_id + "/" + s->epoch_hex);                    // the store closes its files
   open_streams = streams.size();
   streams_closed++;
 }
@@ -119,11 +128,13 @@ void Collector::Impl::CommitterLoop() {
     bool stop = false;
     {
       MutexLock lock(&dirty_mu);
-      // Wait for work; with streams still to sign, at most one checkpoint interval.
-      const auto deadline = Clock::now() + interval;
+      // Wait for work; with streams still to sign, at most one checkpoint interval; with
+      // stores to heal, a quarter second.
+      const auto deadline =
+          Clock::now() + (store_heals.empty() ? interval : std::chrono::milliseconds(250));
       while (!stop_committer && dirty.empty() && agent_checkpoints.empty() &&
              close_requests.empty()) {
-        if (unsigned_streams.empty()) {
+        if (unsigned_streams.empty() && store_heals.empty()) {
           dirty_cv.Wait(&dirty_mu);
           continue;
         }
@@ -136,10 +147,15 @@ void Collector::Impl::CommitterLoop() {
       closing.swap(close_requests);
       waiting_agent_checkpoints.insert(agent_checkpoints.begin(), agent_checkpoints.end());
       agent_checkpoints.clear();
+      for (Stream* s : heal_ready) store_heals[s].ready = true;
+      heal_ready.clear();
       stop = stop_committer;
     }
     for (Stream* s : work) {
-      if (Status st = s->store->Commit(); !st.ok()) continue;  // logged by the store
+      if (Status st = s->store->Commit(); !st.ok()) {  // logged by the store
+        StoreFailed(s, st);
+        continue;
+      }
       asio::post(io, [this, s] { SendAcks(s); });
       unsigned_streams.insert(s);
       if (options.monitors != nullptr) {
@@ -149,7 +165,78 @@ void Collector::Impl::CommitterLoop() {
     SignCheckpoints(/*all=*/stop && work.empty());
     CompareAgentCheckpoints(&waiting_agent_checkpoints);
     CloseRequested(closing);
+    if (!stop) HealStores();
     if (stop && work.empty()) return;
+  }
+}
+
+void Collector::Impl::NoteStoreFailing(const std::string& key, const std::string& error) {
+  MutexLock lock(&failing_mu);
+  if (error.empty()) {
+    failing_stores.erase(key);
+  } else {
+    failing_stores[key] = error;
+  }
+}
+
+void Collector::Impl::StoreFailed(Stream* s, const Status& st) {
+  if (store_heals.count(s) > 0) return;  // already known (a later commit of the same store)
+  StoreHeal& h = store_heals[s];
+  h.since_ns = h.next_ns = env->clock()->MonotonicNanos();
+  unsigned_streams.erase(s);  // nothing is signed from a failed store
+  const std::string key = s->agent_id + "/" + s->epoch_hex;
+  NoteStoreFailing(key, st.message());
+  if (options.alerts != nullptr) {
+    options.alerts->Fire("store_write_failed", key, "critical",
+                         "the collector cannot write the store of " + key +
+                             ": nothing more of it is acknowledged (the agent keeps it) until the "
+                             "store is reopened, which the collector retries every few seconds: " +
+                             st.message(),
+                         {{"store", s->store->dir()}, {"error", st.message()}});
+  }
+  asio::post(io, [this, s, error = st.message()] { OnStoreBroken(s, error); });
+}
+
+void Collector::Impl::HealStores() {
+  const int64_t now = env->clock()->MonotonicNanos();
+  for (auto it = store_heals.begin(); it != store_heals.end();) {
+    Stream* s = it->first;
+    StoreHeal& h = it->second;
+    if (!h.ready || now < h.next_ns) {
+      ++it;
+      continue;
+    }
+    ++h.attempts;
+    const std::string key = s->agent_id + "/" + s->epoch_hex;
+    store::OpenReport report;
+    Status st = s->store->DiscardUnsynced();
+    StatusOr<std::unique_ptr<store::StreamStore>> fresh =
+        st.ok() ? store::StreamStore::Open(env, s->store->dir(), s->store->epoch(), options.store,
+                                           &report)
+                : StatusOr<std::unique_ptr<store::StreamStore>>(st);
+    if (!fresh.ok()) {
+      h.next_ns = now + h.backoff_ms * 1'000'000;
+      h.backoff_ms = std::min(h.backoff_ms * 2, kStoreHealMaxBackoffMs);
+      if (fresh.status().message() != h.error) {
+        h.error = fresh.status().message();
+        LogWarning("collector: cannot reopen the store of " + key +
+                   " yet (retrying): " + fresh.status().ToString());
+      }
+      ++it;
+      continue;
+    }
+    s->store = std::move(*fresh);  // the network thread does not touch it while broken
+    unsigned_streams.insert(s);
+    LogInfo("collector: the store of " + key + " writes again after " +
+            std::to_string((now - h.since_ns) / 1'000'000'000) + " s (" +
+            std::to_string(h.attempts) + " attempts); it holds " +
+            std::to_string(s->store->durable_next()) + " records, the agent sends the rest again");
+    NoteStoreFailing(key, "");
+    if (options.alerts != nullptr) {
+      options.alerts->Resolve("store_write_failed", key, "the store writes again");
+    }
+    asio::post(io, [s] { s->broken = false; });
+    it = store_heals.erase(it);
   }
 }
 
@@ -169,6 +256,7 @@ void Collector::Impl::SignCheckpoints(bool all) {
 }
 
 bool Collector::Impl::SignStream(Stream* s, int64_t now) {
+  if (s->store->failed()) return true;  // signed again once healed (HealStores)
   const uint64_t size = s->store->committed_size();
   if (size == s->signed_size) return true;
   auto note = SignAndAppend(s->store.get(), s->origin);
@@ -395,6 +483,10 @@ CollectorStats Collector::stats() const {
   if (impl_->witnessing) s.witnessing = impl_->witnessing->stats();
   if (impl_->archiving) s.archiving = impl_->archiving->stats();
   if (impl_->outputs) s.outputs = impl_->outputs->stats();
+  {
+    MutexLock lock(&impl_->failing_mu);
+    s.failing_stores.assign(impl_->failing_stores.begin(), impl_->failing_stores.end());
+  }
   return s;
 }
 

@@ -107,6 +107,9 @@ struct CollectorStats {
   WitnessingStats witnessing;
   ArchivingStats archiving;
   std::vector<output::OutputStats> outputs;
+  // Stores that cannot write now ("<agent>/<epoch>" and the error): their streams are
+  // refused until the collector reopened them (issue 21). /health is 503 while any is.
+  std::vector<std::pair<std::string, std::string>> failing_stores;
 };
 
 // Where the store of (agent, epoch) lives under data_dir.

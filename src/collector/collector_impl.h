@@ -75,6 +75,14 @@ struct Stream {
   uint64_t attaches = 0;        // connections ever attached
   bool closing = false;         // handed to the committer to be signed and closed
   uint64_t close_attaches = 0;  // `attaches` when the close was asked for
+  // Network thread (issue 21): the committer reported a failed write; until it reopened
+  // the store (Impl::HealStores) the network thread does not touch `store` at all: batches
+  // are refused with store_failure, a welcome names broken_durable, no acks are sent.
+  bool broken = false;
+  uint64_t broken_durable = 0;  // the store's durable_next when it broke
+  // What a welcome names: the store's next seq, or the durable one while broken.
+  uint64_t welcome_next() const { return broken ? broken_durable : store->next_seq(); }
+  uint64_t durable_next() const { return broken ? broken_durable : store->durable_next(); }
 };
 
 struct Collector::Impl {
@@ -111,6 +119,19 @@ struct Collector::Impl {
   std::set<Stream*> unsigned_streams;           // committer thread: committed, not yet checkpointed
   std::set<Stream*> waiting_agent_checkpoints;  // committer thread
   bool stop_committer GUARDED_BY(dirty_mu) = false;
+  // Issue 21: stores whose write failed, reopened by the committer (what a restart would
+  // do, for that stream only) with a backoff of 1 s doubling to kStoreHealMaxBackoffMs.
+  struct StoreHeal {
+    int64_t since_ns = 0, next_ns = 0, backoff_ms = 1000;
+    uint64_t attempts = 0;
+    bool ready = false;  // the network thread stopped using the store (heal_ready)
+    std::string error;   // the last heal error, logged when it changes
+  };
+  static constexpr int64_t kStoreHealMaxBackoffMs = 5000;
+  std::map<Stream*, StoreHeal> store_heals;           // committer thread
+  std::set<Stream*> heal_ready GUARDED_BY(dirty_mu);  // network thread → committer
+  mutable Mutex failing_mu;                           // for stats() and /health
+  std::map<std::string, std::string> failing_stores GUARDED_BY(failing_mu);  // key → error
   bool stopped = false;
   std::unique_ptr<Witnessing> witnessing;    // null without witnesses
   std::unique_ptr<Archiving> archiving;      // null without an archive destination
@@ -127,6 +148,15 @@ struct Collector::Impl {
     dirty_cv.Signal();
   }
   void CommitterLoop();
+  // Committer thread: a commit (or a new stream's open) failed; raises store_write_failed
+  // and hands the stream to the network thread to stop using its store (OnStoreBroken).
+  void StoreFailed(Stream* s, const Status& st);
+  // Network thread: refuses the stream's batch connections, then lets the committer heal.
+  void OnStoreBroken(Stream* s, const std::string& error);
+  // Committer thread: DiscardUnsynced, then StreamStore::Open, for each failed store due.
+  void HealStores();
+  // Either thread: the failing-stores list /health reads.
+  void NoteStoreFailing(const std::string& key, const std::string& error);
   StatusOr<std::string> SignAndAppend(store::StreamStore* store, const std::string& origin);
   void SignWhatWasLeftUnsigned();
   void SignCheckpoints(bool all);

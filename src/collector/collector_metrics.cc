@@ -150,9 +150,10 @@ metrics::Health HealthCheck::Check(const Collector& c, const monitor::Monitors* 
                                    const alert::Alerts* alerts, int64_t now) {
   metrics::Health h;
   const CollectorStats s = c.stats();
-  const auto store = static_cast<size_t>(wire::ErrorCode::kStoreFailure);
-  if (store_failures_.Check(s.rejected[store], now, kWindowNs)) {
-    h.problems.push_back("the store failed a write within the last 60 s (disk full or failing?)");
+  for (const auto& [stream, error] : s.failing_stores) {
+    h.problems.push_back("the store of " + stream + " cannot write (" + error +
+                         "): its records are not acknowledged; it is reopened by itself once "
+                         "the disk takes writes again (free space under the data directory)");
   }
   if (monitors != nullptr && monitors->ledger_failing()) {
     h.problems.push_back("the ledger cannot be written (see the log)");

@@ -16,8 +16,8 @@ namespace gapless::collector {
 std::string MetricsText(const Collector& c, const monitor::Monitors* monitors,
                         const alert::Alerts* alerts);
 
-// Unhealthy while: the store failed a write within the last 60 s, the ledger cannot be
-// written, or an alert output has undelivered events and failed within the last 60 s
+// Unhealthy while: a stream's store cannot write (until the collector reopened it), the ledger
+// cannot be written, or an alert output has undelivered events and failed within the last 60 s
 // (alerts are not reaching people). Call Check from one thread.
 class HealthCheck {
  public:
@@ -25,7 +25,6 @@ class HealthCheck {
                         const alert::Alerts* alerts, int64_t now_mono_ns);
 
  private:
-  metrics::RecentIncrease store_failures_;
   std::map<std::string, metrics::RecentIncrease> output_failures_;
 };
 

@@ -284,12 +284,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
     c_->counters.authenticated++;
     wire::Welcome w;
-    w.next_seq = stream_ptr_->store->next_seq();
+    w.next_seq = stream_ptr_->welcome_next();
     w.max_frame = c_->options.max_frame;
     Send(wire::MessageType::kWelcome, wire::EncodeWelcome(w));
     last_ack_ = 0;
-    Send(wire::MessageType::kAck, wire::EncodeAck(stream_ptr_->store->durable_next()));
-    last_ack_ = stream_ptr_->store->durable_next();
+    Send(wire::MessageType::kAck, wire::EncodeAck(stream_ptr_->durable_next()));
+    last_ack_ = stream_ptr_->durable_next();
   }
 
   void HandleBatch() {
@@ -298,6 +298,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Status s = decoder_.Decode(body_, &h, &records_, &leaves_, &fault);
     if (!s.ok()) {
       Reject(RefusalCode(fault), s.message());
+      return;
+    }
+    if (stream_ptr_->broken) {  // its store is being reopened (Impl::HealStores)
+      Reject(wire::ErrorCode::kStoreFailure,
+             "the collector cannot write this stream's store now; it reopens it by itself: "
+             "connect again in a few seconds");
       return;
     }
     store_records_.clear();
@@ -434,7 +440,7 @@ bool Collector::Impl::CloseAnIdleStream() {
     return c != nullptr && c->open();
   };
   for (const auto& [key, s] : streams) {
-    if (s->closing) continue;
+    if (s->closing || s->broken) continue;
     const bool live = std::any_of(s->connections.begin(), s->connections.end(), open) ||
                       std::any_of(s->heartbeats.begin(), s->heartbeats.end(), open);
     if (!live && (victim == nullptr || s->last_used_ns < victim->last_used_ns)) victim = s.get();
@@ -450,7 +456,25 @@ bool Collector::Impl::CloseAnIdleStream() {
   return true;
 }
 
+void Collector::Impl::OnStoreBroken(Stream* s, const std::string& error) {
+  s->broken_durable = s->store->durable_next();
+  s->broken = true;  // from here on this thread leaves s->store to the committer
+  for (const auto& w : s->connections) {
+    if (auto c = w.lock()) {
+      c->Reject(wire::ErrorCode::kStoreFailure,
+                "the collector cannot write this stream's store (" + error +
+                    "); it reopens it by itself: connect again in a few seconds");
+    }
+  }
+  {
+    MutexLock lock(&dirty_mu);
+    heal_ready.insert(s);
+  }
+  dirty_cv.Signal();
+}
+
 void Collector::Impl::SendAcks(Stream* s) {
+  if (s->broken) return;
   for (const auto& w : s->connections) {
     if (auto c = w.lock()) c->SendAck(s->store->durable_next());
   }

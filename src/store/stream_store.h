@@ -158,6 +158,7 @@ class StreamStore {
   // RFC 9162 root over seqs [0, next_seq()); kFailedPrecondition after a declared gap.
   StatusOr<Hash256> Root() const;
   const std::string& dir() const { return dir_; }
+  const spool::Epoch& epoch() const { return epoch_; }
 
  private:
   StreamStore(env::Env* env, std::string dir, const spool::Epoch& epoch,

@@ -264,7 +264,13 @@ struct Sender::Impl : std::enable_shared_from_this<Sender::Impl> {
           return Fail(c, "", /*immediate=*/true);
         }
         const bool superseded = e->code == wire::ErrorCode::kSuperseded;
-        LogLevel level = superseded ? LogLevel::kInfo : LogLevel::kError;
+        // The collector reopens a store that failed a write by itself within seconds of
+        // the disk taking writes again: try again within ~2 s, not after the full backoff.
+        const bool store_failed = e->code == wire::ErrorCode::kStoreFailure;
+        if (store_failed) attempt = std::min(attempt, 4);
+        LogLevel level = superseded     ? LogLevel::kInfo
+                         : store_failed ? LogLevel::kWarning
+                                        : LogLevel::kError;
         Log(level, "sender " + opt.name + " → " + opt.address +
                        ": collector closed the "
                        "connection: " +
