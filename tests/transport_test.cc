@@ -687,6 +687,85 @@ TEST_F(TransportFixture, AcknowledgedRecordsSurviveCollectorPowerLosses) {
   for (uint64_t i = 0; i < n; ++i) ASSERT_EQ(seqs[i], i) << "a seq is missing or stored twice";
 }
 
+// Issue 21: the collector's disk fills while an agent sends. Nothing unsynced is
+// acknowledged, store_write_failed fires and health names the store; once space returns
+// the collector reopens the store by itself (no restart) and acknowledgements resume
+// within seconds; every seq is stored exactly once.
+TEST_F(TransportFixture, ACollectorWhoseDiskFillsHealsByItselfAndStoresEveryRecordOnce) {
+  env::FaultInjectionEnv disk;
+  // The collector's backoffs run on the env's clock: let it follow the real one.
+  std::atomic<bool> ticking{true};
+  std::thread ticker([&] {
+    while (ticking) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      disk.fake_clock()->Advance(20'000'000);
+    }
+  });
+  struct Join {
+    std::atomic<bool>* on;
+    std::thread* t;
+    ~Join() {
+      *on = false;
+      t->join();
+    }
+  } join{&ticking, &ticker};
+  ASSERT_TRUE(disk.CreateDir(dir_).ok());
+  auto enrolled = env::ReadFileToString(env::Env::Posix(), copts_.enrolled_keys);
+  ASSERT_TRUE(enrolled.ok());
+  ASSERT_TRUE(env::WriteFileAtomically(&disk, copts_.enrolled_keys, *enrolled).ok());
+  alert::AlertOptions ao;
+  ao.journal = dir_ + "/alerts.jsonl";
+  auto alerts = alert::Alerts::Open(&disk, ao);
+  ASSERT_TRUE(alerts.ok()) << alerts.status().ToString();
+  copts_.alerts = alerts->get();
+  copts_.listen = {"127.0.0.1:0"};
+  OpenSpool();
+  auto c = collector::Collector::Start(&disk, copts_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  collector_ = std::move(*c);
+  DestinationOptions d = Destination();
+  d.address = "127.0.0.1:" + std::to_string(collector_->ports()[0]);
+  d.batch_records = 100;
+  Sender* sender = StartSender(d, key_);
+  AppendRecords(200);
+  ASSERT_TRUE(WaitFor([&] { return sender->stats().acked_next == 200; }, 10000));
+
+  disk.SetCapacity(disk.UsedBytes() + 30000);  // room for part of what comes next
+  AppendRecords(3000);
+  ASSERT_TRUE(WaitFor([&] { return !collector_->stats().failing_stores.empty(); }, 10000));
+  auto firing = [&] {
+    for (const alert::AlertEvent& e : (*alerts)->Firing()) {
+      if (e.name == "store_write_failed") return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(firing());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const uint64_t acked_while_full = sender->stats().acked_next;
+  EXPECT_LT(acked_while_full, 3200u) << "acknowledged although the disk is full";
+  EXPECT_FALSE(collector_->stats().failing_stores.empty()) << "healed while still full";
+
+  disk.SetCapacity(~0ull);
+  const auto freed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return sender->stats().acked_next == 3200; }, 10000))
+      << "acknowledgements did not resume within 10 s of space returning (acked "
+      << sender->stats().acked_next << ")";
+  EXPECT_LT(std::chrono::steady_clock::now() - freed, std::chrono::seconds(10));
+  EXPECT_TRUE(collector_->stats().failing_stores.empty());
+  EXPECT_FALSE(firing()) << "store_write_failed is resolved once the store writes again";
+  senders_.clear();
+  collector_->Stop();
+  collector_.reset();
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(store::ForEachStoredRecord(
+                  &disk, collector::StreamDir(copts_.data_dir, "agent-1", spool_->epoch()),
+                  [&](uint64_t seq, spool::FrameType, std::string_view) { seqs.push_back(seq); })
+                  .ok());
+  ASSERT_EQ(seqs.size(), 3200u);
+  for (uint64_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], i) << "missing or stored twice";
+  (*alerts)->Stop();
+}
+
 // The collector signs checkpoints of what it stored: the last one, checked with the
 // collector's verifier key, names the stream and commits to every record, with the root
 // the agent computed, and an inclusion proof from the store verifies against it.

@@ -129,12 +129,13 @@ void Collector::Impl::CommitterLoop() {
     {
       MutexLock lock(&dirty_mu);
       // Wait for work; with streams still to sign, at most one checkpoint interval; with
-      // stores to heal, a quarter second.
-      const auto deadline =
-          Clock::now() + (store_heals.empty() ? interval : std::chrono::milliseconds(250));
+      // stores to reopen, a quarter second.
+      const bool reopening = std::any_of(store_heals.begin(), store_heals.end(),
+                                         [](const auto& h) { return !h.second.reopened; });
+      const auto deadline = Clock::now() + (reopening ? std::chrono::milliseconds(250) : interval);
       while (!stop_committer && dirty.empty() && agent_checkpoints.empty() &&
              close_requests.empty()) {
-        if (unsigned_streams.empty() && store_heals.empty()) {
+        if (unsigned_streams.empty() && !reopening) {
           dirty_cv.Wait(&dirty_mu);
           continue;
         }
@@ -156,6 +157,7 @@ void Collector::Impl::CommitterLoop() {
         StoreFailed(s, st);
         continue;
       }
+      if (auto h = store_heals.find(s); h != store_heals.end()) StoreHealed(h);
       asio::post(io, [this, s] { SendAcks(s); });
       unsigned_streams.insert(s);
       if (options.monitors != nullptr) {
@@ -180,10 +182,23 @@ void Collector::Impl::NoteStoreFailing(const std::string& key, const std::string
 }
 
 void Collector::Impl::StoreFailed(Stream* s, const Status& st) {
-  if (store_heals.count(s) > 0) return;  // already known (a later commit of the same store)
-  StoreHeal& h = store_heals[s];
-  h.since_ns = h.next_ns = env->clock()->MonotonicNanos();
+  const int64_t now = env->clock()->MonotonicNanos();
   unsigned_streams.erase(s);  // nothing is signed from a failed store
+  auto known = store_heals.find(s);
+  if (known != store_heals.end()) {
+    StoreHeal& h = known->second;
+    if (!h.reopened) return;  // a later commit of the same failed store
+    // Reopened, and the first commit failed again (the disk is still full): back off.
+    h.reopened = false;
+    h.ready = false;
+    h.next_ns = now + h.backoff_ms * 1'000'000;
+    h.backoff_ms = std::min(h.backoff_ms * 2, kStoreHealMaxBackoffMs);
+    NoteStoreFailing(s->agent_id + "/" + s->epoch_hex, st.message());
+    asio::post(io, [this, s, error = st.message()] { OnStoreBroken(s, error); });
+    return;
+  }
+  StoreHeal& h = store_heals[s];
+  h.since_ns = h.next_ns = now;
   const std::string key = s->agent_id + "/" + s->epoch_hex;
   NoteStoreFailing(key, st.message());
   if (options.alerts != nullptr) {
@@ -202,7 +217,7 @@ void Collector::Impl::HealStores() {
   for (auto it = store_heals.begin(); it != store_heals.end();) {
     Stream* s = it->first;
     StoreHeal& h = it->second;
-    if (!h.ready || now < h.next_ns) {
+    if (h.reopened || !h.ready || now < h.next_ns) {
       ++it;
       continue;
     }
@@ -225,19 +240,28 @@ void Collector::Impl::HealStores() {
       ++it;
       continue;
     }
-    s->store = std::move(*fresh);  // the network thread does not touch it while broken
-    unsigned_streams.insert(s);
-    LogInfo("collector: the store of " + key + " writes again after " +
-            std::to_string((now - h.since_ns) / 1'000'000'000) + " s (" +
-            std::to_string(h.attempts) + " attempts); it holds " +
-            std::to_string(s->store->durable_next()) + " records, the agent sends the rest again");
-    NoteStoreFailing(key, "");
-    if (options.alerts != nullptr) {
-      options.alerts->Resolve("store_write_failed", key, "the store writes again");
-    }
+    // The network thread does not touch the store while the stream is broken. The stream
+    // takes batches again; it counts as healed at its first successful commit.
+    s->store = std::move(*fresh);
+    h.reopened = true;
     asio::post(io, [s] { s->broken = false; });
-    it = store_heals.erase(it);
+    ++it;
   }
+}
+
+void Collector::Impl::StoreHealed(std::map<Stream*, StoreHeal>::iterator it) {
+  Stream* s = it->first;
+  const StoreHeal& h = it->second;
+  const std::string key = s->agent_id + "/" + s->epoch_hex;
+  LogInfo("collector: the store of " + key + " writes again after " +
+          std::to_string((env->clock()->MonotonicNanos() - h.since_ns) / 1'000'000'000) +
+          " s (reopened " + std::to_string(h.attempts) + " times); it holds " +
+          std::to_string(s->store->durable_next()) + " records");
+  NoteStoreFailing(key, "");
+  if (options.alerts != nullptr) {
+    options.alerts->Resolve("store_write_failed", key, "the store writes again");
+  }
+  store_heals.erase(it);
 }
 
 // Committer thread. Signs a checkpoint of each stream that grew, once its last one is

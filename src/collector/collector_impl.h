@@ -124,8 +124,9 @@ struct Collector::Impl {
   struct StoreHeal {
     int64_t since_ns = 0, next_ns = 0, backoff_ms = 1000;
     uint64_t attempts = 0;
-    bool ready = false;  // the network thread stopped using the store (heal_ready)
-    std::string error;   // the last heal error, logged when it changes
+    bool ready = false;     // the network thread stopped using the store (heal_ready)
+    bool reopened = false;  // reopened; healed at its first successful commit
+    std::string error;      // the last heal error, logged when it changes
   };
   static constexpr int64_t kStoreHealMaxBackoffMs = 5000;
   std::map<Stream*, StoreHeal> store_heals;           // committer thread
@@ -155,6 +156,8 @@ struct Collector::Impl {
   void OnStoreBroken(Stream* s, const std::string& error);
   // Committer thread: DiscardUnsynced, then StreamStore::Open, for each failed store due.
   void HealStores();
+  // Committer thread: a reopened store committed: resolves store_write_failed.
+  void StoreHealed(std::map<Stream*, StoreHeal>::iterator it);
   // Either thread: the failing-stores list /health reads.
   void NoteStoreFailing(const std::string& key, const std::string& error);
   StatusOr<std::string> SignAndAppend(store::StreamStore* store, const std::string& origin);
