@@ -135,13 +135,13 @@ class Output {
  public:
   enum class Kind { kWebhook, kAlertmanager };
   Output(env::Env* env, const AlertOptions& o, Kind kind, WebhookOptions w, std::string secret,
-         std::function<std::vector<AlertEvent>()> firing)
+         Alerts* alerts)
       : env_(env),
         options_(o),
         kind_(kind),
         target_(std::move(w)),
         secret_(std::move(secret)),
-        firing_(std::move(firing)),
+        alerts_(alerts),
         cursor_path_(o.journal + "." + HexEncode(Sha256::Digest(target_.url)).substr(0, 16) +
                      ".cursor") {
     if (auto text = env::ReadFileToString(env_, cursor_path_); text.ok()) {
@@ -225,12 +225,37 @@ class Output {
     return ok;
   }
 
+  // The first event held in memory (the journal could not take it) not delivered yet.
+  std::string NextUnjournaled(uint64_t* id) {
+    for (auto& [event_id, line] : alerts_->Unjournaled()) {
+      if (event_id > last_id_) {
+        *id = event_id;
+        return line;
+      }
+    }
+    return "";
+  }
+
+  uint64_t UnjournaledPendingBytes() {
+    uint64_t n = 0;
+    for (const auto& [event_id, line] : alerts_->Unjournaled()) {
+      if (event_id > last_id_) n += line.size() + 1;
+    }
+    return n;
+  }
+
   void Loop() {
     int64_t backoff = options_.retry_initial_ms;
     int64_t last_repeat = 0;
     for (;;) {
       uint64_t end = 0;
-      const std::string line = NextLine(&end);
+      std::string line = NextLine(&end);
+      uint64_t memory_id = 0;  // nonzero: the line is held in memory, not in the journal
+      if (line.empty()) {
+        alerts_->RetryJournal();  // the journal may take the held events now
+        line = NextLine(&end);
+        if (line.empty()) line = NextUnjournaled(&memory_id);
+      }
       bool delivered = false;
       if (!line.empty()) {
         auto event = ParseEvent(line);
@@ -238,14 +263,19 @@ class Output {
         if (!event.ok()) {
           LogError("alerts: journal line at offset " + std::to_string(offset_) +
                    " is damaged, skipped: " + event.status().message());
+        } else if (memory_id == 0 && event->id <= last_id_) {
+          // delivered from memory before the journal could take it: not sent again
         } else if (kind_ == Kind::kWebhook) {
           body = line;
         } else {
           body = AlertmanagerBody({*event}, env_->clock()->NowNanos());
         }
         if (body.empty() || Send(body)) {
-          offset_ = end;
-          (void)env::WriteFileAtomically(env_, cursor_path_, std::to_string(offset_) + "\n");
+          if (event.ok()) last_id_ = std::max(last_id_, event->id);
+          if (memory_id == 0) {
+            offset_ = end;
+            (void)env::WriteFileAtomically(env_, cursor_path_, std::to_string(offset_) + "\n");
+          }
           delivered = true;
           backoff = options_.retry_initial_ms;
           std::lock_guard<std::mutex> lock(mu_);
@@ -259,14 +289,15 @@ class Output {
       const int64_t now = env_->clock()->MonotonicNanos();
       if (kind_ == Kind::kAlertmanager &&
           (last_repeat == 0 || now - last_repeat > options_.repeat_ms * 1'000'000)) {
-        auto firing = firing_();
+        auto firing = alerts_->Firing();
         if (!options_.watchdog.empty()) firing.push_back(Watchdog());
         if (firing.empty() || Send(AlertmanagerBody(firing, env_->clock()->NowNanos()))) {
           last_repeat = now;
         }
       }
+      const uint64_t pending = PendingBytes() + UnjournaledPendingBytes();
       std::unique_lock<std::mutex> lock(mu_);
-      stats_.pending_bytes = PendingBytes();
+      stats_.pending_bytes = pending;
       if (stop_) return;
       if (delivered) continue;
       const bool more = !line.empty();  // a failed send: wait out the backoff
@@ -294,9 +325,10 @@ class Output {
   const Kind kind_;
   const WebhookOptions target_;
   const std::string secret_;
-  const std::function<std::vector<AlertEvent>()> firing_;
+  Alerts* const alerts_;
   const std::string cursor_path_;
   uint64_t offset_ = 0;     // thread only
+  uint64_t last_id_ = 0;    // thread only: the highest event id delivered (or skipped)
   std::string last_error_;  // thread only
   std::thread thread_;
   mutable std::mutex mu_;
@@ -337,8 +369,8 @@ StatusOr<std::unique_ptr<Alerts>> Alerts::Open(env::Env* env, const AlertOptions
     }
   }
   ASSIGN_OR_RETURN(a->journal_, env->NewAppendableFile(o.journal));
+  a->journal_good_ = a->journal_->Size();
   Alerts* raw = a.get();
-  auto firing = [raw] { return raw->Firing(); };
   for (const WebhookOptions& w : o.webhooks) {
     if (auto url = http::ParseUrl(w.url); !url.ok()) {
       return InvalidArgumentError("alerts: webhook " + w.url + ": " + url.status().message());
@@ -349,8 +381,7 @@ StatusOr<std::unique_ptr<Alerts>> Alerts::Open(env::Env* env, const AlertOptions
       while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
       if (secret.empty()) return InvalidArgumentError("alerts: " + w.secret_file + " is empty");
     }
-    a->outputs_.push_back(
-        std::make_unique<Output>(env, o, Output::Kind::kWebhook, w, secret, firing));
+    a->outputs_.push_back(std::make_unique<Output>(env, o, Output::Kind::kWebhook, w, secret, raw));
   }
   for (const std::string& base : o.alertmanagers) {
     WebhookOptions w;
@@ -359,7 +390,7 @@ StatusOr<std::unique_ptr<Alerts>> Alerts::Open(env::Env* env, const AlertOptions
       return InvalidArgumentError("alerts: alertmanager " + base + ": " + url.status().message());
     }
     a->outputs_.push_back(
-        std::make_unique<Output>(env, o, Output::Kind::kAlertmanager, w, "", firing));
+        std::make_unique<Output>(env, o, Output::Kind::kAlertmanager, w, "", raw));
   }
   return a;
 }
@@ -372,17 +403,66 @@ void Alerts::Stop() {
 
 void Alerts::Append(AlertEvent e) {
   e.id = next_id_++;
-  const std::string line = FormatEvent(e);
   (e.firing ? static_cast<void (*)(std::string_view)>(&LogError)
             : &LogInfo)("ALERT " + std::string(e.firing ? "FIRING " : "RESOLVED ") + e.name + " [" +
                         e.subject + "]: " + e.summary);
-  Status s = journal_->Append(line + "\n");
-  if (s.ok()) s = journal_->Sync();
-  if (!s.ok()) {
-    LogError("alerts: cannot write the alert journal " + options_.journal + ": " + s.ToString() +
-             " (the alert above is only in this log)");
+  const bool was_failing = !unjournaled_.empty();
+  unjournaled_.emplace_back(e.id, FormatEvent(e));
+  if (unjournaled_.size() > kMaxUnjournaled) {
+    unjournaled_.pop_front();
+    ++unjournaled_dropped_;
+  }
+  if (!FlushUnjournaledLocked() && !was_failing) {
+    journal_failing_ = true;
+    LogError("alerts: the alert journal " + options_.journal +
+             " cannot be written; alerts are delivered from memory and journaled once it can");
   }
   for (auto& out : outputs_) out->Notify();
+}
+
+bool Alerts::FlushUnjournaledLocked() {
+  while (!unjournaled_.empty()) {
+    Status s =
+        journal_ != nullptr ? Status::Ok() : env_->TruncateFile(options_.journal, journal_good_);
+    if (s.ok() && journal_ == nullptr) {
+      auto f = env_->NewAppendableFile(options_.journal);
+      s = f.status();
+      if (f.ok()) journal_ = std::move(*f);
+    }
+    if (s.ok()) s = journal_->Append(unjournaled_.front().second + "\n");
+    if (s.ok()) s = journal_->Sync();
+    if (!s.ok()) {
+      journal_.reset();  // cut back to journal_good_ before the next try
+      (void)env_->TruncateFile(options_.journal, journal_good_);
+      return false;
+    }
+    journal_good_ = journal_->Size();
+    unjournaled_.pop_front();
+    if (unjournaled_.empty() && journal_failing_) {
+      journal_failing_ = false;
+      LogInfo("alerts: the alert journal " + options_.journal + " is written again" +
+              (unjournaled_dropped_ > 0 ? "; " + std::to_string(unjournaled_dropped_) +
+                                              " events held in memory meanwhile were dropped "
+                                              "(more than " +
+                                              std::to_string(kMaxUnjournaled) + ")"
+                                        : std::string()));
+      unjournaled_dropped_ = 0;
+    }
+  }
+  return true;
+}
+
+void Alerts::RetryJournal() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (unjournaled_.empty()) return;
+  if (FlushUnjournaledLocked()) {
+    for (auto& out : outputs_) out->Notify();
+  }
+}
+
+std::vector<std::pair<uint64_t, std::string>> Alerts::Unjournaled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {unjournaled_.begin(), unjournaled_.end()};
 }
 
 void Alerts::Fire(const std::string& name, const std::string& subject, const std::string& severity,

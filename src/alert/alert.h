@@ -11,11 +11,21 @@
 // the receiver takes each event — so an event is never lost while a receiver is down,
 // also across restarts. Every event is also written to the process log.
 //
+// When the journal cannot be written (the disk is full: issue 21), an event is kept in
+// memory (at most kMaxUnjournaled, the oldest dropped first and counted) and the outputs
+// deliver it from there after the journal's end, so a full disk is never silent; it is
+// appended to the journal, in id order, once a write succeeds (retried each second), and
+// the outputs skip the lines they already delivered from memory. A partly written line is
+// cut back first, so the journal never holds a torn line between two whole ones. Events
+// only in memory are lost with the process (it logged them), and their ids may be used
+// again after a restart.
+//
 // Thread-safe: Fire/Resolve/Firing from any thread (one mutex, held across the journal
 // append and its sync: alerts are rare). Each output has its own delivery thread.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -92,19 +102,32 @@ class Alerts {
   void Resolve(const std::string& name, const std::string& subject, const std::string& summary);
   std::vector<AlertEvent> Firing() const;
   std::vector<OutputStats> output_stats() const;
+  // Events not in the journal yet, (id, line), oldest first; for the outputs.
+  std::vector<std::pair<uint64_t, std::string>> Unjournaled() const;
+  // Appends the unjournaled events if the journal takes writes again (the outputs call
+  // it each second).
+  void RetryJournal();
+  static constexpr size_t kMaxUnjournaled = 10000;
   // Stops the delivery threads (what is undelivered stays in the journal). Idempotent.
   void Stop();
 
  private:
   Alerts() = default;
   void Append(AlertEvent e);  // mu_ held
+  // Writes the unjournaled events, then nothing else; false at the first failure (the
+  // journal is cut back to its last whole line).
+  bool FlushUnjournaledLocked();
 
   env::Env* env_ = nullptr;
   env::Clock* clock_ = nullptr;
   AlertOptions options_;
   mutable std::mutex mu_;
-  std::unique_ptr<env::WritableFile> journal_;                        // GUARDED_BY(mu_)
-  uint64_t next_id_ = 1;                                              // GUARDED_BY(mu_)
+  std::unique_ptr<env::WritableFile> journal_;  // GUARDED_BY(mu_)
+  uint64_t journal_good_ = 0;                   // bytes of whole lines; GUARDED_BY(mu_)
+  std::deque<std::pair<uint64_t, std::string>> unjournaled_;  // GUARDED_BY(mu_)
+  uint64_t unjournaled_dropped_ = 0;                          // GUARDED_BY(mu_)
+  bool journal_failing_ = false;  // logged that it cannot be written; GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;          // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, AlertEvent> firing_;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<Output>> outputs_;
 };

@@ -16,6 +16,7 @@
 #include "alert/webhook_receiver_test_util.h"
 #include "base/sha256.h"
 #include "env/fake_clock.h"
+#include "env/fault_injection_env.h"
 
 namespace gapless::alert {
 namespace {
@@ -150,6 +151,51 @@ TEST_F(AlertTest, AWebhookThatIsDownGetsEveryAlertLaterInOrderAndSigned) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ASSERT_EQ(receiver.got().size(), 7u);
   EXPECT_EQ(ParseEvent(receiver.got()[6].body)->id, 7u);
+}
+
+// Issue 21: the disk under the journal is full. Alerts still reach the webhook (from
+// memory), in order, at once; the journal never holds a torn line; once the disk takes
+// writes again the held events are journaled in id order and not delivered twice.
+TEST_F(AlertTest, AFullDiskIsNeverSilentAndTheJournalCatchesUpWithoutDuplicates) {
+  Receiver receiver;
+  env::FaultInjectionEnv disk;
+  ASSERT_TRUE(disk.CreateDir(dir_).ok());
+  options_.webhooks.push_back(
+      {"http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook", "", "", 2000});
+  auto opened = Alerts::Open(&disk, options_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  alerts_ = std::move(*opened);
+  alerts_->Fire("before", "x", "warning", "the disk still has room");
+  ASSERT_TRUE(WaitFor([&] { return receiver.got().size() == 1; }, 10000));
+  const std::string journal_before = disk.Contents(options_.journal);
+  disk.SetCapacity(disk.UsedBytes() + 40);  // part of a line fits, not a whole one
+  alerts_->Fire("store_write_failed", "a/e", "critical", "No space left on device");
+  alerts_->Fire("disk_space_low", "/data", "warning", "full");
+  ASSERT_TRUE(WaitFor([&] { return receiver.got().size() == 3; }, 10000))
+      << "alerts raised while the journal cannot be written must still be delivered";
+  EXPECT_EQ(disk.Contents(options_.journal), journal_before) << "no torn line is left";
+  EXPECT_EQ(alerts_->Unjournaled().size(), 2u);
+  disk.SetCapacity(~0ull);
+  ASSERT_TRUE(WaitFor([&] { return alerts_->Unjournaled().empty(); }, 10000))
+      << "the held events are journaled once the disk takes writes";
+  alerts_->Resolve("store_write_failed", "a/e", "writes again");
+  ASSERT_TRUE(WaitFor([&] { return receiver.got().size() == 4; }, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto got = receiver.got();
+  ASSERT_EQ(got.size(), 4u) << "nothing delivered twice";
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(ParseEvent(got[i].body)->id, i + 1);
+  std::vector<uint64_t> ids;
+  const std::string text = disk.Contents(options_.journal);
+  for (size_t at = 0; at < text.size();) {
+    const size_t eol = text.find('\n', at);
+    ASSERT_NE(eol, std::string::npos) << "a torn last line";
+    auto e = ParseEvent(std::string_view(text).substr(at, eol - at));
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ids.push_back(e->id);
+    at = eol + 1;
+  }
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3, 4}));
+  alerts_.reset();  // its threads use `disk`
 }
 
 TEST_F(AlertTest, AlertmanagerGetsTheV2Shape) {
