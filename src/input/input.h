@@ -128,6 +128,9 @@ struct Context {
 
 std::unique_ptr<Input> NewSyslogTcpInput(const Context& ctx, const SyslogOptions& options);
 std::unique_ptr<Input> NewSyslogUdpInput(const Context& ctx, const SyslogOptions& options);
+// The "drops" column of the socket with `inode` in a /proc/net/udp (or udp6) table;
+// nullopt if it is not there or not a number. (Exposed for its test.)
+std::optional<uint32_t> ProcNetUdpDrops(std::string_view table, uint64_t inode);
 // RELP (rsyslog's omrelp), plain or TLS. A message is acknowledged ("rsp 200 OK") only
 // once it is durable in the spool, so the sender keeps and resends everything else.
 // Uses listen, name (default "relp:<port>"), max_message_bytes, max_connections and tls.

@@ -2,18 +2,21 @@
 //
 // UDP cannot push back, so a full spool (block policy) pauses reading and the kernel's
 // receive buffer fills; the datagrams the kernel then drops are counted by the socket
-// (SO_RXQ_OVFL, reported with every datagram received) and written down as
-// udp_kernel_drop LOSS records — at once for the first drop of an episode, then at most
-// once a second, and at Stop.
+// (SO_RXQ_OVFL, reported with every datagram received, and read without one from
+// /proc/self/net/udp's "drops" column each second and at Stop, so the last drops before a
+// silence are declared within a second) and written down as udp_kernel_drop LOSS records
+// — at once for the first drop of an episode, then at most once a second, and at Stop.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <boost/asio.hpp>
 #include <cerrno>
 #include <cstring>
 
 #include "base/log.h"
+#include "env/env.h"
 #include "input/input.h"
 #include "input/syslog_sink.h"
 
@@ -25,6 +28,38 @@ using udp = asio::ip::udp;
 
 constexpr int kBatch = 256;  // datagrams per wake-up before yielding to other handlers
 constexpr int64_t kLossIntervalNs = 1'000'000'000;
+constexpr int64_t kDropPollNs = 1'000'000'000;
+
+}  // namespace
+
+std::optional<uint32_t> ProcNetUdpDrops(std::string_view table, uint64_t inode) {
+  // Columns: sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid
+  // timeout inode ref pointer drops.
+  const std::string wanted = std::to_string(inode);
+  size_t at = table.find('\n');  // the header
+  while (at != std::string_view::npos && at < table.size()) {
+    const size_t start = at + 1;
+    at = table.find('\n', start);
+    std::string_view line = table.substr(start, at == std::string_view::npos ? at : at - start);
+    std::vector<std::string_view> cols;
+    for (size_t i = 0; i < line.size() && cols.size() < 14;) {
+      while (i < line.size() && line[i] == ' ') ++i;
+      const size_t j = std::min(line.find(' ', i), line.size());
+      if (j > i) cols.push_back(line.substr(i, j - i));
+      i = j;
+    }
+    if (cols.size() < 13 || cols[9] != wanted) continue;
+    uint64_t drops = 0;
+    for (char ch : cols[12]) {
+      if (ch < '0' || ch > '9' || drops > (1ull << 40)) return std::nullopt;
+      drops = drops * 10 + static_cast<uint64_t>(ch - '0');
+    }
+    return static_cast<uint32_t>(drops);  // the kernel's counter is 32 bits, as SO_RXQ_OVFL
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 class SyslogUdpInput final : public Input {
  public:
@@ -33,6 +68,7 @@ class SyslogUdpInput final : public Input {
         options_(options),
         socket_(*ctx.io),
         flush_timer_(*ctx.io),
+        poll_timer_(*ctx.io),
         sink_(ctx.ingest, &source_, &counters_),
         buf_(options.max_message_bytes + 1) {}
 
@@ -65,15 +101,26 @@ class SyslogUdpInput final : public Input {
     socket_.non_blocking(true, ec);
     port_ = socket_.local_endpoint().port();
     source_ = options_.name.empty() ? "syslog:udp:" + std::to_string(port_) : options_.name;
+    struct stat st {};
+    if (::fstat(socket_.native_handle(), &st) == 0) inode_ = st.st_ino;
+    table_ =
+        socket_.local_endpoint().address().is_v6() ? "/proc/self/net/udp6" : "/proc/self/net/udp";
+    if (!PollDrops()) {
+      LogWarning(source_ + ": cannot read the socket's drop counter from " + table_ +
+                 "; drops are declared only when the next datagram arrives");
+    }
+    ArmPollTimer();
     WaitReadable();
     return Status::Ok();
   }
 
   void Stop() override {
     stopping_ = true;
+    PollDrops();  // the drops since the last datagram, before the socket is gone
     boost::system::error_code ignored;
     socket_.close(ignored);
     flush_timer_.cancel();
+    poll_timer_.cancel();
     if (held_) {
       RecordUnstoredAtStop(ctx_.ingest, source_, 1, held_->bytes.size(), held_->observed_ns,
                            held_->observed_ns, &counters_);
@@ -182,14 +229,16 @@ class SyslogUdpInput final : public Input {
   }
 
   void NoteKernelDrops(uint32_t total) {
-    const uint32_t delta = total - last_drop_total_;  // wraps correctly
+    // A datagram carries the count as it was when the datagram was queued, which may be
+    // older than one polled since: only an increase counts (modulo 2^32).
+    const auto delta = static_cast<int32_t>(total - last_drop_total_);
+    if (delta <= 0) return;
     last_drop_total_ = total;
-    if (delta == 0) return;
     const int64_t now = ctx_.clock->NowNanos();
     if (pending_drops_ == 0) drops_from_ns_ = now;
     drops_to_ns_ = now;
-    pending_drops_ += delta;
-    counters_.kernel_drops.fetch_add(delta, std::memory_order_relaxed);
+    pending_drops_ += static_cast<uint32_t>(delta);
+    counters_.kernel_drops.fetch_add(static_cast<uint32_t>(delta), std::memory_order_relaxed);
   }
 
   void FlushDrops(bool force) {
@@ -214,6 +263,26 @@ class SyslogUdpInput final : public Input {
       LogError(source_ + ": " + std::to_string(pending_drops_) +
                " kernel-dropped datagrams could not be recorded in the spool");
     }
+  }
+
+  // The kernel's drop counter read now, without a datagram; false if it cannot be read.
+  bool PollDrops() {
+    if (inode_ == 0) return false;
+    auto text = env::ReadFileToString(env::Env::Posix(), table_);
+    if (!text.ok()) return false;
+    const std::optional<uint32_t> drops = ProcNetUdpDrops(*text, inode_);
+    if (!drops) return false;
+    NoteKernelDrops(*drops);
+    return true;
+  }
+
+  void ArmPollTimer() {
+    poll_timer_.expires_after(std::chrono::nanoseconds(kDropPollNs));
+    poll_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (!*alive || ec || stopping_) return;
+      if (PollDrops()) FlushDrops(false);
+      ArmPollTimer();
+    });
   }
 
   void ArmFlushTimer() {
@@ -259,6 +328,9 @@ class SyslogUdpInput final : public Input {
   uint16_t port_ = 0;
   udp::socket socket_;
   asio::steady_timer flush_timer_;
+  asio::steady_timer poll_timer_;
+  uint64_t inode_ = 0;  // of the socket, its line in table_
+  std::string table_;
   SyslogSink sink_;
   std::vector<char> buf_;
   std::optional<HeldMessage> held_;
