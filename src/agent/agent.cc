@@ -82,6 +82,8 @@ StatusOr<std::unique_ptr<Agent>> Agent::Start(const config::AgentConfig& cfg,
     a->watchdog_ = std::thread([p = a.get()] { p->WatchdogLoop(); });
   }
   a->alert_rules_ = std::make_unique<AgentAlerts>(a->alerts_.get(), cfg.id, cfg.alert_rules);
+  a->disk_watch_ = std::make_unique<alert::DiskSpaceWatch>(a->alerts_.get(),
+                                                           std::vector<std::string>{cfg.data_dir});
   a->alert_thread_ = std::thread([p = a.get()] { p->AlertLoop(); });
   if (!cfg.metrics_listen.empty()) {
     Agent* p = a.get();
@@ -265,6 +267,7 @@ void Agent::AlertLoop() {
   for (;;) {
     HealSpool(&healing);
     alert_rules_->Observe(Observe());
+    disk_watch_->Observe(clock_->MonotonicNanos());
     MutexLock lock(&alert_mu_);
     if (!stop_alerts_) alert_cv_.WaitFor(&alert_mu_, 1000);
     if (stop_alerts_) return;

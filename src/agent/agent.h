@@ -15,6 +15,7 @@
 
 #include "agent/agent_alerts.h"
 #include "alert/alert.h"
+#include "alert/disk_space.h"
 #include "base/mutex.h"
 #include "base/status.h"
 #include "config/agent_config.h"
@@ -150,7 +151,8 @@ class Agent {
   metrics::RecentIncrease refusals_;  // CheckHealth's thread
   std::unique_ptr<http::Server> metrics_;
   std::unique_ptr<alert::Alerts> alerts_;
-  std::unique_ptr<AgentAlerts> alert_rules_;  // the alert thread only
+  std::unique_ptr<AgentAlerts> alert_rules_;           // the alert thread only
+  std::unique_ptr<alert::DiskSpaceWatch> disk_watch_;  // the alert thread only
   Mutex alert_mu_;
   CondVar alert_cv_;
   bool stop_alerts_ GUARDED_BY(alert_mu_) = false;

@@ -20,6 +20,8 @@ StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
     // Derived state: without it the baselines start over, nothing else is lost.
     LogError("collector: the ledger could not be read, monitors start empty: " + st.ToString());
   }
+  s->disk_watch_ = std::make_unique<alert::DiskSpaceWatch>(
+      s->alerts_.get(), std::vector<std::string>{o.collector.data_dir});
   o.collector.alerts = s->alerts_.get();
   o.collector.monitors = s->monitors_.get();
   ASSIGN_OR_RETURN(s->collector_, Collector::Start(env::Env::Posix(), o.collector));
@@ -55,6 +57,7 @@ StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
 
 void Service::Tick() {
   monitors_->Tick();
+  disk_watch_->Observe(env::Env::Posix()->clock()->MonotonicNanos());
   WriteOutputs();
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "alert/alert.h"
+#include "alert/disk_space.h"
 #include "base/status.h"
 #include "collector/auditing.h"
 #include "collector/collector.h"
@@ -53,7 +54,8 @@ class Service {
   std::unique_ptr<monitor::Monitors> monitors_;
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<Auditing> audit_;
-  HealthCheck health_;  // the endpoint's thread
+  HealthCheck health_;                                 // the endpoint's thread
+  std::unique_ptr<alert::DiskSpaceWatch> disk_watch_;  // Tick's thread
   std::unique_ptr<http::Server> metrics_;
   bool stopped_ = false;
 };
