@@ -86,6 +86,11 @@ metrics::Health Agent::CheckHealth() {
                          "disk takes writes again (free space under " +
                          env::JoinPath(cfg_.data_dir, "spool") + ")");
   }
+  if (alerts_ != nullptr && alerts_->journal_failing()) {
+    h.problems.push_back(
+        "the alert journal cannot be written (disk full?): alerts are delivered "
+        "from memory and journaled once it can");
+  }
   const uint64_t refused = ingest_ ? ingest_->stats().refused_full : 0;
   if (refusals_.Check(refused, now, kRefusalWindowNs)) {
     h.problems.push_back(

@@ -460,6 +460,11 @@ void Alerts::RetryJournal() {
   }
 }
 
+bool Alerts::journal_failing() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !unjournaled_.empty();
+}
+
 std::vector<std::pair<uint64_t, std::string>> Alerts::Unjournaled() const {
   std::lock_guard<std::mutex> lock(mu_);
   return {unjournaled_.begin(), unjournaled_.end()};

@@ -102,6 +102,8 @@ class Alerts {
   void Resolve(const std::string& name, const std::string& subject, const std::string& summary);
   std::vector<AlertEvent> Firing() const;
   std::vector<OutputStats> output_stats() const;
+  // Whether events are waiting in memory because the journal cannot be written (/health).
+  bool journal_failing() const;
   // Events not in the journal yet, (id, line), oldest first; for the outputs.
   std::vector<std::pair<uint64_t, std::string>> Unjournaled() const;
   // Appends the unjournaled events if the journal takes writes again (the outputs call

@@ -175,9 +175,11 @@ TEST_F(AlertTest, AFullDiskIsNeverSilentAndTheJournalCatchesUpWithoutDuplicates)
       << "alerts raised while the journal cannot be written must still be delivered";
   EXPECT_EQ(disk.Contents(options_.journal), journal_before) << "no torn line is left";
   EXPECT_EQ(alerts_->Unjournaled().size(), 2u);
+  EXPECT_TRUE(alerts_->journal_failing());
   disk.SetCapacity(~0ull);
   ASSERT_TRUE(WaitFor([&] { return alerts_->Unjournaled().empty(); }, 10000))
       << "the held events are journaled once the disk takes writes";
+  EXPECT_FALSE(alerts_->journal_failing());
   alerts_->Resolve("store_write_failed", "a/e", "writes again");
   ASSERT_TRUE(WaitFor([&] { return receiver.got().size() == 4; }, 10000));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -155,6 +155,11 @@ metrics::Health HealthCheck::Check(const Collector& c, const monitor::Monitors* 
                          "): its records are not acknowledged; it is reopened by itself once "
                          "the disk takes writes again (free space under the data directory)");
   }
+  if (alerts != nullptr && alerts->journal_failing()) {
+    h.problems.push_back(
+        "the alert journal cannot be written (disk full?): alerts are delivered "
+        "from memory and journaled once it can");
+  }
   if (monitors != nullptr && monitors->ledger_failing()) {
     h.problems.push_back("the ledger cannot be written (see the log)");
   }

@@ -241,7 +241,7 @@ class HttpConnection : public ConnectionBase,
       if (!full) LogError(shared_->source + ": cannot store events: " + s.ToString());
       events_.clear();
       return Reply(http::status::service_unavailable,
-                   full ? "the agent's spool is full; retry later"
+                   full ? "the agent cannot store events now (" + s.message() + "); retry later"
                         : "the agent cannot store events now (" + s.message() + "); retry later",
                    false, /*retry_after=*/true);
     }
