@@ -175,7 +175,7 @@ TEST_F(HttpTest, FullSpoolAnswers503OrWaitsAndLosesNothing) {
     const Answer a = c.Post(Lines(9999, 1));
     EXPECT_EQ(a.status, 503) << a.body;
     EXPECT_EQ(a.retry_after, "1");
-    EXPECT_NE(a.body.find("spool is full"), std::string::npos) << a.body;
+    EXPECT_NE(a.body.find("spool full"), std::string::npos) << a.body;
   }
   const std::vector<std::string> got = Drain(n, /*messages=*/true);
   first.join();
