@@ -1,0 +1,357 @@
+#include "query/query.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "store/reader.h"
+#include "syslog/syslog_parser.h"
+
+namespace gapless::query {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000'000;
+
+bool Glob(const std::vector<std::string>& globs, std::string_view s) {
+  if (globs.empty()) return true;
+  const std::string text(s);
+  return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) {
+    return ::fnmatch(g.c_str(), text.c_str(), 0) == 0;
+  });
+}
+
+std::string StreamName(const store::StreamRef& s) { return s.agent + "/" + s.epoch; }
+
+}  // namespace
+
+StatusOr<int64_t> ParseTime(std::string_view text, int64_t now_unix_ns) {
+  const auto bad = [&] {
+    return InvalidArgumentError("time \"" + std::string(text) +
+                                "\": give RFC 3339 (2026-11-22T02:00:00Z, an offset allowed), "
+                                "unix seconds, now, or relative to now like -2h, -30m, -7d");
+  };
+  if (text == "now") return now_unix_ns;
+  if (!text.empty() && (text[0] == '-' || text[0] == '+') && text.size() >= 3) {
+    const char unit = text.back();
+    int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data() + 1, text.data() + text.size() - 1, n);
+    if (ec != std::errc() || end != text.data() + text.size() - 1 || n < 0 || n > 1'000'000) {
+      return bad();
+    }
+    int64_t unit_ns = 0;
+    switch (unit) {
+      case 's':
+        unit_ns = kSecond;
+        break;
+      case 'm':
+        unit_ns = 60 * kSecond;
+        break;
+      case 'h':
+        unit_ns = 3600 * kSecond;
+        break;
+      case 'd':
+        unit_ns = 86400 * kSecond;
+        break;
+      default:
+        return bad();
+    }
+    return now_unix_ns + (text[0] == '-' ? -1 : 1) * n * unit_ns;
+  }
+  int64_t secs = 0;
+  if (auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), secs);
+      ec == std::errc() && end == text.data() + text.size()) {
+    if (secs < 0 || secs > 100'000'000'000) return bad();
+    return secs * kSecond;
+  }
+  int64_t ns = 0;
+  bool has_offset = false;
+  if (syslog::ParseRfc3339(text, &ns, &has_offset) != text.size() || !has_offset) {
+    return bad();  // without Z or an offset the zone would be a guess
+  }
+  return ns;
+}
+
+StatusOr<uint8_t> ParseSeverity(std::string_view text) {
+  static constexpr std::pair<std::string_view, uint8_t> kNames[] = {
+      {"emerg", 0}, {"emergency", 0},     {"alert", 1},   {"crit", 2}, {"critical", 2},
+      {"err", 3},   {"error", 3},         {"warning", 4}, {"warn", 4}, {"notice", 5},
+      {"info", 6},  {"informational", 6}, {"debug", 7}};
+  if (text.size() == 1 && text[0] >= '0' && text[0] <= '7') {
+    return static_cast<uint8_t>(text[0] - '0');
+  }
+  for (const auto& [name, value] : kNames) {
+    if (name == text) return value;
+  }
+  return InvalidArgumentError("severity \"" + std::string(text) +
+                              "\": give 0..7 or emerg, alert, crit, err, warning, notice, info, "
+                              "debug");
+}
+
+StatusOr<std::pair<uint64_t, uint64_t>> ParseSeqRange(std::string_view text) {
+  const auto number = [](std::string_view s, uint64_t* v) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  };
+  const size_t dots = text.find("..");
+  uint64_t a = 0, b = 0;
+  bool ok = false;
+  if (dots == std::string_view::npos) {
+    ok = number(text, &a);
+    b = a;
+  } else {
+    ok = number(text.substr(0, dots), &a);
+    const std::string_view rest = text.substr(dots + 2);
+    b = UINT64_MAX;
+    if (ok && !rest.empty()) ok = number(rest, &b);
+  }
+  if (!ok || b < a) {
+    return InvalidArgumentError("seq range \"" + std::string(text) + "\": give A..B, A.. or A");
+  }
+  return std::make_pair(a, b);
+}
+
+StatusOr<std::unique_ptr<Matcher>> Matcher::Make(Filter f) {
+  std::unique_ptr<Matcher> m(new Matcher(std::move(f)));
+  if (!m->f_.grep.empty()) {
+    const int rc = ::regcomp(&m->re_, m->f_.grep.c_str(), REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+      char why[256];
+      ::regerror(rc, &m->re_, why, sizeof why);
+      return InvalidArgumentError("--grep \"" + m->f_.grep +
+                                  "\" is not a POSIX extended regular expression: " + why);
+    }
+    m->has_re_ = true;
+  }
+  return m;
+}
+
+Matcher::~Matcher() {
+  if (has_re_) ::regfree(&re_);
+}
+
+bool Matcher::StreamSelected(const store::StreamRef& s) const {
+  return Glob(f_.agents, s.agent) && (f_.epoch.empty() || f_.epoch == s.epoch);
+}
+
+int64_t Matcher::TimeOf(const event::Event& e) {
+  return e.has(event::kEventTime) ? e.event_unix_ns : e.observed_unix_ns;
+}
+
+bool Matcher::Matches(uint64_t seq, const event::Event* e, std::string_view raw) const {
+  if (seq < f_.seq_first || seq > f_.seq_last) return false;
+  const bool needs_event = f_.from_ns || f_.to_ns || !f_.sources.empty() || !f_.host.empty() ||
+                           !f_.app.empty() || f_.min_severity || f_.max_severity ||
+                           !f_.fields.empty();
+  if (e == nullptr) {
+    if (needs_event) return false;
+  } else {
+    const int64_t t = TimeOf(*e);
+    if (f_.from_ns && t < *f_.from_ns) return false;
+    if (f_.to_ns && t >= *f_.to_ns) return false;
+    if (!Glob(f_.sources, e->source)) return false;
+    if (!f_.host.empty() && e->host != f_.host) return false;
+    if (!f_.app.empty() && e->app != f_.app) return false;
+    if (f_.min_severity && (e->severity == event::kNoValue || e->severity > *f_.min_severity)) {
+      return false;
+    }
+    if (f_.max_severity && (e->severity == event::kNoValue || e->severity < *f_.max_severity)) {
+      return false;
+    }
+    for (const auto& [k, v] : f_.fields) {
+      if (std::none_of(e->fields.begin(), e->fields.end(),
+                       [&](const event::Field& fl) { return fl.key == k && fl.value == v; })) {
+        return false;
+      }
+    }
+    raw = e->raw;
+  }
+  if (has_re_) {
+    regmatch_t range[1];
+    range[0].rm_so = 0;
+    range[0].rm_eo = static_cast<regoff_t>(raw.size());
+    if (::regexec(&re_, raw.data(), 1, range, REG_STARTEND) != 0) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// One selected stream being read.
+struct Cursor {
+  store::StreamRef ref;
+  std::unique_ptr<store::StreamReader> reader;
+  bool done = false;  // past seq_last
+};
+
+class Runner {
+ public:
+  Runner(const Matcher& m, const RunOptions& o, const std::function<bool(const Match&)>& emit,
+         RunStats* stats)
+      : m_(m), o_(o), emit_(emit), stats_(stats) {}
+
+  // Reads `c` to its current end; false when the run is over (limit, or emit said stop).
+  StatusOr<bool> Drain(Cursor* c) {
+    while (!c->done) {
+      auto e = c->reader->Next();
+      if (!e.ok()) {
+        Warn(StreamName(c->ref) + ": " + e.status().ToString());
+        c->done = true;
+        break;
+      }
+      if (e->kind == store::StreamReader::Kind::kEnd) break;
+      if (e->kind != store::StreamReader::Kind::kRecord) {
+        Warn(StreamName(c->ref) + ": " + std::to_string(e->bytes) + " damaged bytes in " +
+             e->segment + " at offset " + std::to_string(e->offset) +
+             " skipped (run gapless verify)");
+        continue;
+      }
+      if (e->seq > m_.filter().seq_last) {
+        c->done = true;
+        break;
+      }
+      if (e->type != spool::FrameType::kData) continue;
+      ++stats_->scanned;
+      if (!Offer(c->ref, e->seq, e->type, e->payload)) return false;
+    }
+    return true;
+  }
+
+  // Checks one record; emits it if it matches. False when the run is over.
+  bool Offer(const store::StreamRef& ref, uint64_t seq, spool::FrameType type,
+             std::string_view payload) {
+    event::Event ev;
+    const bool decoded = event::DecodeEvent(payload, &ev).ok();
+    if (!m_.Matches(seq, decoded ? &ev : nullptr, payload)) return true;
+    Match match;
+    match.stream = &ref;
+    match.seq = seq;
+    match.type = type;
+    match.payload = payload;
+    match.event = decoded ? &ev : nullptr;
+    match.leaf = spool::RecordLeafHash(type, payload);
+    ++stats_->matched;
+    if (!emit_(match)) return false;
+    return o_.limit == 0 || stats_->matched < o_.limit;
+  }
+
+  // Reverse: the stream's last `keep` matches (0: all), newest first.
+  StatusOr<bool> DrainReverse(Cursor* c, uint64_t keep) {
+    struct Kept {
+      uint64_t seq;
+      spool::FrameType type;
+      std::string payload;
+    };
+    std::deque<Kept> kept;
+    while (!c->done) {
+      auto e = c->reader->Next();
+      if (!e.ok()) {
+        Warn(StreamName(c->ref) + ": " + e.status().ToString());
+        break;
+      }
+      if (e->kind == store::StreamReader::Kind::kEnd) break;
+      if (e->kind != store::StreamReader::Kind::kRecord) {
+        Warn(StreamName(c->ref) + ": damaged bytes in " + e->segment + " skipped");
+        continue;
+      }
+      if (e->seq > m_.filter().seq_last) break;
+      if (e->type != spool::FrameType::kData) continue;
+      ++stats_->scanned;
+      event::Event ev;
+      const bool decoded = event::DecodeEvent(e->payload, &ev).ok();
+      if (!m_.Matches(e->seq, decoded ? &ev : nullptr, e->payload)) continue;
+      kept.push_back({e->seq, e->type, std::string(e->payload)});
+      if (keep > 0 && kept.size() > keep) kept.pop_front();
+    }
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+      if (!Offer(c->ref, it->seq, it->type, it->payload)) return false;
+    }
+    return true;
+  }
+
+  void Warn(std::string w) {
+    if (stats_->warnings.size() < 100) stats_->warnings.push_back(std::move(w));
+  }
+
+ private:
+  const Matcher& m_;
+  const RunOptions& o_;
+  const std::function<bool(const Match&)>& emit_;
+  RunStats* const stats_;
+};
+
+}  // namespace
+
+Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const RunOptions& o,
+           const std::function<bool(const Match&)>& emit, RunStats* stats) {
+  RunStats local;
+  if (stats == nullptr) stats = &local;
+  if (o.follow && o.reverse)
+    return InvalidArgumentError("--follow and --reverse exclude each other");
+  const store::Layout layout(data_dir);
+  std::map<std::string, Cursor> cursors;  // by "agent/epoch": the stream order
+  // Opens readers for selected streams not seen yet; kNotFound (no streams yet) is fine.
+  const auto discover = [&]() -> Status {
+    auto streams = layout.ListStreams(env);
+    if (!streams.ok()) {
+      if (streams.status().code() == StatusCode::kNotFound && !cursors.empty()) {
+        return Status::Ok();
+      }
+      return streams.status();
+    }
+    for (const store::StreamRef& s : *streams) {
+      const std::string key = StreamName(s);
+      if (!m.StreamSelected(s) || cursors.count(key) > 0) continue;
+      Cursor c;
+      c.ref = s;
+      auto r = store::StreamReader::Open(env, s.dir, m.filter().seq_first);
+      if (!r.ok()) {
+        if (stats->warnings.size() < 100) {
+          stats->warnings.push_back(key + ": " + r.status().ToString());
+        }
+        c.done = true;
+      } else {
+        c.reader = std::move(*r);
+      }
+      cursors.emplace(key, std::move(c));
+      ++stats->streams;
+    }
+    return Status::Ok();
+  };
+  Status listed = discover();
+  if (!listed.ok() && !(o.follow && listed.code() == StatusCode::kNotFound)) return listed;
+  Runner runner(m, o, emit, stats);
+  if (o.reverse) {
+    for (auto it = cursors.rbegin(); it != cursors.rend(); ++it) {
+      if (it->second.done) continue;
+      const uint64_t keep = o.limit == 0 ? 0 : o.limit - stats->matched;
+      ASSIGN_OR_RETURN(bool more, runner.DrainReverse(&it->second, keep));
+      if (!more) break;
+    }
+    return Status::Ok();
+  }
+  for (;;) {
+    for (auto& [key, c] : cursors) {
+      ASSIGN_OR_RETURN(bool more, runner.Drain(&c));
+      if (!more) return Status::Ok();
+    }
+    if (!o.follow || (o.stop && o.stop())) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(o.poll_ms));
+    if (o.stop && o.stop()) {
+      // One last pass: what was stored before the stop is not left out.
+      for (auto& [key, c] : cursors) {
+        ASSIGN_OR_RETURN(bool more, runner.Drain(&c));
+        if (!more) break;
+      }
+      return Status::Ok();
+    }
+    Status again = discover();
+    if (!again.ok() && again.code() != StatusCode::kNotFound) return again;
+  }
+}
+
+}  // namespace gapless::query

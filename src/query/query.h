@@ -1,0 +1,124 @@
+// Query: find stored records by what they say (issue 17) — the library behind
+// `gapless query` and, later, the console. It reads a collector's store only through the
+// store reader (store/reader.h), so it works on a live collector's store without stopping
+// it, and never writes.
+//
+// A Filter combines (all must hold):
+//   time       [from, to) of the record's time: its event time when the message carried
+//              one, else when the agent read it (observed);
+//   agent      fnmatch globs over the agent id; epoch: one stream's epoch (hex);
+//   source     fnmatch globs over the event's source ("file:/var/log/auth.log", ...);
+//   host, app  exact;
+//   severity   at least / at most as severe as (syslog 0 emerg .. 7 debug); a record
+//              without a severity matches neither bound;
+//   field      each key=value present among the structured fields;
+//   grep       a POSIX extended regular expression searched in the original bytes (raw);
+//   seq        an inclusive range within each selected stream.
+// Only DATA records are returned (declared losses are `gapless gaps`' business). A payload
+// that is not an event matches only filters that need no event field (it has no time).
+//
+// Order: streams by (agent, epoch), records by seq; reverse: the exact opposite (newest
+// seq first, the last stream first). Thread contract: Run is re-entrant; a Matcher is
+// immutable after Make.
+#pragma once
+
+#include <regex.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/sha256.h"
+#include "base/status.h"
+#include "env/env.h"
+#include "event/event.h"
+#include "spool/spool_format.h"
+#include "store/layout.h"
+
+namespace gapless::query {
+
+// A time as given on a command line: RFC 3339 ("2026-11-22T02:00:00Z", an offset, a
+// fraction), unix seconds, "now", or relative to now ("-2h", "-30m", "-45s", "-7d",
+// "+1h"). kInvalidArgument naming the accepted forms otherwise.
+StatusOr<int64_t> ParseTime(std::string_view text, int64_t now_unix_ns);
+// A syslog severity: a name ("emerg", "alert", "crit", "err"/"error", "warning"/"warn",
+// "notice", "info", "debug") or a digit 0..7.
+StatusOr<uint8_t> ParseSeverity(std::string_view text);
+// "A..B" (inclusive), "A.." (from A) or "A" (just A).
+StatusOr<std::pair<uint64_t, uint64_t>> ParseSeqRange(std::string_view text);
+
+struct Filter {
+  std::optional<int64_t> from_ns, to_ns;
+  std::vector<std::string> agents;      // globs; empty: every agent
+  std::string epoch;                    // empty: every epoch
+  std::vector<std::string> sources;     // globs; empty: every source
+  std::string host, app;                // empty: any
+  std::optional<uint8_t> min_severity;  // at least this severe (severity <= it)
+  std::optional<uint8_t> max_severity;  // at most this severe (severity >= it)
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string grep;  // POSIX ERE; empty: none
+  uint64_t seq_first = 0, seq_last = UINT64_MAX;
+};
+
+// A Filter made ready to apply (the regex compiled).
+class Matcher {
+ public:
+  // kInvalidArgument with the regex error for a grep that does not compile.
+  static StatusOr<std::unique_ptr<Matcher>> Make(Filter f);
+  ~Matcher();
+  Matcher(const Matcher&) = delete;
+  Matcher& operator=(const Matcher&) = delete;
+
+  const Filter& filter() const { return f_; }
+  bool StreamSelected(const store::StreamRef& s) const;
+  // e: the decoded event, or null for a payload that is not one (raw = the payload).
+  bool Matches(uint64_t seq, const event::Event* e, std::string_view raw) const;
+  // The time a record is filtered by: the event time if parsed, else observed.
+  static int64_t TimeOf(const event::Event& e);
+
+ private:
+  explicit Matcher(Filter f) : f_(std::move(f)) {}
+  Filter f_;
+  bool has_re_ = false;
+  regex_t re_{};
+};
+
+struct Match {
+  const store::StreamRef* stream = nullptr;
+  uint64_t seq = 0;
+  spool::FrameType type = spool::FrameType::kData;
+  std::string_view payload;             // valid during the callback only
+  const event::Event* event = nullptr;  // null: the payload is not an event
+  Hash256 leaf{};                       // the record's RFC 9162 leaf
+};
+
+struct RunOptions {
+  uint64_t limit = 0;  // 0: every match
+  bool reverse = false;
+  // Keep reading records (and streams) stored after the start until stop() is true,
+  // checking every poll_ms; not with reverse.
+  bool follow = false;
+  std::function<bool()> stop;
+  int64_t poll_ms = 200;
+};
+
+struct RunStats {
+  uint64_t streams = 0;               // selected
+  uint64_t scanned = 0;               // records read
+  uint64_t matched = 0;               // passed to emit
+  std::vector<std::string> warnings;  // damage skipped, unreadable streams
+};
+
+// Every match of the filter in data_dir's store, in order (see above), to emit; stops at
+// the limit or when emit returns false. A stream that cannot be read or holds damage is
+// a warning, the others are still read; an error only when the store itself cannot be
+// listed.
+Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const RunOptions& o,
+           const std::function<bool(const Match&)>& emit, RunStats* stats);
+
+}  // namespace gapless::query

@@ -1,0 +1,288 @@
+#include "query/query.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "base/crc32c.h"
+#include "env/fault_injection_env.h"
+#include "store/stream_store.h"
+
+namespace gapless::query {
+namespace {
+
+constexpr char kData[] = "/collector";
+constexpr int64_t kDay = 86400LL * 1'000'000'000;
+constexpr int64_t kStart = 1'795'000'000LL * 1'000'000'000;  // 2026-11-18
+
+// What the test wrote, kept apart from the store: the brute-force side of the comparison.
+struct Written {
+  std::string agent, epoch, source, host, app, raw;
+  uint64_t seq = 0;
+  uint8_t severity = event::kNoValue;
+  int64_t time = 0;  // event time when `has_time`, else observed
+  bool has_time = true;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+
+class QueryTest : public ::testing::Test {
+ protected:
+  // n records over 3 agents, 6 sources, 30 days; some without severity or event time.
+  void Build(int n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const std::vector<std::string> agents = {"web-01", "web-02", "db-01"};
+    const std::vector<std::string> sources = {
+        "file:/var/log/auth.log", "syslog:tcp:6514", "syslog:udp:514", "journald", "http:8080",
+        "file:/var/log/app.log"};
+    const std::vector<std::string> apps = {"sshd", "sudo", "nginx", "postgres"};
+    std::map<std::string, std::unique_ptr<store::StreamStore>> stores;
+    std::map<std::string, uint64_t> next;
+    for (size_t a = 0; a < agents.size(); ++a) {
+      const spool::Epoch epoch{static_cast<uint8_t>(a + 1), 7, 9};
+      const std::string dir = store::Layout(kData).StreamDir(agents[a], store::EpochHex(epoch));
+      auto s = store::StreamStore::Open(&env_, dir, epoch, {.segment_bytes = 64 << 10});
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      epochs_[agents[a]] = store::EpochHex(epoch);
+      stores[agents[a]] = std::move(*s);
+    }
+    for (int i = 0; i < n; ++i) {
+      Written w;
+      w.agent = agents[rng() % agents.size()];
+      w.epoch = epochs_[w.agent];
+      w.seq = next[w.agent]++;
+      w.source = sources[rng() % sources.size()];
+      w.host = "h" + std::to_string(rng() % 5);
+      w.app = apps[rng() % apps.size()];
+      if (rng() % 10 != 0) w.severity = static_cast<uint8_t>(rng() % 8);
+      w.has_time = rng() % 20 != 0;
+      w.time = kStart + static_cast<int64_t>(rng() % (30 * kDay));
+      const int ip = static_cast<int>(rng() % 6);
+      if (rng() % 3 == 0) w.fields.push_back({"user", "u" + std::to_string(rng() % 4)});
+      w.raw = "<" + std::to_string(w.severity == event::kNoValue ? 13 : w.severity) + ">" +
+              (rng() % 4 == 0 ? "Failed password" : "Accepted key") + " for user from 10.1.2." +
+              std::to_string(ip) + " port " + std::to_string(rng() % 65536);
+      event::Event e;
+      e.format = event::Format::kRfc5424;
+      e.source = w.source;
+      e.host = w.host;
+      e.app = w.app;
+      e.severity = w.severity;
+      e.observed_unix_ns = w.has_time ? w.time + 5 : w.time;
+      if (w.has_time) {
+        e.flags |= event::kEventTime;
+        e.event_unix_ns = w.time;
+      }
+      for (const auto& [k, v] : w.fields) e.fields.push_back({k, v});
+      e.raw = w.raw;
+      e.message = e.raw;
+      std::string payload;
+      event::EncodeEvent(e, &payload);
+      const store::Record r{spool::FrameType::kData, crc32c::Value(payload), payload};
+      auto out = stores[w.agent]->Append({w.seq, false}, {r},
+                                         {spool::RecordLeafHash(spool::FrameType::kData, payload)});
+      ASSERT_TRUE(out.ok()) << out.status.ToString();
+      if (i % 500 == 0) {
+        ASSERT_TRUE(stores[w.agent]->Commit().ok());
+      }
+      written_.push_back(std::move(w));
+    }
+    for (auto& [a, s] : stores) ASSERT_TRUE(s->Commit().ok());
+  }
+
+  // The brute-force predicate, written apart from the Matcher.
+  static bool Expected(const Filter& f, const Written& w, const std::string& grep_literal) {
+    auto in = [](const std::vector<std::string>& globs, const std::string& v) {
+      if (globs.empty()) return true;
+      for (const std::string& g : globs) {
+        if (g == v || (g.back() == '*' && v.rfind(g.substr(0, g.size() - 1), 0) == 0)) return true;
+      }
+      return false;
+    };
+    if (!in(f.agents, w.agent) || !in(f.sources, w.source)) return false;
+    if (w.seq < f.seq_first || w.seq > f.seq_last) return false;
+    if (f.from_ns && w.time < *f.from_ns) return false;
+    if (f.to_ns && w.time >= *f.to_ns) return false;
+    if (!f.host.empty() && f.host != w.host) return false;
+    if (!f.app.empty() && f.app != w.app) return false;
+    if (f.min_severity && (w.severity == event::kNoValue || w.severity > *f.min_severity)) {
+      return false;
+    }
+    if (f.max_severity && (w.severity == event::kNoValue || w.severity < *f.max_severity)) {
+      return false;
+    }
+    for (const auto& kv : f.fields) {
+      if (std::find(w.fields.begin(), w.fields.end(), kv) == w.fields.end()) return false;
+    }
+    if (!grep_literal.empty() && w.raw.find(grep_literal) == std::string::npos) return false;
+    return true;
+  }
+
+  std::vector<std::pair<std::string, uint64_t>> RunQuery(const Filter& f, RunOptions o = {}) {
+    auto m = Matcher::Make(f);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    std::vector<std::pair<std::string, uint64_t>> got;
+    RunStats stats;
+    Status s = query::Run(
+        &env_, kData, **m, o,
+        [&](const Match& x) {
+          EXPECT_EQ(x.leaf, spool::RecordLeafHash(x.type, x.payload));
+          got.emplace_back(x.stream->agent, x.seq);
+          return true;
+        },
+        &stats);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_TRUE(stats.warnings.empty()) << stats.warnings.front();
+    return got;
+  }
+
+  env::FaultInjectionEnv env_;
+  std::map<std::string, std::string> epochs_;
+  std::vector<Written> written_;
+};
+
+int Records() {
+  const char* v = std::getenv("GAPLESS_QUERY_RECORDS");  // 200,000 in `make test-long`
+  return v != nullptr ? std::max(1000, std::atoi(v)) : 20000;
+}
+
+// Random combinations of every filter return exactly what a brute-force scan of what was
+// written returns, in stream and seq order.
+TEST_F(QueryTest, EveryFilterCombinationReturnsExactlyWhatABruteForceScanFinds) {
+  Build(Records(), 17);
+  std::mt19937_64 rng(99);
+  const std::vector<std::pair<std::string, std::string>> greps = {
+      {"Failed password", "Failed password"}, {"10\\.1\\.2\\.3 ", "10.1.2.3 "}, {"", ""}};
+  int selective = 0;  // rounds whose filter kept some records but not all
+  for (int round = 0; round < 60; ++round) {
+    Filter f;
+    if (rng() % 2) f.agents = {rng() % 2 ? "web-*" : "db-01"};
+    if (rng() % 3 == 0) f.sources = {rng() % 2 ? "file:*" : "journald", "http:8080"};
+    if (rng() % 2) {
+      f.from_ns = kStart + static_cast<int64_t>(rng() % (30 * kDay));
+      if (rng() % 2) f.to_ns = *f.from_ns + static_cast<int64_t>(rng() % (3 * kDay));
+    }
+    if (rng() % 4 == 0) f.host = "h" + std::to_string(rng() % 5);
+    if (rng() % 4 == 0) f.app = rng() % 2 ? "sshd" : "sudo";
+    if (rng() % 4 == 0) f.min_severity = static_cast<uint8_t>(rng() % 8);
+    if (rng() % 5 == 0) f.max_severity = static_cast<uint8_t>(rng() % 8);
+    if (rng() % 4 == 0) f.fields = {{"user", "u" + std::to_string(rng() % 4)}};
+    if (rng() % 6 == 0) {
+      f.seq_first = rng() % 3000;
+      f.seq_last = f.seq_first + rng() % 3000;
+    }
+    const auto& [pattern, literal] = greps[rng() % greps.size()];
+    f.grep = pattern;
+    std::vector<std::pair<std::string, uint64_t>> want;
+    for (const Written& w : written_) {
+      if (Expected(f, w, literal)) want.emplace_back(w.agent, w.seq);
+    }
+    std::sort(want.begin(), want.end());  // agents "db-01" < "web-01" < "web-02": stream order
+    const auto got = RunQuery(f);
+    ASSERT_EQ(got, want) << "round " << round;
+    if (!want.empty() && want.size() < written_.size()) ++selective;
+    if (want.size() > 3) {
+      RunOptions o;
+      o.limit = 3;
+      EXPECT_EQ(RunQuery(f, o), std::vector(want.begin(), want.begin() + 3));
+      o.reverse = true;
+      EXPECT_EQ(RunQuery(f, o), std::vector(want.rbegin(), want.rbegin() + 3)) << round;
+    }
+  }
+  EXPECT_GE(selective, 30) << "the random filters did not test much";
+}
+
+TEST_F(QueryTest, AFollowingQuerySeesRecordsStoredAfterItStartedAcrossSegmentRolls) {
+  const spool::Epoch epoch{5, 5, 5};
+  const std::string dir = store::Layout(kData).StreamDir("web-01", store::EpochHex(epoch));
+  auto s = store::StreamStore::Open(&env_, dir, epoch, {.segment_bytes = 4096});
+  ASSERT_TRUE(s.ok());
+  auto m = Matcher::Make(Filter{});
+  ASSERT_TRUE(m.ok());
+  std::vector<uint64_t> seen;
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> count{0};
+  RunOptions o;
+  o.follow = true;
+  o.poll_ms = 10;
+  o.stop = [&] { return stop.load(); };
+  std::thread follower([&] {
+    EXPECT_TRUE(query::Run(
+                    &env_, kData, **m, o,
+                    [&](const Match& x) {
+                      seen.push_back(x.seq);
+                      ++count;
+                      return true;
+                    },
+                    nullptr)
+                    .ok());
+  });
+  const int n = 600;  // ~100 bytes each: many 4 KiB segments
+  for (int i = 0; i < n; ++i) {
+    event::Event e;
+    e.source = "test";
+    const std::string raw = "line " + std::to_string(i) + std::string(60, 'x');
+    e.raw = raw;
+    std::string payload;
+    event::EncodeEvent(e, &payload);
+    auto out = (*s)->Append({static_cast<uint64_t>(i), false},
+                            {{spool::FrameType::kData, crc32c::Value(payload), payload}},
+                            {spool::RecordLeafHash(spool::FrameType::kData, payload)});
+    ASSERT_TRUE(out.ok());
+    if (i % 7 == 0) {
+      ASSERT_TRUE((*s)->Commit().ok());
+    }
+  }
+  ASSERT_TRUE((*s)->Commit().ok());
+  for (int i = 0; i < 500 && count < static_cast<size_t>(n); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  follower.join();
+  ASSERT_EQ(seen.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(seen[i], static_cast<uint64_t>(i));
+}
+
+TEST(QueryParse, TimesSeveritiesRangesAndBadInputSayWhatToGive) {
+  const int64_t now = kStart;
+  EXPECT_EQ(*ParseTime("-2h", now), now - 2 * 3600LL * 1'000'000'000);
+  EXPECT_EQ(*ParseTime("+30m", now), now + 30 * 60LL * 1'000'000'000);
+  EXPECT_EQ(*ParseTime("now", now), now);
+  EXPECT_EQ(*ParseTime("1795000000", now), kStart);
+  EXPECT_EQ(*ParseTime("2026-11-18T11:06:40Z", now), kStart);
+  EXPECT_EQ(*ParseTime("2026-11-18T12:06:40.000+01:00", now), kStart);
+  for (const char* bad : {"", "yesterday", "-2y", "2026-11-18T11:06:40", "-h", "12abc"}) {
+    auto t = ParseTime(bad, now);
+    EXPECT_FALSE(t.ok()) << bad;
+    if (!t.ok()) {
+      EXPECT_NE(t.status().message().find("RFC 3339"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(*ParseSeverity("warning"), 4);
+  EXPECT_EQ(*ParseSeverity("3"), 3);
+  EXPECT_FALSE(ParseSeverity("loud").ok());
+  EXPECT_EQ(*ParseSeqRange("10..20"), std::make_pair(uint64_t{10}, uint64_t{20}));
+  EXPECT_EQ(ParseSeqRange("10..")->second, UINT64_MAX);
+  EXPECT_EQ(*ParseSeqRange("7"), std::make_pair(uint64_t{7}, uint64_t{7}));
+  EXPECT_FALSE(ParseSeqRange("20..10").ok());
+  EXPECT_FALSE(ParseSeqRange("a..b").ok());
+  Filter f;
+  f.grep = "(unclosed";
+  auto m = Matcher::Make(f);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("not a POSIX extended regular expression"),
+            std::string::npos);
+}
+
+TEST_F(QueryTest, AMissingStoreIsAClearError) {
+  auto m = Matcher::Make(Filter{});
+  ASSERT_TRUE(m.ok());
+  const Status s = query::Run(
+      &env_, "/nowhere", **m, {}, [](const Match&) { return true; }, nullptr);
+  EXPECT_FALSE(s.ok());
+}
+
+}  // namespace
+}  // namespace gapless::query
