@@ -38,7 +38,7 @@ test-tsan: deps peers build/tsan/build.ninja
 # Long trials: 100 kill -9 runs, 50,000 seeded power-loss sequences, a 1 GiB encrypted
 # archive round trip.
 test-long: build
-	cd build/release && GAPLESS_CRASH_TRIALS=100 GAPLESS_POWER_LOSS_ITERATIONS=50000 GAPLESS_OUTPUT_RECORDS=100000 GAPLESS_UDP_DATAGRAMS=300000 \
+	cd build/release && GAPLESS_CRASH_TRIALS=100 GAPLESS_POWER_LOSS_ITERATIONS=50000 GAPLESS_OUTPUT_RECORDS=100000 GAPLESS_UDP_DATAGRAMS=300000 GAPLESS_QUERY_RECORDS=200000 \
 	  GAPLESS_ENCRYPT_BYTES=1073741824 \
 	  ctest --output-on-failure -L 'crash|unit' --timeout 3600
 

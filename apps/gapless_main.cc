@@ -8,6 +8,7 @@
 #include "collector_commands.h"
 #include "gaps_commands.h"
 #include "proof_commands.h"
+#include "query_commands.h"
 #include "spool_commands.h"
 #include "status_commands.h"
 #include "verify_commands.h"
@@ -85,6 +86,40 @@ int main(int argc, char** argv) {
       store->add_subcommand("inspect", "List every stream: records, LOSS records, gaps, flags");
   store_inspect->add_option("--data-dir", store_dir, "The collector's data_dir")->required();
   store_inspect->add_flag("--records", store_records, "Also print every record");
+
+  gapless::cli::QueryFlags query_flags;
+  CLI::App* query = app.add_subcommand(
+      "query",
+      "Print the stored records that match every filter given (docs/query.md), from a "
+      "collector's data_dir, also while it runs. Exit 0 something matched, 1 nothing, 2 error");
+  query->add_option("--data-dir", query_flags.data_dir, "The collector's data_dir")->required();
+  query->add_option("--from", query_flags.from,
+                    "From this time (the event's time, else when the agent read it): RFC 3339 "
+                    "with Z or an offset, unix seconds, now, or relative like -2h, -30m, -7d");
+  query->add_option("--to", query_flags.to, "Before this time (same forms)");
+  query->add_option("--agent", query_flags.agents, "Agent id glob (fnmatch); repeatable");
+  query->add_option("--epoch", query_flags.epoch, "Only this stream epoch (hex)");
+  query->add_option("--source", query_flags.sources,
+                    "Source glob, e.g. 'file:/var/log/auth.log' or 'syslog:*'; repeatable");
+  query->add_option("--host", query_flags.host, "Exactly this host");
+  query->add_option("--app", query_flags.app, "Exactly this app (syslog APP-NAME, journal unit)");
+  query->add_option("--severity", query_flags.severity,
+                    "At least this severe: emerg alert crit err warning notice info debug, or 0-7");
+  query->add_option("--max-severity", query_flags.max_severity, "At most this severe");
+  query->add_option("--field", query_flags.fields,
+                    "key=value among the structured fields; repeatable");
+  query->add_option("--grep", query_flags.grep,
+                    "A POSIX extended regular expression searched in the original bytes");
+  query->add_option("--seq", query_flags.seq,
+                    "Seqs A..B (inclusive), A.. or A, within each stream");
+  query->add_option("--format", query_flags.format, "text, ndjson, raw, ecs or ocsf")
+      ->capture_default_str();
+  query->add_option("--limit", query_flags.limit, "Print at most this many (0: all)");
+  query->add_flag("--reverse", query_flags.reverse, "Newest seq first (the last stream first)");
+  query->add_flag("--count", query_flags.count, "Print only how many match");
+  query->add_flag("--follow", query_flags.follow,
+                  "After the stored records, keep printing new ones as they are stored (until "
+                  "SIGINT/SIGTERM)");
 
   gapless::cli::ProveFlags prove_flags;
   CLI::App* prove = app.add_subcommand(
@@ -247,6 +282,7 @@ int main(int argc, char** argv) {
   }
   if (store_inspect->parsed()) return gapless::cli::StoreInspect(store_dir, store_records);
   if (validate->parsed()) return gapless::cli::Validate(config_path);
+  if (query->parsed()) return gapless::cli::Query(query_flags);
   if (prove->parsed()) {
     return gapless::cli::Prove(prove_flags);
   }

@@ -100,6 +100,39 @@ class ProofCliTest : public TransportFixture {
   }
 };
 
+// `gapless query`, the real binary, over the store: filters combine, the count, the
+// newest first, NDJSON with the provenance fields, and clear errors with exit 2.
+TEST_F(ProofCliTest, QueryFindsRecordsByRegexAndSeqAndSaysWhatIsWrongWithBadFlags) {
+  FillStore();
+  const std::string data = copts_.data_dir;
+  std::string out;
+  ASSERT_EQ(Gapless({"query", "--data-dir", data, "--seq", "100..199", "--grep", "record 12[0-9] ",
+                     "--count"},
+                    &out),
+            0)
+      << out;
+  EXPECT_EQ(out, "10\n");
+  ASSERT_EQ(
+      Gapless({"query", "--data-dir", data, "--format", "ndjson", "--reverse", "--limit", "2"},
+              &out),
+      0)
+      << out;
+  const size_t first = out.find("\"gapless.seq\":999,");
+  const size_t second = out.find("\"gapless.seq\":998,");
+  EXPECT_NE(first, std::string::npos) << out;
+  EXPECT_NE(second, std::string::npos) << out;
+  EXPECT_LT(first, second) << "newest first";
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;
+  // Raw payloads are not events: a filter on an event field matches none of them.
+  EXPECT_EQ(Gapless({"query", "--data-dir", data, "--host", "web-01"}, &out), 1) << out;
+  EXPECT_EQ(Gapless({"query", "--data-dir", data, "--grep", "(unclosed"}, &out), 2);
+  EXPECT_NE(out.find("not a POSIX extended regular expression"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"query", "--data-dir", data, "--from", "last tuesday"}, &out), 2);
+  EXPECT_NE(out.find("RFC 3339"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"query", "--data-dir", dir_ + "/nowhere"}, &out), 2);
+  EXPECT_NE(out.find("not a collector data directory"), std::string::npos) << out;
+}
+
 TEST_F(ProofCliTest, AProofVerifiesOfflineAndAnyChangeToItIsRefused) {
   const std::string vkey = FillStore();
   const std::string proof = dir_ + "/proof.json";

@@ -1,0 +1,137 @@
+#include "query_commands.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+
+#include "event/event.h"
+#include "output/output.h"
+#include "output/shape.h"
+#include "query/query.h"
+
+namespace gapless::cli {
+namespace {
+
+std::atomic<bool> interrupted{false};
+void OnSignal(int) { interrupted = true; }
+
+int Fail(const std::string& why) {
+  std::fprintf(stderr, "gapless query: %s\n", why.c_str());
+  return 2;
+}
+
+// One line of text: time, stream and seq, source, host, app, severity, the message.
+std::string TextLine(const query::Match& m) {
+  std::string line;
+  if (m.event == nullptr) {
+    return "(not an event) " + m.stream->agent + "/" + m.stream->epoch + "#" +
+           std::to_string(m.seq) + " " + std::to_string(m.payload.size()) + " bytes\n";
+  }
+  const event::Event& e = *m.event;
+  line = event::FormatUnixNanos(query::Matcher::TimeOf(e)) + " " + m.stream->agent + "/" +
+         m.stream->epoch.substr(0, 8) + "#" + std::to_string(m.seq) + " " + std::string(e.source);
+  if (!e.host.empty()) line += " " + std::string(e.host);
+  if (!e.app.empty()) line += " " + std::string(e.app);
+  if (e.severity != event::kNoValue) line += " <" + std::to_string(e.severity) + ">";
+  line += ": ";
+  for (char c : e.message.empty() ? e.raw : e.message) {
+    line += (c == '\n' || c == '\r') ? ' ' : c;  // one record, one line
+  }
+  return line + "\n";
+}
+
+}  // namespace
+
+int Query(const QueryFlags& f) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  query::Filter filter;
+  if (!f.from.empty()) {
+    auto t = query::ParseTime(f.from, now);
+    if (!t.ok()) return Fail("--from: " + t.status().message());
+    filter.from_ns = *t;
+  }
+  if (!f.to.empty()) {
+    auto t = query::ParseTime(f.to, now);
+    if (!t.ok()) return Fail("--to: " + t.status().message());
+    filter.to_ns = *t;
+  }
+  filter.agents = f.agents;
+  filter.sources = f.sources;
+  filter.epoch = f.epoch;
+  filter.host = f.host;
+  filter.app = f.app;
+  if (!f.severity.empty()) {
+    auto s = query::ParseSeverity(f.severity);
+    if (!s.ok()) return Fail("--severity: " + s.status().message());
+    filter.min_severity = *s;
+  }
+  if (!f.max_severity.empty()) {
+    auto s = query::ParseSeverity(f.max_severity);
+    if (!s.ok()) return Fail("--max-severity: " + s.status().message());
+    filter.max_severity = *s;
+  }
+  for (const std::string& kv : f.fields) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail("--field \"" + kv + "\": give key=value");
+    filter.fields.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (!f.seq.empty()) {
+    auto r = query::ParseSeqRange(f.seq);
+    if (!r.ok()) return Fail("--seq: " + r.status().message());
+    filter.seq_first = r->first;
+    filter.seq_last = r->second;
+  }
+  filter.grep = f.grep;
+  std::optional<output::Shape> shape;
+  if (f.format == "ndjson") {
+    shape = output::Shape::kJson;
+  } else if (f.format == "raw" || f.format == "ecs" || f.format == "ocsf") {
+    auto s = output::ParseShape(f.format);
+    if (!s.ok()) return Fail(s.status().message());
+    shape = *s;
+  } else if (f.format != "text") {
+    return Fail("--format \"" + f.format + "\": give text, ndjson, raw, ecs or ocsf");
+  }
+  auto matcher = query::Matcher::Make(std::move(filter));
+  if (!matcher.ok()) return Fail(matcher.status().message());
+  query::RunOptions o;
+  o.limit = f.limit;
+  o.reverse = f.reverse;
+  o.follow = f.follow;
+  if (f.follow) {
+    ::signal(SIGINT, OnSignal);
+    ::signal(SIGTERM, OnSignal);
+    o.stop = [] { return interrupted.load(); };
+  }
+  uint64_t printed = 0;
+  query::RunStats stats;
+  const Status s = query::Run(
+      env::Env::Posix(), f.data_dir, **matcher, o,
+      [&](const query::Match& m) {
+        ++printed;
+        if (f.count) return true;
+        std::string out;
+        if (!shape) {
+          out = TextLine(m);
+        } else {
+          const output::Provenance p{m.stream->agent, m.stream->epoch, m.seq, m.leaf};
+          out = output::FormatRecord(*shape, p, m.type, m.payload).body;
+          if (out.empty() || out.back() != '\n') out += '\n';
+        }
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        if (f.follow) std::fflush(stdout);
+        return true;
+      },
+      &stats);
+  for (const std::string& w : stats.warnings)
+    std::fprintf(stderr, "gapless query: warning: %s\n", w.c_str());
+  if (!s.ok()) return Fail(s.message());
+  if (f.count) std::printf("%llu\n", static_cast<unsigned long long>(printed));
+  return printed > 0 ? 0 : 1;
+}
+
+}  // namespace gapless::cli
