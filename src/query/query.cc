@@ -6,9 +6,11 @@
 #include <charconv>
 #include <chrono>
 #include <deque>
+#include <set>
 #include <map>
 #include <thread>
 
+#include "query/segment_index.h"
 #include "store/reader.h"
 #include "syslog/syslog_parser.h"
 
@@ -181,18 +183,88 @@ bool Matcher::Matches(uint64_t seq, const event::Event* e, std::string_view raw)
 
 namespace {
 
+// The index summary of the segment being read, built as its records go by.
+struct Building {
+  std::string segment;  // its file name; empty: none yet
+  uint64_t base = 0;
+  bool whole = false;  // read from its first record, without damage
+  SegmentSummary summary;
+};
+
 // One selected stream being read.
 struct Cursor {
   store::StreamRef ref;
   std::unique_ptr<store::StreamReader> reader;
   bool done = false;  // past seq_last
+  Building building;
 };
 
 class Runner {
  public:
-  Runner(const Matcher& m, const RunOptions& o, const std::function<bool(const Match&)>& emit,
-         RunStats* stats)
-      : m_(m), o_(o), emit_(emit), stats_(stats) {}
+  Runner(env::Env* env, const std::string& data_dir, const Matcher& m, const RunOptions& o,
+         const std::function<bool(const Match&)>& emit, RunStats* stats)
+      : env_(env), layout_(data_dir), m_(m), o_(o), emit_(emit), stats_(stats) {}
+
+  bool UsesIndex() const {
+    const Filter& f = m_.filter();
+    return f.from_ns || f.to_ns || !f.sources.empty();
+  }
+
+  // The reader's segment filter: false when the segment's index shows no record can match.
+  bool SegmentMayMatch(const store::StreamRef& ref, uint64_t base, uint64_t size) {
+    const std::string path = layout_.SegmentIndex(ref.agent, ref.epoch, base);
+    auto read = ReadSummary(env_, path, size);
+    if (!read.ok()) {
+      Warn(read.status().message() + "; the segment is read and its index rebuilt");
+      return true;
+    }
+    if (!read->has_value()) return true;
+    indexed_.insert(path);  // intact: not written again
+    const SegmentSummary& s = **read;
+    const Filter& f = m_.filter();
+    bool may = s.min_time <= s.max_time;  // no event at all: no time or source can match
+    if (f.from_ns && s.max_time < *f.from_ns) may = false;
+    if (f.to_ns && s.min_time >= *f.to_ns) may = false;
+    if (may && !f.sources.empty() && !s.all_sources) {
+      may = std::any_of(s.sources.begin(), s.sources.end(),
+                        [&](const std::string& src) { return Glob(f.sources, src); });
+    }
+    if (!may) ++stats_->segments_skipped;
+    return may;
+  }
+
+  // Notes a record of the stream for the index of its segment; a new segment means the
+  // one before was read to its end (it is sealed) and gets its index.
+  void Note(Cursor* c, const store::StreamReader::Entry& e) {
+    Building& b = c->building;
+    if (e.segment != b.segment) {
+      Finish(c);
+      b = Building{};
+      b.segment = e.segment;
+      b.whole = store::ParseSegmentName(e.segment, &b.base) && e.seq == b.base;
+      b.summary.first_seq = e.seq;
+    }
+    b.summary.end_seq = e.seq + 1;
+    if (e.type != spool::FrameType::kData) return;
+    event::Event ev;
+    if (!event::DecodeEvent(e.payload, &ev).ok()) return;
+    const int64_t t = Matcher::TimeOf(ev);
+    b.summary.min_time = std::min(b.summary.min_time, t);
+    b.summary.max_time = std::max(b.summary.max_time, t);
+    b.summary.AddSource(ev.source);
+  }
+
+  void Finish(Cursor* c) {
+    Building& b = c->building;
+    if (b.segment.empty() || !b.whole) return;
+    b.whole = false;  // written once
+    auto size = env_->GetFileSize(store::StreamFiles(c->ref.dir).Segment(b.base));
+    if (!size.ok()) return;
+    b.summary.segment_bytes = *size;
+    const std::string path = layout_.SegmentIndex(c->ref.agent, c->ref.epoch, b.base);
+    if (indexed_.count(path) > 0) return;
+    if (WriteSummary(env_, path, b.summary).ok()) ++stats_->indexes_written;
+  }
 
   // Reads `c` to its current end; false when the run is over (limit, or emit said stop).
   StatusOr<bool> Drain(Cursor* c) {
@@ -208,12 +280,14 @@ class Runner {
         Warn(StreamName(c->ref) + ": " + std::to_string(e->bytes) + " damaged bytes in " +
              e->segment + " at offset " + std::to_string(e->offset) +
              " skipped (run gapless verify)");
+        c->building.whole = false;
         continue;
       }
       if (e->seq > m_.filter().seq_last) {
         c->done = true;
         break;
       }
+      Note(c, *e);
       if (e->type != spool::FrameType::kData) continue;
       ++stats_->scanned;
       if (!Offer(c->ref, e->seq, e->type, e->payload)) return false;
@@ -256,9 +330,11 @@ class Runner {
       if (e->kind == store::StreamReader::Kind::kEnd) break;
       if (e->kind != store::StreamReader::Kind::kRecord) {
         Warn(StreamName(c->ref) + ": damaged bytes in " + e->segment + " skipped");
+        c->building.whole = false;
         continue;
       }
       if (e->seq > m_.filter().seq_last) break;
+      Note(c, *e);
       if (e->type != spool::FrameType::kData) continue;
       ++stats_->scanned;
       event::Event ev;
@@ -278,6 +354,9 @@ class Runner {
   }
 
  private:
+  env::Env* const env_;
+  const store::Layout layout_;
+  std::set<std::string> indexed_;  // index files found intact in this run
   const Matcher& m_;
   const RunOptions& o_;
   const std::function<bool(const Match&)>& emit_;
@@ -324,7 +403,15 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
   };
   Status listed = discover();
   if (!listed.ok() && !(o.follow && listed.code() == StatusCode::kNotFound)) return listed;
-  Runner runner(m, o, emit, stats);
+  Runner runner(env, data_dir, m, o, emit, stats);
+  // Readers opened later (follow) read every segment: the index only speeds up the start.
+  for (auto& [key, c] : cursors) {
+    if (c.reader && runner.UsesIndex()) {
+      c.reader->set_segment_filter([&runner, ref = &c.ref](uint64_t base, uint64_t size) {
+        return runner.SegmentMayMatch(*ref, base, size);
+      });
+    }
+  }
   if (o.reverse) {
     for (auto it = cursors.rbegin(); it != cursors.rend(); ++it) {
       if (it->second.done) continue;

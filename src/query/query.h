@@ -109,11 +109,17 @@ struct RunOptions {
 
 struct RunStats {
   uint64_t streams = 0;               // selected
+  uint64_t segments_skipped = 0;      // sealed segments the index showed cannot match
+  uint64_t indexes_written = 0;       // summaries written for sealed segments read whole
   uint64_t scanned = 0;               // records read
   uint64_t matched = 0;               // passed to emit
   std::vector<std::string> warnings;  // damage skipped, unreadable streams
 };
 
+// With a time or source filter, sealed segments whose index (query/segment_index.h) shows
+// they cannot match are skipped; a sealed segment read whole gets its index written (or
+// rewritten, when it was damaged or stale: a warning). An index that cannot be written is
+// no error (a read-only store is scanned).
 // Every match of the filter in data_dir's store, in order (see above), to emit; stops at
 // the limit or when emit returns false. A stream that cannot be read or holds damage is
 // a warning, the others are still read; an error only when the store itself cannot be

@@ -9,6 +9,7 @@
 
 #include "base/crc32c.h"
 #include "env/fault_injection_env.h"
+#include "query/segment_index.h"
 #include "store/stream_store.h"
 
 namespace gapless::query {
@@ -58,7 +59,9 @@ class QueryTest : public ::testing::Test {
       w.app = apps[rng() % apps.size()];
       if (rng() % 10 != 0) w.severity = static_cast<uint8_t>(rng() % 8);
       w.has_time = rng() % 20 != 0;
-      w.time = kStart + static_cast<int64_t>(rng() % (30 * kDay));
+      // Time goes forward over 30 days, a minute of jitter (out of order within it).
+      w.time = kStart + static_cast<int64_t>(i) * (30 * kDay / n) +
+               static_cast<int64_t>(rng() % 60'000'000'000);
       const int ip = static_cast<int>(rng() % 6);
       if (rng() % 3 == 0) w.fields.push_back({"user", "u" + std::to_string(rng() % 4)});
       w.raw = "<" + std::to_string(w.severity == event::kNoValue ? 13 : w.severity) + ">" +
@@ -192,6 +195,92 @@ TEST_F(QueryTest, EveryFilterCombinationReturnsExactlyWhatABruteForceScanFinds) 
     }
   }
   EXPECT_GE(selective, 30) << "the random filters did not test much";
+}
+
+// The segment index: the first time-bounded query reads every segment and writes an index
+// for each sealed one; the same query again skips the segments that cannot match, with
+// the same results; a damaged index is reported, read around and rebuilt; a deleted one
+// is rebuilt silently.
+TEST_F(QueryTest, TheSegmentIndexSkipsSegmentsAndADamagedOneIsRebuiltWithTheSameResults) {
+  Build(Records(), 5);
+  Filter f;
+  f.from_ns = kStart + 10 * kDay;
+  f.to_ns = *f.from_ns + kDay / 4;
+  f.sources = {"file:*"};
+  std::vector<std::pair<std::string, uint64_t>> want;
+  for (const Written& w : written_) {
+    if (Expected(f, w, "")) want.emplace_back(w.agent, w.seq);
+  }
+  std::sort(want.begin(), want.end());
+  auto m = Matcher::Make(f);
+  ASSERT_TRUE(m.ok());
+  auto run = [&](RunStats* stats) {
+    std::vector<std::pair<std::string, uint64_t>> got;
+    EXPECT_TRUE(query::Run(
+                    &env_, kData, **m, {},
+                    [&](const Match& x) {
+                      got.emplace_back(x.stream->agent, x.seq);
+                      return true;
+                    },
+                    stats)
+                    .ok());
+    return got;
+  };
+  RunStats first;
+  EXPECT_EQ(run(&first), want);
+  EXPECT_GT(first.indexes_written, 10u);
+  EXPECT_EQ(first.segments_skipped, 0u);
+  RunStats second;
+  EXPECT_EQ(run(&second), want);
+  EXPECT_EQ(second.indexes_written, 0u) << "the indexes were there";
+  EXPECT_GT(second.segments_skipped, 0u);
+  EXPECT_LT(second.scanned, first.scanned);
+  EXPECT_TRUE(second.warnings.empty());
+  // Damage one index file: reported, read around, rebuilt.
+  const std::string path = store::Layout(kData).SegmentIndex("web-01", epochs_["web-01"], 0);
+  std::string text = env_.Contents(path);
+  ASSERT_FALSE(text.empty());
+  text[text.size() / 2] ^= 0x20;
+  env_.SetDurableContents(path, text);
+  RunStats damaged;
+  EXPECT_EQ(run(&damaged), want);
+  ASSERT_FALSE(damaged.warnings.empty());
+  EXPECT_NE(damaged.warnings[0].find("checksum"), std::string::npos) << damaged.warnings[0];
+  EXPECT_EQ(damaged.indexes_written, 1u);
+  RunStats again;
+  EXPECT_EQ(run(&again), want);
+  EXPECT_TRUE(again.warnings.empty());
+  EXPECT_EQ(again.segments_skipped, second.segments_skipped);
+  // Deleted: rebuilt silently, same results.
+  ASSERT_TRUE(env_.RemoveFile(path).ok());
+  RunStats deleted;
+  EXPECT_EQ(run(&deleted), want);
+  EXPECT_TRUE(deleted.warnings.empty());
+  EXPECT_EQ(deleted.indexes_written, 1u);
+}
+
+TEST(SegmentIndex, RoundTripsAndRefusesAnythingElse) {
+  SegmentSummary s;
+  s.segment_bytes = 65536;
+  s.first_seq = 100;
+  s.end_seq = 250;
+  s.min_time = -5;
+  s.max_time = 1'795'000'000'000'000'000;
+  s.AddSource("journald");
+  s.AddSource("file:/var/log/auth.log");
+  const std::string text = EncodeSummary(s);
+  auto back = DecodeSummary(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->sources, s.sources);
+  EXPECT_EQ(back->max_time, s.max_time);
+  EXPECT_EQ(back->min_time, -5);
+  for (size_t cut = 0; cut < text.size(); ++cut) {
+    EXPECT_FALSE(DecodeSummary(text.substr(0, cut)).ok()) << cut;
+  }
+  for (int i = 0; i < 70; ++i) s.AddSource("src-" + std::to_string(i));
+  EXPECT_TRUE(s.all_sources);
+  EXPECT_TRUE(s.sources.empty());
+  EXPECT_TRUE(DecodeSummary(EncodeSummary(s))->all_sources);
 }
 
 TEST_F(QueryTest, AFollowingQuerySeesRecordsStoredAfterItStartedAcrossSegmentRolls) {

@@ -90,6 +90,12 @@ class Layout {
   // (which stay evidence only): outputs/<output>/<agent>/<epoch>.cursor (the next seq to
   // deliver) and .rejected (the records the downstream refused for good, one JSON line
   // each). The output name is checked by output::ValidOutputName.
+  // Derived, rebuildable read-side state of `gapless query` (query/segment_index.h):
+  // index/<agent>/<epoch>/<segment file name>.idx, one summary per sealed segment, apart
+  // from the streams (which stay evidence only).
+  std::string IndexStreamDir(std::string_view agent, std::string_view epoch_hex) const;
+  std::string SegmentIndex(std::string_view agent, std::string_view epoch_hex,
+                           uint64_t base_seq) const;
   std::string OutputsDir() const;  // one folder per output under it
   std::string OutputDir(std::string_view output) const;
   // outputs/<output>/output: what the output is, written at each start (its type,

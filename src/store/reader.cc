@@ -98,6 +98,14 @@ StatusOr<StreamReader::Entry> StreamReader::Next() {
       base_ = it == segments_.begin() ? it->first : std::prev(it)->first;
       have_segment_ = true;
     }
+    if (!header_checked_ && segment_filter_ && reader_ == nullptr && offset_ == 0 &&
+        segments_.upper_bound(base_) != segments_.end()) {
+      ASSIGN_OR_RETURN(const uint64_t size, env_->GetFileSize(files_.Segment(base_)));
+      if (!segment_filter_(base_, size)) {
+        Advance();
+        continue;
+      }
+    }
     if (!header_checked_) {
       Entry bad;
       ASSIGN_OR_RETURN(const bool ok, OpenSegment(&bad));

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -75,6 +76,12 @@ class StreamReader {
   // an in-process reader passes the store's durable point so that it never reads past
   // what was acknowledged.
   void set_limit(uint64_t limit) { limit_ = limit; }
+  // Called before a sealed segment (one a newer segment follows) is read, with its base
+  // seq and size: false skips it whole (its records are not returned). For indexes that
+  // know a segment cannot match (query/segment_index.h); the newest segment is always read.
+  void set_segment_filter(std::function<bool(uint64_t base, uint64_t size)> f) {
+    segment_filter_ = std::move(f);
+  }
   // At kEnd: see above.
   uint64_t unfinished_bytes() const { return unfinished_; }
   bool creating_segment() const { return creating_; }
@@ -98,6 +105,7 @@ class StreamReader {
   const StreamFiles files_;
   const uint64_t from_seq_;
   uint64_t limit_ = UINT64_MAX;
+  std::function<bool(uint64_t, uint64_t)> segment_filter_;
   std::map<uint64_t, std::string> segments_;  // base -> name, as last listed
   bool have_segment_ = false;
   uint64_t base_ = 0;
