@@ -117,6 +117,10 @@ int main(int argc, char** argv) {
   query->add_option("--limit", query_flags.limit, "Print at most this many (0: all)");
   query->add_flag("--reverse", query_flags.reverse, "Newest seq first (the last stream first)");
   query->add_flag("--count", query_flags.count, "Print only how many match");
+  query->add_flag("--with-proof", query_flags.with_proof,
+                  "With --format ndjson: each result carries its inclusion proof against the "
+                  "latest signed checkpoint (\"gapless.proof\", checkable with gapless "
+                  "verify-proof), or why there is none yet (\"gapless.proof_error\")");
   query->add_flag("--follow", query_flags.follow,
                   "After the stored records, keep printing new ones as they are stored (until "
                   "SIGINT/SIGTERM)");

@@ -204,6 +204,11 @@ Status ProveTo(const std::string& data_dir, const std::string& agent, const std:
 
 }  // namespace
 
+Status ProveRecord(const std::string& data_dir, const std::string& agent, const std::string& epoch,
+                   uint64_t seq, std::string* json) {
+  return ProveTo(data_dir, agent, epoch, seq, /*witnessed=*/false, json);
+}
+
 int Prove(const ProveFlags& f) {
   const std::string &data_dir = f.data_dir, &agent = f.agent, &epoch = f.epoch, &out_path = f.out;
   const std::optional<uint64_t>&seq = f.seq, &old_size = f.old_size;

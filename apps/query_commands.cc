@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstdio>
 
+#include "base/json_text.h"
 #include "event/event.h"
 #include "output/output.h"
 #include "output/shape.h"
+#include "proof_commands.h"
 #include "query/query.h"
 
 namespace gapless::cli {
@@ -87,6 +89,9 @@ int Query(const QueryFlags& f) {
   }
   filter.grep = f.grep;
   std::optional<output::Shape> shape;
+  if (f.with_proof && f.format != "ndjson") {
+    return Fail("--with-proof needs --format ndjson (the proof is a member of each result)");
+  }
   if (f.format == "ndjson") {
     shape = output::Shape::kJson;
   } else if (f.format == "raw" || f.format == "ecs" || f.format == "ocsf") {
@@ -120,7 +125,21 @@ int Query(const QueryFlags& f) {
         } else {
           const output::Provenance p{m.stream->agent, m.stream->epoch, m.seq, m.leaf};
           out = output::FormatRecord(*shape, p, m.type, m.payload).body;
-          if (out.empty() || out.back() != '\n') out += '\n';
+          while (!out.empty() && out.back() == '\n') out.pop_back();
+          if (f.with_proof && !out.empty() && out.back() == '}') {
+            // The receipt: the record's inclusion proof against the latest signed
+            // checkpoint (docs/formats/proof.md), checkable with gapless verify-proof.
+            std::string proof;
+            const Status ps =
+                ProveRecord(f.data_dir, m.stream->agent, m.stream->epoch, m.seq, &proof);
+            // One line: a JSON string holds no raw newline, so these are only layout.
+            std::erase(proof, '\n');
+            out.pop_back();
+            out += ps.ok() ? ",\"gapless.proof\":" + proof
+                           : ",\"gapless.proof_error\":" + JsonString(ps.message());
+            out += '}';
+          }
+          out += '\n';
         }
         std::fwrite(out.data(), 1, out.size(), stdout);
         if (f.follow) std::fflush(stdout);

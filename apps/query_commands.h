@@ -17,6 +17,7 @@ struct QueryFlags {
   std::string format = "text";  // text | ndjson | raw | ecs | ocsf
   uint64_t limit = 0;
   bool reverse = false, count = false, follow = false;
+  bool with_proof = false;  // ndjson: each result carries its inclusion proof
 };
 
 // Exit status: 0 something matched, 1 nothing matched, 2 bad flags or an unreadable store.

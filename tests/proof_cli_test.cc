@@ -133,6 +133,45 @@ TEST_F(ProofCliTest, QueryFindsRecordsByRegexAndSeqAndSaysWhatIsWrongWithBadFlag
   EXPECT_NE(out.find("not a collector data directory"), std::string::npos) << out;
 }
 
+// Receipts: every `query --with-proof` result carries an inclusion proof that verifies
+// offline with `gapless verify-proof`; a byte of the record changed in it is refused.
+TEST_F(ProofCliTest, QueryReceiptsVerifyOfflineAndAChangedRecordIsRefused) {
+  const std::string vkey = FillStore();
+  std::string out;
+  ASSERT_EQ(Gapless({"query", "--data-dir", copts_.data_dir, "--seq", "500..502", "--format",
+                     "ndjson", "--with-proof"},
+                    &out),
+            0)
+      << out;
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < out.size();) {
+    const size_t eol = out.find('\n', at);
+    lines.push_back(out.substr(at, eol - at));
+    at = eol == std::string::npos ? out.size() : eol + 1;
+  }
+  ASSERT_EQ(lines.size(), 3u) << out;
+  const std::string key = "\"gapless.proof\":";
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    const size_t at = line.find(key);
+    ASSERT_NE(at, std::string::npos) << line;
+    const std::string proof = line.substr(at + key.size(), line.size() - 1 - at - key.size());
+    const std::string path = dir_ + "/receipt.json";
+    std::ofstream(path) << proof;
+    ASSERT_EQ(Gapless({"verify-proof", path, "--key", vkey}, &out), 0) << out << "\n" << proof;
+    EXPECT_NE(out.find("OK: seq " + std::to_string(500 + i)), std::string::npos) << out;
+    std::string bad = proof;
+    const size_t leaf = bad.find("\"leaf_input\": \"");
+    ASSERT_NE(leaf, std::string::npos) << proof;
+    char& c = bad[leaf + 20];
+    c = c == 'A' ? 'B' : 'A';
+    std::ofstream(path) << bad;
+    EXPECT_EQ(Gapless({"verify-proof", path, "--key", vkey}, &out), 1) << out;
+  }
+  EXPECT_EQ(Gapless({"query", "--data-dir", copts_.data_dir, "--with-proof"}, &out), 2);
+  EXPECT_NE(out.find("needs --format ndjson"), std::string::npos) << out;
+}
+
 TEST_F(ProofCliTest, AProofVerifiesOfflineAndAnyChangeToItIsRefused) {
   const std::string vkey = FillStore();
   const std::string proof = dir_ + "/proof.json";
