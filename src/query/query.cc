@@ -6,8 +6,8 @@
 #include <charconv>
 #include <chrono>
 #include <deque>
-#include <set>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "query/segment_index.h"
@@ -164,9 +164,10 @@ bool Matcher::Matches(uint64_t seq, const event::Event* e, std::string_view raw)
     if (f_.max_severity && (e->severity == event::kNoValue || e->severity < *f_.max_severity)) {
       return false;
     }
-    for (const auto& [k, v] : f_.fields) {
-      if (std::none_of(e->fields.begin(), e->fields.end(),
-                       [&](const event::Field& fl) { return fl.key == k && fl.value == v; })) {
+    for (const std::pair<std::string, std::string>& kv : f_.fields) {
+      if (std::none_of(e->fields.begin(), e->fields.end(), [&](const event::Field& fl) {
+            return fl.key == kv.first && fl.value == kv.second;
+          })) {
         return false;
       }
     }
