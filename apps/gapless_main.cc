@@ -125,6 +125,24 @@ int main(int argc, char** argv) {
                   "After the stored records, keep printing new ones as they are stored (until "
                   "SIGINT/SIGTERM)");
 
+  gapless::cli::ReconcileFlags reconcile_flags;
+  CLI::App* reconcile = app.add_subcommand(
+      "reconcile",
+      "Compare the stored records with an export of a SIEM or another pipeline (NDJSON or CSV, "
+      "gzip accepted; docs/query.md): per stream the seq ranges the export lacks, its "
+      "duplicates, and its events the store does not know. Exit 0 complete, 1 missing, 2 "
+      "unknown or altered events, 3 error");
+  reconcile->add_option("--data-dir", reconcile_flags.data_dir, "The collector's data_dir")
+      ->required();
+  reconcile->add_option("--against", reconcile_flags.against, "The export file")->required();
+  reconcile->add_option("--from", reconcile_flags.from,
+                        "Only stored records from this time (query's forms)");
+  reconcile->add_option("--to", reconcile_flags.to, "Only stored records before this time");
+  reconcile->add_option("--agent", reconcile_flags.agents, "Agent id glob; repeatable");
+  reconcile->add_option("--format", reconcile_flags.format, "auto, ndjson or csv")
+      ->capture_default_str();
+  reconcile->add_flag("--json", reconcile_flags.json, "One JSON document instead of text");
+
   gapless::cli::ProveFlags prove_flags;
   CLI::App* prove = app.add_subcommand(
       "prove",
@@ -287,6 +305,7 @@ int main(int argc, char** argv) {
   if (store_inspect->parsed()) return gapless::cli::StoreInspect(store_dir, store_records);
   if (validate->parsed()) return gapless::cli::Validate(config_path);
   if (query->parsed()) return gapless::cli::Query(query_flags);
+  if (reconcile->parsed()) return gapless::cli::ReconcileCommand(reconcile_flags);
   if (prove->parsed()) {
     return gapless::cli::Prove(prove_flags);
   }

@@ -12,6 +12,7 @@
 #include "output/shape.h"
 #include "proof_commands.h"
 #include "query/query.h"
+#include "query/reconcile.h"
 
 namespace gapless::cli {
 namespace {
@@ -151,6 +152,45 @@ int Query(const QueryFlags& f) {
   if (!s.ok()) return Fail(s.message());
   if (f.count) std::printf("%llu\n", static_cast<unsigned long long>(printed));
   return printed > 0 ? 0 : 1;
+}
+
+int ReconcileCommand(const ReconcileFlags& f) {
+  const auto fail = [](const std::string& why) {
+    std::fprintf(stderr, "gapless reconcile: %s\n", why.c_str());
+    return 3;
+  };
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  query::Filter scope;
+  scope.agents = f.agents;
+  if (!f.from.empty()) {
+    auto t = query::ParseTime(f.from, now);
+    if (!t.ok()) return fail("--from: " + t.status().message());
+    scope.from_ns = *t;
+  }
+  if (!f.to.empty()) {
+    auto t = query::ParseTime(f.to, now);
+    if (!t.ok()) return fail("--to: " + t.status().message());
+    scope.to_ns = *t;
+  }
+  query::ExportFormat format = query::ExportFormat::kAuto;
+  if (f.format == "ndjson") {
+    format = query::ExportFormat::kNdjson;
+  } else if (f.format == "csv") {
+    format = query::ExportFormat::kCsv;
+  } else if (f.format != "auto") {
+    return fail("--format \"" + f.format + "\": give auto, ndjson or csv");
+  }
+  auto text = query::ReadExport(env::Env::Posix(), f.against);
+  if (!text.ok()) return fail("--against: " + text.status().message());
+  auto matcher = query::Matcher::Make(std::move(scope));
+  if (!matcher.ok()) return fail(matcher.status().message());
+  auto report = query::Reconcile(env::Env::Posix(), f.data_dir, **matcher, *text, format);
+  if (!report.ok()) return fail(report.status().message());
+  const std::string out = f.json ? report->Json() : report->Text();
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return report->ExitStatus();
 }
 
 }  // namespace gapless::cli

@@ -23,4 +23,17 @@ struct QueryFlags {
 // Exit status: 0 something matched, 1 nothing matched, 2 bad flags or an unreadable store.
 int Query(const QueryFlags& f);
 
+// `gapless reconcile`: the stored records in scope against an export of another system
+// (src/query/reconcile.h).
+struct ReconcileFlags {
+  std::string data_dir, against;
+  std::string from, to;
+  std::vector<std::string> agents;
+  std::string format = "auto";  // auto | ndjson | csv
+  bool json = false;
+};
+// Exit status: 0 complete, 1 the export lacks stored records, 2 it holds events the store
+// does not know (or altered ones), 3 bad flags or unreadable input.
+int ReconcileCommand(const ReconcileFlags& f);
+
 }  // namespace gapless::cli

@@ -13,10 +13,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto s = gapless::query::DecodeSummary(in);
   if (!s.ok()) return 0;
   auto again = gapless::query::DecodeSummary(gapless::query::EncodeSummary(*s));
-  if (!again.ok() || again->segment_bytes != s->segment_bytes ||
-      again->first_seq != s->first_seq || again->end_seq != s->end_seq ||
-      again->min_time != s->min_time || again->max_time != s->max_time ||
-      again->all_sources != s->all_sources || again->sources != s->sources) {
+  if (!again.ok() || again->segment_bytes != s->segment_bytes || again->first_seq != s->first_seq ||
+      again->end_seq != s->end_seq || again->min_time != s->min_time ||
+      again->max_time != s->max_time || again->all_sources != s->all_sources ||
+      again->sources != s->sources) {
     __builtin_trap();
   }
   return 0;

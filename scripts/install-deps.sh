@@ -14,6 +14,7 @@ packages=(
   libtomlplusplus-dev                                 # agent config (TOML with line numbers)
   libsimdjson-dev                                     # HTTP/JSON ingest
   libzstd-dev                                         # compressed batches on the wire
+  zlib1g-dev                                          # gzip exports for gapless reconcile
   libsqlite3-dev                                      # the collector's ledger
   libsystemd-dev                                      # journald input
   libnats-dev                                         # the nats output (JetStream)
