@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <tuple>
 
 #include "base/json_text.h"
 #include "event/event.h"
@@ -45,23 +46,26 @@ std::string TextLine(const query::Match& m) {
   return line + "\n";
 }
 
-}  // namespace
-
-int Query(const QueryFlags& f) {
+// --from / --to into the filter's window; the error names the flag.
+Status ParseWindow(const std::string& from, const std::string& to, query::Filter* filter) {
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
+  for (const auto& [flag, text, out] :
+       {std::tuple{"--from", &from, &filter->from_ns}, std::tuple{"--to", &to, &filter->to_ns}}) {
+    if (text->empty()) continue;
+    auto t = query::ParseTime(*text, now);
+    if (!t.ok()) return InvalidArgumentError(std::string(flag) + ": " + t.status().message());
+    *out = *t;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int Query(const QueryFlags& f) {
   query::Filter filter;
-  if (!f.from.empty()) {
-    auto t = query::ParseTime(f.from, now);
-    if (!t.ok()) return Fail("--from: " + t.status().message());
-    filter.from_ns = *t;
-  }
-  if (!f.to.empty()) {
-    auto t = query::ParseTime(f.to, now);
-    if (!t.ok()) return Fail("--to: " + t.status().message());
-    filter.to_ns = *t;
-  }
+  if (Status w = ParseWindow(f.from, f.to, &filter); !w.ok()) return Fail(w.message());
   filter.agents = f.agents;
   filter.sources = f.sources;
   filter.epoch = f.epoch;
@@ -159,21 +163,9 @@ int ReconcileCommand(const ReconcileFlags& f) {
     std::fprintf(stderr, "gapless reconcile: %s\n", why.c_str());
     return 3;
   };
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
   query::Filter scope;
   scope.agents = f.agents;
-  if (!f.from.empty()) {
-    auto t = query::ParseTime(f.from, now);
-    if (!t.ok()) return fail("--from: " + t.status().message());
-    scope.from_ns = *t;
-  }
-  if (!f.to.empty()) {
-    auto t = query::ParseTime(f.to, now);
-    if (!t.ok()) return fail("--to: " + t.status().message());
-    scope.to_ns = *t;
-  }
+  if (Status w = ParseWindow(f.from, f.to, &scope); !w.ok()) return fail(w.message());
   query::ExportFormat format = query::ExportFormat::kAuto;
   if (f.format == "ndjson") {
     format = query::ExportFormat::kNdjson;

@@ -133,6 +133,32 @@ TEST_F(ProofCliTest, QueryFindsRecordsByRegexAndSeqAndSaysWhatIsWrongWithBadFlag
   EXPECT_NE(out.find("not a collector data directory"), std::string::npos) << out;
 }
 
+// `gapless reconcile`, the real binary: the store's own NDJSON export is complete; without
+// one record it is incomplete (exit 1) and names the seq; with a foreign event, exit 2.
+TEST_F(ProofCliTest, ReconcileAgainstTheStoresOwnExportNamesWhatWasRemoved) {
+  FillStore();
+  const std::string data = copts_.data_dir;
+  std::string out;
+  ASSERT_EQ(Gapless({"query", "--data-dir", data, "--format", "ndjson"}, &out), 0);
+  std::string without;
+  for (size_t at = 0; at < out.size();) {
+    const size_t eol = out.find('\n', at);
+    const std::string line = out.substr(at, eol - at + 1);
+    at = eol + 1;
+    if (line.find("\"gapless.seq\":321,") == std::string::npos) without += line;
+  }
+  const std::string full = dir_ + "/export.ndjson", cut = dir_ + "/cut.ndjson";
+  std::ofstream(full) << out;
+  std::ofstream(cut) << without;
+  EXPECT_EQ(Gapless({"reconcile", "--data-dir", data, "--against", full}, &out), 0) << out;
+  EXPECT_EQ(Gapless({"reconcile", "--data-dir", data, "--against", cut}, &out), 1) << out;
+  EXPECT_NE(out.find("missing seqs 321\n"), std::string::npos) << out;
+  std::ofstream(cut, std::ios::app) << "{\"message\":\"never passed through gapless\"}\n";
+  EXPECT_EQ(Gapless({"reconcile", "--data-dir", data, "--against", cut, "--json"}, &out), 2) << out;
+  EXPECT_NE(out.find("\"unknown\":1"), std::string::npos) << out;
+  EXPECT_EQ(Gapless({"reconcile", "--data-dir", data, "--against", dir_ + "/none"}, &out), 3);
+}
+
 // Receipts: every `query --with-proof` result carries an inclusion proof that verifies
 // offline with `gapless verify-proof`; a byte of the record changed in it is refused.
 TEST_F(ProofCliTest, QueryReceiptsVerifyOfflineAndAChangedRecordIsRefused) {
