@@ -413,7 +413,6 @@ void Alerts::Append(AlertEvent e) {
     ++unjournaled_dropped_;
   }
   if (!FlushUnjournaledLocked() && !was_failing) {
-    journal_failing_ = true;
     LogError("alerts: the alert journal " + options_.journal +
              " cannot be written; alerts are delivered from memory and journaled once it can");
   }
@@ -434,12 +433,13 @@ bool Alerts::FlushUnjournaledLocked() {
     if (!s.ok()) {
       journal_.reset();  // cut back to journal_good_ before the next try
       (void)env_->TruncateFile(options_.journal, journal_good_);
+      journal_failing_.store(true, std::memory_order_release);
       return false;
     }
     journal_good_ = journal_->Size();
     unjournaled_.pop_front();
-    if (unjournaled_.empty() && journal_failing_) {
-      journal_failing_ = false;
+    if (unjournaled_.empty() && journal_failing_.load(std::memory_order_relaxed)) {
+      journal_failing_.store(false, std::memory_order_release);
       LogInfo("alerts: the alert journal " + options_.journal + " is written again" +
               (unjournaled_dropped_ > 0 ? "; " + std::to_string(unjournaled_dropped_) +
                                               " events held in memory meanwhile were dropped "
@@ -460,10 +460,7 @@ void Alerts::RetryJournal() {
   }
 }
 
-bool Alerts::journal_failing() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return !unjournaled_.empty();
-}
+bool Alerts::journal_failing() const { return journal_failing_.load(std::memory_order_acquire); }
 
 std::vector<std::pair<uint64_t, std::string>> Alerts::Unjournaled() const {
   std::lock_guard<std::mutex> lock(mu_);

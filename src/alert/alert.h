@@ -24,6 +24,7 @@
 // append and its sync: alerts are rare). Each output has its own delivery thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -102,7 +103,8 @@ class Alerts {
   void Resolve(const std::string& name, const std::string& subject, const std::string& summary);
   std::vector<AlertEvent> Firing() const;
   std::vector<OutputStats> output_stats() const;
-  // Whether events are waiting in memory because the journal cannot be written (/health).
+  // Whether events are waiting in memory because the journal cannot be written (/health);
+  // lock-free.
   bool journal_failing() const;
   // Events not in the journal yet, (id, line), oldest first; for the outputs.
   std::vector<std::pair<uint64_t, std::string>> Unjournaled() const;
@@ -128,8 +130,10 @@ class Alerts {
   uint64_t journal_good_ = 0;                   // bytes of whole lines; GUARDED_BY(mu_)
   std::deque<std::pair<uint64_t, std::string>> unjournaled_;  // GUARDED_BY(mu_)
   uint64_t unjournaled_dropped_ = 0;                          // GUARDED_BY(mu_)
-  bool journal_failing_ = false;  // logged that it cannot be written; GUARDED_BY(mu_)
-  uint64_t next_id_ = 1;          // GUARDED_BY(mu_)
+  // Events wait in memory because a journal write failed; written under mu_, read
+  // without it (/health must not wait behind a slow disk's sync).
+  std::atomic<bool> journal_failing_{false};
+  uint64_t next_id_ = 1;                                              // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, AlertEvent> firing_;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<Output>> outputs_;
 };
