@@ -19,10 +19,33 @@
 
 namespace gapless::testing {
 
-// A loopback port free right now (the kernel's pick, so parallel tests do not collide as
-// ports derived from pids did). type: SOCK_STREAM or SOCK_DGRAM.
+// A loopback port free right now, for a server a test starts (itself or a peer such as
+// syslog-ng). Drawn at random below the kernel's ephemeral range (ip_local_port_range,
+// 32768.. by default) and checked by binding it: a kernel pick from inside that range can
+// be taken by any outgoing connection of a test running beside (CI saw syslog-ng fail to
+// bind such a port under ctest -j2). type: SOCK_STREAM or SOCK_DGRAM.
 inline uint16_t FreePort(int type = SOCK_STREAM) {
-  const int fd = ::socket(AF_INET, type, 0);
+  static uint32_t state = static_cast<uint32_t>(::getpid()) * 2654435761u ^
+                          static_cast<uint32_t>(std::chrono::steady_clock::now()
+                                                    .time_since_epoch()
+                                                    .count());
+  const auto bindable = [type](uint16_t port) {
+    const int fd = ::socket(AF_INET, type, 0);
+    if (fd < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  };
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    state = state * 1664525u + 1013904223u;
+    const auto port = static_cast<uint16_t>(20000 + (state >> 8) % 12000);  // 20000..31999
+    if (bindable(port)) return port;
+  }
+  const int fd = ::socket(AF_INET, type, 0);  // all taken (never seen): the kernel's pick
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
