@@ -305,6 +305,11 @@ TEST_F(MonitorsE2eTest, TheAgentSendsItsLastSignedTreeWhenItStops) {
   }
   ::close(fd);
   ASSERT_TRUE(WaitFor([&] { return collector_->stats().records == 30; }, 10000));
+  // The last beat goes only over a welcomed heartbeat connection, which sends its first
+  // beat at once: wait for that one (under TSan and a parallel suite the heartbeat
+  // connection's handshake can still be under way when the records are in; CI-like runs
+  // saw the stop close it unwelcomed, so the last tree never went out).
+  ASSERT_TRUE(WaitFor([&] { return collector_->stats().heartbeats >= 1; }, 10000));
   EXPECT_EQ(collector_->stats().agent_checkpoints_verified, 0u);
   const std::string stream_dir =
       collector::StreamDir(copts_.data_dir, "agent-1", (*agent)->spool()->epoch());
