@@ -236,7 +236,8 @@ class Runner {
 
   // Notes a record of the stream for the index of its segment; a new segment means the
   // one before was read to its end (it is sealed) and gets its index.
-  void Note(Cursor* c, const store::StreamReader::Entry& e) {
+  // ev: the record's decoded event (null: LOSS or not an event), decoded once per record.
+  void Note(Cursor* c, const store::StreamReader::Entry& e, const event::Event* ev) {
     Building& b = c->building;
     if (e.segment != b.segment) {
       Finish(c);
@@ -246,13 +247,11 @@ class Runner {
       b.summary.first_seq = e.seq;
     }
     b.summary.end_seq = e.seq + 1;
-    if (e.type != spool::FrameType::kData) return;
-    event::Event ev;
-    if (!event::DecodeEvent(e.payload, &ev).ok()) return;
-    const int64_t t = Matcher::TimeOf(ev);
+    if (ev == nullptr) return;
+    const int64_t t = Matcher::TimeOf(*ev);
     b.summary.min_time = std::min(b.summary.min_time, t);
     b.summary.max_time = std::max(b.summary.max_time, t);
-    b.summary.AddSource(ev.source);
+    b.summary.AddSource(ev->source);
   }
 
   void Finish(Cursor* c) {
@@ -288,26 +287,34 @@ class Runner {
         c->done = true;
         break;
       }
-      Note(c, *e);
+      event::Event ev;
+      const event::Event* decoded = Decode(*e, &ev);
+      Note(c, *e, decoded);
       if (e->type != spool::FrameType::kData) continue;
       ++stats_->scanned;
-      if (!Offer(c->ref, e->seq, e->type, e->payload)) return false;
+      if (!Offer(c->ref, e->seq, e->type, e->payload, decoded)) return false;
     }
     return true;
   }
 
-  // Checks one record; emits it if it matches. False when the run is over.
+  // The entry's event decoded into *ev, or null for a LOSS record or a payload that is not
+  // an event.
+  static const event::Event* Decode(const store::StreamReader::Entry& e, event::Event* ev) {
+    if (e.type != spool::FrameType::kData) return nullptr;
+    return event::DecodeEvent(e.payload, ev).ok() ? ev : nullptr;
+  }
+
+  // Checks one record (ev: its decoded event or null); emits it if it matches. False when
+  // the run is over.
   bool Offer(const store::StreamRef& ref, uint64_t seq, spool::FrameType type,
-             std::string_view payload) {
-    event::Event ev;
-    const bool decoded = event::DecodeEvent(payload, &ev).ok();
-    if (!m_.Matches(seq, decoded ? &ev : nullptr, payload)) return true;
+             std::string_view payload, const event::Event* ev) {
+    if (!m_.Matches(seq, ev, payload)) return true;
     Match match;
     match.stream = &ref;
     match.seq = seq;
     match.type = type;
     match.payload = payload;
-    match.event = decoded ? &ev : nullptr;
+    match.event = ev;
     match.leaf = spool::RecordLeafHash(type, payload);
     ++stats_->matched;
     if (!emit_(match)) return false;
@@ -335,17 +342,20 @@ class Runner {
         continue;
       }
       if (e->seq > m_.filter().seq_last) break;
-      Note(c, *e);
+      event::Event ev;
+      const event::Event* decoded = Decode(*e, &ev);
+      Note(c, *e, decoded);
       if (e->type != spool::FrameType::kData) continue;
       ++stats_->scanned;
-      event::Event ev;
-      const bool decoded = event::DecodeEvent(e->payload, &ev).ok();
-      if (!m_.Matches(e->seq, decoded ? &ev : nullptr, e->payload)) continue;
+      if (!m_.Matches(e->seq, decoded, e->payload)) continue;
       kept.push_back({e->seq, e->type, std::string(e->payload)});
       if (keep > 0 && kept.size() > keep) kept.pop_front();
     }
     for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
-      if (!Offer(c->ref, it->seq, it->type, it->payload)) return false;
+      // Decoded again: the views of the first decode pointed into the reader's buffer.
+      event::Event ev;
+      const event::Event* decoded = event::DecodeEvent(it->payload, &ev).ok() ? &ev : nullptr;
+      if (!Offer(c->ref, it->seq, it->type, it->payload, decoded)) return false;
     }
     return true;
   }

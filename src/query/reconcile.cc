@@ -217,10 +217,15 @@ std::vector<CsvRecord> ParseCsv(std::string_view text) {
 }  // namespace
 
 StatusOr<std::string> ReadExport(env::Env* env, const std::string& path, uint64_t max_bytes) {
+  // Checked before reading: a file past the limit is never read into memory.
+  ASSIGN_OR_RETURN(const uint64_t size, env->GetFileSize(path));
+  if (size > max_bytes) {
+    return InvalidArgumentError(path + " is " + std::to_string(size) +
+                                " bytes, more than the limit of " + std::to_string(max_bytes));
+  }
   ASSIGN_OR_RETURN(std::string bytes, env::ReadFileToString(env, path));
   if (bytes.size() < 2 || static_cast<unsigned char>(bytes[0]) != 0x1f ||
       static_cast<unsigned char>(bytes[1]) != 0x8b) {
-    if (bytes.size() > max_bytes) return InvalidArgumentError(path + " is larger than the limit");
     return bytes;
   }
   z_stream z{};
