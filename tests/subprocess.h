@@ -25,10 +25,9 @@ namespace gapless::testing {
 // be taken by any outgoing connection of a test running beside (CI saw syslog-ng fail to
 // bind such a port under ctest -j2). type: SOCK_STREAM or SOCK_DGRAM.
 inline uint16_t FreePort(int type = SOCK_STREAM) {
-  static uint32_t state = static_cast<uint32_t>(::getpid()) * 2654435761u ^
-                          static_cast<uint32_t>(std::chrono::steady_clock::now()
-                                                    .time_since_epoch()
-                                                    .count());
+  static uint32_t state =
+      static_cast<uint32_t>(::getpid()) * 2654435761u ^
+      static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   const auto bindable = [type](uint16_t port) {
     const int fd = ::socket(AF_INET, type, 0);
     if (fd < 0) return false;
