@@ -91,8 +91,17 @@ int main(int argc, char** argv) {
   CLI::App* query = app.add_subcommand(
       "query",
       "Print the stored records that match every filter given (docs/query.md), from a "
-      "collector's data_dir, also while it runs. Exit 0 something matched, 1 nothing, 2 error");
-  query->add_option("--data-dir", query_flags.data_dir, "The collector's data_dir")->required();
+      "collector's data_dir (also while it runs) or an archive file. Exit 0 something "
+      "matched, 1 nothing, 2 error, 3 the archive failed verification");
+  query->add_option("archive", query_flags.archive,
+                    "An archive file (gapless export) to query instead of a data_dir; it is "
+                    "verified as it is read");
+  query->add_option("--data-dir", query_flags.data_dir, "The collector's data_dir");
+  query->add_option("--identity", query_flags.identity,
+                    "For an encrypted archive: the identity file of one of its recipients");
+  query->add_option("--key", query_flags.key,
+                    "For an archive: the collector's verifier key (text or file) its seal and "
+                    "checkpoints are checked with; without it they are not");
   query->add_option("--from", query_flags.from,
                     "From this time (the event's time, else when the agent read it): RFC 3339 "
                     "with Z or an offset, unix seconds, now, or relative like -2h, -30m, -7d");

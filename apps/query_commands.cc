@@ -14,6 +14,7 @@
 #include "proof_commands.h"
 #include "query/query.h"
 #include "query/reconcile.h"
+#include "verify_commands.h"
 
 namespace gapless::cli {
 namespace {
@@ -61,6 +62,46 @@ Status ParseWindow(const std::string& from, const std::string& to, query::Filter
   return Status::Ok();
 }
 
+// What the archive's verification found, on stderr; 3 when it failed (tampered).
+int ReportArchiveCheck(const std::string& path, const archive::ArchiveReport& r, bool keyed) {
+  std::fflush(stdout);  // the results first, then what the check says of them
+  if (r.stopped) {
+    std::fprintf(stderr,
+                 "gapless query: %s: the reading stopped at --limit, so the archive was not "
+                 "verified to its end (gapless verify %s checks all of it)\n",
+                 path.c_str(), path.c_str());
+    return 0;
+  }
+  std::vector<std::string> problems = r.problems;
+  for (const archive::StreamInArchive& st : r.streams) {
+    for (const std::string& p : st.report.problems) {
+      problems.push_back(st.agent + "/" + st.epoch + ": " + p);
+    }
+  }
+  if (!keyed) {
+    // Without a key every stream and the seal carry a "not checked" problem; the others
+    // (damage, a broken tree, a missing seal) still count.
+    std::erase_if(problems,
+                  [](const std::string& p) { return p.find("not checked") != std::string::npos; });
+    std::fprintf(stderr,
+                 "gapless query: %s: signatures NOT checked (no --key); its structure and "
+                 "trees were\n",
+                 path.c_str());
+  }
+  if (problems.empty()) {
+    if (keyed) {
+      std::fprintf(stderr, "gapless query: %s: verified (%s), seal checked\n", path.c_str(),
+                   std::string(verify::VerdictName(r.verdict)).c_str());
+    }
+    return 0;
+  }
+  std::fprintf(stderr,
+               "gapless query: %s FAILED verification; what was printed cannot be trusted:\n",
+               path.c_str());
+  for (const std::string& p : problems) std::fprintf(stderr, "  PROBLEM: %s\n", p.c_str());
+  return 3;
+}
+
 }  // namespace
 
 int Query(const QueryFlags& f) {
@@ -94,6 +135,18 @@ int Query(const QueryFlags& f) {
   }
   filter.grep = f.grep;
   std::optional<output::Shape> shape;
+  if (f.archive.empty() == f.data_dir.empty()) {
+    return Fail("give either --data-dir (a collector's store) or an archive file");
+  }
+  if (!f.archive.empty() && (f.with_proof || f.follow)) {
+    return Fail(std::string(f.with_proof ? "--with-proof" : "--follow") +
+                " reads a collector's data_dir; an archive carries its own evidence: check it "
+                "with gapless verify " +
+                f.archive + " --key <the collector's verifier key>");
+  }
+  if (f.data_dir.empty() == false && (!f.identity.empty() || !f.key.empty())) {
+    return Fail("--identity and --key are for an archive file");
+  }
   if (f.with_proof && f.format != "ndjson") {
     return Fail("--with-proof needs --format ndjson (the proof is a member of each result)");
   }
@@ -119,9 +172,7 @@ int Query(const QueryFlags& f) {
   }
   uint64_t printed = 0;
   query::RunStats stats;
-  const Status s = query::Run(
-      env::Env::Posix(), f.data_dir, **matcher, o,
-      [&](const query::Match& m) {
+  const auto print = [&](const query::Match& m) {
         ++printed;
         if (f.count) return true;
         std::string out;
@@ -149,12 +200,30 @@ int Query(const QueryFlags& f) {
         std::fwrite(out.data(), 1, out.size(), stdout);
         if (f.follow) std::fflush(stdout);
         return true;
-      },
-      &stats);
+  };
+  int archive_status = 0;
+  Status s;
+  if (f.archive.empty()) {
+    s = query::Run(env::Env::Posix(), f.data_dir, **matcher, o, print, &stats);
+  } else {
+    std::optional<archive::Identity> identity;
+    if (!f.identity.empty()) {
+      auto id = archive::Identity::Load(f.identity);
+      if (!id.ok()) return Fail("--identity: " + id.status().message());
+      identity = *id;
+    }
+    std::optional<checkpoint::Verifier> key;
+    if (!ResolveKey(f.key, "", &key)) return 2;
+    archive::ArchiveReport verified;
+    s = query::RunArchive(f.archive, identity ? &*identity : nullptr, key, **matcher, o, print,
+                          &stats, &verified);
+    if (s.ok()) archive_status = ReportArchiveCheck(f.archive, verified, key.has_value());
+  }
   for (const std::string& w : stats.warnings)
     std::fprintf(stderr, "gapless query: warning: %s\n", w.c_str());
   if (!s.ok()) return Fail(s.message());
   if (f.count) std::printf("%llu\n", static_cast<unsigned long long>(printed));
+  if (archive_status != 0) return archive_status;
   return printed > 0 ? 0 : 1;
 }
 

@@ -10,7 +10,10 @@
 namespace gapless::cli {
 
 struct QueryFlags {
-  std::string data_dir;
+  std::string data_dir;  // a collector's store, or:
+  std::string archive;   // an archive file (gapless export)
+  std::string identity;  // for an encrypted archive: a recipient's identity file
+  std::string key;       // archive: the collector's verifier key the archive is checked with
   std::string from, to;  // ParseTime forms; empty: unbounded
   std::vector<std::string> agents, sources, fields;
   std::string epoch, host, app, severity, max_severity, grep, seq;
@@ -20,7 +23,8 @@ struct QueryFlags {
   bool with_proof = false;  // ndjson: each result carries its inclusion proof
 };
 
-// Exit status: 0 something matched, 1 nothing matched, 2 bad flags or an unreadable store.
+// Exit status: 0 something matched, 1 nothing matched, 2 bad flags or an unreadable store
+// or archive, 3 the archive failed verification (what was printed is not to be trusted).
 int Query(const QueryFlags& f);
 
 // `gapless reconcile`: the stored records in scope against an export of another system

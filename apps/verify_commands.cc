@@ -115,10 +115,6 @@ std::string JsonReport(const std::string& agent, const std::string& epoch,
 
 }  // namespace
 
-namespace {
-
-// The verifier key: given, or the collector's data_dir/collector.vkey (with a warning).
-// False on a key that does not parse.
 bool ResolveKey(const std::string& given, const std::string& data_dir,
                 std::optional<checkpoint::Verifier>* out) {
   std::string key;
@@ -153,6 +149,8 @@ bool ResolveKey(const std::string& given, const std::string& data_dir,
   *out = *v;
   return true;
 }
+
+namespace {
 
 // The enrolled keys file given with --agent-keys (none: *out stays empty). False when it
 // cannot be read.

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "checkpoint/note.h"
 
 namespace gapless::cli {
 
@@ -23,6 +26,12 @@ struct VerifyFlags {
 // Exit status: 0 every stream clean, 1 some incomplete (every missing seq declared),
 // 2 some tampered, 3 nothing could be verified (no such store, unreadable, bad key).
 int Verify(const VerifyFlags& flags);
+
+// The verifier key: `given` (KeyArgument forms) or, when empty, data_dir/collector.vkey
+// (with a warning that it sits beside what it vouches for); nullopt, with a warning that
+// signatures are not checked, when neither is there. False on a key that does not parse.
+bool ResolveKey(const std::string& given, const std::string& data_dir,
+                std::optional<checkpoint::Verifier>* out);
 
 struct ExportFlags {
   std::string data_dir;

@@ -9,14 +9,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "archive/encryption.h"
 #include "base/status.h"
 #include "checkpoint/note.h"
 #include "env/env.h"
+#include "spool/spool_format.h"
 #include "verify/verify.h"
 
 namespace gapless::archive {
@@ -53,7 +56,16 @@ struct ArchiveReport {
   std::vector<std::string> problems;  // about the file as a whole (sections, seal)
   bool sealed = false;                // the seal's signature and hash verified
   verify::Verdict verdict = verify::Verdict::kClean;
+  // A RecordVisitor stopped the reading: the report covers only the sections read before,
+  // and its verdict says nothing about the rest of the file.
+  bool stopped = false;
 };
+
+// Called with each intact record of the archive as verification reads it, in archive
+// order (the streams as exported, each by seq); payload is valid during the call only.
+// Returning false stops the reading (ArchiveReport::stopped). For `gapless query FILE`.
+using RecordVisitor = std::function<bool(const StreamInArchive& stream, uint64_t seq,
+                                         spool::FrameType type, std::string_view payload)>;
 
 // kNotFound / kInvalidArgument only if the file cannot be opened or is not an archive at
 // all; everything wrong inside it is a problem in the report. Without a key, signatures
@@ -65,10 +77,12 @@ struct ArchiveReport {
 StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
                                       const std::optional<checkpoint::Verifier>& key,
                                       const Identity* identity = nullptr,
-                                      const identity::EnrolledKeys& agent_keys = {});
+                                      const identity::EnrolledKeys& agent_keys = {},
+                                      const RecordVisitor& visit = {});
 // The same over an open file of `size` bytes (for fuzzing and for archives not on disk).
 StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& file, uint64_t size,
                                       const std::optional<checkpoint::Verifier>& key,
-                                      const identity::EnrolledKeys& agent_keys = {});
+                                      const identity::EnrolledKeys& agent_keys = {},
+                                      const RecordVisitor& visit = {});
 
 }  // namespace gapless::archive

@@ -86,8 +86,8 @@ class ArchiveVerifier {
  public:
   ArchiveVerifier(const env::RandomAccessFile& file, uint64_t size,
                   const std::optional<checkpoint::Verifier>& key,
-                  const identity::EnrolledKeys& agent_keys)
-      : file_(file), size_(size), key_(key), agent_keys_(agent_keys) {}
+                  const identity::EnrolledKeys& agent_keys, const RecordVisitor& visit)
+      : file_(file), size_(size), key_(key), agent_keys_(agent_keys), visit_(visit) {}
 
   StatusOr<ArchiveReport> Run() {
     std::string magic(kMagic.size(), '\0');
@@ -110,6 +110,7 @@ class ArchiveVerifier {
         break;
       }
       OnSection(type, at);
+      if (report_.stopped) return std::move(report_);
     }
     EndStream();
     if (!seen_seal_) Problem("the archive has no seal: truncated, or not finished");
@@ -365,6 +366,10 @@ class ArchiveVerifier {
       ++r.records;
       r.record_bytes += 1 + ev->payload.size();
       st.next = ev->seq + 1;
+      if (visit_ && !visit_(*st.s, ev->seq, ev->type, ev->payload)) {
+        report_.stopped = true;
+        return;
+      }
     }
   }
 
@@ -410,6 +415,7 @@ class ArchiveVerifier {
   const uint64_t size_;
   const std::optional<checkpoint::Verifier>& key_;
   const identity::EnrolledKeys& agent_keys_;
+  const RecordVisitor& visit_;
   ArchiveReport report_;
   Sha256 sha_;
   uint64_t pos_ = 0;
@@ -423,7 +429,8 @@ class ArchiveVerifier {
 StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
                                       const std::optional<checkpoint::Verifier>& key,
                                       const Identity* identity,
-                                      const identity::EnrolledKeys& agent_keys) {
+                                      const identity::EnrolledKeys& agent_keys,
+                                      const RecordVisitor& visit) {
   env::Env* env = env::Env::Posix();
   ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
@@ -436,15 +443,16 @@ StatusOr<ArchiveReport> VerifyArchive(const std::string& path,
     }
     ASSIGN_OR_RETURN(plain, OpenDecrypted(*file, size, *identity, &size));
   }
-  auto r = VerifyArchive(plain != nullptr ? *plain : *file, size, key, agent_keys);
+  auto r = VerifyArchive(plain != nullptr ? *plain : *file, size, key, agent_keys, visit);
   if (!r.ok()) return Status(r.status().code(), path + ": " + r.status().message());
   return r;
 }
 
 StatusOr<ArchiveReport> VerifyArchive(const env::RandomAccessFile& archive, uint64_t size,
                                       const std::optional<checkpoint::Verifier>& key,
-                                      const identity::EnrolledKeys& agent_keys) {
-  return ArchiveVerifier(archive, size, key, agent_keys).Run();
+                                      const identity::EnrolledKeys& agent_keys,
+                                      const RecordVisitor& visit) {
+  return ArchiveVerifier(archive, size, key, agent_keys, visit).Run();
 }
 
 }  // namespace gapless::archive

@@ -452,4 +452,67 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
   }
 }
 
+Status RunArchive(const std::string& path, const archive::Identity* identity,
+                  const std::optional<checkpoint::Verifier>& key, const Matcher& m,
+                  const RunOptions& o, const std::function<bool(const Match&)>& emit,
+                  RunStats* stats, archive::ArchiveReport* verified) {
+  RunStats local;
+  if (stats == nullptr) stats = &local;
+  if (o.follow) return InvalidArgumentError("--follow reads a data_dir; an archive is finished");
+  std::map<std::string, store::StreamRef> refs;  // "agent/epoch" -> the Match's stream
+  struct Kept {
+    const store::StreamRef* ref;
+    uint64_t seq;
+    spool::FrameType type;
+    std::string payload;
+  };
+  std::deque<Kept> kept;  // reverse: the last matches, newest last
+  bool over = false;      // the limit was reached, or emit said stop
+  const auto offer = [&](const store::StreamRef* ref, uint64_t seq, spool::FrameType type,
+                         std::string_view payload) {
+    event::Event ev;
+    const event::Event* decoded = event::DecodeEvent(payload, &ev).ok() ? &ev : nullptr;
+    if (!m.Matches(seq, decoded, payload)) return;
+    Match match;
+    match.stream = ref;
+    match.seq = seq;
+    match.type = type;
+    match.payload = payload;
+    match.event = decoded;
+    match.leaf = spool::RecordLeafHash(type, payload);
+    ++stats->matched;
+    if (!emit(match) || (o.limit > 0 && stats->matched >= o.limit)) over = true;
+  };
+  const archive::RecordVisitor visit = [&](const archive::StreamInArchive& s, uint64_t seq,
+                                           spool::FrameType type, std::string_view payload) {
+    if (type != spool::FrameType::kData) return true;
+    store::StreamRef& ref = refs[s.agent + "/" + s.epoch];
+    if (ref.agent.empty()) {
+      ref.agent = s.agent;
+      ref.epoch = s.epoch;
+      ref.dir = path;
+      if (m.StreamSelected(ref)) ++stats->streams;
+    }
+    if (!m.StreamSelected(ref)) return true;
+    ++stats->scanned;
+    if (!o.reverse) {
+      offer(&ref, seq, type, payload);
+      return !over;
+    }
+    event::Event ev;
+    const event::Event* decoded = event::DecodeEvent(payload, &ev).ok() ? &ev : nullptr;
+    if (!m.Matches(seq, decoded, payload)) return true;
+    kept.push_back({&ref, seq, type, std::string(payload)});
+    if (o.limit > 0 && kept.size() > o.limit) kept.pop_front();
+    return true;
+  };
+  auto report = archive::VerifyArchive(path, key, identity, {}, visit);
+  if (!report.ok()) return report.status();
+  for (auto it = kept.rbegin(); it != kept.rend() && !over; ++it) {
+    offer(it->ref, it->seq, it->type, it->payload);
+  }
+  if (verified != nullptr) *verified = std::move(*report);
+  return Status::Ok();
+}
+
 }  // namespace gapless::query

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "archive/archive.h"
 #include "base/sha256.h"
 #include "base/status.h"
 #include "env/env.h"
@@ -126,5 +127,18 @@ struct RunStats {
 // listed.
 Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const RunOptions& o,
            const std::function<bool(const Match&)>& emit, RunStats* stats);
+
+// The same over an archive file (docs/formats/archive.md), decrypted with identity when it
+// is encrypted: its records are matched as archive::VerifyArchive reads and checks them,
+// so *verified tells whether what was printed comes from an intact, sealed archive (with
+// key; without, the signatures are not checked and verified's problems say so). Order: the
+// archive's (streams as exported, by seq); reverse: the exact opposite, holding the
+// matches (at most limit of them) in memory. Reaching the limit stops the reading:
+// verified->stopped. No follow, no index. An error only when the file cannot be opened,
+// is not an archive or cannot be decrypted.
+Status RunArchive(const std::string& path, const archive::Identity* identity,
+                  const std::optional<checkpoint::Verifier>& key, const Matcher& m,
+                  const RunOptions& o, const std::function<bool(const Match&)>& emit,
+                  RunStats* stats, archive::ArchiveReport* verified);
 
 }  // namespace gapless::query
