@@ -150,6 +150,11 @@ int main(int argc, char** argv) {
   reconcile->add_option("--agent", reconcile_flags.agents, "Agent id glob; repeatable");
   reconcile->add_option("--format", reconcile_flags.format, "auto, ndjson or csv")
       ->capture_default_str();
+  reconcile
+      ->add_option("--window", reconcile_flags.window,
+                   "Also count per time window of this length (30s, 15m, 1h, 1d; 0: none), "
+                   "by the record's time")
+      ->capture_default_str();
   reconcile->add_flag("--json", reconcile_flags.json, "One JSON document instead of text");
 
   gapless::cli::ProveFlags prove_flags;

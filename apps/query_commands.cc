@@ -173,33 +173,32 @@ int Query(const QueryFlags& f) {
   uint64_t printed = 0;
   query::RunStats stats;
   const auto print = [&](const query::Match& m) {
-        ++printed;
-        if (f.count) return true;
-        std::string out;
-        if (!shape) {
-          out = TextLine(m);
-        } else {
-          const output::Provenance p{m.stream->agent, m.stream->epoch, m.seq, m.leaf};
-          out = output::FormatRecord(*shape, p, m.type, m.payload).body;
-          while (!out.empty() && out.back() == '\n') out.pop_back();
-          if (f.with_proof && !out.empty() && out.back() == '}') {
-            // The receipt: the record's inclusion proof against the latest signed
-            // checkpoint (docs/formats/proof.md), checkable with gapless verify-proof.
-            std::string proof;
-            const Status ps =
-                ProveRecord(f.data_dir, m.stream->agent, m.stream->epoch, m.seq, &proof);
-            // One line: a JSON string holds no raw newline, so these are only layout.
-            std::erase(proof, '\n');
-            out.pop_back();
-            out += ps.ok() ? ",\"gapless.proof\":" + proof
-                           : ",\"gapless.proof_error\":" + JsonString(ps.message());
-            out += '}';
-          }
-          out += '\n';
-        }
-        std::fwrite(out.data(), 1, out.size(), stdout);
-        if (f.follow) std::fflush(stdout);
-        return true;
+    ++printed;
+    if (f.count) return true;
+    std::string out;
+    if (!shape) {
+      out = TextLine(m);
+    } else {
+      const output::Provenance p{m.stream->agent, m.stream->epoch, m.seq, m.leaf};
+      out = output::FormatRecord(*shape, p, m.type, m.payload).body;
+      while (!out.empty() && out.back() == '\n') out.pop_back();
+      if (f.with_proof && !out.empty() && out.back() == '}') {
+        // The receipt: the record's inclusion proof against the latest signed
+        // checkpoint (docs/formats/proof.md), checkable with gapless verify-proof.
+        std::string proof;
+        const Status ps = ProveRecord(f.data_dir, m.stream->agent, m.stream->epoch, m.seq, &proof);
+        // One line: a JSON string holds no raw newline, so these are only layout.
+        std::erase(proof, '\n');
+        out.pop_back();
+        out += ps.ok() ? ",\"gapless.proof\":" + proof
+                       : ",\"gapless.proof_error\":" + JsonString(ps.message());
+        out += '}';
+      }
+      out += '\n';
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (f.follow) std::fflush(stdout);
+    return true;
   };
   int archive_status = 0;
   Status s;
@@ -243,11 +242,13 @@ int ReconcileCommand(const ReconcileFlags& f) {
   } else if (f.format != "auto") {
     return fail("--format \"" + f.format + "\": give auto, ndjson or csv");
   }
+  auto window = query::ParseDuration(f.window);
+  if (!window.ok()) return fail("--window: " + window.status().message());
   auto text = query::ReadExport(env::Env::Posix(), f.against);
   if (!text.ok()) return fail("--against: " + text.status().message());
   auto matcher = query::Matcher::Make(std::move(scope));
   if (!matcher.ok()) return fail(matcher.status().message());
-  auto report = query::Reconcile(env::Env::Posix(), f.data_dir, **matcher, *text, format);
+  auto report = query::Reconcile(env::Env::Posix(), f.data_dir, **matcher, *text, format, *window);
   if (!report.ok()) return fail(report.status().message());
   const std::string out = f.json ? report->Json() : report->Text();
   std::fwrite(out.data(), 1, out.size(), stdout);

@@ -34,6 +34,7 @@ struct ReconcileFlags {
   std::string from, to;
   std::vector<std::string> agents;
   std::string format = "auto";  // auto | ndjson | csv
+  std::string window = "1h";    // per-window counts (ParseDuration); "0": none
   bool json = false;
 };
 // Exit status: 0 complete, 1 the export lacks stored records, 2 it holds events the store

@@ -699,8 +699,8 @@ TEST_F(ProofCliTest, QueryOnAnArchiveAnswersAsTheStoreDoesAndRefusesATamperedOne
   recipient = recipient.substr(0, recipient.find('\n'));
   const std::string plain = dir_ + "/q.gla", sealed = dir_ + "/qe.gla";
   ASSERT_EQ(Gapless({"export", "--data-dir", data, "--out", plain}, &out), 0) << out;
-  ASSERT_EQ(Gapless({"export", "--data-dir", data, "--out", sealed, "--recipient", recipient}, &out),
-            0)
+  ASSERT_EQ(
+      Gapless({"export", "--data-dir", data, "--out", sealed, "--recipient", recipient}, &out), 0)
       << out;
   const std::vector<std::vector<std::string>> filters = {
       {"--seq", "100..199", "--grep", "record 1[2-4][0-9] ", "--format", "ndjson"},
@@ -719,8 +719,8 @@ TEST_F(ProofCliTest, QueryOnAnArchiveAnswersAsTheStoreDoesAndRefusesATamperedOne
     // stderr (the verification line) is in the same log: the records must be there, in
     // the same order.
     EXPECT_NE(out.find(want), std::string::npos) << out << "\nwanted\n" << want;
-    std::vector<std::string> encrypted = {"query", sealed, "--key", vkey, "--identity",
-                                          dir_ + "/id"};
+    std::vector<std::string> encrypted = {"query", sealed,       "--key",
+                                          vkey,    "--identity", dir_ + "/id"};
     encrypted.insert(encrypted.end(), f.begin(), f.end());
     ASSERT_EQ(Gapless(encrypted, &out), 0) << out;
     EXPECT_NE(out.find(want), std::string::npos) << out;

@@ -60,6 +60,11 @@ std::string Excerpt(std::string_view s) {
   return s.size() > kExcerpt ? out + "..." : out;
 }
 
+std::string WindowName(int64_t start_ns) {
+  return start_ns == WindowReconcile::kNoTime ? "(records without a time)"
+                                              : event::FormatUnixNanos(start_ns);
+}
+
 void Note(std::vector<LineNote>* v, uint64_t line, std::string what) {
   if (v->size() < kMaxNotes) v->push_back({line, std::move(what)});
 }
@@ -83,10 +88,13 @@ bool ParseSeq(std::string_view s, uint64_t* v) {
 }
 
 // NDJSON: one object per line. False (with why) for a line that is not one.
+// scratch: a buffer reused from line to line for simdjson's padding.
 bool ParseJsonLine(simdjson::ondemand::parser* parser, std::string_view line, ExportEvent* ev,
-                   std::string* why) {
+                   std::string* why, std::string* scratch) {
   namespace od = simdjson::ondemand;
-  simdjson::padded_string padded(line);
+  scratch->assign(line);
+  scratch->append(simdjson::SIMDJSON_PADDING, '\0');
+  const simdjson::padded_string_view padded(scratch->data(), line.size(), scratch->size());
   od::document doc;
   od::object obj;
   if (parser->iterate(padded).get(doc) != simdjson::SUCCESS ||
@@ -259,6 +267,23 @@ StatusOr<std::string> ReadExport(env::Env* env, const std::string& path, uint64_
   return out;
 }
 
+StatusOr<int64_t> ParseDuration(std::string_view text) {
+  if (text == "0") return 0;
+  int64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  const std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  int64_t unit_ns = 0;
+  if (unit == "s") unit_ns = 1'000'000'000;
+  if (unit == "m") unit_ns = 60'000'000'000;
+  if (unit == "h") unit_ns = 3'600'000'000'000;
+  if (unit == "d") unit_ns = 86'400'000'000'000;
+  if (ec != std::errc() || n <= 0 || n > 100'000 || unit_ns == 0) {
+    return InvalidArgumentError("duration \"" + std::string(text) +
+                                "\": give a count and a unit, like 30s, 15m, 1h, 1d (0: none)");
+  }
+  return n * unit_ns;
+}
+
 uint64_t ReconcileReport::missing_records() const {
   uint64_t n = 0;
   for (const StreamReconcile& s : streams) n += s.missing_records;
@@ -283,6 +308,23 @@ std::string ReconcileReport::Text() const {
         break;
       }
       t += "  missing seqs " + std::to_string(a) + (a == b ? "" : ".." + std::to_string(b)) + "\n";
+    }
+    if (window_ns > 0) {
+      size_t listed = 0, with_missing = 0;
+      for (const WindowReconcile& w : s.windows) {
+        if (w.missing == 0) continue;
+        if (listed++ < 20) {
+          t += "  window " + WindowName(w.start_ns) + ": " + std::to_string(w.in_store) +
+               " stored, " + std::to_string(w.matched) + " in the export, " +
+               std::to_string(w.missing) + " missing\n";
+        }
+        ++with_missing;
+      }
+      if (with_missing > 20) {
+        t += "  ... " + std::to_string(with_missing - 20) + " more windows (--json has all)\n";
+      }
+      t += "  " + std::to_string(with_missing) + " of " + std::to_string(s.windows.size()) +
+           " windows of " + std::to_string(window_ns / 1'000'000'000) + " s lack records\n";
     }
   }
   t += std::to_string(export_events) + " export events: " + std::to_string(unknown) +
@@ -328,9 +370,20 @@ std::string ReconcileReport::Json() const {
       j += (k ? "," : "") + std::string("[") + std::to_string(s.missing[k].first) + "," +
            std::to_string(s.missing[k].second) + "]";
     }
+    j += "],\"windows\":[";
+    for (size_t k = 0; k < s.windows.size(); ++k) {
+      const WindowReconcile& w = s.windows[k];
+      j += (k ? ",{\"start\":" : "{\"start\":") +
+           (w.start_ns == WindowReconcile::kNoTime ? std::string("null")
+                                                   : JsonString(WindowName(w.start_ns))) +
+           ",\"stored\":" + std::to_string(w.in_store) +
+           ",\"in_export\":" + std::to_string(w.matched) +
+           ",\"missing\":" + std::to_string(w.missing) + "}";
+    }
     j += "]}";
   }
-  j += "],\"export_events\":" + std::to_string(export_events) +
+  j += "],\"window_seconds\":" + std::to_string(window_ns / 1'000'000'000) +
+       ",\"export_events\":" + std::to_string(export_events) +
        ",\"unknown\":" + std::to_string(unknown) + ",\"altered\":" + std::to_string(altered) +
        ",\"out_of_scope\":" + std::to_string(out_of_scope) +
        ",\"malformed\":" + std::to_string(malformed) +
@@ -343,46 +396,78 @@ std::string ReconcileReport::Json() const {
 
 StatusOr<ReconcileReport> Reconcile(env::Env* env, const std::string& data_dir,
                                     const Matcher& scope, std::string_view export_text,
-                                    ExportFormat format) {
+                                    ExportFormat format, int64_t window_ns) {
+  if (window_ns < 0) return InvalidArgumentError("the window must not be negative");
   ReconcileReport report;
+  report.window_ns = window_ns;
   // The stored side: every record in scope, per stream in seq order, with its text keys.
   struct Stored {
     std::vector<uint64_t> seqs;
+    std::vector<int64_t> times;  // with window_ns: each record's window start
     std::vector<Hash256> leaves;
     std::vector<uint32_t> hits;
+    // The text keys of each record: its raw bytes', its message's (0: none or the same).
+    std::vector<uint64_t> raw_keys, message_keys;
   };
   std::map<std::string, Stored> stored;  // "agent/epoch"
   std::vector<std::string> names;        // stream index → "agent/epoch"
   std::map<std::string, size_t> index;
-  std::unordered_multimap<uint64_t, std::pair<size_t, size_t>> by_text;  // → (stream, i)
+  // Text key → (stream, i), built at the first export event matched by its text: an export
+  // with provenance never needs it.
+  std::unordered_multimap<uint64_t, std::pair<size_t, size_t>> by_text;
+  bool by_text_built = false;
   RunStats stats;
-  std::vector<uint64_t> keys;
+  const store::StreamRef* last_ref = nullptr;  // the stream of the previous match
+  Stored* last = nullptr;
   RETURN_IF_ERROR(Run(
       env, data_dir, scope, {},
       [&](const Match& m) {
-        const std::string name = m.stream->agent + "/" + m.stream->epoch;
-        auto [it, fresh] = index.emplace(name, names.size());
-        if (fresh) names.push_back(name);
-        Stored& s = stored[name];
+        if (m.stream != last_ref) {
+          const std::string name = m.stream->agent + "/" + m.stream->epoch;
+          if (index.emplace(name, names.size()).second) names.push_back(name);
+          last = &stored[name];
+          last_ref = m.stream;
+        }
+        Stored& s = *last;
         s.seqs.push_back(m.seq);
+        if (window_ns > 0) {
+          int64_t start = WindowReconcile::kNoTime;
+          if (m.event != nullptr) {
+            const int64_t t = Matcher::TimeOf(*m.event);
+            start = t - ((t % window_ns) + window_ns) % window_ns;  // floor, also below 1970
+          }
+          s.times.push_back(start);
+        }
         s.leaves.push_back(m.leaf);
         s.hits.push_back(0);
-        keys.clear();
         const std::string_view raw = m.event != nullptr ? m.event->raw : m.payload;
-        keys.push_back(Fnv1a(TrimRight(raw)));
+        const uint64_t raw_key = Fnv1a(TrimRight(raw));
+        uint64_t message_key = 0;
         if (m.event != nullptr && !m.event->message.empty()) {
-          keys.push_back(Fnv1a(TrimRight(m.event->message)));
+          message_key = Fnv1a(TrimRight(m.event->message));
+          if (message_key == raw_key) message_key = 0;
         }
-        std::sort(keys.begin(), keys.end());
-        keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-        for (uint64_t k : keys) by_text.emplace(k, std::make_pair(it->second, s.seqs.size() - 1));
+        s.raw_keys.push_back(raw_key);
+        s.message_keys.push_back(message_key);
         return true;
       },
       &stats));
+  // In stream then seq order: the multimap keeps insertion order for equal keys.
+  const auto build_by_text = [&] {
+    by_text_built = true;
+    for (size_t n = 0; n < names.size(); ++n) {
+      const Stored& s = stored[names[n]];
+      for (size_t i = 0; i < s.seqs.size(); ++i) {
+        by_text.emplace(s.raw_keys[i], std::make_pair(n, i));
+        if (s.message_keys[i] != 0) by_text.emplace(s.message_keys[i], std::make_pair(n, i));
+      }
+    }
+  };
   report.warnings = stats.warnings;
   // Equal texts go to stored records in seq order: the multimap keeps insertion order
   // for equal keys, which is stream then seq order.
   const auto match_text = [&](const ExportEvent& ev) -> bool {
+    if (!by_text_built) build_by_text();
     std::vector<uint64_t> k;
     for (const std::string& t : ev.texts) TextKeys(t, &k);
     std::pair<size_t, size_t> first{SIZE_MAX, 0};
@@ -401,10 +486,13 @@ StatusOr<ReconcileReport> Reconcile(env::Env* env, const std::string& data_dir,
     ++stored[names[first.first]].hits[first.second];  // a duplicate
     return true;
   };
+  std::string stream_key;
   const auto handle = [&](const ExportEvent& ev) {
     ++report.export_events;
     if (!ev.agent.empty() && !ev.epoch.empty() && ev.seq) {
-      auto it = stored.find(ev.agent + "/" + ev.epoch);
+      // The key in a buffer reused from event to event (no allocation per event).
+      stream_key.assign(ev.agent).append("/").append(ev.epoch);
+      auto it = stored.find(stream_key);
       if (it != stored.end()) {
         Stored& s = it->second;
         auto pos = std::lower_bound(s.seqs.begin(), s.seqs.end(), *ev.seq);
@@ -457,6 +545,7 @@ StatusOr<ReconcileReport> Reconcile(env::Env* env, const std::string& data_dir,
   }
   if (format == ExportFormat::kNdjson) {
     simdjson::ondemand::parser parser;
+    std::string scratch;
     uint64_t line = 0;
     for (size_t at = 0; at < export_text.size();) {
       const size_t eol = export_text.find('\n', at);
@@ -468,7 +557,7 @@ StatusOr<ReconcileReport> Reconcile(env::Env* env, const std::string& data_dir,
       ExportEvent ev;
       ev.line = line;
       std::string why;
-      if (!ParseJsonLine(&parser, l, &ev, &why)) {
+      if (!ParseJsonLine(&parser, l, &ev, &why, &scratch)) {
         ++report.malformed;
         Note(&report.malformed_lines, line, why + ": " + Excerpt(l));
         continue;
@@ -523,6 +612,14 @@ StatusOr<ReconcileReport> Reconcile(env::Env* env, const std::string& data_dir,
     out.agent = name.substr(0, slash);
     out.epoch = name.substr(slash + 1);
     out.in_store = s.seqs.size();
+    std::map<int64_t, WindowReconcile> windows;
+    for (size_t i = 0; i < s.times.size(); ++i) {
+      WindowReconcile& w = windows[s.times[i]];
+      w.start_ns = s.times[i];
+      ++w.in_store;
+      ++(s.hits[i] > 0 ? w.matched : w.missing);
+    }
+    for (auto& [start, w] : windows) out.windows.push_back(w);
     for (size_t i = 0; i < s.seqs.size(); ++i) {
       if (s.hits[i] > 0) {
         ++out.matched;

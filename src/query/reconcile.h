@@ -40,11 +40,20 @@ StatusOr<std::string> ReadExport(env::Env* env, const std::string& path,
 
 enum class ExportFormat { kAuto, kNdjson, kCsv };
 
+// One time window of a stream: the records in scope whose time (event time, else observed)
+// falls in [start, start + window), and how many of them the export has.
+struct WindowReconcile {
+  int64_t start_ns = 0;  // kNoTime: the records that are not events (they have no time)
+  uint64_t in_store = 0, matched = 0, missing = 0;
+  static constexpr int64_t kNoTime = INT64_MIN;
+};
+
 struct StreamReconcile {
   std::string agent, epoch;
-  uint64_t in_store = 0;    // records in scope
-  uint64_t matched = 0;     // of them, found in the export
-  uint64_t duplicates = 0;  // export events beyond the first for one record
+  std::vector<WindowReconcile> windows;  // in time order; only windows with records
+  uint64_t in_store = 0;                 // records in scope
+  uint64_t matched = 0;                  // of them, found in the export
+  uint64_t duplicates = 0;               // export events beyond the first for one record
   std::vector<std::pair<uint64_t, uint64_t>> missing;  // inclusive seq ranges
   uint64_t missing_records = 0;
 };
@@ -56,6 +65,7 @@ struct LineNote {
 
 struct ReconcileReport {
   std::vector<StreamReconcile> streams;
+  int64_t window_ns = 0;  // the windows' length; 0: none (one window per stream)
   uint64_t export_events = 0;
   uint64_t unknown = 0;       // events the store does not know
   uint64_t out_of_scope = 0;  // provenance names a stored record outside the scope
@@ -72,9 +82,15 @@ struct ReconcileReport {
   std::string Json() const;
 };
 
+// A duration: a count and a unit, "30s", "15m", "1h", "1d"; "0" for none.
+StatusOr<int64_t> ParseDuration(std::string_view text);
+
 // scope: which stored records the export should hold (agents, time window, ...).
+// window_ns > 0: each stream's counts are also given per window of that length (aligned to
+// the unix epoch), so a SIEM that lost one night shows that night.
 StatusOr<ReconcileReport> Reconcile(env::Env* env, const std::string& data_dir,
                                     const Matcher& scope, std::string_view export_text,
-                                    ExportFormat format = ExportFormat::kAuto);
+                                    ExportFormat format = ExportFormat::kAuto,
+                                    int64_t window_ns = 0);
 
 }  // namespace gapless::query

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <map>
+
 #include "base/crc32c.h"
 #include "env/fault_injection_env.h"
 #include "store/stream_store.h"
@@ -50,10 +52,10 @@ class ReconcileTest : public ::testing::Test {
   static std::string Text(int i) {
     return "Failed password for u" + std::to_string(i) + " from 10.1.2." + std::to_string(i % 6);
   }
-  ReconcileReport Run(const std::string& text, int want_status) {
+  ReconcileReport Run(const std::string& text, int want_status, int64_t window_ns = 0) {
     auto m = Matcher::Make(Filter{});
     EXPECT_TRUE(m.ok());
-    auto r = Reconcile(&env_, kData, **m, text);
+    auto r = Reconcile(&env_, kData, **m, text, ExportFormat::kAuto, window_ns);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (!r.ok()) return {};
     EXPECT_EQ(r->ExitStatus(), want_status) << r->Text();
@@ -93,7 +95,7 @@ TEST_F(ReconcileTest, AnExportMissingRangesWithDuplicatesAndForeignEventsIsRepor
     }
   }
   ASSERT_EQ(unknown_lines.size(), 5u);
-  const ReconcileReport r = Run(x, 2);
+  const ReconcileReport r = Run(x, 2, 60'000'000'000);
   ASSERT_EQ(r.streams.size(), 1u);
   const StreamReconcile& s = r.streams[0];
   EXPECT_EQ(s.in_store, 1000u);
@@ -111,6 +113,26 @@ TEST_F(ReconcileTest, AnExportMissingRangesWithDuplicatesAndForeignEventsIsRepor
   EXPECT_NE(r.Text().find("missing seqs 100..109"), std::string::npos) << r.Text();
   EXPECT_NE(r.Json().find("\"missing_ranges\":[[100,109],[500,500],[900,949]]"), std::string::npos)
       << r.Json();
+  // Per minute (records one a second from 11:06:40): the windows that lack records, and
+  // how many; the others are whole.
+  ASSERT_EQ(s.windows.size(), 18u);
+  std::map<int64_t, uint64_t> lacking;
+  uint64_t stored = 0;
+  for (const WindowReconcile& w : s.windows) {
+    EXPECT_EQ(w.in_store, w.matched + w.missing);
+    EXPECT_EQ(w.start_ns % 60'000'000'000, 0);
+    stored += w.in_store;
+    if (w.missing > 0) lacking[(w.start_ns - kStart) / 1'000'000'000] = w.missing;
+  }
+  EXPECT_EQ(stored, 1000u);
+  // Window k starts at kStart - 40 s + 60 k s: 100..109 fall in k=2, 500 in k=9, 900..919 in
+  // k=15, 920..949 in k=16.
+  EXPECT_EQ(lacking, (std::map<int64_t, uint64_t>{{80, 10}, {500, 1}, {860, 20}, {920, 30}}));
+  EXPECT_NE(
+      r.Text().find("window 2026-11-18T11:08:00.000Z: 60 stored, 50 in the export, 10 missing"),
+      std::string::npos)
+      << r.Text();
+  EXPECT_NE(r.Text().find("4 of 18 windows of 60 s lack records"), std::string::npos) << r.Text();
 }
 
 std::string Gzip(const std::string& in) {
