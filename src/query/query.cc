@@ -196,8 +196,13 @@ struct Building {
 struct Cursor {
   store::StreamRef ref;
   std::unique_ptr<store::StreamReader> reader;
-  bool done = false;  // past seq_last
+  bool done = false;    // past seq_last
+  bool at_end = false;  // the reader reached the stream's end (kEnd)
   Building building;
+  // An open summary whose bytes the reader was told to skip: the summary the segment's
+  // records read after them extend.
+  std::optional<SegmentSummary> prefix;
+  uint64_t prefix_base = 0;
 };
 
 class Runner {
@@ -211,17 +216,8 @@ class Runner {
     return f.from_ns || f.to_ns || !f.sources.empty();
   }
 
-  // The reader's segment filter: false when the segment's index shows no record can match.
-  bool SegmentMayMatch(const store::StreamRef& ref, uint64_t base, uint64_t size) {
-    const std::string path = layout_.SegmentIndex(ref.agent, ref.epoch, base);
-    auto read = ReadSummary(env_, path, size);
-    if (!read.ok()) {
-      Warn(read.status().message() + "; the segment is read and its index rebuilt");
-      return true;
-    }
-    if (!read->has_value()) return true;
-    indexed_.insert(path);  // intact: not written again
-    const SegmentSummary& s = **read;
+  // Whether a record the summary describes can match the filter's time and sources.
+  bool MayMatch(const SegmentSummary& s) const {
     const Filter& f = m_.filter();
     bool may = s.min_time <= s.max_time;  // no event at all: no time or source can match
     if (f.from_ns && s.max_time < *f.from_ns) may = false;
@@ -230,8 +226,54 @@ class Runner {
       may = std::any_of(s.sources.begin(), s.sources.end(),
                         [&](const std::string& src) { return Glob(f.sources, src); });
     }
-    if (!may) ++stats_->segments_skipped;
     return may;
+  }
+
+  // The reader's segment start (store::StreamReader::set_segment_start): skip a segment,
+  // or the bytes an open summary covers, when its index shows no record there can match.
+  uint64_t SegmentStart(Cursor* c, uint64_t base, uint64_t size) {
+    const std::string path = layout_.SegmentIndex(c->ref.agent, c->ref.epoch, base);
+    auto read = ReadSummary(env_, path, store::StreamFiles(c->ref.dir).Segment(base), size);
+    if (!read.ok()) {
+      Warn(read.status().message() + "; the segment is read and its index rebuilt");
+      return 0;
+    }
+    if (!read->has_value()) return 0;
+    const SegmentSummary& s = **read;
+    const bool may = MayMatch(s);
+    if (!s.open) {
+      indexed_.insert(path);  // intact: not written again
+      if (may) return 0;
+      ++stats_->segments_skipped;
+      return store::StreamReader::kSkipSegment;
+    }
+    if (may) return 0;  // read whole; its summary is written again
+    c->prefix = s;
+    c->prefix_base = base;
+    if (s.segment_bytes == size) ++stats_->segments_skipped;  // nothing after it yet
+    return s.segment_bytes;
+  }
+
+  // At the end of the run: the newest segment the reader read to its end gets an open
+  // summary of what it holds so far.
+  void FinishOpen(Cursor* c) {
+    Building& b = c->building;
+    if (!c->at_end || c->reader == nullptr || b.segment.empty() || !b.whole ||
+        b.base != c->reader->segment_base()) {
+      return;
+    }
+    const std::string segment = store::StreamFiles(c->ref.dir).Segment(b.base);
+    b.summary.open = true;
+    b.summary.segment_bytes = c->reader->position();
+    auto crc = TailCrc(env_, segment, b.summary.segment_bytes);
+    if (!crc.ok()) return;
+    b.summary.tail_crc = *crc;
+    const std::string path = layout_.SegmentIndex(c->ref.agent, c->ref.epoch, b.base);
+    if (auto old = env::ReadFileToString(env_, path);
+        old.ok() && *old == EncodeSummary(b.summary)) {
+      return;  // nothing was appended since it was written
+    }
+    if (WriteSummary(env_, path, b.summary).ok()) ++stats_->indexes_written;
   }
 
   // Notes a record of the stream for the index of its segment; a new segment means the
@@ -243,8 +285,15 @@ class Runner {
       Finish(c);
       b = Building{};
       b.segment = e.segment;
-      b.whole = store::ParseSegmentName(e.segment, &b.base) && e.seq == b.base;
-      b.summary.first_seq = e.seq;
+      const bool named = store::ParseSegmentName(e.segment, &b.base);
+      if (c->prefix && named && c->prefix_base == b.base && c->prefix->end_seq == e.seq) {
+        b.summary = *c->prefix;  // the skipped bytes' summary, extended by what follows
+        b.whole = true;
+      } else {
+        b.whole = named && e.seq == b.base;
+        b.summary.first_seq = e.seq;
+      }
+      c->prefix.reset();
     }
     b.summary.end_seq = e.seq + 1;
     if (ev == nullptr) return;
@@ -261,6 +310,7 @@ class Runner {
     auto size = env_->GetFileSize(store::StreamFiles(c->ref.dir).Segment(b.base));
     if (!size.ok()) return;
     b.summary.segment_bytes = *size;
+    b.summary.open = false;  // sealed: a newer segment follows
     const std::string path = layout_.SegmentIndex(c->ref.agent, c->ref.epoch, b.base);
     if (indexed_.count(path) > 0) return;
     if (WriteSummary(env_, path, b.summary).ok()) ++stats_->indexes_written;
@@ -275,7 +325,10 @@ class Runner {
         c->done = true;
         break;
       }
-      if (e->kind == store::StreamReader::Kind::kEnd) break;
+      if (e->kind == store::StreamReader::Kind::kEnd) {
+        c->at_end = true;
+        break;
+      }
       if (e->kind != store::StreamReader::Kind::kRecord) {
         Warn(StreamName(c->ref) + ": " + std::to_string(e->bytes) + " damaged bytes in " +
              e->segment + " at offset " + std::to_string(e->offset) +
@@ -335,7 +388,10 @@ class Runner {
         Warn(StreamName(c->ref) + ": " + e.status().ToString());
         break;
       }
-      if (e->kind == store::StreamReader::Kind::kEnd) break;
+      if (e->kind == store::StreamReader::Kind::kEnd) {
+        c->at_end = true;
+        break;
+      }
       if (e->kind != store::StreamReader::Kind::kRecord) {
         Warn(StreamName(c->ref) + ": damaged bytes in " + e->segment + " skipped");
         c->building.whole = false;
@@ -418,11 +474,16 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
   // Readers opened later (follow) read every segment: the index only speeds up the start.
   for (auto& [key, c] : cursors) {
     if (c.reader && runner.UsesIndex()) {
-      c.reader->set_segment_filter([&runner, ref = &c.ref](uint64_t base, uint64_t size) {
-        return runner.SegmentMayMatch(*ref, base, size);
+      c.reader->set_segment_start([&runner, cursor = &c](uint64_t base, uint64_t size, bool) {
+        return runner.SegmentStart(cursor, base, size);
       });
     }
   }
+  // The newest segments read to their end get open summaries (FinishOpen).
+  const auto finish = [&] {
+    for (auto& [key, c] : cursors) runner.FinishOpen(&c);
+    return Status::Ok();
+  };
   if (o.reverse) {
     for (auto it = cursors.rbegin(); it != cursors.rend(); ++it) {
       if (it->second.done) continue;
@@ -430,14 +491,14 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
       ASSIGN_OR_RETURN(bool more, runner.DrainReverse(&it->second, keep));
       if (!more) break;
     }
-    return Status::Ok();
+    return finish();
   }
   for (;;) {
     for (auto& [key, c] : cursors) {
       ASSIGN_OR_RETURN(bool more, runner.Drain(&c));
-      if (!more) return Status::Ok();
+      if (!more) return finish();
     }
-    if (!o.follow || (o.stop && o.stop())) return Status::Ok();
+    if (!o.follow || (o.stop && o.stop())) return finish();
     std::this_thread::sleep_for(std::chrono::milliseconds(o.poll_ms));
     if (o.stop && o.stop()) {
       // One last pass: what was stored before the stop is not left out.
@@ -445,7 +506,7 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
         ASSIGN_OR_RETURN(bool more, runner.Drain(&c));
         if (!more) break;
       }
-      return Status::Ok();
+      return finish();
     }
     Status again = discover();
     if (!again.ok() && again.code() != StatusCode::kNotFound) return again;

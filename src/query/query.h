@@ -109,18 +109,21 @@ struct RunOptions {
 };
 
 struct RunStats {
-  uint64_t streams = 0;               // selected
-  uint64_t segments_skipped = 0;      // sealed segments the index showed cannot match
-  uint64_t indexes_written = 0;       // summaries written for sealed segments read whole
+  uint64_t streams = 0;  // selected
+  // Segments the index showed cannot match, not read at all (a newest one whose open
+  // summary covers all it holds included).
+  uint64_t segments_skipped = 0;
+  uint64_t indexes_written = 0;       // summaries written for segments read to their end
   uint64_t scanned = 0;               // records read
   uint64_t matched = 0;               // passed to emit
   std::vector<std::string> warnings;  // damage skipped, unreadable streams
 };
 
-// With a time or source filter, sealed segments whose index (query/segment_index.h) shows
-// they cannot match are skipped; a sealed segment read whole gets its index written (or
-// rewritten, when it was damaged or stale: a warning). An index that cannot be written is
-// no error (a read-only store is scanned).
+// With a time or source filter, segments whose index (query/segment_index.h) shows they
+// cannot match are skipped, and so are the first bytes of a newest segment its open
+// summary covers; a segment read to its end gets its index written (or rewritten, when it
+// was damaged or stale: a warning; the newest an open one). An index that cannot be
+// written is no error (a read-only store is scanned).
 // Every match of the filter in data_dir's store, in order (see above), to emit; stops at
 // the limit or when emit returns false. A stream that cannot be read or holds damage is
 // a warning, the others are still read; an error only when the store itself cannot be

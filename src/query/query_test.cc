@@ -259,6 +259,122 @@ TEST_F(QueryTest, TheSegmentIndexSkipsSegmentsAndADamagedOneIsRebuiltWithTheSame
   EXPECT_EQ(deleted.indexes_written, 1u);
 }
 
+// The newest segment of each stream, which the collector is still writing, gets an open
+// summary of its first bytes: a later query that cannot match them reads only what was
+// appended since (late-arriving records in the window are found), and once those bytes
+// are no longer the ones summarised (cut and written again) the summary is not trusted.
+TEST_F(QueryTest, TheNewestSegmentsOpenSummarySkipsItsBytesUntilTheyChange) {
+  Build(Records(), 9);
+  Filter f;
+  f.from_ns = kStart + 3 * kDay;
+  f.to_ns = *f.from_ns + kDay / 2;
+  const auto want = [&] {
+    std::vector<std::pair<std::string, uint64_t>> w;
+    for (const Written& x : written_) {
+      if (Expected(f, x, "")) w.emplace_back(x.agent, x.seq);
+    }
+    std::sort(w.begin(), w.end());
+    return w;
+  };
+  auto m = Matcher::Make(f);
+  ASSERT_TRUE(m.ok());
+  const auto run = [&](RunStats* stats) {
+    std::vector<std::pair<std::string, uint64_t>> got;
+    EXPECT_TRUE(query::Run(
+                    &env_, kData, **m, {},
+                    [&](const Match& x) {
+                      got.emplace_back(x.stream->agent, x.seq);
+                      return true;
+                    },
+                    stats)
+                    .ok());
+    return got;
+  };
+  const store::Layout layout(kData);
+  const auto newest = [&](const std::string& agent) {
+    const std::string dir = layout.StreamDir(agent, epochs_[agent]);
+    auto segs = store::ListSegments(&env_, dir);
+    EXPECT_TRUE(segs.ok() && !segs->empty());
+    return segs->rbegin()->first;
+  };
+  RunStats first, second;
+  EXPECT_EQ(run(&first), want());
+  EXPECT_EQ(run(&second), want());
+  EXPECT_TRUE(second.warnings.empty()) << second.warnings.front();
+  // Without the open summaries the newest segments are read whole.
+  for (const char* a : {"web-01", "web-02", "db-01"}) {
+    ASSERT_TRUE(env_.RemoveFile(layout.SegmentIndex(a, epochs_[a], newest(a))).ok());
+  }
+  RunStats without;
+  EXPECT_EQ(run(&without), want());
+  EXPECT_EQ(second.segments_skipped, without.segments_skipped + 3);
+  EXPECT_LT(second.scanned, without.scanned);
+  RunStats third;  // the open summaries were written again
+  EXPECT_EQ(run(&third), want());
+  EXPECT_EQ(third.segments_skipped, second.segments_skipped);
+
+  // Late-arriving records in the window, appended to web-01's newest segment: found, and
+  // only they are read of that segment.
+  const auto append = [&](const std::string& agent, uint8_t epoch_byte, int n,
+                          const std::string& text) {
+    const std::string dir = layout.StreamDir(agent, epochs_[agent]);
+    auto st = store::StreamStore::Open(&env_, dir, spool::Epoch{epoch_byte, 7, 9},
+                                       {.segment_bytes = 64 << 10});
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    for (int i = 0; i < n; ++i) {
+      Written w;
+      w.agent = agent;
+      w.epoch = epochs_[agent];
+      w.seq = (*st)->next_seq();
+      w.source = "journald";
+      w.time = *f.from_ns + 1000 + i;
+      w.raw = text + std::to_string(i);
+      event::Event e;
+      e.format = event::Format::kRfc5424;
+      e.source = w.source;
+      e.flags = event::kEventTime;
+      e.event_unix_ns = e.observed_unix_ns = w.time;
+      e.raw = e.message = w.raw;
+      std::string payload;
+      event::EncodeEvent(e, &payload);
+      ASSERT_TRUE((*st)
+                      ->Append({w.seq, false},
+                               {{spool::FrameType::kData, crc32c::Value(payload), payload}},
+                               {spool::RecordLeafHash(spool::FrameType::kData, payload)})
+                      .ok());
+      written_.push_back(std::move(w));
+    }
+    ASSERT_TRUE((*st)->Commit().ok());
+  };
+  append("web-01", 1, 3, "late ");
+  RunStats late;
+  EXPECT_EQ(run(&late), want());
+  EXPECT_EQ(late.scanned, third.scanned + 3);
+  EXPECT_TRUE(late.warnings.empty()) << late.warnings.front();
+
+  // web-02's newest segment cut back before its summary's end and other records written
+  // there, more bytes than were cut: the summary no longer describes those bytes, so it is
+  // not trusted (a warning) and every one of the new records in the window is found.
+  const std::string segment =
+      store::StreamFiles(layout.StreamDir("web-02", epochs_["web-02"])).Segment(newest("web-02"));
+  const std::string bytes = env_.Contents(segment);
+  env_.SetDurableContents(segment, bytes.substr(0, bytes.size() - 3000));
+  append("web-02", 2, 40, "rewritten in the window ");
+  const uint64_t first_new = written_[written_.size() - 40].seq;
+  RunStats stale;
+  const std::vector<std::pair<std::string, uint64_t>> got = run(&stale);
+  ASSERT_FALSE(stale.warnings.empty());
+  EXPECT_NE(stale.warnings[0].find("stale"), std::string::npos) << stale.warnings[0];
+  EXPECT_EQ(
+      std::count_if(got.begin(), got.end(),
+                    [&](const auto& r) { return r.first == "web-02" && r.second >= first_new; }),
+      40);
+  ASSERT_TRUE(
+      env_.RemoveFile(layout.SegmentIndex("web-02", epochs_["web-02"], newest("web-02"))).ok());
+  RunStats fresh;
+  EXPECT_EQ(got, run(&fresh)) << "a stale open summary must not change the answer";
+}
+
 TEST(SegmentIndex, RoundTripsAndRefusesAnythingElse) {
   SegmentSummary s;
   s.segment_bytes = 65536;
@@ -277,6 +393,14 @@ TEST(SegmentIndex, RoundTripsAndRefusesAnythingElse) {
   for (size_t cut = 0; cut < text.size(); ++cut) {
     EXPECT_FALSE(DecodeSummary(text.substr(0, cut)).ok()) << cut;
   }
+  // An open summary (of the newest segment's first bytes) keeps its tail CRC.
+  s.open = true;
+  s.tail_crc = 0xdeadbeef;
+  auto open = DecodeSummary(EncodeSummary(s));
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  EXPECT_TRUE(open->open);
+  EXPECT_EQ(open->tail_crc, 0xdeadbeefu);
+  EXPECT_EQ(open->sources, s.sources);
   for (int i = 0; i < 70; ++i) s.AddSource("src-" + std::to_string(i));
   EXPECT_TRUE(s.all_sources);
   EXPECT_TRUE(s.sources.empty());

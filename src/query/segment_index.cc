@@ -49,6 +49,7 @@ bool Pair(std::string_view line, std::string_view key, T* a, T* b) {
 std::string EncodeSummary(const SegmentSummary& s) {
   std::string t = std::string(kMagic) + "\n";
   t += "size " + std::to_string(s.segment_bytes) + "\n";
+  if (s.open) t += "open " + Hex32(s.tail_crc) + "\n";
   t += "seqs " + std::to_string(s.first_seq) + " " + std::to_string(s.end_seq) + "\n";
   t += "time " + std::to_string(s.min_time) + " " + std::to_string(s.max_time) + "\n";
   t += "sources " + (s.all_sources ? std::string("all") : std::to_string(s.sources.size())) + "\n";
@@ -75,22 +76,44 @@ StatusOr<SegmentSummary> DecodeSummary(std::string_view text) {
   if (lines[1].substr(0, 5) != "size " || !Number(lines[1].substr(5), &s.segment_bytes)) {
     return bad("bad size line");
   }
-  if (!Pair(lines[2], "seqs", &s.first_seq, &s.end_seq)) return bad("bad seqs line");
-  if (!Pair(lines[3], "time", &s.min_time, &s.max_time)) return bad("bad time line");
-  if (lines[4].substr(0, 8) != "sources ") return bad("bad sources line");
-  const std::string_view n = lines[4].substr(8);
+  size_t at = 2;  // the line after size
+  if (lines[at].substr(0, 5) == "open ") {
+    const std::string_view hex = lines[at].substr(5);
+    const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), s.tail_crc, 16);
+    if (hex.size() != 8 || ec != std::errc() || end != hex.data() + hex.size()) {
+      return bad("bad open line");
+    }
+    s.open = true;
+    ++at;
+  }
+  if (lines.size() < at + 3) return bad("too few lines");
+  if (!Pair(lines[at], "seqs", &s.first_seq, &s.end_seq)) return bad("bad seqs line");
+  if (!Pair(lines[at + 1], "time", &s.min_time, &s.max_time)) return bad("bad time line");
+  if (lines[at + 2].substr(0, 8) != "sources ") return bad("bad sources line");
+  const std::string_view n = lines[at + 2].substr(8);
   size_t count = 0;
   if (n == "all") {
     s.all_sources = true;
   } else if (!Number(n, &count) || count > SegmentSummary::kMaxSources) {
     return bad("bad source count");
   }
-  if (lines.size() != 5 + count) return bad("source count differs from the lines");
-  for (size_t i = 0; i < count; ++i) s.sources.emplace(lines[5 + i]);
+  if (lines.size() != at + 3 + count) return bad("source count differs from the lines");
+  for (size_t i = 0; i < count; ++i) s.sources.emplace(lines[at + 3 + i]);
   return s;
 }
 
+StatusOr<uint32_t> TailCrc(env::Env* env, const std::string& segment_path, uint64_t end) {
+  const uint64_t from = end > 4096 ? end - 4096 : 0;
+  ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(segment_path));
+  std::string bytes(end - from, '\0');
+  ASSIGN_OR_RETURN(size_t got, file->Read(from, bytes.size(), bytes.data()));
+  if (got != bytes.size())
+    return DataLossError(segment_path + " is shorter than " + std::to_string(end));
+  return crc32c::Value(bytes);
+}
+
 StatusOr<std::optional<SegmentSummary>> ReadSummary(env::Env* env, const std::string& path,
+                                                    const std::string& segment_path,
                                                     uint64_t segment_bytes) {
   if (!env->FileExists(path)) return std::optional<SegmentSummary>();
   ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
@@ -98,7 +121,17 @@ StatusOr<std::optional<SegmentSummary>> ReadSummary(env::Env* env, const std::st
   ASSIGN_OR_RETURN(std::string text, env::ReadFileToString(env, path));
   auto s = DecodeSummary(text);
   if (!s.ok()) return Status(s.status().code(), path + ": " + s.status().message());
-  if (s->segment_bytes != segment_bytes) {
+  if (s->open) {
+    if (s->segment_bytes > segment_bytes) {
+      return DataLossError(path + " is stale: it covers " + std::to_string(s->segment_bytes) +
+                           " bytes, the segment has " + std::to_string(segment_bytes));
+    }
+    ASSIGN_OR_RETURN(const uint32_t crc, TailCrc(env, segment_path, s->segment_bytes));
+    if (crc != s->tail_crc) {
+      return DataLossError(path + " is stale: the segment's bytes before " +
+                           std::to_string(s->segment_bytes) + " are not those it summarised");
+    }
+  } else if (s->segment_bytes != segment_bytes) {
     return DataLossError(path + " is stale: it describes " + std::to_string(s->segment_bytes) +
                          " bytes, the segment has " + std::to_string(segment_bytes));
   }

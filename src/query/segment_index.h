@@ -1,13 +1,19 @@
-// The query's per-segment index (issue 17): for each sealed segment of a stored stream, a
-// summary of what it holds — its size, seq range, the smallest and largest record time
-// (event time, else observed) and the sources present — so a query bounded in time or by
-// source skips segments that cannot match. Derived state: written by the query when it has
-// read a sealed segment whole, kept apart from the evidence (store::Layout::SegmentIndex),
-// rebuilt when missing, damaged (checksum) or stale (the segment's size differs), never
-// trusted over the segment: every record read is still checked against the filter.
+// The query's per-segment index (issue 17): for each segment of a stored stream, a summary
+// of what it holds — its size, seq range, the smallest and largest record time (event
+// time, else observed) and the sources present — so a query bounded in time or by source
+// skips segments that cannot match. Derived state: written by the query when it has read a
+// segment to its end, kept apart from the evidence (store::Layout::SegmentIndex), rebuilt
+// when missing, damaged (checksum) or stale, never trusted over the segment: every record
+// read is still checked against the filter.
+// A summary of the newest segment, which the collector is still writing, is "open": it
+// covers the segment's first `size` bytes, and holds the CRC32C of the (up to) 4 KiB
+// before that end. It stays true while the segment still has those bytes: the store only
+// appends, and the only cut (store::StreamStore::DiscardUnsynced after a failed write)
+// takes back unsynced bytes that the agent re-sends identical. A later query skips the
+// covered bytes when they cannot match and reads only what was appended since.
 // Format (text, docs/formats/store.md "Query index"):
-//   gapless-segment-index/1\n size <bytes>\n seqs <first> <end>\n time <min> <max>\n
-//   sources <n|all>\n <one source per line>... crc32c <hex of everything before>\n
+//   gapless-segment-index/1\n size <bytes>\n [open <tail crc hex>\n] seqs <first> <end>\n
+//   time <min> <max>\n sources <n|all>\n <one source per line>... crc32c <hex>\n
 #pragma once
 
 #include <cstdint>
@@ -22,8 +28,10 @@
 namespace gapless::query {
 
 struct SegmentSummary {
-  uint64_t segment_bytes = 0;
-  uint64_t first_seq = 0, end_seq = 0;                 // [first, end)
+  uint64_t segment_bytes = 0;           // sealed: the segment's size; open: the bytes covered
+  bool open = false;                    // a prefix of the newest segment (above)
+  uint32_t tail_crc = 0;                // open: TailCrc of the segment at segment_bytes
+  uint64_t first_seq = 0, end_seq = 0;  // [first, end)
   int64_t min_time = INT64_MAX, max_time = INT64_MIN;  // none: min > max
   bool all_sources = false;  // more than kMaxSources: any source may be there
   std::set<std::string> sources;
@@ -44,9 +52,15 @@ std::string EncodeSummary(const SegmentSummary& s);
 // kDataLoss naming what is wrong for anything that is not exactly what Encode writes.
 StatusOr<SegmentSummary> DecodeSummary(std::string_view text);
 
-// The summary at path if it is there, intact and of a segment of segment_bytes; nullopt
-// if missing; an error if damaged or stale (the caller warns and rebuilds it).
+// CRC32C of the segment file's bytes [max(0, end - 4096), end).
+StatusOr<uint32_t> TailCrc(env::Env* env, const std::string& segment_path, uint64_t end);
+
+// The summary at path if it is there, intact and still true of the segment at
+// segment_path, now segment_bytes long: a sealed one of exactly that size, or an open one
+// whose covered bytes are still there (size and tail CRC); nullopt if missing; an error if
+// damaged or stale (the caller warns and rebuilds it).
 StatusOr<std::optional<SegmentSummary>> ReadSummary(env::Env* env, const std::string& path,
+                                                    const std::string& segment_path,
                                                     uint64_t segment_bytes);
 // Writes it atomically, making its directory.
 Status WriteSummary(env::Env* env, const std::string& path, const SegmentSummary& s);

@@ -1,5 +1,6 @@
 #include "store/reader.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "base/invariant.h"
@@ -49,9 +50,11 @@ StatusOr<bool> StreamReader::OpenSegment(Entry* bad) {
   bool version_mismatch = false;
   if (got == header.size() && spool::DecodeSegmentHeader(header, &h, &version_mismatch)) {
     header_checked_ = true;
-    offset_ = spool::kSegmentHeaderSize;
+    offset_ = std::max<uint64_t>(spool::kSegmentHeaderSize, start_at_);
+    start_at_ = 0;
     return true;
   }
+  start_at_ = 0;
   creating_ = got < header.size();  // a writer may still be creating it
   bad->kind = Kind::kBadHeader;
   bad->segment = spool::SegmentFileName(base_);
@@ -98,13 +101,16 @@ StatusOr<StreamReader::Entry> StreamReader::Next() {
       base_ = it == segments_.begin() ? it->first : std::prev(it)->first;
       have_segment_ = true;
     }
-    if (!header_checked_ && segment_filter_ && reader_ == nullptr && offset_ == 0 &&
-        segments_.upper_bound(base_) != segments_.end()) {
+    if (!header_checked_ && segment_start_ && reader_ == nullptr && offset_ == 0) {
+      const bool newest = segments_.upper_bound(base_) == segments_.end();
       ASSIGN_OR_RETURN(const uint64_t size, env_->GetFileSize(files_.Segment(base_)));
-      if (!segment_filter_(base_, size)) {
+      start_at_ = segment_start_(base_, size, newest);
+      if (start_at_ == kSkipSegment && !newest) {
+        start_at_ = 0;
         Advance();
         continue;
       }
+      if (start_at_ == kSkipSegment || start_at_ > size) start_at_ = 0;
     }
     if (!header_checked_) {
       Entry bad;

@@ -76,12 +76,19 @@ class StreamReader {
   // an in-process reader passes the store's durable point so that it never reads past
   // what was acknowledged.
   void set_limit(uint64_t limit) { limit_ = limit; }
-  // Called before a sealed segment (one a newer segment follows) is read, with its base
-  // seq and size: false skips it whole (its records are not returned). For indexes that
-  // know a segment cannot match (query/segment_index.h); the newest segment is always read.
-  void set_segment_filter(std::function<bool(uint64_t base, uint64_t size)> f) {
-    segment_filter_ = std::move(f);
+  // Called before a segment is read, with its base seq, its size and whether it is the
+  // newest (no newer segment is listed): where to start reading it. 0 reads it whole;
+  // kSkipSegment skips a sealed segment whole (for the newest it means 0); an offset past
+  // the header starts there, which must be a frame boundary the reader reached before (the
+  // records before it are not returned). For indexes that know what a segment, or its first
+  // bytes, cannot hold (query/segment_index.h).
+  static constexpr uint64_t kSkipSegment = UINT64_MAX;
+  void set_segment_start(std::function<uint64_t(uint64_t base, uint64_t size, bool newest)> f) {
+    segment_start_ = std::move(f);
   }
+  // The offset just past the last frame read in the current segment (its header's end
+  // before any): at kEnd, where a later reader may start with set_segment_start.
+  uint64_t position() const { return offset_; }
   // At kEnd: see above.
   uint64_t unfinished_bytes() const { return unfinished_; }
   bool creating_segment() const { return creating_; }
@@ -105,7 +112,8 @@ class StreamReader {
   const StreamFiles files_;
   const uint64_t from_seq_;
   uint64_t limit_ = UINT64_MAX;
-  std::function<bool(uint64_t, uint64_t)> segment_filter_;
+  std::function<uint64_t(uint64_t, uint64_t, bool)> segment_start_;
+  uint64_t start_at_ = 0;                     // from segment_start_, for the segment being opened
   std::map<uint64_t, std::string> segments_;  // base -> name, as last listed
   bool have_segment_ = false;
   uint64_t base_ = 0;
