@@ -24,11 +24,6 @@ struct ProveFlags {
 // old_size: the consistency proof from the signed checkpoint of that size to the latest.
 // The checkpoint carries the witnesses' cosignatures kept for it (dir/witnessed).
 int Prove(const ProveFlags& flags);
-// The inclusion proof document of one stored record against the latest signed checkpoint
-// (what `gapless prove --seq` prints), checked before it is returned; kNotFound when the
-// record is not covered by a signed checkpoint yet. For `gapless query --with-proof`.
-Status ProveRecord(const std::string& data_dir, const std::string& agent, const std::string& epoch,
-                   uint64_t seq, std::string* json);
 // witness_keys: cosigner keys whose valid cosignature the checkpoint must carry.
 int VerifyProof(const std::string& path, const std::string& verifier_key,
                 const std::vector<std::string>& witness_keys);

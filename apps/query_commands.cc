@@ -11,7 +11,7 @@
 #include "event/event.h"
 #include "output/output.h"
 #include "output/shape.h"
-#include "proof_commands.h"
+#include "proof/prover.h"
 #include "query/query.h"
 #include "query/reconcile.h"
 #include "verify_commands.h"
@@ -171,6 +171,8 @@ int Query(const QueryFlags& f) {
     o.stop = [] { return interrupted.load(); };
   }
   uint64_t printed = 0;
+  std::unique_ptr<proof::Prover> prover;
+  if (f.with_proof) prover = std::make_unique<proof::Prover>(env::Env::Posix(), f.data_dir);
   query::RunStats stats;
   const auto print = [&](const query::Match& m) {
     ++printed;
@@ -182,18 +184,7 @@ int Query(const QueryFlags& f) {
       const output::Provenance p{m.stream->agent, m.stream->epoch, m.seq, m.leaf};
       out = output::FormatRecord(*shape, p, m.type, m.payload).body;
       while (!out.empty() && out.back() == '\n') out.pop_back();
-      if (f.with_proof && !out.empty() && out.back() == '}') {
-        // The receipt: the record's inclusion proof against the latest signed
-        // checkpoint (docs/formats/proof.md), checkable with gapless verify-proof.
-        std::string proof;
-        const Status ps = ProveRecord(f.data_dir, m.stream->agent, m.stream->epoch, m.seq, &proof);
-        // One line: a JSON string holds no raw newline, so these are only layout.
-        std::erase(proof, '\n');
-        out.pop_back();
-        out += ps.ok() ? ",\"gapless.proof\":" + proof
-                       : ",\"gapless.proof_error\":" + JsonString(ps.message());
-        out += '}';
-      }
+      if (prover) query::AddReceipt(prover.get(), m, &out);
       out += '\n';
     }
     std::fwrite(out.data(), 1, out.size(), stdout);

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "base/json_text.h"
 #include "query/segment_index.h"
 #include "store/reader.h"
 #include "syslog/syslog_parser.h"
@@ -510,6 +511,19 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
     }
     Status again = discover();
     if (!again.ok() && again.code() != StatusCode::kNotFound) return again;
+  }
+}
+
+void AddReceipt(proof::Prover* prover, const Match& m, std::string* object) {
+  while (!object->empty() && object->back() == '\n') object->pop_back();
+  if (object->empty() || object->back() != '}') return;
+  auto proof = prover->Inclusion(m.stream->agent, m.stream->epoch, m.seq);
+  object->pop_back();
+  if (proof.ok()) {
+    std::erase(*proof, '\n');  // a JSON string holds no raw newline: these are only layout
+    *object += ",\"gapless.proof\":" + *proof + "}";
+  } else {
+    *object += ",\"gapless.proof_error\":" + JsonString(proof.status().message()) + "}";
   }
 }
 

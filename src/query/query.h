@@ -38,6 +38,7 @@
 #include "base/status.h"
 #include "env/env.h"
 #include "event/event.h"
+#include "proof/prover.h"
 #include "spool/spool_format.h"
 #include "store/layout.h"
 
@@ -139,6 +140,14 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
 // matches (at most limit of them) in memory. Reaching the limit stops the reading:
 // verified->stopped. No follow, no index. An error only when the file cannot be opened,
 // is not an archive or cannot be decrypted.
+// The receipt (issue 17): `object`, one JSON object (a result in the json, ecs or ocsf
+// shape), gets a member "gapless.proof" holding the record's inclusion proof against the
+// stream's latest signed checkpoint — the document of docs/formats/proof.md, on one line,
+// checked before it is added and checkable offline with `gapless verify-proof` — or
+// "gapless.proof_error" with the reason there is none (not signed yet, altered store).
+// An object that does not end in '}' is left as it is.
+void AddReceipt(proof::Prover* prover, const Match& m, std::string* object);
+
 Status RunArchive(const std::string& path, const archive::Identity* identity,
                   const std::optional<checkpoint::Verifier>& key, const Matcher& m,
                   const RunOptions& o, const std::function<bool(const Match&)>& emit,
