@@ -50,8 +50,9 @@ int RunCollector(const std::string& config_path) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
   }
-  collector::ServiceOptions so{cfg->options, cfg->alerts, cfg->monitors, cfg->metrics_listen,
-                               cfg->audit_interval_ms};
+  collector::ServiceOptions so{cfg->options,           cfg->alerts,
+                               cfg->monitors,          cfg->metrics_listen,
+                               cfg->audit_interval_ms, cfg->index_interval_ms};
   auto service = collector::Service::Start(std::move(so));
   if (!service.ok()) {
     std::fprintf(stderr, "gapless collector: %s\n", service.status().ToString().c_str());

@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <filesystem>
+
 #include "agent/agent.h"
 #include "alert/alert.h"
 #include "alert/webhook_receiver_test_util.h"
@@ -376,6 +378,7 @@ TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
   so.alerts.retry_initial_ms = 20;
   so.alerts.webhooks.push_back({"http://127.0.0.1:1/hook", "", "", 500});  // nothing listens
   so.metrics_listen = "127.0.0.1:0";
+  so.index_interval_ms = 100;
   auto service = collector::Service::Start(so);
   ASSERT_TRUE(service.ok()) << service.status().ToString();
   OpenSpool();
@@ -398,6 +401,11 @@ TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
             std::string::npos)
       << m;
   EXPECT_EQ(get("/health").status, 200);
+  // The service keeps the query index up to date: the stream's segment gets its (open)
+  // summary without any query having run.
+  const std::string index =
+      store::Layout(copts_.data_dir).SegmentIndex("agent-1", store::EpochHex(spool_->epoch()), 0);
+  EXPECT_TRUE(WaitFor([&] { return std::filesystem::exists(index); }, 10000)) << index;
   (*service)->alerts()->Fire("test_alert", "x", "warning", "for the test");
   ASSERT_TRUE(WaitFor(
       [&] {

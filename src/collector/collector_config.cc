@@ -171,10 +171,25 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
     return InvalidArgumentError(c.errors());
   }
   c.OnlyKeys(*t,
-             {"name", "data_dir", "listen", "tls_cert", "tls_key", "enrolled_keys", "enroll_tokens",
-              "signing_key", "checkpoint_interval_ms", "witness", "archive", "metrics_listen",
-              "audit_interval_seconds", "max_connections", "max_connections_per_address",
-              "handshake_timeout_ms", "max_open_streams", "max_new_epochs_per_agent",
+             {"name",
+              "data_dir",
+              "listen",
+              "tls_cert",
+              "tls_key",
+              "enrolled_keys",
+              "enroll_tokens",
+              "signing_key",
+              "checkpoint_interval_ms",
+              "witness",
+              "archive",
+              "metrics_listen",
+              "audit_interval_seconds",
+              "index_interval_seconds",
+              "max_connections",
+              "max_connections_per_address",
+              "handshake_timeout_ms",
+              "max_open_streams",
+              "max_new_epochs_per_agent",
               "new_epoch_window_seconds"},
              "[collector]");
   c.String(*t, "name", &o.name);
@@ -182,6 +197,10 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
   int64_t audit_s = cfg.audit_interval_ms / 1000;
   if (c.Int(*t, "audit_interval_seconds", 0, 30 * 86400, &audit_s)) {
     cfg.audit_interval_ms = audit_s * 1000;
+  }
+  int64_t index_s = cfg.index_interval_ms / 1000;
+  if (c.Int(*t, "index_interval_seconds", 0, 86400, &index_s)) {
+    cfg.index_interval_ms = index_s * 1000;
   }
   if (!c.String(*t, "data_dir", &o.data_dir)) o.data_dir = "/var/lib/gapless-collector";
   if (const toml::node* n = t->get("listen")) {

@@ -27,6 +27,8 @@ struct CollectorConfig {
   std::string metrics_listen;
   // The store's self-audit (collector/auditing.h) every this often; 0: off.
   int64_t audit_interval_ms = 3'600'000;
+  // The query index brought up to date (query::IndexStore) every this often; 0: off.
+  int64_t index_interval_ms = 60'000;
 };
 
 // Parses and validates. On error: kInvalidArgument whose message has one line per

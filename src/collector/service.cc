@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "base/log.h"
+#include "query/query.h"
 #include "store/layout.h"
 
 namespace gapless::collector {
@@ -33,6 +34,18 @@ StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
       return audit.status();
     }
     s->audit_ = std::move(*audit);
+  }
+  if (o.index_interval_ms > 0) {
+    s->indexer_ = std::make_unique<PeriodicWorker>(
+        PeriodicWorker::Options{.interval_ms = o.index_interval_ms, .final_round = false},
+        [dir = o.collector.data_dir](bool) {
+          auto r = query::IndexStore(env::Env::Posix(), dir);
+          if (!r.ok()) {
+            LogWarning("collector: the query index was not brought up to date: " +
+                       r.status().ToString());
+          }
+          // Damage found on the way is the self-audit's and `gapless verify`'s to report.
+        });
   }
   if (!o.metrics_listen.empty()) {
     Service* p = s.get();
@@ -84,6 +97,7 @@ void Service::Stop() {
   stopped_ = true;
   if (metrics_) metrics_->Stop();
   if (audit_) audit_->Stop();
+  if (indexer_) indexer_->Stop();
   if (collector_) collector_->Stop();
   if (monitors_) monitors_->Tick();  // the last word to the ledger
   if (collector_ && ledger_) WriteOutputs();

@@ -29,6 +29,8 @@ struct ServiceOptions {
   std::string metrics_listen;  // empty: no endpoint
   // The store's self-audit (auditing.h) every this often; 0: off.
   int64_t audit_interval_ms = 3'600'000;
+  // The query index (query::IndexStore) brought up to date every this often; 0: off.
+  int64_t index_interval_ms = 60'000;
 };
 
 class Service {
@@ -54,6 +56,7 @@ class Service {
   std::unique_ptr<monitor::Monitors> monitors_;
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<Auditing> audit_;
+  std::unique_ptr<PeriodicWorker> indexer_;            // query::IndexStore, on its own thread
   HealthCheck health_;                                 // the endpoint's thread
   std::unique_ptr<alert::DiskSpaceWatch> disk_watch_;  // Tick's thread
   std::unique_ptr<http::Server> metrics_;

@@ -140,6 +140,14 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
 // matches (at most limit of them) in memory. Reaching the limit stops the reading:
 // verified->stopped. No follow, no index. An error only when the file cannot be opened,
 // is not an archive or cannot be decrypted.
+// Brings the store's query index up to date: writes the summary of every segment that has
+// none yet, and extends the open summary of each newest segment, reading only the bytes no
+// summary covers (a query whose filter cannot match anything, so every intact summary is
+// skipped). The collector runs it every index_interval_seconds, so a time-bounded query
+// finds the index there instead of scanning the store first. Readers' warnings (damage)
+// are in the stats.
+StatusOr<RunStats> IndexStore(env::Env* env, const std::string& data_dir);
+
 // The receipt (issue 17): `object`, one JSON object (a result in the json, ecs or ocsf
 // shape), gets a member "gapless.proof" holding the record's inclusion proof against the
 // stream's latest signed checkpoint — the document of docs/formats/proof.md, on one line,
