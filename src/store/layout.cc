@@ -121,8 +121,9 @@ std::string Layout::CollectorVerifierKey() const {
 std::string Layout::Ledger() const { return env::JoinPath(data_dir_, kLedgerFile); }
 std::string Layout::AlertJournal() const { return env::JoinPath(data_dir_, kAlertJournalFile); }
 std::string Layout::FormatFile() const { return env::JoinPath(data_dir_, kFormatFile); }
+std::string Layout::IndexDir() const { return env::JoinPath(data_dir_, "index"); }
 std::string Layout::IndexStreamDir(std::string_view agent, std::string_view epoch_hex) const {
-  return env::JoinPath(env::JoinPath(env::JoinPath(data_dir_, "index"), agent), epoch_hex);
+  return env::JoinPath(env::JoinPath(IndexDir(), agent), epoch_hex);
 }
 std::string Layout::SegmentIndex(std::string_view agent, std::string_view epoch_hex,
                                  uint64_t base_seq) const {

@@ -91,8 +91,9 @@ class Layout {
   // deliver) and .rejected (the records the downstream refused for good, one JSON line
   // each). The output name is checked by output::ValidOutputName.
   // Derived, rebuildable read-side state of `gapless query` (query/segment_index.h):
-  // index/<agent>/<epoch>/<segment file name>.idx, one summary per sealed segment, apart
-  // from the streams (which stay evidence only).
+  // index/<agent>/<epoch>/<segment file name>.idx, one summary per segment, apart from
+  // the streams (which stay evidence only); all of it may be deleted.
+  std::string IndexDir() const;
   std::string IndexStreamDir(std::string_view agent, std::string_view epoch_hex) const;
   std::string SegmentIndex(std::string_view agent, std::string_view epoch_hex,
                            uint64_t base_seq) const;
