@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!again.ok() || again->segment_bytes != s->segment_bytes || again->first_seq != s->first_seq ||
       again->end_seq != s->end_seq || again->min_time != s->min_time ||
       again->max_time != s->max_time || again->all_sources != s->all_sources ||
-      again->sources != s->sources) {
+      again->sources != s->sources || again->open != s->open || again->tail_crc != s->tail_crc) {
     __builtin_trap();
   }
   return 0;

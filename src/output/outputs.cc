@@ -350,7 +350,8 @@ class Outputs::Impl::Output {
       }
       if (e.kind != store::StreamReader::Kind::kRecord) {
         LogError("output " + o_.name + ": " + st->agent + "/" + st->epoch +
-                 ": damaged store bytes in " + e.segment + " at " + std::to_string(e.offset) +
+                 ": damaged store bytes in " + std::string(e.segment) + " at " +
+                 std::to_string(e.offset) +
                  " are not delivered (gapless verify says which records)");
         continue;
       }

@@ -1,6 +1,7 @@
 #include "query/query.h"
 
 #include <fnmatch.h>
+#include <string.h>
 
 #include <algorithm>
 #include <charconv>
@@ -129,6 +130,22 @@ StatusOr<std::unique_ptr<Matcher>> Matcher::Make(Filter f) {
                                   "\" is not a POSIX extended regular expression: " + why);
     }
     m->has_re_ = true;
+    std::string literal;
+    bool plain = true;
+    const std::string& g = m->f_.grep;
+    for (size_t i = 0; i < g.size() && plain; ++i) {
+      const char c = g[i];
+      if (c == '\\') {  // an escaped metacharacter is itself; other escapes are not plain
+        plain = i + 1 < g.size() &&
+                std::string_view(".[]()*+?{}|^$\\").find(g[i + 1]) != std::string_view::npos;
+        if (plain) literal += g[++i];
+      } else if (std::string_view(".[]()*+?{}|^$").find(c) != std::string_view::npos) {
+        plain = false;
+      } else {
+        literal += c;
+      }
+    }
+    if (plain && !literal.empty()) m->literal_ = std::move(literal);
   }
   return m;
 }
@@ -174,7 +191,11 @@ bool Matcher::Matches(uint64_t seq, const event::Event* e, std::string_view raw)
     }
     raw = e->raw;
   }
-  if (has_re_) {
+  if (literal_) {
+    if (::memmem(raw.data(), raw.size(), literal_->data(), literal_->size()) == nullptr) {
+      return false;
+    }
+  } else if (has_re_) {
     regmatch_t range[1];
     range[0].rm_so = 0;
     range[0].rm_eo = static_cast<regoff_t>(raw.size());
@@ -332,7 +353,7 @@ class Runner {
       }
       if (e->kind != store::StreamReader::Kind::kRecord) {
         Warn(StreamName(c->ref) + ": " + std::to_string(e->bytes) + " damaged bytes in " +
-             e->segment + " at offset " + std::to_string(e->offset) +
+             std::string(e->segment) + " at offset " + std::to_string(e->offset) +
              " skipped (run gapless verify)");
         c->building.whole = false;
         continue;
@@ -394,7 +415,7 @@ class Runner {
         break;
       }
       if (e->kind != store::StreamReader::Kind::kRecord) {
-        Warn(StreamName(c->ref) + ": damaged bytes in " + e->segment + " skipped");
+        Warn(StreamName(c->ref) + ": damaged bytes in " + std::string(e->segment) + " skipped");
         c->building.whole = false;
         continue;
       }

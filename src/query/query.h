@@ -87,6 +87,9 @@ class Matcher {
   explicit Matcher(Filter f) : f_(std::move(f)) {}
   Filter f_;
   bool has_re_ = false;
+  // The grep when it is a plain string (no unescaped metacharacter; \. for a dot): found
+  // with memmem instead of regexec, the same answer several times faster.
+  std::optional<std::string> literal_;
   regex_t re_{};
 };
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <random>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -157,7 +159,12 @@ TEST_F(QueryTest, EveryFilterCombinationReturnsExactlyWhatABruteForceScanFinds) 
   Build(Records(), 17);
   std::mt19937_64 rng(99);
   const std::vector<std::pair<std::string, std::string>> greps = {
-      {"Failed password", "Failed password"}, {"10\\.1\\.2\\.3 ", "10.1.2.3 "}, {"", ""}};
+      {"Failed password", "Failed password"},
+      {"10\\.1\\.2\\.3 ", "10.1.2.3 "},
+      {"", ""},
+      // Not plain strings: regexec, checked against std::regex's POSIX extended grammar.
+      {"(Failed|Accepted) [a-z]+ for user from 10\\.1\\.2\\.[45] port [0-9]*7$", ""},
+      {"^<[0-9]>Accepted", ""}};
   int selective = 0;  // rounds whose filter kept some records but not all
   for (int round = 0; round < 60; ++round) {
     Filter f;
@@ -179,8 +186,14 @@ TEST_F(QueryTest, EveryFilterCombinationReturnsExactlyWhatABruteForceScanFinds) 
     const auto& [pattern, literal] = greps[rng() % greps.size()];
     f.grep = pattern;
     std::vector<std::pair<std::string, uint64_t>> want;
+    const std::optional<std::regex> re =
+        literal.empty() && !pattern.empty()
+            ? std::optional<std::regex>(std::regex(pattern, std::regex::extended))
+            : std::nullopt;
     for (const Written& w : written_) {
-      if (Expected(f, w, literal)) want.emplace_back(w.agent, w.seq);
+      if (Expected(f, w, literal) && (!re || std::regex_search(w.raw, *re))) {
+        want.emplace_back(w.agent, w.seq);
+      }
     }
     std::sort(want.begin(), want.end());  // agents "db-01" < "web-01" < "web-02": stream order
     const auto got = RunQuery(f);

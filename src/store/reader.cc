@@ -29,6 +29,14 @@ StatusOr<bool> StreamReader::NewerSegmentExists() {
   return segments_.upper_bound(base_) != segments_.end();
 }
 
+std::string_view StreamReader::SegmentName() {
+  if (segment_name_.empty() || segment_name_base_ != base_) {
+    segment_name_ = spool::SegmentFileName(base_);
+    segment_name_base_ = base_;
+  }
+  return segment_name_;
+}
+
 bool StreamReader::Advance() {
   auto it = segments_.upper_bound(base_);
   if (it == segments_.end()) return false;
@@ -57,7 +65,7 @@ StatusOr<bool> StreamReader::OpenSegment(Entry* bad) {
   start_at_ = 0;
   creating_ = got < header.size();  // a writer may still be creating it
   bad->kind = Kind::kBadHeader;
-  bad->segment = spool::SegmentFileName(base_);
+  bad->segment = SegmentName();
   bad->bytes = size_;
   bad->reason = version_mismatch ? "unknown segment format version" : "damaged segment header";
   return false;
@@ -80,7 +88,7 @@ StatusOr<std::optional<StreamReader::Entry>> StreamReader::AtEndOfSegment(bool t
   }
   Entry e;
   e.kind = Kind::kTornTail;
-  e.segment = spool::SegmentFileName(base_);
+  e.segment = SegmentName();
   e.offset = offset_;
   e.bytes = size_ - offset_;
   Advance();
@@ -151,7 +159,7 @@ StatusOr<StreamReader::Entry> StreamReader::Next() {
       e.seq = ev.seq;
       e.type = ev.type;
       e.payload = ev.payload;
-      e.segment = spool::SegmentFileName(base_);
+      e.segment = SegmentName();
       e.offset = ev.offset;
       return e;
     }
@@ -159,7 +167,7 @@ StatusOr<StreamReader::Entry> StreamReader::Next() {
       offset_ = reader_->position();
       Entry e;
       e.kind = Kind::kDamage;
-      e.segment = spool::SegmentFileName(base_);
+      e.segment = SegmentName();
       e.offset = ev.offset;
       e.bytes = ev.bytes;
       e.reason = ev.reason;

@@ -53,7 +53,7 @@ class StreamReader {
     uint64_t seq = 0;  // kRecord
     spool::FrameType type = spool::FrameType::kData;
     std::string_view payload;  // kRecord; valid until the next call to Next()
-    std::string segment;       // file name of the segment it was found in
+    std::string_view segment;  // file name of its segment; valid until the next call
     uint64_t offset = 0;       // file offset of the record / damage
     uint64_t bytes = 0;        // kDamage, kTornTail, kBadHeader: bytes left out
     std::string reason;        // kDamage: what failed
@@ -102,6 +102,8 @@ class StreamReader {
   StatusOr<bool> NewerSegmentExists();
   // Opens the segment at base_ and checks its header; sets header_ok_ / creating_.
   StatusOr<bool> OpenSegment(Entry* bad);
+  // The file name of the segment at base_ (formatted once per segment).
+  std::string_view SegmentName();
   // Moves to the next segment after base_ in segments_; false if there is none.
   bool Advance();
   // The segment's known bytes are read (torn: up to a cut-off frame of torn_bytes). An
@@ -117,6 +119,8 @@ class StreamReader {
   std::map<uint64_t, std::string> segments_;  // base -> name, as last listed
   bool have_segment_ = false;
   uint64_t base_ = 0;
+  std::string segment_name_;  // of segment_name_base_: what Entry::segment points at
+  uint64_t segment_name_base_ = 0;
   std::unique_ptr<env::RandomAccessFile> file_;
   bool header_checked_ = false;
   bool bad_header_reported_ = false;  // for the segment at base_

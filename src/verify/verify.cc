@@ -298,13 +298,13 @@ class RecordWalk {
           OnRecord(e);
           break;
         case Kind::kBadHeader:
-          r_->problems.push_back("segment " + e.segment + " has a damaged header");
+          r_->problems.push_back("segment " + std::string(e.segment) + " has a damaged header");
           break;
         case Kind::kDamage:
         case Kind::kTornTail:
           r_->problems.push_back(
-              std::to_string(e.bytes) + " damaged bytes in segment " + e.segment + " at offset " +
-              std::to_string(e.offset) +
+              std::to_string(e.bytes) + " damaged bytes in segment " + std::string(e.segment) +
+              " at offset " + std::to_string(e.offset) +
               (e.kind == Kind::kDamage ? " (" + e.reason + ")" : " (a cut-off record)"));
           break;
         case Kind::kEnd:
@@ -365,9 +365,9 @@ class RecordWalk {
 
   void OnRecord(const store::StreamReader::Entry& e) {
     if (e.seq < r_->next_seq) {
-      r_->problems.push_back("seq " + std::to_string(e.seq) + " is stored again in " + e.segment +
-                             " after seq " + std::to_string(r_->next_seq - 1) +
-                             ": duplicated or reordered");
+      r_->problems.push_back("seq " + std::to_string(e.seq) + " is stored again in " +
+                             std::string(e.segment) + " after seq " +
+                             std::to_string(r_->next_seq - 1) + ": duplicated or reordered");
       return;
     }
     if (e.seq > r_->next_seq) {
