@@ -106,17 +106,24 @@ int main(int argc, char** argv) {
                     "From this time (the event's time, else when the agent read it): RFC 3339 "
                     "with Z or an offset, unix seconds, now, or relative like -2h, -30m, -7d");
   query->add_option("--to", query_flags.to, "Before this time (same forms)");
-  query->add_option("--agent", query_flags.agents, "Agent id glob (fnmatch); repeatable");
+  // Repeatable options take one value each, so an archive file after them stays the
+  // positional (CLI11 vectors are greedy otherwise).
+  query->add_option("--agent", query_flags.agents, "Agent id glob (fnmatch); repeatable")
+      ->allow_extra_args(false);
   query->add_option("--epoch", query_flags.epoch, "Only this stream epoch (hex)");
-  query->add_option("--source", query_flags.sources,
-                    "Source glob, e.g. 'file:/var/log/auth.log' or 'syslog:*'; repeatable");
+  query
+      ->add_option("--source", query_flags.sources,
+                   "Source glob, e.g. 'file:/var/log/auth.log' or 'syslog:*'; repeatable")
+      ->allow_extra_args(false);
   query->add_option("--host", query_flags.host, "Exactly this host");
   query->add_option("--app", query_flags.app, "Exactly this app (syslog APP-NAME, journal unit)");
   query->add_option("--severity", query_flags.severity,
                     "At least this severe: emerg alert crit err warning notice info debug, or 0-7");
   query->add_option("--max-severity", query_flags.max_severity, "At most this severe");
-  query->add_option("--field", query_flags.fields,
-                    "key=value among the structured fields; repeatable");
+  query
+      ->add_option("--field", query_flags.fields,
+                   "key=value among the structured fields; repeatable")
+      ->allow_extra_args(false);
   query->add_option("--grep", query_flags.grep,
                     "A POSIX extended regular expression searched in the original bytes");
   query->add_option("--seq", query_flags.seq,

@@ -728,6 +728,10 @@ TEST_F(ProofCliTest, QueryOnAnArchiveAnswersAsTheStoreDoesAndRefusesATamperedOne
   EXPECT_EQ(Gapless({"query", plain, "--key", vkey, "--count"}, &out), 0);
   EXPECT_NE(out.find("verified (clean), seal checked"), std::string::npos) << out;
   EXPECT_NE(out.find("1000\n"), std::string::npos) << out;
+  // The archive after a repeatable option is still the archive.
+  EXPECT_EQ(Gapless({"query", "--agent", "agent-1", plain, "--key", vkey, "--count"}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("1000\n"), std::string::npos) << out;
   // Without the identity: a clear error.
   EXPECT_EQ(Gapless({"query", sealed, "--key", vkey}, &out), 2);
   EXPECT_NE(out.find("--identity"), std::string::npos) << out;
