@@ -113,15 +113,70 @@ Status DecodeEvent(std::string_view in, Event* e) {
   return Status::Ok();
 }
 
+namespace {
+
+// The proleptic Gregorian date of a day count from 1970-01-01 (the days-from-civil
+// algorithm run backwards: 400-year eras of 146,097 days, years starting in March).
+void CivilFromDays(int64_t days, int64_t* year, unsigned* month, unsigned* day) {
+  days += 719'468;  // from 0000-03-01
+  const int64_t era = (days >= 0 ? days : days - 146'096) / 146'097;
+  const auto doe = static_cast<unsigned>(days - era * 146'097);                  // [0, 146096]
+  const unsigned yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;  // [0, 399]
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                  // [0, 365]
+  const unsigned mp = (5 * doy + 2) / 153;                                       // [0, 11]
+  *day = doy - (153 * mp + 2) / 5 + 1;
+  *month = mp < 10 ? mp + 3 : mp - 9;
+  *year = static_cast<int64_t>(yoe) + era * 400 + (*month <= 2 ? 1 : 0);
+}
+
+void Digits(char* at, unsigned value, int n) {
+  for (int i = n - 1; i >= 0; --i) {
+    at[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+}  // namespace
+
+// Without snprintf or gmtime_r: every output formats two times per record.
 std::string FormatUnixNanos(int64_t ns) {
-  const int64_t secs = ns >= 0 ? ns / 1'000'000'000 : (ns - 999'999'999) / 1'000'000'000;
+  int64_t secs = ns / 1'000'000'000, sub = ns % 1'000'000'000;  // no overflow at INT64_MIN
+  if (sub < 0) {
+    --secs;
+    sub += 1'000'000'000;
+  }
+  const int64_t days = secs >= 0 ? secs / 86400 : (secs - 86'399) / 86400;
+  int64_t year = 0;
+  unsigned month = 0, day = 0;
+  CivilFromDays(days, &year, &month, &day);
+  if (year >= 0 && year <= 9999) {
+    const auto in_day = static_cast<unsigned>(secs - days * 86400);
+    char buf[25] = "0000-00-00T00:00:00.000Z";
+    Digits(buf, static_cast<unsigned>(year), 4);
+    Digits(buf + 5, month, 2);
+    Digits(buf + 8, day, 2);
+    Digits(buf + 11, in_day / 3600, 2);
+    Digits(buf + 14, in_day / 60 % 60, 2);
+    Digits(buf + 17, in_day % 60, 2);
+    Digits(buf + 20, static_cast<unsigned>(sub / 1'000'000), 3);
+    return std::string(buf, 24);
+  }
+  return FormatUnixNanosSlow(ns);
+}
+
+std::string FormatUnixNanosSlow(int64_t ns) {
+  int64_t secs = ns / 1'000'000'000, sub = ns % 1'000'000'000;  // no overflow at INT64_MIN
+  if (sub < 0) {
+    --secs;
+    sub += 1'000'000'000;
+  }
   const std::time_t t = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>((ns - secs * 1'000'000'000) / 1'000'000));
+                static_cast<int>(sub / 1'000'000));
   return buf;
 }
 

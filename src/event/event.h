@@ -77,6 +77,9 @@ Status DecodeEvent(std::string_view payload, Event* e);
 
 // RFC 3339 UTC with milliseconds: "2026-11-22T12:00:00.123Z".
 std::string FormatUnixNanos(int64_t unix_ns);
+// The same through gmtime_r and snprintf: what FormatUnixNanos falls back to outside the
+// years 0..9999, and the reference its test compares against.
+std::string FormatUnixNanosSlow(int64_t unix_ns);
 
 // A one-line rendering for tools and tests: time (event time, else observed), source,
 // host, app, message.

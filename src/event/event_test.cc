@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <vector>
+
 namespace gapless::event {
 namespace {
 
@@ -114,6 +117,20 @@ TEST(Event, DescribeFlagsParseErrors) {
   e.observed_unix_ns = 1'700'000'000'123'000'000;
   EXPECT_EQ(FormatUnixNanos(e.observed_unix_ns), "2023-11-14T22:13:20.123Z");
   EXPECT_EQ(FormatUnixNanos(-1), "1969-12-31T23:59:59.999Z");
+  // The fast formatting equals gmtime_r + snprintf around every boundary that matters
+  // (days, leap years, centuries, the epoch, the ends of int64) and at random times.
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> times = {0,
+                                -1,
+                                1,
+                                951'782'400'000'000'000,     // 2000-02-29
+                                951'868'799'999'999'999,     // 2000-02-29T23:59:59.999
+                                4'107'542'400'000'000'000,   // 2100-03-01
+                                -2'208'988'800'000'000'000,  // 1900-01-01
+                                INT64_MAX,
+                                INT64_MIN};
+  for (int i = 0; i < 200'000; ++i) times.push_back(static_cast<int64_t>(rng()));  // ±292 y
+  for (int64_t t : times) EXPECT_EQ(FormatUnixNanos(t), FormatUnixNanosSlow(t)) << t;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "output/shape.h"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 #include <vector>
@@ -72,6 +74,13 @@ size_t Utf8SequenceAt(std::string_view s, size_t i) {
 // Appends s to *out as a JSON string (RFC 8259); bytes that are not UTF-8 become U+FFFD
 // (the exact bytes travel in a *_base64 member beside it). Returns whether s was UTF-8.
 // Runs of plain ASCII are copied whole: this is the output's hot path.
+// Bytes a JSON string holds as they are: printable ASCII but the quote and backslash.
+constexpr std::array<bool, 256> kPlainJson = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
 bool AppendJsonText(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   bool utf8 = true;
@@ -79,8 +88,9 @@ bool AppendJsonText(std::string* out, std::string_view s) {
   size_t run = 0;  // start of the pending run of bytes copied as they are
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+    if (kPlainJson[c]) {
       ++i;
+      while (i < s.size() && kPlainJson[static_cast<unsigned char>(s[i])]) ++i;
       continue;
     }
     if (c >= 0x80) {
@@ -149,6 +159,13 @@ class JsonObject {
  private:
   void Key(std::string_view key) {
     out_.push_back(out_.empty() ? '{' : ',');
+    if (std::all_of(key.begin(), key.end(),
+                    [](char c) { return kPlainJson[static_cast<unsigned char>(c)]; })) {
+      out_.push_back('"');  // the keys are constants: nothing to escape
+      out_.append(key);
+      out_.append("\":");
+      return;
+    }
     AppendJsonText(&out_, key);
     out_.push_back(':');
   }
