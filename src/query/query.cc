@@ -119,9 +119,69 @@ StatusOr<std::pair<uint64_t, uint64_t>> ParseSeqRange(std::string_view text) {
   return std::make_pair(a, b);
 }
 
+namespace {
+
+// glibc's regcomp builds automata whose size multiplies with stacked and counted
+// repetition ("a+++++", "(a{255}){255}"): gigabytes for a short pattern. A --grep is held
+// to what a search needs: 1 KiB, no quantifier applied to a quantifier, at most 4 counted
+// repetitions of at most 100 each, at most 16 repetitions in all.
+Status CheckPatternBounds(std::string_view p) {
+  const auto refuse = [&](const std::string& why) {
+    return InvalidArgumentError("--grep \"" + std::string(p.substr(0, 80)) +
+                                (p.size() > 80 ? "..." : "") + "\": " + why);
+  };
+  if (p.size() > 1024) return refuse("longer than 1024 bytes");
+  int repetitions = 0, counted = 0;
+  bool after_quantifier = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\') {
+      ++i;  // an escaped character is an atom
+      after_quantifier = false;
+      continue;
+    }
+    if (c == '[') {  // a bracket expression is one atom: skip to its end
+      size_t j = i + 1;
+      if (j < p.size() && p[j] == '^') ++j;
+      if (j < p.size() && p[j] == ']') ++j;
+      while (j < p.size() && p[j] != ']') ++j;
+      i = j;
+      after_quantifier = false;
+      continue;
+    }
+    const bool quantifier = c == '*' || c == '+' || c == '?' || c == '{';
+    if (!quantifier) {
+      after_quantifier = false;
+      continue;
+    }
+    if (after_quantifier) return refuse("a repetition of a repetition: simplify it");
+    if (++repetitions > 16) return refuse("more than 16 repetition operators");
+    if (c == '{') {
+      if (++counted > 4) return refuse("more than 4 counted repetitions {m,n}");
+      const size_t end = p.find('}', i);
+      if (end == std::string_view::npos) return refuse("a { without its }");
+      for (size_t k = i + 1; k < end;) {
+        if (p[k] < '0' || p[k] > '9') {
+          ++k;
+          continue;
+        }
+        unsigned n = 0;
+        while (k < end && p[k] >= '0' && p[k] <= '9' && n <= 100) n = n * 10 + (p[k++] - '0');
+        if (n > 100) return refuse("a counted repetition above 100");
+      }
+      i = end;
+    }
+    after_quantifier = true;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Matcher>> Matcher::Make(Filter f) {
   std::unique_ptr<Matcher> m(new Matcher(std::move(f)));
   if (!m->f_.grep.empty()) {
+    RETURN_IF_ERROR(CheckPatternBounds(m->f_.grep));
     const int rc = ::regcomp(&m->re_, m->f_.grep.c_str(), REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
       char why[256];

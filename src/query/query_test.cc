@@ -532,6 +532,26 @@ TEST(QueryParse, TimesSeveritiesRangesAndBadInputSayWhatToGive) {
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("not a POSIX extended regular expression"),
             std::string::npos);
+  // Patterns whose automata would take gigabytes in glibc's regcomp (found by
+  // fuzz/query_args_fuzzer.cc: "a+++...+" ran out of memory) are refused, saying why;
+  // ordinary searches are not.
+  for (const auto& [pattern, why] : std::vector<std::pair<std::string, std::string>>{
+           {"a" + std::string(40, '+'), "a repetition of a repetition"},
+           {"(a{255}){255}", "above 100"},
+           {"(a*b+c?)(d*e+f?)(g*h+i?)(j*k+l?)(m*n+o?)(p*q+r?)", "more than 16"},
+           {"a{2}b{2}c{2}d{2}e{2}", "more than 4 counted"},
+           {std::string(1100, 'x'), "longer than 1024"}}) {
+    f.grep = pattern;
+    auto refused = Matcher::Make(f);
+    ASSERT_FALSE(refused.ok()) << pattern;
+    EXPECT_NE(refused.status().message().find(why), std::string::npos)
+        << refused.status().message();
+  }
+  for (const char* fine : {"10\\.1\\.2\\.3", "(Failed|Accepted) [a-z]+ for .* from [0-9.]+$",
+                           "[*+?{]+", "x{1,100}", "a\\+\\+\\+"}) {
+    f.grep = fine;
+    EXPECT_TRUE(Matcher::Make(f).ok()) << fine;
+  }
 }
 
 TEST_F(QueryTest, AMissingStoreIsAClearError) {
