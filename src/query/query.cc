@@ -44,7 +44,7 @@ StatusOr<int64_t> ParseTime(std::string_view text, int64_t now_unix_ns) {
     const char unit = text.back();
     int64_t n = 0;
     auto [end, ec] = std::from_chars(text.data() + 1, text.data() + text.size() - 1, n);
-    if (ec != std::errc() || end != text.data() + text.size() - 1 || n < 0 || n > 1'000'000) {
+    if (ec != std::errc() || end != text.data() + text.size() - 1 || n < 0 || n > 100'000'000) {
       return bad();
     }
     int64_t unit_ns = 0;
@@ -64,12 +64,18 @@ StatusOr<int64_t> ParseTime(std::string_view text, int64_t now_unix_ns) {
       default:
         return bad();
     }
-    return now_unix_ns + (text[0] == '-' ? -1 : 1) * n * unit_ns;
+    // Up to 100,000,000 s/m/h/d; the result must still be a time (no overflow past ±292 y).
+    int64_t delta = 0, at = 0;
+    if (__builtin_mul_overflow(n, unit_ns, &delta) ||
+        __builtin_add_overflow(now_unix_ns, text[0] == '-' ? -delta : delta, &at)) {
+      return bad();
+    }
+    return at;
   }
   int64_t secs = 0;
   if (auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), secs);
       ec == std::errc() && end == text.data() + text.size()) {
-    if (secs < 0 || secs > 100'000'000'000) return bad();
+    if (secs < 0 || secs > INT64_MAX / kSecond) return bad();  // to 2262
     return secs * kSecond;
   }
   int64_t ns = 0;

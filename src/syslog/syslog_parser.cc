@@ -26,6 +26,10 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
   return true;
 }
 
+// The whole years a signed 64-bit count of nanoseconds since 1970 reaches (1677-09-21 to
+// 2262-04-11): a timestamp outside them is not one this event can carry (parse error).
+bool YearRepresentable(int64_t year) { return year >= 1678 && year <= 2261; }
+
 struct CivilTime {
   int64_t year = 1970;
   int month = 1, day = 1, hour = 0, minute = 0, second = 0;
@@ -99,6 +103,7 @@ size_t ParseBsdTime(std::string_view s, int64_t observed_ns, int64_t* unix_ns, b
   pos = ParseClock(s, pos, &t);
   if (pos == 0 || !t.Valid()) return 0;
   if (*has_year) {
+    if (!YearRepresentable(year)) return 0;
     t.year = year;
     *unix_ns = t.ToUnixNanos();
     return pos;
@@ -291,7 +296,7 @@ size_t ParseRfc3339(std::string_view s, int64_t* unix_ns, bool* has_offset) {
   }
   t.year = year;
   size_t pos = ParseClock(s, 11, &t);
-  if (pos == 0 || !t.Valid()) return 0;
+  if (pos == 0 || !t.Valid() || !YearRepresentable(year)) return 0;
   int64_t offset_s = 0;
   *has_offset = false;
   if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {

@@ -61,6 +61,27 @@ TEST(Rfc5424, OffsetAndMicroseconds) {
   EXPECT_FALSE(p->e.has(event::kZoneAssumed));
 }
 
+// A year a 64-bit nanosecond count cannot reach is a parse error, kept raw, not an
+// overflow (found by fuzz/query_args_fuzzer.cc through ParseRfc3339; the ASan+UBSan build
+// fails this test on the old code).
+TEST(Rfc5424, AYearOutsideWhatNanosecondsReachIsAParseErrorNotAnOverflow) {
+  for (const char* raw :
+       {"<13>1 9999-12-31T23:59:59Z h a - - - far", "<13>1 1600-01-01T00:00:00Z h a - - - old"}) {
+    auto p = Parse(raw);
+    EXPECT_TRUE(p->e.has(event::kParseError)) << raw;
+    EXPECT_FALSE(p->e.has(event::kEventTime)) << raw;
+    EXPECT_EQ(p->e.raw, raw);
+  }
+  auto edge = Parse("<13>1 2261-12-31T23:59:59Z h a - - - edge");
+  EXPECT_TRUE(edge->e.has(event::kEventTime));
+  EXPECT_EQ(edge->e.event_unix_ns, Utc(2261, 12, 31, 23, 59, 59));
+  auto bsd = Parse("<13>Dec 31 9999 23:59:59 h app: far");
+  EXPECT_FALSE(bsd->e.has(event::kEventTime));
+  int64_t t = 0;
+  bool has_offset = false;
+  EXPECT_EQ(ParseRfc3339("9999-01-01T00:00:00Z", &t, &has_offset), 0u);
+}
+
 TEST(Rfc5424, StructuredDataWithEscapes) {
   auto p = Parse(
       "<165>1 2003-10-11T22:14:15.003Z host app - ID47 "
