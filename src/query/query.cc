@@ -272,6 +272,19 @@ bool Matcher::Matches(uint64_t seq, const event::Event* e, std::string_view raw)
 
 namespace {
 
+// A record that matched, as emit sees it (with its leaf).
+Match MakeMatch(const store::StreamRef* ref, uint64_t seq, spool::FrameType type,
+                std::string_view payload, const event::Event* ev) {
+  Match match;
+  match.stream = ref;
+  match.seq = seq;
+  match.type = type;
+  match.payload = payload;
+  match.event = ev;
+  match.leaf = spool::RecordLeafHash(type, payload);
+  return match;
+}
+
 // The index summary of the segment being read, built as its records go by.
 struct Building {
   std::string segment;  // its file name; empty: none yet
@@ -450,15 +463,8 @@ class Runner {
   bool Offer(const store::StreamRef& ref, uint64_t seq, spool::FrameType type,
              std::string_view payload, const event::Event* ev) {
     if (!m_.Matches(seq, ev, payload)) return true;
-    Match match;
-    match.stream = &ref;
-    match.seq = seq;
-    match.type = type;
-    match.payload = payload;
-    match.event = ev;
-    match.leaf = spool::RecordLeafHash(type, payload);
     ++stats_->matched;
-    if (!emit_(match)) return false;
+    if (!emit_(MakeMatch(&ref, seq, type, payload, ev))) return false;
     return o_.limit == 0 || stats_->matched < o_.limit;
   }
 
@@ -646,15 +652,11 @@ Status RunArchive(const std::string& path, const archive::Identity* identity,
     event::Event ev;
     const event::Event* decoded = event::DecodeEvent(payload, &ev).ok() ? &ev : nullptr;
     if (!m.Matches(seq, decoded, payload)) return;
-    Match match;
-    match.stream = ref;
-    match.seq = seq;
-    match.type = type;
-    match.payload = payload;
-    match.event = decoded;
-    match.leaf = spool::RecordLeafHash(type, payload);
     ++stats->matched;
-    if (!emit(match) || (o.limit > 0 && stats->matched >= o.limit)) over = true;
+    if (!emit(MakeMatch(ref, seq, type, payload, decoded)) ||
+        (o.limit > 0 && stats->matched >= o.limit)) {
+      over = true;
+    }
   };
   const archive::RecordVisitor visit = [&](const archive::StreamInArchive& s, uint64_t seq,
                                            spool::FrameType type, std::string_view payload) {

@@ -125,6 +125,20 @@ class QueryTest : public ::testing::Test {
     return true;
   }
 
+  // (agent, seq) of every match of m, in order.
+  std::vector<std::pair<std::string, uint64_t>> Collect(const Matcher& m, RunStats* stats) {
+    std::vector<std::pair<std::string, uint64_t>> got;
+    EXPECT_TRUE(query::Run(
+                    &env_, kData, m, {},
+                    [&](const Match& x) {
+                      got.emplace_back(x.stream->agent, x.seq);
+                      return true;
+                    },
+                    stats)
+                    .ok());
+    return got;
+  }
+
   std::vector<std::pair<std::string, uint64_t>> RunQuery(const Filter& f, RunOptions o = {}) {
     auto m = Matcher::Make(f);
     EXPECT_TRUE(m.ok()) << m.status().ToString();
@@ -227,18 +241,7 @@ TEST_F(QueryTest, TheSegmentIndexSkipsSegmentsAndADamagedOneIsRebuiltWithTheSame
   std::sort(want.begin(), want.end());
   auto m = Matcher::Make(f);
   ASSERT_TRUE(m.ok());
-  auto run = [&](RunStats* stats) {
-    std::vector<std::pair<std::string, uint64_t>> got;
-    EXPECT_TRUE(query::Run(
-                    &env_, kData, **m, {},
-                    [&](const Match& x) {
-                      got.emplace_back(x.stream->agent, x.seq);
-                      return true;
-                    },
-                    stats)
-                    .ok());
-    return got;
-  };
+  auto run = [&](RunStats* stats) { return Collect(**m, stats); };
   RunStats first;
   EXPECT_EQ(run(&first), want);
   EXPECT_GT(first.indexes_written, 10u);
@@ -291,18 +294,7 @@ TEST_F(QueryTest, TheNewestSegmentsOpenSummarySkipsItsBytesUntilTheyChange) {
   };
   auto m = Matcher::Make(f);
   ASSERT_TRUE(m.ok());
-  const auto run = [&](RunStats* stats) {
-    std::vector<std::pair<std::string, uint64_t>> got;
-    EXPECT_TRUE(query::Run(
-                    &env_, kData, **m, {},
-                    [&](const Match& x) {
-                      got.emplace_back(x.stream->agent, x.seq);
-                      return true;
-                    },
-                    stats)
-                    .ok());
-    return got;
-  };
+  const auto run = [&](RunStats* stats) { return Collect(**m, stats); };
   const store::Layout layout(kData);
   const auto newest = [&](const std::string& agent) {
     const std::string dir = layout.StreamDir(agent, epochs_[agent]);
