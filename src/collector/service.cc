@@ -1,6 +1,7 @@
 #include "collector/service.h"
 
 #include <chrono>
+#include <memory>
 
 #include "base/log.h"
 #include "query/query.h"
@@ -38,8 +39,9 @@ StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
   if (o.index_interval_ms > 0) {
     s->indexer_ = std::make_unique<PeriodicWorker>(
         PeriodicWorker::Options{.interval_ms = o.index_interval_ms, .final_round = false},
-        [dir = o.collector.data_dir](bool) {
-          auto r = query::IndexStore(env::Env::Posix(), dir);
+        [dir = o.collector.data_dir,
+         state = std::make_shared<query::IndexerState>()](bool) {  // the worker's thread only
+          auto r = query::IndexStore(env::Env::Posix(), dir, state.get());
           if (!r.ok()) {
             LogWarning("collector: the query index was not brought up to date: " +
                        r.status().ToString());

@@ -607,14 +607,51 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
   }
 }
 
-StatusOr<RunStats> IndexStore(env::Env* env, const std::string& data_dir) {
-  Filter none;  // a time window no record is in, no summary overlaps: nothing is read twice
-  none.from_ns = INT64_MIN;
-  none.to_ns = INT64_MIN;
-  ASSIGN_OR_RETURN(auto m, Matcher::Make(std::move(none)));
+StatusOr<RunStats> IndexStore(env::Env* env, const std::string& data_dir, IndexerState* state) {
+  const auto none = [] {  // a time window no record is in, no summary overlaps
+    Filter f;
+    f.from_ns = INT64_MIN;
+    f.to_ns = INT64_MIN;
+    return f;
+  };
   RunStats stats;
-  RETURN_IF_ERROR(Run(
-      env, data_dir, *m, {}, [](const Match&) { return true; }, &stats));
+  const auto ignore = [](const Match&) { return true; };
+  if (state == nullptr) {
+    ASSIGN_OR_RETURN(auto m, Matcher::Make(none()));
+    RETURN_IF_ERROR(Run(env, data_dir, *m, {}, ignore, &stats));
+    return stats;
+  }
+  const store::Layout layout(data_dir);
+  auto streams = layout.ListStreams(env);
+  if (!streams.ok() && streams.status().code() == StatusCode::kNotFound) return stats;
+  RETURN_IF_ERROR(streams.status());
+  for (const store::StreamRef& s : *streams) {
+    // Listed before the round: all but the newest are sealed, and are summarised (or
+    // skipped by an intact summary) in it.
+    auto segments = store::ListSegments(env, s.dir);
+    if (!segments.ok() || segments->empty()) continue;
+    const std::string key = s.agent + "/" + s.epoch;
+    Filter f = none();
+    std::string agent;  // as an fnmatch pattern that matches only itself
+    for (char c : s.agent) {
+      if (c == '*' || c == '?' || c == '[' || c == '\\') agent += '\\';
+      agent += c;
+    }
+    f.agents = {agent};
+    f.epoch = s.epoch;
+    f.seq_first = state->indexed_below[key];
+    ASSIGN_OR_RETURN(auto m, Matcher::Make(std::move(f)));
+    RunStats one;
+    RETURN_IF_ERROR(Run(env, data_dir, *m, {}, ignore, &one));
+    stats.streams += one.streams;
+    stats.segments_skipped += one.segments_skipped;
+    stats.indexes_written += one.indexes_written;
+    stats.scanned += one.scanned;
+    for (std::string& w : one.warnings) {
+      if (stats.warnings.size() < 100) stats.warnings.push_back(std::move(w));
+    }
+    state->indexed_below[key] = segments->rbegin()->first;
+  }
   return stats;
 }
 

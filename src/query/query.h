@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -143,13 +144,28 @@ Status Run(env::Env* env, const std::string& data_dir, const Matcher& m, const R
 // matches (at most limit of them) in memory. Reaching the limit stops the reading:
 // verified->stopped. No follow, no index. An error only when the file cannot be opened,
 // is not an archive or cannot be decrypted.
+Status RunArchive(const std::string& path, const archive::Identity* identity,
+                  const std::optional<checkpoint::Verifier>& key, const Matcher& m,
+                  const RunOptions& o, const std::function<bool(const Match&)>& emit,
+                  RunStats* stats, archive::ArchiveReport* verified);
+
 // Brings the store's query index up to date: writes the summary of every segment that has
 // none yet, and extends the open summary of each newest segment, reading only the bytes no
 // summary covers (a query whose filter cannot match anything, so every intact summary is
 // skipped). The collector runs it every index_interval_seconds, so a time-bounded query
 // finds the index there instead of scanning the store first. Readers' warnings (damage)
 // are in the stats.
-StatusOr<RunStats> IndexStore(env::Env* env, const std::string& data_dir);
+// state: kept by the caller from round to round (the collector's indexer thread): per
+// stream, the base of its newest segment when last indexed. Every segment below it was
+// sealed then and read or skipped in that round, so the next round opens the stream at
+// that segment and reads no older summary: a round costs one directory listing and the
+// newest segment's summary per stream, not one file per segment. Null: every summary is
+// looked at (what a fresh start does).
+struct IndexerState {
+  std::map<std::string, uint64_t> indexed_below;  // "agent/epoch" -> segment base
+};
+StatusOr<RunStats> IndexStore(env::Env* env, const std::string& data_dir,
+                              IndexerState* state = nullptr);
 
 // The receipt (issue 17): `object`, one JSON object (a result in the json, ecs or ocsf
 // shape), gets a member "gapless.proof" holding the record's inclusion proof against the
@@ -158,10 +174,5 @@ StatusOr<RunStats> IndexStore(env::Env* env, const std::string& data_dir);
 // "gapless.proof_error" with the reason there is none (not signed yet, altered store).
 // An object that does not end in '}' is left as it is.
 void AddReceipt(proof::Prover* prover, const Match& m, std::string* object);
-
-Status RunArchive(const std::string& path, const archive::Identity* identity,
-                  const std::optional<checkpoint::Verifier>& key, const Matcher& m,
-                  const RunOptions& o, const std::function<bool(const Match&)>& emit,
-                  RunStats* stats, archive::ArchiveReport* verified);
 
 }  // namespace gapless::query

@@ -401,6 +401,46 @@ TEST_F(QueryTest, IndexStoreSummarisesEverySegmentOnceAndTheFirstQuerySkips) {
   EXPECT_EQ(second->scanned, 0u);
   EXPECT_EQ(second->indexes_written, 0u);
   EXPECT_EQ(second->segments_skipped, segments);
+  // As the collector runs it, with its state kept from round to round: a round after the
+  // first looks only at each stream's newest segment, and what is appended is summarised.
+  IndexerState state;
+  auto kept = IndexStore(&env_, kData, &state);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->segments_skipped, segments);  // the first round looks at every one
+  auto next = IndexStore(&env_, kData, &state);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->segments_skipped, epochs_.size()) << "only each stream's newest segment";
+  EXPECT_EQ(next->scanned, 0u);
+  {  // web-01 grows by more than a segment: the next round reads only what was appended
+    const std::string dir = store::Layout(kData).StreamDir("web-01", epochs_["web-01"]);
+    auto st =
+        store::StreamStore::Open(&env_, dir, spool::Epoch{1, 7, 9}, {.segment_bytes = 64 << 10});
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    for (int i = 0; i < 1000; ++i) {
+      event::Event e;
+      e.source = "journald";
+      e.flags = event::kEventTime;
+      e.event_unix_ns = e.observed_unix_ns = kStart + 40 * kDay + i;
+      const std::string raw = "appended " + std::to_string(i) + std::string(100, '.');
+      e.raw = e.message = raw;
+      std::string payload;
+      event::EncodeEvent(e, &payload);
+      ASSERT_TRUE((*st)
+                      ->Append({(*st)->next_seq(), false},
+                               {{spool::FrameType::kData, crc32c::Value(payload), payload}},
+                               {spool::RecordLeafHash(spool::FrameType::kData, payload)})
+                      .ok());
+    }
+    ASSERT_TRUE((*st)->Commit().ok());
+  }
+  auto grown = IndexStore(&env_, kData, &state);
+  ASSERT_TRUE(grown.ok());
+  EXPECT_EQ(grown->scanned, 1000u);
+  EXPECT_GE(grown->indexes_written, 2u);  // the sealed ones and the new newest
+  auto check = IndexStore(&env_, kData);  // without state: every summary is intact
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(check->scanned, 0u);
+  EXPECT_EQ(check->indexes_written, 0u);
   Filter f;
   f.from_ns = kStart + 20 * kDay;
   f.to_ns = *f.from_ns + kDay / 6;
