@@ -728,6 +728,10 @@ TEST_F(ProofCliTest, QueryOnAnArchiveAnswersAsTheStoreDoesAndRefusesATamperedOne
   EXPECT_EQ(Gapless({"query", plain, "--key", vkey, "--count"}, &out), 0);
   EXPECT_NE(out.find("verified (clean), seal checked"), std::string::npos) << out;
   EXPECT_NE(out.find("1000\n"), std::string::npos) << out;
+  // --limit stops the reading, and the command says the archive was not checked to its end.
+  EXPECT_EQ(Gapless({"query", plain, "--key", vkey, "--limit", "2"}, &out), 0) << out;
+  EXPECT_NE(out.find("not verified to its end"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3) << out;  // 2 records, 1 notice
   // The archive after a repeatable option is still the archive.
   EXPECT_EQ(Gapless({"query", "--agent", "agent-1", plain, "--key", vkey, "--count"}, &out), 0)
       << out;

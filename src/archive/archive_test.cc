@@ -22,42 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 using spool::FrameType;
 
-// A collector data directory with one stream, filled through StreamStore and signed as
-// the collector signs, with its key files where the collector keeps them.
-class ArchiveTest : public ::testing::Test {
+// A collector data directory with one stream, signed as the collector signs
+// (store/signed_store_test_util.h).
+class ArchiveTest : public store::SignedDataDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("gapless_archive_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    data_ = (dir_ / "collector").string();
-    fs::create_directories(data_);
-    auto k = identity::SigningKey::Generate();
-    ASSERT_TRUE(k.ok());
-    key_ = std::move(*k);
-    ASSERT_TRUE(key_->Save(data_ + "/collector.key").ok());
-    vkey_ = checkpoint::FormatVerifierKey("gapless/collector/c1", key_->public_key());
-    std::ofstream(data_ + "/collector.vkey") << vkey_ << "\n";
-    verifier_ = *checkpoint::ParseVerifierKey(vkey_);
-    auto s = store::StreamStore::Open(env::Env::Posix(), data_ + "/streams/web-01/00aa",
-                                      spool::Epoch{0xaa}, {});
-    ASSERT_TRUE(s.ok());
-    store_ = std::move(*s);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-
-  void Store(uint64_t first, uint64_t n,
-             std::vector<std::pair<FrameType, std::string>> extra = {}) {
-    std::vector<std::pair<FrameType, std::string>> records;
-    for (uint64_t i = 0; i < n; ++i) {
-      records.emplace_back(FrameType::kData, "record " + std::to_string(first + i));
-    }
-    records.insert(records.end(), extra.begin(), extra.end());
-    store::StoreAndSign(store_.get(), first, records, *key_,
-                        checkpoint::CollectorOrigin("c1", "web-01", "00aa"),
-                        "gapless/collector/c1");
-  }
+  ArchiveTest() : SignedDataDirTest("archive") {}
 
   std::string ExportTo(const std::string& name, uint64_t from = 0, uint64_t to = UINT64_MAX) {
     ExportOptions o;
@@ -94,13 +63,6 @@ class ArchiveTest : public ::testing::Test {
   static void Write(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   }
-
-  fs::path dir_;
-  std::string data_;
-  std::unique_ptr<identity::SigningKey> key_;
-  std::string vkey_;
-  checkpoint::Verifier verifier_;
-  std::unique_ptr<store::StreamStore> store_;
 };
 
 TEST_F(ArchiveTest, AWholeStreamOrARangeExportsAndVerifiesOffline) {

@@ -15,40 +15,15 @@
 namespace gapless::proof {
 namespace {
 
-namespace fs = std::filesystem;
 using spool::FrameType;
 
-// A collector data directory with one signed stream; proofs of it are checked as an
-// auditor checks them (VerifyProofDoc with the collector's key).
-class ProverTest : public ::testing::Test {
+// A collector data directory with one signed stream (store/signed_store_test_util.h);
+// proofs of it are checked as an auditor checks them (VerifyProofDoc with the collector's
+// key).
+class ProverTest : public store::SignedDataDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("gapless_prover_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    data_ = (dir_ / "collector").string();
-    fs::create_directories(data_);
-    auto k = identity::SigningKey::Generate();
-    ASSERT_TRUE(k.ok());
-    key_ = std::move(*k);
-    vkey_ = checkpoint::FormatVerifierKey("gapless/collector/c1", key_->public_key());
-    std::ofstream(data_ + "/collector.vkey") << vkey_ << "\n";
-    auto s = store::StreamStore::Open(env::Env::Posix(), data_ + "/streams/web-01/00aa",
-                                      spool::Epoch{0xaa}, {});
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(*s);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-  void Store(uint64_t first, uint64_t n) {
-    std::vector<std::pair<FrameType, std::string>> records;
-    for (uint64_t i = 0; i < n; ++i) {
-      records.emplace_back(FrameType::kData, "record " + std::to_string(first + i));
-    }
-    store::StoreAndSign(store_.get(), first, records, *key_,
-                        checkpoint::CollectorOrigin("c1", "web-01", "00aa"),
-                        "gapless/collector/c1");
-  }
+  ProverTest() : SignedDataDirTest("prover") {}
+
   // The proof verifies with the collector's key and proves `payload` at `seq`.
   void ExpectProves(const StatusOr<std::string>& json, uint64_t seq, const std::string& payload) {
     ASSERT_TRUE(json.ok()) << json.status().ToString();
@@ -59,11 +34,6 @@ class ProverTest : public ::testing::Test {
     EXPECT_EQ(doc->seq, seq);
     EXPECT_EQ(doc->leaf_input, std::string(1, static_cast<char>(FrameType::kData)) + payload);
   }
-
-  fs::path dir_;
-  std::string data_, vkey_;
-  std::unique_ptr<identity::SigningKey> key_;
-  std::unique_ptr<store::StreamStore> store_;
 };
 
 // One Prover serves many proofs of a stream, and a seq signed after it read the
