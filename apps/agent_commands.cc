@@ -172,6 +172,8 @@ int RunDemo(const RunFlags& flags) {
   delivered.type = "file";
   delivered.path = flags.data_dir + "/delivered.ndjson";
   co.outputs.push_back(delivered);
+  if (flags.console_port != 0)
+    so.console.listen = "127.0.0.1:" + std::to_string(flags.console_port);
   if (flags.metrics_port != 0) {
     so.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port);
     cfg.metrics_listen = "127.0.0.1:" + std::to_string(flags.metrics_port + 1);
@@ -214,6 +216,10 @@ int RunDemo(const RunFlags& flags) {
         "                    curl http://%s/metrics  (agent), http://%s/health\n",
         so.metrics_listen.c_str(), so.metrics_listen.c_str(), cfg.metrics_listen.c_str(),
         cfg.metrics_listen.c_str());
+  }
+  if (flags.console_port != 0) {
+    std::printf("Console (every stream, gaps, sources, alerts, proofs): http://%s/\n",
+                so.console.listen.c_str());
   }
   std::printf("Ctrl-C stops.\n\n");
   std::fflush(stdout);

@@ -50,9 +50,14 @@ int RunCollector(const std::string& config_path) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return 1;
   }
-  collector::ServiceOptions so{cfg->options,           cfg->alerts,
-                               cfg->monitors,          cfg->metrics_listen,
-                               cfg->audit_interval_ms, cfg->index_interval_ms};
+  collector::ServiceOptions so;
+  so.collector = cfg->options;
+  so.alerts = cfg->alerts;
+  so.monitors = cfg->monitors;
+  so.metrics_listen = cfg->metrics_listen;
+  so.console = cfg->console;
+  so.audit_interval_ms = cfg->audit_interval_ms;
+  so.index_interval_ms = cfg->index_interval_ms;
   auto service = collector::Service::Start(std::move(so));
   if (!service.ok()) {
     std::fprintf(stderr, "gapless collector: %s\n", service.status().ToString().c_str());
@@ -65,6 +70,14 @@ int RunCollector(const std::string& config_path) {
   LogInfo("collector " + cfg->options.name + " listening (TLS 1.3) on port(s) " + ports +
           "; data in " + cfg->options.data_dir + "; alerts in " + cfg->alerts.journal +
           (cfg->metrics_listen.empty() ? "" : "; /metrics and /health on " + cfg->metrics_listen) +
+          (cfg->console.listen.empty()
+               ? ""
+               : "; console on " +
+                     std::string(console::IsLoopbackListen(cfg->console.listen) &&
+                                         cfg->console.client_ca.empty()
+                                     ? "http://"
+                                     : "https://") +
+                     cfg->console.listen + "/") +
           "; SIGTERM stops");
   const timespec second{1, 0};
   while (sigtimedwait(&set, nullptr, &second) < 0) (*service)->Tick();  // each second

@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--port", run_flags.port, "Syslog port (TCP and UDP) on 127.0.0.1")
       ->capture_default_str();
+  run->add_option("--console-port", run_flags.console_port,
+                  "The console (web page and /api/) on 127.0.0.1; 0: off")
+      ->capture_default_str();
   run->add_option("--metrics-port", run_flags.metrics_port,
                   "The collector's /metrics and /health on 127.0.0.1 (the agent's on the next "
                   "port); 0: off")

@@ -26,7 +26,22 @@ packages=(
   nats-server                                         # JetStream for the nats output's tests
   libglib2.0-0                                        # loggen (unpacked by fetch-peers.sh)
   libivykis0 libnet1 libwrap0                         # syslog-ng itself (unpacked the same way)
+  chromium                                            # the console's browser tests (headless)
 )
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)                              # playwright-core drives chromium
+fi
+
+# playwright-core for the console's browser tests, at the version tests/console's lock
+# file pins (no browser download: the tests use Debian's chromium).
+npm_deps() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/console"
+  if [ ! -d "$dir/node_modules/playwright-core" ]; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,6 +52,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  npm_deps
   exit 0
 fi
 
@@ -46,3 +62,4 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+npm_deps

@@ -183,6 +183,9 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
               "witness",
               "archive",
               "metrics_listen",
+              "console_listen",
+              "console_token_file",
+              "console_client_ca",
               "audit_interval_seconds",
               "index_interval_seconds",
               "max_connections",
@@ -194,6 +197,24 @@ StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
              "[collector]");
   c.String(*t, "name", &o.name);
   c.String(*t, "metrics_listen", &cfg.metrics_listen);
+  c.String(*t, "console_listen", &cfg.console.listen);
+  c.String(*t, "console_token_file", &cfg.console.token_file);
+  c.String(*t, "console_client_ca", &cfg.console.client_ca);
+  if (!cfg.console.listen.empty()) {
+    const toml::node* n = t->get("console_listen");
+    std::string host;
+    uint16_t port = 0;
+    if (Status s = ParseListenAddress(cfg.console.listen, &host, &port); !s.ok()) {
+      c.Error(n->source(), "console_listen: " + s.message());
+    } else if (!console::IsLoopbackListen(cfg.console.listen) && cfg.console.token_file.empty() &&
+               cfg.console.client_ca.empty()) {
+      c.Error(n->source(),
+              "console_listen " + cfg.console.listen +
+                  " is off loopback: set console_token_file (a 0600 file with a long random "
+                  "token) or console_client_ca (client certificates); the console then serves "
+                  "TLS with tls_cert and tls_key");
+    }
+  }
   int64_t audit_s = cfg.audit_interval_ms / 1000;
   if (c.Int(*t, "audit_interval_seconds", 0, 30 * 86400, &audit_s)) {
     cfg.audit_interval_ms = audit_s * 1000;

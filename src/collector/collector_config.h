@@ -13,6 +13,7 @@
 #include "alert/alert.h"
 #include "base/status.h"
 #include "collector/collector.h"
+#include "console/console.h"
 #include "monitor/monitor.h"
 
 namespace gapless::collector {
@@ -25,6 +26,9 @@ struct CollectorConfig {
   monitor::MonitorOptions monitors;
   // "address:port" serving /metrics and /health (docs/metrics.md); empty: off.
   std::string metrics_listen;
+  // The console (docs/console.md): console_listen, console_token_file, console_client_ca;
+  // its TLS pair is the collector's.
+  console::ServeOptions console;
   // The store's self-audit (collector/auditing.h) every this often; 0: off.
   int64_t audit_interval_ms = 3'600'000;
   // The query index brought up to date (query::IndexStore) every this often; 0: off.

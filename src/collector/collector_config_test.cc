@@ -203,3 +203,39 @@ colour = "blue"
 
 }  // namespace
 }  // namespace gapless::collector
+
+namespace gapless::collector {
+namespace {
+
+// The console is off unless console_listen is set; off loopback it needs a token file or
+// a client CA, and `gapless validate` (this parser) says which to set.
+TEST(CollectorConfig, AConsoleOffLoopbackNeedsATokenOrClientCertificates) {
+  const std::string base = R"([collector]
+tls_cert = "c.pem"
+tls_key = "k.pem"
+enrolled_keys = "e"
+)";
+  auto off = ParseCollectorConfig(base, "c.toml");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_TRUE(off->console.listen.empty());
+  auto local = ParseCollectorConfig(base + "console_listen = \"127.0.0.1:9514\"\n", "c.toml");
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  EXPECT_EQ(local->console.listen, "127.0.0.1:9514");
+  auto open = ParseCollectorConfig(base + "console_listen = \"0.0.0.0:9514\"\n", "c.toml");
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.status().message().find("c.toml:5:"), std::string::npos)
+      << open.status().message();
+  EXPECT_NE(open.status().message().find("console_token_file"), std::string::npos);
+  auto token = ParseCollectorConfig(
+      base + "console_listen = \"0.0.0.0:9514\"\nconsole_token_file = \"/etc/gapless/token\"\n",
+      "c.toml");
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  EXPECT_EQ(token->console.token_file, "/etc/gapless/token");
+  auto ca = ParseCollectorConfig(
+      base + "console_listen = \"10.0.0.5:9514\"\nconsole_client_ca = \"ca.pem\"\n", "c.toml");
+  ASSERT_TRUE(ca.ok()) << ca.status().ToString();
+  EXPECT_FALSE(ParseCollectorConfig(base + "console_listen = \"nowhere\"\n", "c.toml").ok());
+}
+
+}  // namespace
+}  // namespace gapless::collector

@@ -67,6 +67,23 @@ StatusOr<std::unique_ptr<Service>> Service::Start(ServiceOptions o) {
     }
     s->metrics_ = std::move(*m);
   }
+  if (!o.console.listen.empty()) {
+    console::ServeOptions c = o.console;
+    if (c.tls_cert.empty()) c.tls_cert = o.collector.tls_cert;  // the collector's own pair
+    if (c.tls_key.empty()) c.tls_key = o.collector.tls_key;
+    console::ConsoleOptions co;
+    co.data_dir = o.collector.data_dir;
+    co.alert_journal = o.alerts.journal;
+    co.baseline = o.monitors.baseline;
+    co.volume_drop_ratio = o.monitors.volume_drop_ratio;
+    co.agent_silent_s = o.monitors.agent_silent_s;
+    auto served = console::Serve(c, std::move(co));
+    if (!served.ok()) {
+      s->Stop();
+      return Status(served.status().code(), "console: " + served.status().message());
+    }
+    s->console_ = std::move(*served);
+  }
   return s;
 }
 
@@ -98,6 +115,7 @@ void Service::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (metrics_) metrics_->Stop();
+  if (console_) console_->Stop();
   if (audit_) audit_->Stop();
   if (indexer_) indexer_->Stop();
   if (collector_) collector_->Stop();

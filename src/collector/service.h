@@ -16,6 +16,7 @@
 #include "collector/auditing.h"
 #include "collector/collector.h"
 #include "collector/collector_metrics.h"
+#include "console/console.h"
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "monitor/monitor.h"
@@ -26,7 +27,8 @@ struct ServiceOptions {
   CollectorOptions collector;  // its alerts and monitors pointers are set by Start
   alert::AlertOptions alerts;  // journal: required
   monitor::MonitorOptions monitors;
-  std::string metrics_listen;  // empty: no endpoint
+  std::string metrics_listen;     // empty: no endpoint
+  console::ServeOptions console;  // console.listen empty: no console (docs/console.md)
   // The store's self-audit (auditing.h) every this often; 0: off.
   int64_t audit_interval_ms = 3'600'000;
   // The query index (query::IndexStore) brought up to date every this often; 0: off.
@@ -47,6 +49,7 @@ class Service {
   Collector* collector() const { return collector_.get(); }
   alert::Alerts* alerts() const { return alerts_.get(); }
   uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+  uint16_t console_port() const { return console_ ? console_->port() : 0; }
 
  private:
   void WriteOutputs();
@@ -60,6 +63,7 @@ class Service {
   HealthCheck health_;                                 // the endpoint's thread
   std::unique_ptr<alert::DiskSpaceWatch> disk_watch_;  // Tick's thread
   std::unique_ptr<http::Server> metrics_;
+  std::unique_ptr<http::Server> console_;
   bool stopped_ = false;
 };
 

@@ -1,8 +1,9 @@
-// A small HTTP/1.1 server for gapless's own endpoints (the witness, /metrics, /health):
-// one thread runs its io_context and calls the handler for each request, in order per
-// connection. Every connection has an idle deadline and a body limit; plain HTTP (put a
-// TLS proxy in front where the traffic must be hidden — the witness protocol's security
-// is in its signatures, and metrics carry no secrets).
+// A small HTTP/1.1 server for gapless's own endpoints (the witness, /metrics, /health,
+// the console): one thread runs its io_context and calls the handler for each request, in
+// order per connection. Every connection has an idle deadline, a header and a body limit,
+// and the number of connections is capped — all before any handler (authentication) runs.
+// Plain HTTP, or TLS when a certificate is given (the console off loopback): the witness
+// protocol's security is in its signatures, and metrics carry no secrets.
 //
 // Thread contract: the handler runs on the server's thread and must not block for long;
 // Start/Stop/port from one owner thread.
@@ -12,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 
@@ -21,6 +24,8 @@ struct ServerRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // "/metrics", "/add-checkpoint?x", ...
   std::string body;
+  std::string authorization;     // the Authorization header; empty: none
+  bool client_verified = false;  // TLS with a client certificate the CA vouched for
 };
 
 struct ServerResponse {
@@ -28,6 +33,7 @@ struct ServerResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::string allow;  // the Allow header of a 405; empty: none
+  std::vector<std::pair<std::string, std::string>> headers;  // more, as they are
 };
 
 using Handler = std::function<ServerResponse(const ServerRequest&)>;
@@ -36,6 +42,15 @@ struct ServerOptions {
   uint64_t max_body = 64 << 10;
   int idle_seconds = 30;
   std::string what = "http server";  // names the server in errors: "witness", "metrics"
+  uint32_t header_limit = 16 << 10;
+  int max_connections = 256;  // more are closed at once, before reading a byte
+  // TLS (1.2 and 1.3) when tls_cert is set: the PEM chain's file and the private key's
+  // PEM text (read by the caller through identity::ReadSecretFile). client_ca: client
+  // certificates are asked for and verified against it (a request tells whether its
+  // connection presented one: client_verified); empty: not asked for.
+  std::string tls_cert;
+  std::string tls_key_pem;
+  std::string client_ca;
 };
 
 class Server {
