@@ -56,6 +56,7 @@ bench: build
 	build/release/bench/output_bench --type syslog --dir $(or $(BENCH_DIR),./build/bench-data)/output
 	build/release/bench/output_bench --type nats --dir $(or $(BENCH_DIR),./build/bench-data)/output
 	build/release/bench/query_bench --dir $(or $(BENCH_DIR),./build/bench-data)/query
+	build/release/bench/console_bench --dir $(or $(BENCH_DIR),./build/bench-data)/console
 
 fuzz: deps build/fuzz/build.ninja
 	cmake --build build/fuzz -j $(JOBS)
