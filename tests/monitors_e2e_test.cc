@@ -378,6 +378,7 @@ TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
   so.alerts.retry_initial_ms = 20;
   so.alerts.webhooks.push_back({"http://127.0.0.1:1/hook", "", "", 500});  // nothing listens
   so.metrics_listen = "127.0.0.1:0";
+  so.console.listen = "127.0.0.1:0";
   so.index_interval_ms = 100;
   auto service = collector::Service::Start(so);
   ASSERT_TRUE(service.ok()) << service.status().ToString();
@@ -394,6 +395,16 @@ TEST_F(TransportFixture, TheCollectorServiceServesMetricsAndHealth) {
     EXPECT_TRUE(res.ok()) << res.status().ToString();
     return res.ok() ? *res : http::Response{};
   };
+  // The console of the running service answers with what it stored (docs/console.md).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto res = http::Get("http://127.0.0.1:" + std::to_string((*service)->console_port()) +
+                             "/api/status");
+        (*service)->Tick();
+        return res.ok() && res->status == 200 &&
+               res->body.find("\"stored\": 25") != std::string::npos;
+      },
+      10000));
   const std::string m = get("/metrics").body;
   EXPECT_NE(m.find("\ngapless_collector_records_total 25\n"), std::string::npos) << m;
   EXPECT_NE(m.find("gapless_stream_stored_seq{agent=\"agent-1\",epoch=\"" +
