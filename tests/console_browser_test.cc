@@ -150,19 +150,7 @@ uint64_t StatusField(const std::string& json, const std::string& stream, const s
 
 TEST_F(ConsoleBrowserTest, TheConsoleShowsWhatTheCliSaysAndTheEvidence) {
   // A spool that dropped its oldest records while the collector was away: declared loss.
-  spool::Options so;
-  so.segment_bytes = 64 << 10;
-  so.quota_bytes = 256 << 10;
-  so.full_policy = spool::FullPolicy::kDropOldest;
-  so.max_record_bytes = 16 << 10;
-  OpenSpool(so);
-  for (int i = 0; i < 3000; ++i) {
-    ASSERT_TRUE(spool_->Append("record " + std::to_string(i) + std::string(200, 'x')).ok());
-    if (i % 16 == 15) {
-      ASSERT_TRUE(spool_->Sync().ok());
-    }
-  }
-  ASSERT_TRUE(spool_->Sync().ok());
+  ASSERT_NO_FATAL_FAILURE(OpenOverfullDropOldestSpool());
   const uint64_t n = spool_->next_seq();
   StartCollector();
   StartConsole();

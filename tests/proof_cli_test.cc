@@ -371,19 +371,7 @@ TEST_F(ProofCliTest, AWitnessedProofCarriesTheWitnessCosignature) {
 // (exit 1); a store segment removed afterwards is an undeclared gap (exit 2); a window
 // before everything has nothing in it (exit 0).
 TEST_F(ProofCliTest, GapsReportsDeclaredLossesAndUndeclaredGaps) {
-  spool::Options so;
-  so.segment_bytes = 64 << 10;
-  so.quota_bytes = 256 << 10;
-  so.full_policy = spool::FullPolicy::kDropOldest;
-  so.max_record_bytes = 16 << 10;
-  OpenSpool(so);
-  for (int i = 0; i < 3000; ++i) {
-    ASSERT_TRUE(spool_->Append("record " + std::to_string(i) + std::string(200, 'x')).ok());
-    if (i % 16 == 15) {
-      ASSERT_TRUE(spool_->Sync().ok());
-    }
-  }
-  ASSERT_TRUE(spool_->Sync().ok());
+  ASSERT_NO_FATAL_FAILURE(OpenOverfullDropOldestSpool());
   const uint64_t n = spool_->next_seq();
   copts_.store.segment_bytes = 32 << 10;
   StartCollector();

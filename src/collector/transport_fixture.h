@@ -80,6 +80,25 @@ class TransportFixture : public ::testing::Test {
     spool_ = std::move(*s);
   }
 
+  // A drop_oldest spool of 256 KiB filled with 3000 records of ~210 bytes while no
+  // collector listened: its oldest records were dropped and declared lost (LOSS records
+  // with reason spool_full_drop_oldest).
+  void OpenOverfullDropOldestSpool() {
+    spool::Options so;
+    so.segment_bytes = 64 << 10;
+    so.quota_bytes = 256 << 10;
+    so.full_policy = spool::FullPolicy::kDropOldest;
+    so.max_record_bytes = 16 << 10;
+    OpenSpool(so);
+    for (int i = 0; i < 3000; ++i) {
+      ASSERT_TRUE(spool_->Append("record " + std::to_string(i) + std::string(200, 'x')).ok());
+      if (i % 16 == 15) {
+        ASSERT_TRUE(spool_->Sync().ok());
+      }
+    }
+    ASSERT_TRUE(spool_->Sync().ok());
+  }
+
   DestinationOptions Destination(size_t listener = 0) const {
     DestinationOptions d;
     d.name = "main";
