@@ -21,6 +21,7 @@
 #include "ledger/ledger.h"
 #include "monitor/monitor.h"
 #include "proof/prover.h"
+#include "query/query.h"
 #include "report/gaps_report.h"
 #include "store/layout.h"
 #include "subprocess.h"
@@ -170,8 +171,13 @@ TEST_F(ConsoleBrowserTest, TheConsoleShowsWhatTheCliSaysAndTheEvidence) {
     if (r.reason == "spool_full_drop_oldest") want = r;
   }
   ASSERT_TRUE(want.declared) << "no drop_oldest range in the gaps report";
+  // The collector's indexer (query::IndexStore) gives each segment its time range.
+  auto indexed = query::IndexStore(env::Env::Posix(), copts_.data_dir);
+  ASSERT_TRUE(indexed.ok()) << indexed.status().ToString();
   std::string out;
   ASSERT_EQ(Browser({"stream", "agent-1", epoch}, &out), 0) << out;
+  EXPECT_EQ(out.find("\"over_time_segments\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"over_time_segments\":"), std::string::npos) << out;
   const double seen_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - stored).count();
   EXPECT_LE(seen_s, 5.0) << "the declared loss took " << seen_s << " s to show";

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "collector/collector.h"
+#include "event/event.h"
 #include "identity/identity.h"
 #include "spool/spool.h"
 #include "store/stream_store.h"
@@ -80,9 +81,9 @@ class TransportFixture : public ::testing::Test {
     spool_ = std::move(*s);
   }
 
-  // A drop_oldest spool of 256 KiB filled with 3000 records of ~210 bytes while no
-  // collector listened: its oldest records were dropped and declared lost (LOSS records
-  // with reason spool_full_drop_oldest).
+  // A drop_oldest spool of 256 KiB filled with 3000 events of ~210 bytes (observed now)
+  // while no collector listened: its oldest records were dropped and declared lost (LOSS
+  // records with reason spool_full_drop_oldest).
   void OpenOverfullDropOldestSpool() {
     spool::Options so;
     so.segment_bytes = 64 << 10;
@@ -91,7 +92,14 @@ class TransportFixture : public ::testing::Test {
     so.max_record_bytes = 16 << 10;
     OpenSpool(so);
     for (int i = 0; i < 3000; ++i) {
-      ASSERT_TRUE(spool_->Append("record " + std::to_string(i) + std::string(200, 'x')).ok());
+      event::Event e;
+      e.source = "test";
+      e.observed_unix_ns = env::Env::Posix()->clock()->NowNanos();
+      const std::string raw = "record " + std::to_string(i) + std::string(200, 'x');
+      e.raw = raw;
+      std::string payload;
+      event::EncodeEvent(e, &payload);
+      ASSERT_TRUE(spool_->Append(payload).ok());
       if (i % 16 == 15) {
         ASSERT_TRUE(spool_->Sync().ok());
       }

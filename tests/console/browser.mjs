@@ -35,6 +35,7 @@ try {
     await page.goto(base + `/#/stream/${encodeURIComponent(args[0])}/${encodeURIComponent(args[1])}`);
     await page.waitForSelector('[data-verdict]');
     out.verdict = await page.textContent('[data-verdict]');
+    out.over_time_segments = await page.$$eval('svg[data-chart="over-time"] rect[fill="#1e7b34"]', (r) => r.length);
     out.missing = await page.$$eval('li[data-missing]', (lis) => lis.map((li) => ({
       range: li.dataset.missing, declared: li.dataset.declared === 'true',
       reason: li.querySelector('[data-reason]') ? li.querySelector('[data-reason]').textContent : '' })));

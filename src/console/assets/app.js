@@ -164,7 +164,32 @@ function timeline(d, g) {
   }
   body += `<text x="40" y="140">seq 0</text><text x="${W - 120}" y="140">seq ${end}</text>
     <text x="40" y="25">green: received · amber: declared lost · red: undeclared gap</text>`;
-  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Seqs of the stream: received, declared lost, undeclared gaps">${body}</svg>`;
+  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Seqs of the stream: received, declared lost, undeclared gaps">${body}</svg>` + overTime(d, g);
+}
+
+// The same seqs against time (the query index's time range of each segment): when each
+// range of seqs arrived, and when each loss was declared. Undeclared gaps have no time:
+// they are marked on the seq axis on the left.
+function overTime(d, g) {
+  const segs = d.segments.filter((s) => s.min_time_ns !== undefined);
+  if (!segs.length) return '<p>Seqs over time: the query index has not summarised this stream yet (index_interval_seconds).</p>';
+  const times = segs.flatMap((s) => [s.min_time_ns, s.max_time_ns]).concat(d.losses.map((l) => l.at_ns));
+  const t0 = Math.min(...times), t1 = Math.max(t0 + 1e9, ...times);
+  const end = Math.max(1, g.first_seq + g.expected, ...segs.map((s) => s.end_seq));
+  const W = 900, H = 220, x = (t) => 60 + (W - 80) * (t - t0) / (t1 - t0), y = (q) => H - 30 - (H - 50) * q / end;
+  let body = `<line x1="60" y1="${H - 30}" x2="${W - 20}" y2="${H - 30}" stroke="#333"/><line x1="60" y1="20" x2="60" y2="${H - 30}" stroke="#333"/>`;
+  for (const s of segs) {
+    body += `<rect x="${x(s.min_time_ns)}" y="${y(s.end_seq)}" width="${Math.max(2, x(s.max_time_ns) - x(s.min_time_ns))}" height="${Math.max(2, y(s.first_seq) - y(s.end_seq))}" fill="#1e7b34"><title>seqs ${s.first_seq}..${s.end_seq - 1} arrived ${time(s.min_time_ns)} to ${time(s.max_time_ns)}</title></rect>`;
+  }
+  for (const l of d.losses) {
+    body += `<rect x="${x(l.at_ns) - 2}" y="${y(l.last + 1)}" width="4" height="${Math.max(2, y(l.first) - y(l.last + 1))}" fill="#f5a623"><title>declared lost at ${time(l.at_ns)}: ${l.first}..${l.last} ${esc(l.reason)}</title></rect>`;
+  }
+  for (const m of g.missing.filter((m) => !m.declared)) {
+    body += `<rect x="52" y="${y(m.last + 1)}" width="8" height="${Math.max(2, y(m.first) - y(m.last + 1))}" fill="#b00020"><title>undeclared gap ${m.first}..${m.last}</title></rect>`;
+  }
+  body += `<text x="60" y="${H - 10}">${time(t0)}</text><text x="${W - 220}" y="${H - 10}">${time(t1)}</text>
+    <text x="2" y="24">${end}</text><text x="2" y="${H - 30}">0</text>`;
+  return `<h2>Seqs over time</h2><svg viewBox="0 0 ${W} ${H}" role="img" data-chart="over-time" aria-label="Seqs over time: when each range arrived (green) and when losses were declared (amber)">${body}</svg>`;
 }
 
 // Sources: records per bucket against the baseline the monitors use.
