@@ -117,15 +117,28 @@ struct Judged {
   std::string reason;
 };
 
-Judged Judge(const report::StreamStatus& s, const std::vector<ledger::AlertRow>& alerts,
-             int64_t now_ns, int64_t silent_s) {
-  const std::string key = s.agent + "/" + s.epoch;
+// The names of the alerts firing per stream, critical and warning: one pass over the
+// alerts for all streams (5,000 streams with as many alerts stay one pass, not 25 M).
+struct Firing {
   std::string critical, warning;
+};
+std::map<std::string, Firing> FiringByStream(const std::vector<ledger::AlertRow>& alerts) {
+  std::map<std::string, Firing> out;
   for (const auto& a : alerts) {
-    if (!report::AlertIsAbout(a.subject, key)) continue;
-    std::string& into = a.severity == "critical" ? critical : warning;
+    const std::string key = report::StreamOfSubject(a.subject);
+    if (key.empty()) continue;
+    std::string& into = a.severity == "critical" ? out[key].critical : out[key].warning;
     into += std::string(into.empty() ? "" : ", ") + a.name;
   }
+  return out;
+}
+
+Judged Judge(const report::StreamStatus& s, const std::map<std::string, Firing>& firing,
+             int64_t now_ns, int64_t silent_s) {
+  static const Firing kNone;
+  const auto it = firing.find(s.agent + "/" + s.epoch);
+  const std::string& critical = it == firing.end() ? kNone.critical : it->second.critical;
+  const std::string& warning = it == firing.end() ? kNone.warning : it->second.warning;
   if (!critical.empty()) return {"red", "firing: " + critical};
   if (s.open_gaps > 0) return {"red", std::to_string(s.open_gaps) + " open gap(s)"};
   if (s.last_heartbeat_ns != 0 && now_ns - s.last_heartbeat_ns > silent_s * report::kSecond) {
@@ -349,8 +362,9 @@ http::ServerResponse Console::Overview(const Params& p) {
   if (!r.ok()) return Error(503, r.status().message());
   uint64_t counts[3] = {0, 0, 0}, matched = 0, head = 0, stored = 0, gaps = 0, lost = 0;
   std::string rows;
+  const std::map<std::string, Firing> firing_by_stream = FiringByStream(r->alerts);
   for (const report::StreamStatus& s : r->streams) {
-    const Judged j = Judge(s, r->alerts, r->now_ns, o_.agent_silent_s);
+    const Judged j = Judge(s, firing_by_stream, r->now_ns, o_.agent_silent_s);
     const int k = j.state[0] == 'r' ? 0 : j.state[0] == 'a' ? 1 : 2;
     ++counts[k];
     head += s.head;

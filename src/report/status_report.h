@@ -55,8 +55,10 @@ StatusReport MakeStatus(const ledger::Contents& c, const std::string& data_dir, 
 // The document of `gapless status --json` (docs/alerts.md#status), with a newline.
 std::string StatusJson(const StatusReport& r);
 
-// Whether the subject of an alert is the stream "<agent>/<epoch>" or under it.
-bool AlertIsAbout(const std::string& subject, const std::string& stream);
+// The stream "<agent>/<epoch>" an alert's subject names (its first two parts: the stream
+// itself or something under it, "<agent>/<epoch>/<first seq>"); empty for a subject of one
+// part (an agent). A source's subject "<agent>/<source>" names no stream that exists.
+std::string StreamOfSubject(const std::string& subject);
 
 int64_t WallNowNanos();
 
